@@ -1,0 +1,54 @@
+# chatbot: a WhatsApp AI assistant. `make help` lists the targets.
+# Needs only python3 (3.11+) and make: everything else is installed into .venv.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help install run test lint fmt lock clean
+
+help: ## Show the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "chatbot needs Python 3.11 or newer; set PYTHON=python3.x")'
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml $(wildcard services/*/pyproject.toml) | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.synced ## Create .venv with uv and every locked dependency (nats-server included)
+
+run: install ## Run the whole system locally: nats-server, sandbox, ingress, conversation, sender
+	$(BIN)/chatbot-run
+
+test: install ## Run every test (unit, NATS, end to end)
+	$(BIN)/pytest
+
+lint: install ## Check lint, formatting and types
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install ## Format the code and apply safe lint fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: | $(UV) ## Update uv.lock after changing dependencies
+	$(UV) lock
+
+clean: ## Remove the venv, local run state and caches
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache test-output
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,173 @@
+"""The messages the services exchange over NATS (DESIGN.md §2).
+
+Every payload is JSON with a contract version ``v``. A reader accepts only the versions it
+knows and rejects anything else with a :class:`ContractError` naming the first problem, so a
+malformed message goes to the dead-letter stream with a reason instead of crashing a worker.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "Button",
+    "Contract",
+    "ContractError",
+    "DeadLetter",
+    "DeliveryStatus",
+    "InboundMessage",
+    "Location",
+    "Media",
+    "OutboundMessage",
+    "decode",
+    "encode",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware (contracts never carry naive datetimes)."""
+    return datetime.now(UTC)
+
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class Contract(BaseModel):
+    """Base of every wire message: strict, immutable, JSON by alias."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+
+class Media(Contract):
+    """One attachment of an inbound message, as Twilio announces it."""
+
+    url: NonEmpty
+    content_type: str = ""
+
+
+class Location(Contract):
+    """A shared WhatsApp location."""
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    address: str | None = None
+    label: str | None = None
+
+
+class Button(Contract):
+    """A quick-reply button the user pressed."""
+
+    text: str | None = None
+    payload: str | None = None
+
+
+class InboundMessage(Contract):
+    """A WhatsApp message that reached ingress; published on ``chat.inbound.<user_key>``."""
+
+    v: Literal[1] = 1
+    message_sid: NonEmpty
+    account_sid: NonEmpty
+    messaging_service_sid: str | None = None
+    from_: NonEmpty = Field(alias="from")
+    to: NonEmpty
+    body: str = ""
+    profile_name: str | None = None
+    wa_id: str | None = None
+    media: tuple[Media, ...] = ()
+    location: Location | None = None
+    button: Button | None = None
+    original_replied_message_sid: str | None = None
+    received_at: datetime
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="Webhook fields this version does not know, kept."
+    )
+
+
+class OutboundMessage(Contract):
+    """Something to send to a user; published on ``chat.outbound.<user_key>``.
+
+    ``idempotency_key`` names the reply (derived from the inbound sequence range it answers);
+    the sender records each part it sent under it, so a redelivery never sends a part twice.
+    """
+
+    v: Literal[1] = 1
+    kind: Literal["text", "media", "typing"]
+    to: NonEmpty
+    from_: str | None = Field(default=None, alias="from")
+    messaging_service_sid: str | None = None
+    body: str = ""
+    media_urls: tuple[str, ...] = ()
+    in_reply_to: tuple[str, ...] = ()
+    idempotency_key: NonEmpty
+    received_at: datetime | None = Field(
+        default=None, description="When ingress received the first message this answers."
+    )
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> OutboundMessage:
+        if self.kind == "text" and not self.body.strip():
+            raise ValueError("a text message needs a non-empty body")
+        if self.kind == "media" and not self.media_urls:
+            raise ValueError("a media message needs at least one media URL")
+        if self.kind == "typing" and not self.in_reply_to:
+            raise ValueError("a typing indicator needs the inbound message SID in in_reply_to")
+        return self
+
+
+class DeliveryStatus(Contract):
+    """A Twilio status callback; published on ``chat.events.status.<user_key>``."""
+
+    v: Literal[1] = 1
+    message_sid: NonEmpty
+    account_sid: NonEmpty
+    status: NonEmpty
+    error_code: int | None = None
+    error_message: str | None = None
+    to: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+    received_at: datetime
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class DeadLetter(Contract):
+    """A message a service gave up on; published on ``chat.dlq.<service>``."""
+
+    v: Literal[1] = 1
+    service: NonEmpty
+    reason: NonEmpty
+    error_code: str | None = None
+    attempts: int = Field(ge=1)
+    original_subject: NonEmpty
+    original_id: str | None = None
+    original_payload: str = Field(description="The original payload, as text (UTF-8, replaced).")
+    failed_at: datetime = Field(default_factory=utcnow)
+
+
+class ContractError(ValueError):
+    """A payload that is not a valid message of the expected contract."""
+
+
+_Model = TypeVar("_Model", bound=Contract)
+
+
+def encode(message: Contract) -> bytes:
+    """Serialise a contract message to its wire form."""
+    return message.model_dump_json(exclude_none=True).encode()
+
+
+def decode(model: type[_Model], data: bytes) -> _Model:
+    """Parse ``data`` as ``model``; raise :class:`ContractError` with the first problem."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "payload"
+        raise ContractError(
+            f"invalid {model.__name__}: {where}: {first['msg']} ({exc.error_count()} error(s))"
+        ) from None

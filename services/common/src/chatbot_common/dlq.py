@@ -1,0 +1,55 @@
+"""Dead letters: messages a service gives up on, kept with the reason for an operator."""
+
+from __future__ import annotations
+
+import logging
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from prometheus_client import Counter
+
+from .bus import MSG_ID_HEADER, publish
+from .contracts import DeadLetter
+from .topology import DLQ
+
+__all__ = ["DEAD_LETTERS", "dead_letter"]
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTERS = Counter(
+    "chatbot_dlq_messages_total",
+    "Messages written to the dead-letter stream, by service and reason.",
+    ["service", "reason"],
+)
+
+
+async def dead_letter(
+    js: JetStreamContext,
+    message: Msg,
+    *,
+    service: str,
+    reason: str,
+    error_code: str | None = None,
+    timeout: float,
+) -> None:
+    """Publish ``message`` to ``chat.dlq.<service>`` with why it failed (durably, deduplicated).
+
+    ``reason`` is a short, fixed word (it becomes a metric label); details go in ``error_code``.
+    """
+    original_id = (message.headers or {}).get(MSG_ID_HEADER)
+    stream_id = f"{message.metadata.stream}:{message.metadata.sequence.stream}"
+    record = DeadLetter(
+        service=service,
+        reason=reason,
+        error_code=error_code,
+        attempts=message.metadata.num_delivered,
+        original_subject=message.subject,
+        original_id=original_id,
+        original_payload=message.data.decode("utf-8", errors="replace"),
+    )
+    await publish(js, DLQ.subject(service), record, msg_id=f"dlq:{stream_id}", timeout=timeout)
+    DEAD_LETTERS.labels(service, reason).inc()
+    log.warning(
+        "dead-lettered a message",
+        extra={"reason": reason, "error_code": error_code, "source": stream_id},
+    )

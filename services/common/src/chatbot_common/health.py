@@ -1,0 +1,54 @@
+"""Liveness, readiness and metrics endpoints, the same on every service.
+
+``/healthz`` answers while the process runs; ``/readyz`` only while NATS is connected and the
+service is taking work, so Kubernetes stops routing to a pod that is draining or cut off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from nats.aio.client import Client as NATS
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["Readiness", "health_router"]
+
+
+class Readiness:
+    """Whether this process should receive work."""
+
+    def __init__(self) -> None:
+        self.serving = False
+        self.nats: NATS | None = None
+
+    def problem(self) -> str | None:
+        """Why the service is not ready, or ``None`` when it is."""
+        if self.nats is None or not self.nats.is_connected:
+            return "nats not connected"
+        if not self.serving:
+            return "not serving"
+        return None
+
+
+def health_router(readiness: Readiness) -> APIRouter:
+    """Routes for ``/healthz``, ``/readyz`` and ``/metrics``."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", response_model=None)
+    async def readyz() -> Any:
+        problem = readiness.problem()
+        if problem is None:
+            return {"status": "ready"}
+        return JSONResponse({"status": "not ready", "reason": problem}, status_code=503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

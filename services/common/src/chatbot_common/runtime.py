@@ -1,0 +1,140 @@
+"""A service's life: connect to NATS, provision JetStream, serve, then drain on SIGTERM.
+
+Both kinds of service use :func:`nats_runtime` in their FastAPI lifespan. Uvicorn turns SIGTERM
+into the end of the lifespan: readiness drops first, in-hand work is finished or returned to the
+stream, and only then is the NATS connection drained and closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from .bus import connect, redact_url
+from .config import NatsSettings, ServiceSettings
+from .health import Readiness, health_router
+from .logging import configure_logging
+from .topology import Bucket, Consumer, Stream, provision
+from .tracing import configure_tracing
+from .worker import ConsumerLoop, Handler
+
+__all__ = [
+    "HandlerFactory",
+    "NatsRuntime",
+    "Topology",
+    "create_worker_app",
+    "nats_runtime",
+    "serve",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The JetStream parts one service uses, provisioned at its start."""
+
+    streams: tuple[Stream, ...] = ()
+    consumers: tuple[Consumer, ...] = ()
+    buckets: tuple[Bucket, ...] = ()
+
+
+@dataclass(frozen=True)
+class NatsRuntime:
+    """What a running service holds: its connection, JetStream context and readiness."""
+
+    nc: NATS
+    js: JetStreamContext
+    readiness: Readiness
+
+
+@asynccontextmanager
+async def nats_runtime(
+    *, service: str, settings: NatsSettings, topology: Topology, readiness: Readiness
+) -> AsyncIterator[NatsRuntime]:
+    """Connect and provision; on exit mark the service unready and drain the connection."""
+    nc = await connect(settings.nats_url, name=service, timeout=settings.nats_connect_timeout)
+    readiness.nats = nc
+    try:
+        js = nc.jetstream(timeout=settings.nats_publish_timeout)
+        await provision(
+            js,
+            streams=topology.streams,
+            consumers=topology.consumers,
+            buckets=topology.buckets,
+            duplicate_window=settings.nats_duplicate_window,
+            replicas=settings.nats_replicas,
+        )
+        log.info("connected to nats", extra={"nats_url": redact_url(settings.nats_url)})
+        yield NatsRuntime(nc=nc, js=js, readiness=readiness)
+    finally:
+        readiness.serving = False
+        if nc.is_connected:
+            await nc.drain()
+        else:
+            await nc.close()
+        log.info("nats connection closed")
+
+
+def serve(app: FastAPI, *, service: str, settings: ServiceSettings) -> None:
+    """Run ``app`` under uvicorn until SIGTERM or SIGINT, then shut down gracefully."""
+    configure_logging(service, settings.log_level)
+    configure_tracing(service)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=max(1, int(settings.drain_timeout)),
+    )
+
+
+HandlerFactory = Callable[[NatsRuntime], AbstractAsyncContextManager[Handler]]
+
+
+def create_worker_app(
+    *,
+    service: str,
+    settings: ServiceSettings,
+    topology: Topology,
+    consumer: Consumer,
+    concurrency: int,
+    handler_factory: HandlerFactory,
+) -> FastAPI:
+    """A worker service: a consumer loop feeding ``handler_factory``'s handler, plus health.
+
+    The handler factory is an async context manager so a service can open its clients (OpenAI,
+    Twilio) inside the event loop and close them after the last message is done.
+    """
+    readiness = Readiness()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with (
+            nats_runtime(
+                service=service, settings=settings, topology=topology, readiness=readiness
+            ) as runtime,
+            handler_factory(runtime) as handler,
+        ):
+            loop = ConsumerLoop(runtime.js, consumer, handler, limit=concurrency)
+            await loop.start()
+            readiness.serving = True
+            log.info("%s taking work", service, extra={"concurrency": concurrency})
+            try:
+                yield
+            finally:
+                readiness.serving = False
+                await loop.stop(settings.drain_timeout)
+
+    app = FastAPI(title=f"chatbot {service}", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(health_router(readiness))
+    return app

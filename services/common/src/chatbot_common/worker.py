@@ -1,0 +1,145 @@
+"""The pull-consumer loop shared by the worker services.
+
+It fetches only as many messages as it has free slots (the per-process concurrency limit), runs
+each in its own task so one slow message never holds up another, and leaves acknowledgement to
+the handler: a handler acks after its own output is durably published. A handler that raises
+gets its message back on the stream with a growing delay; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from prometheus_client import Counter, Histogram
+
+from .topology import Consumer
+
+__all__ = ["ConsumerLoop", "Handler", "redelivery_delay"]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Msg], Awaitable[None]]
+
+HANDLED = Counter(
+    "chatbot_consumer_messages_total",
+    "Messages taken from a JetStream consumer, by consumer and outcome.",
+    ["consumer", "outcome"],
+)
+HANDLE_SECONDS = Histogram(
+    "chatbot_consumer_handle_seconds",
+    "Time a handler spent on one message.",
+    ["consumer"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+_FETCH_WAIT = 1.0
+_MAX_BATCH = 64
+
+
+def redelivery_delay(deliveries: int, *, base: float = 1.0, cap: float = 60.0) -> float:
+    """Seconds before the ``deliveries``-th delivery of a message is retried."""
+    return float(min(cap, base * 2 ** max(0, deliveries - 1)))
+
+
+class ConsumerLoop:
+    """Feeds messages of one durable pull consumer to a handler, at most ``limit`` at a time."""
+
+    def __init__(
+        self, js: JetStreamContext, consumer: Consumer, handler: Handler, *, limit: int
+    ) -> None:
+        self._js = js
+        self._consumer = consumer
+        self._handler = handler
+        self._limit = limit
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._subscription: JetStreamContext.PullSubscription | None = None
+
+    async def start(self) -> None:
+        """Bind to the provisioned durable consumer and start fetching."""
+        self._subscription = await self._js.pull_subscribe_bind(
+            self._consumer.durable, self._consumer.stream.name
+        )
+        self._loop_task = asyncio.create_task(self._run(self._subscription), name="consumer-loop")
+
+    async def stop(self, timeout: float) -> None:
+        """Stop fetching, give in-hand messages ``timeout`` seconds, then return the rest."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+                log.warning("returned %d unfinished messages to the stream", len(pending))
+        if self._subscription is not None:
+            # A pull subscription left open makes the connection's drain wait for ever.
+            with contextlib.suppress(NatsError):
+                await self._subscription.unsubscribe()
+
+    async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            if len(self._tasks) >= self._limit:
+                await self._until_slot_free_or_stopping()
+                continue
+            batch = min(self._limit - len(self._tasks), _MAX_BATCH)
+            try:
+                messages = await subscription.fetch(batch, timeout=_FETCH_WAIT)
+            except TimeoutError:  # nothing to fetch in this wait (nats raises both kinds)
+                continue
+            except (NatsError, OSError) as exc:
+                failures += 1
+                log.warning("fetch failed (%s); retrying", type(exc).__name__)
+                await self._pause(min(5.0, 0.2 * 2**failures))
+                continue
+            failures = 0
+            for message in messages:
+                task = asyncio.create_task(self._handle(message))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _until_slot_free_or_stopping(self) -> None:
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({*self._tasks, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _handle(self, message: Msg) -> None:
+        name = self._consumer.durable
+        started = time.perf_counter()
+        try:
+            await self._handler(message)
+            HANDLED.labels(name, "ok").inc()
+        except asyncio.CancelledError:
+            HANDLED.labels(name, "interrupted").inc()
+            await self._give_back(message, delay=0.0)
+            raise
+        except Exception:
+            HANDLED.labels(name, "error").inc()
+            log.exception("handler failed; the message will be redelivered")
+            await self._give_back(message, delay=redelivery_delay(message.metadata.num_delivered))
+        finally:
+            HANDLE_SECONDS.labels(name).observe(time.perf_counter() - started)
+
+    @staticmethod
+    async def _give_back(message: Msg, *, delay: float) -> None:
+        try:
+            await message.nak(delay=delay or None)
+        except NatsError as exc:
+            log.warning("could not nak (%r); the message returns after its ack wait", exc)

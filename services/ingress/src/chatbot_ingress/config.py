@@ -1,0 +1,36 @@
+"""Settings of the ingress service (environment only)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+
+from chatbot_common.config import ServiceSettings
+
+__all__ = ["IngressSettings"]
+
+
+class IngressSettings(ServiceSettings):
+    """Where ingress listens and how it checks what Twilio sends."""
+
+    port: int = Field(8080, ge=0, le=65535, description="Port of the public webhook server.")
+    twilio_auth_token: SecretStr | None = Field(
+        None, description="Twilio auth token: the key Twilio signs webhooks with."
+    )
+    public_base_url: str | None = Field(
+        None,
+        description="The URL Twilio calls (scheme://host[:port]); signatures are checked on it.",
+    )
+    twilio_validate_signature: bool = Field(
+        True, description="Reject webhooks without a valid X-Twilio-Signature (keep on)."
+    )
+    trust_proxy_headers: bool = Field(
+        False,
+        description="Rebuild the signed URL from X-Forwarded-Proto/-Host if no public URL.",
+    )
+    max_body_bytes: int = Field(65536, gt=0, description="Largest webhook body accepted.")
+
+    @model_validator(mode="after")
+    def _token_when_validating(self) -> IngressSettings:
+        if self.twilio_validate_signature and self.twilio_auth_token is None:
+            raise ValueError("TWILIO_AUTH_TOKEN is required while TWILIO_VALIDATE_SIGNATURE is on")
+        return self

@@ -1,0 +1,122 @@
+"""Turning Twilio's webhook form fields into contract messages.
+
+Twilio adds webhook fields without notice, so every field this version does not map is kept in
+``extra`` rather than dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from chatbot_common.contracts import (
+    Button,
+    DeliveryStatus,
+    InboundMessage,
+    Location,
+    Media,
+)
+
+__all__ = ["WebhookFieldError", "parse_inbound", "parse_status"]
+
+Form = dict[str, str]
+
+_MESSAGE_FIELDS = {
+    "MessageSid": "message_sid",
+    "AccountSid": "account_sid",
+    "MessagingServiceSid": "messaging_service_sid",
+    "From": "from",
+    "To": "to",
+    "Body": "body",
+    "ProfileName": "profile_name",
+    "WaId": "wa_id",
+    "OriginalRepliedMessageSid": "original_replied_message_sid",
+}
+_LOCATION_FIELDS = ("Latitude", "Longitude", "Address", "Label")
+_BUTTON_FIELDS = ("ButtonText", "ButtonPayload")
+_STATUS_FIELDS = {
+    "MessageSid": "message_sid",
+    "AccountSid": "account_sid",
+    "MessageStatus": "status",
+    "ErrorCode": "error_code",
+    "ErrorMessage": "error_message",
+    "To": "to",
+    "From": "from",
+}
+
+
+class WebhookFieldError(ValueError):
+    """A webhook field that is missing or malformed."""
+
+
+def _require(form: Form, *names: str) -> None:
+    missing = [name for name in names if not form.get(name)]
+    if missing:
+        raise WebhookFieldError(f"missing required field(s): {', '.join(missing)}")
+
+
+def _media(form: Form) -> tuple[tuple[Media, ...], set[str]]:
+    try:
+        count = int(form.get("NumMedia") or 0)
+    except ValueError:
+        raise WebhookFieldError("NumMedia is not a number") from None
+    media = []
+    used = {"NumMedia"}
+    for index in range(count):
+        url_field, type_field = f"MediaUrl{index}", f"MediaContentType{index}"
+        if form.get(url_field):
+            media.append(Media(url=form[url_field], content_type=form.get(type_field, "")))
+        used |= {url_field, type_field}
+    return tuple(media), used
+
+
+def parse_inbound(form: Form, *, received_at: datetime) -> InboundMessage:
+    """An :class:`InboundMessage` from the fields of a ``/twilio/messages`` webhook."""
+    _require(form, "MessageSid", "From", "To")
+    fields: dict[str, object] = {
+        name: form[field] for field, name in _MESSAGE_FIELDS.items() if form.get(field)
+    }
+    fields.setdefault("account_sid", form.get("AccountSid") or "unknown")
+    media, used = _media(form)
+    location = None
+    if form.get("Latitude") and form.get("Longitude"):
+        try:
+            latitude, longitude = float(form["Latitude"]), float(form["Longitude"])
+        except ValueError:
+            raise WebhookFieldError("Latitude/Longitude are not numbers") from None
+        location = Location(
+            latitude=latitude,
+            longitude=longitude,
+            address=form.get("Address") or None,
+            label=form.get("Label") or None,
+        )
+    button = None
+    if form.get("ButtonText") or form.get("ButtonPayload"):
+        button = Button(text=form.get("ButtonText"), payload=form.get("ButtonPayload"))
+    known = set(_MESSAGE_FIELDS) | set(_LOCATION_FIELDS) | set(_BUTTON_FIELDS) | used
+    extra = {key: value for key, value in form.items() if key not in known}
+    return InboundMessage.model_validate(
+        {
+            **fields,
+            "media": media,
+            "location": location,
+            "button": button,
+            "received_at": received_at,
+            "extra": extra,
+        }
+    )
+
+
+def parse_status(form: Form, *, received_at: datetime) -> DeliveryStatus:
+    """A :class:`DeliveryStatus` from the fields of a ``/twilio/status`` callback."""
+    _require(form, "MessageSid", "MessageStatus")
+    fields: dict[str, object] = {
+        name: form[field] for field, name in _STATUS_FIELDS.items() if form.get(field)
+    }
+    fields.setdefault("account_sid", form.get("AccountSid") or "unknown")
+    if "error_code" in fields:
+        try:
+            fields["error_code"] = int(form["ErrorCode"])
+        except ValueError:
+            raise WebhookFieldError("ErrorCode is not a number") from None
+    extra = {key: value for key, value in form.items() if key not in _STATUS_FIELDS}
+    return DeliveryStatus.model_validate({**fields, "received_at": received_at, "extra": extra})

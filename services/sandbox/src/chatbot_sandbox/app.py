@@ -1,0 +1,51 @@
+"""The sandbox application factory.
+
+One FastAPI app serves the fake Twilio API, the OpenAI-compatible responder and the inspection
+endpoints on one port. State (settings, records) lives on `app.state`, so each `create_app`
+call is an independent sandbox: tests start as many as they like in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from chatbot_sandbox import inspect_api, openai_api, twilio_api
+from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox.store import SandboxStore
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: SandboxSettings) -> FastAPI:
+    """Build a sandbox app with its own empty store."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logger.info(
+            "chatbot sandbox starting: a fake Twilio REST API and a local OpenAI-compatible "
+            "echo responder, not real Twilio or OpenAI; nothing is delivered",
+            extra={
+                "host": settings.host,
+                "port": settings.port,
+                "model_label": settings.model_label,
+            },
+        )
+        yield
+
+    app = FastAPI(
+        title="chatbot sandbox",
+        description="Local stand-ins for Twilio's REST API and OpenAI's API (dev and tests).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = SandboxStore()
+    app.include_router(twilio_api.router)
+    app.include_router(openai_api.router)
+    app.include_router(inspect_api.router)
+    return app

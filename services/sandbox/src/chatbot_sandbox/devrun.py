@@ -1,0 +1,119 @@
+"""``make run``: the whole system on this machine, on the local defaults, until Ctrl-C.
+
+Settings come from the environment, then from ``.env`` (real OpenAI or Twilio keys go there),
+then from the local defaults; each process's output is shown with its name in front.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from dotenv import dotenv_values
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .stack import LocalStack, Ports, Sink, StackError
+
+__all__ = ["RunSettings", "main"]
+
+_COLOURS = {"nats": 90, "sandbox": 35, "ingress": 36, "conversation": 33, "sender": 32}
+
+
+class RunSettings(BaseSettings):
+    """Ports and the state directory of the local run."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=".env")
+
+    nats_port: int = Field(4222, description="NATS client port.")
+    ingress_port: int = Field(8080, description="ingress (Twilio webhooks).")
+    conversation_port: int = Field(8081, description="conversation health and metrics.")
+    sender_port: int = Field(8082, description="sender health and metrics.")
+    sandbox_port: int = Field(8090, description="sandbox: fake Twilio, local responder.")
+    run_dir: Path = Field(Path(".run"), description="Where JetStream keeps its files.")
+
+    def ports(self) -> Ports:
+        return Ports(
+            nats=self.nats_port,
+            ingress=self.ingress_port,
+            conversation=self.conversation_port,
+            sender=self.sender_port,
+            sandbox=self.sandbox_port,
+        )
+
+
+def _printer(colour: bool) -> Sink:
+    """Prints each process's lines with its name in front, one line at a time."""
+    lock = threading.Lock()
+
+    def sink(name: str, line: str) -> None:
+        label = f"{name:<12}|"
+        if colour:
+            label = f"\033[{_COLOURS.get(name, 0)}m{label}\033[0m"
+        with lock:
+            print(label, line, flush=True)  # noqa: T201 - this is the runner's output
+
+    return sink
+
+
+def _banner(stack: LocalStack) -> str:
+    env = stack.env
+    openai = (
+        f"sandbox responder at {stack.url('sandbox')}/v1 (no OPENAI_API_KEY: not a real model)"
+        if env.get("OPENAI_API_KEY") == "sandbox"
+        else f"OpenAI ({env.get('OPENAI_MODEL', 'default model')})"
+    )
+    twilio = (
+        f"sandbox at {stack.url('sandbox')}"
+        if env.get("TWILIO_API_BASE_URL", "").startswith(stack.url("sandbox"))
+        else "real Twilio"
+    )
+    return "\n".join(
+        [
+            "",
+            "chatbot is running. Ctrl-C stops everything.",
+            f"  webhooks      {stack.url('ingress')}/twilio/messages  (and /twilio/status)",
+            f"  conversation  {stack.url('conversation')}/metrics",
+            f"  sender        {stack.url('sender')}/metrics",
+            f"  sandbox       {stack.url('sandbox')}",
+            f"  nats          nats://127.0.0.1:{stack.ports.nats}  (JetStream in {stack.run_dir})",
+            f"  model         {openai}",
+            f"  twilio        {twilio}",
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    """Start the stack, wait for Ctrl-C (or a process dying), stop everything."""
+    file_values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    environment = file_values | dict(os.environ)
+    settings = RunSettings()
+    sink = _printer(sys.stdout.isatty())
+    stack = LocalStack(
+        ports=settings.ports(), run_dir=settings.run_dir, environment=environment, sink=sink
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, _: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        stack.start()
+    except StackError as exc:
+        print(f"make run: {exc}", file=sys.stderr)  # noqa: T201
+        sys.exit(1)
+    print(_banner(stack), flush=True)  # noqa: T201
+    while not stop.wait(0.5):
+        if dead := stack.exited():
+            print(f"make run: {', '.join(dead)} exited; stopping", file=sys.stderr)  # noqa: T201
+            break
+    print("stopping...", flush=True)  # noqa: T201
+    stack.stop()
+    sys.exit(1 if not stop.is_set() else 0)

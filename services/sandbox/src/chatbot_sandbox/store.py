@@ -1,0 +1,197 @@
+"""In-memory records of what the sandbox received, and a way to wait for them.
+
+Tests assert on what the services sent to "Twilio" and "OpenAI", so every request the sandbox
+sees is kept here, in arrival order, until `DELETE /_sandbox` clears it. Waiting is event
+driven: :meth:`RecordLog.wait_until` parks a future that the next matching append resolves, so a
+test never polls or sleeps. Everything lives on one event loop (the server's), so no locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "ConversationState",
+    "OpenAIRequestRecord",
+    "RecordLog",
+    "SandboxStore",
+    "TwilioMessageRecord",
+]
+
+T = TypeVar("T")
+
+
+class RecordLog(Generic[T]):
+    """An append-only list (until cleared) whose readers can wait for a condition on it."""
+
+    def __init__(self) -> None:
+        self._items: list[T] = []
+        self._waiters: list[tuple[Callable[[Sequence[T]], bool], asyncio.Future[None]]] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def snapshot(self) -> list[T]:
+        """A copy of the records, oldest first."""
+        return list(self._items)
+
+    def append(self, item: T) -> None:
+        """Keep one record and wake every waiter whose condition now holds."""
+        self._items.append(item)
+        self._wake()
+
+    def clear(self) -> None:
+        """Forget every record (waiters keep waiting, now against the empty list)."""
+        self._items.clear()
+
+    def notify(self) -> None:
+        """Re-check the waiters after a record was changed in place."""
+        self._wake()
+
+    async def wait_until(self, condition: Callable[[Sequence[T]], bool], timeout: float) -> list[T]:
+        """Return the records once ``condition(records)`` holds; TimeoutError after `timeout`."""
+        if condition(self._items):
+            return self.snapshot()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (condition, future)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(future, timeout)
+        finally:
+            self._waiters.remove(entry)
+        return self.snapshot()
+
+    async def wait_for(self, count: int, timeout: float) -> list[T]:
+        """Return the records once there are at least `count`; TimeoutError after `timeout`."""
+        return await self.wait_until(lambda items: len(items) >= count, timeout)
+
+    def _wake(self) -> None:
+        for condition, future in self._waiters:
+            if not future.done() and condition(self._items):
+                future.set_result(None)
+
+
+@dataclass(slots=True)
+class TwilioMessageRecord:
+    """One `Messages.json` create request, accepted (with its SID) or rejected (with a code)."""
+
+    account_sid: str
+    to: str | None
+    from_: str | None
+    messaging_service_sid: str | None
+    body: str | None
+    media_urls: list[str]
+    status_callback: str | None
+    content_sid: str | None
+    params: dict[str, list[str]]
+    received_at: datetime
+    accepted: bool
+    status_code: int
+    sid: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the inspection API shows it."""
+        return {
+            "sid": self.sid,
+            "account_sid": self.account_sid,
+            "to": self.to,
+            "from": self.from_,
+            "messaging_service_sid": self.messaging_service_sid,
+            "body": self.body,
+            "media_urls": list(self.media_urls),
+            "status_callback": self.status_callback,
+            "content_sid": self.content_sid,
+            "params": {key: list(values) for key, values in self.params.items()},
+            "received_at": self.received_at.isoformat(),
+            "accepted": self.accepted,
+            "status_code": self.status_code,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+        }
+
+
+@dataclass(slots=True)
+class OpenAIRequestRecord:
+    """One request to the OpenAI-compatible responder; the outcome is filled in when answered."""
+
+    endpoint: str
+    method: str
+    path: str
+    received_at: datetime
+    body: Any = None
+    model: str | None = None
+    instructions: Any = None
+    safety_identifier: str | None = None
+    conversation: str | None = None
+    input: Any = None
+    input_text: str | None = None
+    metadata: Any = None
+    status_code: int | None = None
+    error_code: str | None = None
+    response_id: str | None = None
+    output_text: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the inspection API shows it (`status_code` is null while in flight)."""
+        return {
+            "endpoint": self.endpoint,
+            "method": self.method,
+            "path": self.path,
+            "received_at": self.received_at.isoformat(),
+            "model": self.model,
+            "instructions": self.instructions,
+            "safety_identifier": self.safety_identifier,
+            "conversation": self.conversation,
+            "input": self.input,
+            "input_text": self.input_text,
+            "metadata": self.metadata,
+            "status_code": self.status_code,
+            "error_code": self.error_code,
+            "response_id": self.response_id,
+            "output_text": self.output_text,
+            "body": self.body,
+        }
+
+
+@dataclass(slots=True)
+class ConversationState:
+    """A responder conversation: its items, how many responses it completed, and its lock."""
+
+    id: str
+    created_at: int
+    metadata: dict[str, str]
+    items: list[Any] = field(default_factory=list)
+    completed_responses: int = 0
+    active_response_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The conversation as OpenAI's Conversation object (plus nothing else)."""
+        return {
+            "id": self.id,
+            "object": "conversation",
+            "created_at": self.created_at,
+            "metadata": dict(self.metadata),
+        }
+
+
+class SandboxStore:
+    """Everything the sandbox remembers; one per app, on `app.state.store`."""
+
+    def __init__(self) -> None:
+        self.twilio_messages: RecordLog[TwilioMessageRecord] = RecordLog()
+        self.twilio_rejected: RecordLog[TwilioMessageRecord] = RecordLog()
+        self.openai_requests: RecordLog[OpenAIRequestRecord] = RecordLog()
+        self.conversations: dict[str, ConversationState] = {}
+
+    def clear(self) -> None:
+        """Forget every record and conversation."""
+        self.twilio_messages.clear()
+        self.twilio_rejected.clear()
+        self.openai_requests.clear()
+        self.conversations.clear()

@@ -1,0 +1,223 @@
+"""The OpenAI-compatible responder, driven by the real `openai` SDK."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+import openai
+import pytest
+
+from chatbot_sandbox.openai_api import LOCKED_MESSAGE
+from chatbot_sandbox.store import OpenAIRequestRecord
+from chatbot_sandbox.testing import RunningSandbox
+
+MODEL = "gpt-test"
+SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
+
+
+@asynccontextmanager
+async def openai_client(
+    sandbox: RunningSandbox, api_key: str = "sk-test-key"
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    """A real AsyncOpenAI client on the sandbox; no SDK retries, so errors surface at once."""
+    client = openai.AsyncOpenAI(
+        base_url=sandbox.openai_base_url, api_key=api_key, max_retries=0, timeout=5.0
+    )
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_conversation_turns_are_numbered_and_recorded(sandbox: RunningSandbox) -> None:
+    async with openai_client(sandbox) as client:
+        conversation = await client.conversations.create(metadata={"purpose": "test"})
+        first = await client.responses.create(
+            model=MODEL,
+            instructions="Be brief.",
+            input="hello there",
+            conversation=conversation.id,
+            safety_identifier="uk_abc123",
+        )
+        second = await client.responses.create(
+            model=MODEL,
+            instructions="Be brief.",
+            input=[
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "second message"},
+                        {"type": "input_text", "text": "and more"},
+                    ],
+                },
+                {"role": "user", "content": "third"},
+            ],
+            conversation={"id": conversation.id},
+            safety_identifier="uk_abc123",
+        )
+
+    assert conversation.id.startswith("conv_")
+    assert conversation.object == "conversation"
+    assert conversation.metadata == {"purpose": "test"}
+    assert first.output_text == "Echo #1: hello there"
+    assert second.output_text == "Echo #2: second message\nand more\nthird"
+    assert first.id.startswith("resp_")
+    assert first.id != second.id
+    assert first.status == "completed"
+    assert first.model == MODEL
+    assert first.instructions == "Be brief."
+    assert first.conversation is not None
+    assert first.conversation.id == conversation.id
+    assert first.usage is not None
+    assert (first.usage.input_tokens, first.usage.output_tokens) == (4, 4)
+    assert first.usage.total_tokens == 8
+
+    requests = sandbox.store.openai_requests.snapshot()
+    assert [r.endpoint for r in requests] == [
+        "conversations.create",
+        "responses.create",
+        "responses.create",
+    ]
+    turn = requests[1]
+    assert turn.instructions == "Be brief."
+    assert turn.safety_identifier == "uk_abc123"
+    assert turn.conversation == conversation.id
+    assert turn.input == "hello there"
+    assert (turn.status_code, turn.response_id, turn.output_text) == (
+        200,
+        first.id,
+        "Echo #1: hello there",
+    )
+    assert requests[2].conversation == conversation.id
+
+
+async def test_without_conversation_every_response_is_number_one(sandbox: RunningSandbox) -> None:
+    async with openai_client(sandbox) as client:
+        replies = [
+            (await client.responses.create(model=MODEL, input=text)).output_text
+            for text in ("a", "b")
+        ]
+    assert replies == ["Echo #1: a", "Echo #1: b"]
+
+
+def _turn_in_flight(records: Sequence[OpenAIRequestRecord]) -> bool:
+    return any(r.endpoint == "responses.create" and r.status_code is None for r in records)
+
+
+async def test_concurrent_response_on_one_conversation_is_locked(
+    start_sandbox: SandboxFactory,
+) -> None:
+    async with start_sandbox(openai_latency=0.3) as sandbox, openai_client(sandbox) as client:
+        conversation = await client.conversations.create()
+        first = asyncio.create_task(
+            client.responses.create(model=MODEL, input="one", conversation=conversation.id)
+        )
+        await sandbox.store.openai_requests.wait_until(_turn_in_flight, timeout=5)
+
+        with pytest.raises(openai.BadRequestError) as raised:
+            await client.responses.create(model=MODEL, input="two", conversation=conversation.id)
+        assert raised.value.status_code == 400
+        assert raised.value.code == "conversation_locked"
+        assert raised.value.type == "invalid_request_error"
+        assert raised.value.body == {
+            "message": LOCKED_MESSAGE,
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "conversation_locked",
+        }
+
+        assert (await first).output_text == "Echo #1: one"
+        # Once the first one is done the conversation takes the next turn.
+        again = await client.responses.create(
+            model=MODEL, input="two", conversation=conversation.id
+        )
+        assert again.output_text == "Echo #2: two"
+
+    statuses = [r.status_code for r in sandbox.store.openai_requests.snapshot()]
+    assert statuses == [200, 200, 400, 200]  # kept in admission order
+
+
+async def test_unknown_conversation_is_404(sandbox: RunningSandbox) -> None:
+    async with openai_client(sandbox) as client:
+        with pytest.raises(openai.NotFoundError) as raised:
+            await client.responses.create(model=MODEL, input="hi", conversation="conv_missing")
+    assert raised.value.status_code == 404
+    assert "conv_missing" in raised.value.message
+
+
+async def test_wrong_api_key_is_401(start_sandbox: SandboxFactory) -> None:
+    async with (
+        start_sandbox(openai_api_key="sk-the-right-one") as sandbox,
+        openai_client(sandbox, api_key="sk-a-wrong-key") as client,
+    ):
+        with pytest.raises(openai.AuthenticationError) as raised:
+            await client.responses.create(model=MODEL, input="hi")
+        assert raised.value.code == "invalid_api_key"
+        assert "Incorrect API key provided" in raised.value.message
+        async with openai_client(sandbox, api_key="sk-the-right-one") as right:
+            reply = await right.responses.create(model=MODEL, input="hi")
+        assert reply.output_text == "Echo #1: hi"
+
+
+async def test_missing_bearer_is_401(http: httpx.AsyncClient) -> None:
+    answer = await http.post("/v1/responses", json={"model": MODEL, "input": "hi"})
+    assert answer.status_code == 401
+    error = answer.json()["error"]
+    assert (error["type"], error["param"], error["code"]) == (
+        "invalid_request_error",
+        None,
+        "invalid_api_key",
+    )
+
+
+MALFORMED: list[tuple[bytes, str | None, str | None]] = [
+    (b"{not json", None, None),
+    (b'["a list"]', None, None),
+    (b'{"input": "hi"}', "missing_required_parameter", "model"),
+    (b'{"model": "m"}', "missing_required_parameter", "input"),
+    (b'{"model": "m", "input": 3}', "invalid_type", "input"),
+    (b'{"model": "m", "input": [{"role": "robot", "content": "x"}]}', "invalid_value", None),
+    (b'{"model": "m", "input": "x", "stream": true}', "unsupported_parameter", "stream"),
+]
+
+
+async def test_malformed_body_is_400(http: httpx.AsyncClient) -> None:
+    # One server for every case: each request is independent of the others.
+    for content, code, param in MALFORMED:
+        answer = await http.post(
+            "/v1/responses",
+            content=content,
+            headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 400, content
+        error = answer.json()["error"]
+        assert error["type"] == "invalid_request_error", content
+        assert error["code"] == code, content
+        if param is not None:
+            assert error["param"] == param, content
+        assert error["message"], content
+
+
+async def test_image_parts_are_echoed_as_placeholders(sandbox: RunningSandbox) -> None:
+    async with openai_client(sandbox) as client:
+        reply = await client.responses.create(
+            model=MODEL,
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "what is this?"},
+                        {
+                            "type": "input_image",
+                            "image_url": "https://example.com/a.png",
+                            "detail": "auto",
+                        },
+                    ],
+                }
+            ],
+        )
+    assert reply.output_text == "Echo #1: what is this?\n[image]"

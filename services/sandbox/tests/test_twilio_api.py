@@ -1,0 +1,159 @@
+"""The fake Twilio Messages API, driven by the real `twilio` SDK (async client)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
+from chatbot_sandbox.testing import RunningSandbox
+
+TO = "whatsapp:+15550001111"
+FROM = "whatsapp:+15550002222"
+SERVICE_SID = "MG" + "0f" * 16
+CALLBACK = "http://127.0.0.1:8080/twilio/status"
+
+
+@asynccontextmanager
+async def twilio_client(
+    sandbox: RunningSandbox, *, sid: str | None = None, token: str | None = None
+) -> AsyncIterator[Client]:
+    """A real twilio Client whose API calls go to the sandbox."""
+    settings = sandbox.settings
+    http_client = AsyncTwilioHttpClient()
+    client = Client(
+        sid or settings.twilio_account_sid,
+        token or settings.twilio_auth_token.get_secret_value(),
+        http_client=http_client,
+    )
+    client.api.base_url = sandbox.twilio_base_url
+    try:
+        yield client
+    finally:
+        await http_client.close()
+
+
+async def test_create_is_accepted_parsed_and_recorded(sandbox: RunningSandbox) -> None:
+    async with twilio_client(sandbox) as client:
+        message = await client.messages.create_async(
+            to=TO,
+            from_=FROM,
+            body="Hello *there*",
+            media_url=["https://example.com/a.png", "https://example.com/b.ogg"],
+            status_callback=CALLBACK,
+        )
+
+    assert message.sid.startswith("SM")
+    assert len(message.sid) == 34
+    assert message.account_sid == sandbox.settings.twilio_account_sid
+    assert (message.to, message.from_, message.body) == (TO, FROM, "Hello *there*")
+    assert message.status == "queued"
+    assert message.direction == "outbound-api"
+    assert (message.num_media, message.num_segments) == ("2", "1")
+    assert isinstance(message.date_created, datetime)
+    assert message.date_sent is None
+    assert message.error_code is None
+    assert message.uri.endswith(f"/Messages/{message.sid}.json")
+
+    [record] = await sandbox.store.twilio_messages.wait_for(1, timeout=2)
+    assert record.sid == message.sid
+    assert (record.to, record.from_, record.body) == (TO, FROM, "Hello *there*")
+    assert record.media_urls == ["https://example.com/a.png", "https://example.com/b.ogg"]
+    assert record.status_callback == CALLBACK
+    assert record.messaging_service_sid is None
+    assert len(sandbox.store.twilio_rejected) == 0
+
+
+async def test_messaging_service_instead_of_from(sandbox: RunningSandbox) -> None:
+    async with twilio_client(sandbox) as client:
+        message = await client.messages.create_async(
+            to=TO, messaging_service_sid=SERVICE_SID, media_url=["https://example.com/a.png"]
+        )
+    assert message.from_ is None
+    assert message.messaging_service_sid == SERVICE_SID
+    assert message.num_media == "1"
+    [record] = sandbox.store.twilio_messages.snapshot()
+    assert record.body is None
+    assert record.messaging_service_sid == SERVICE_SID
+
+
+async def test_wrong_token_is_401_authenticate(sandbox: RunningSandbox) -> None:
+    async with twilio_client(sandbox, token="not-the-token") as client:
+        with pytest.raises(TwilioRestException) as raised:
+            await client.messages.create_async(to=TO, from_=FROM, body="hi")
+    assert raised.value.status == 401
+    assert raised.value.code == 20003
+    [rejected] = sandbox.store.twilio_rejected.snapshot()
+    assert (rejected.accepted, rejected.error_code, rejected.sid) == (False, 20003, None)
+    assert len(sandbox.store.twilio_messages) == 0
+
+
+async def test_path_account_must_match_credentials(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    settings = sandbox.settings
+    other = "AC" + "9" * 32
+    answer = await http.post(
+        f"/2010-04-01/Accounts/{other}/Messages.json",
+        data={"To": TO, "From": FROM, "Body": "hi"},
+        auth=(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()),
+    )
+    assert answer.status_code == 401
+    assert answer.json() == {
+        "code": 20003,
+        "message": "Authenticate",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "code", "message"),
+    [
+        ({"to": "", "from_": FROM, "body": "hi"}, 21604, "A 'To' phone number is required."),
+        ({"to": TO, "body": "hi"}, 21603, "A 'From' phone number is required."),
+        ({"to": TO, "from_": FROM}, 21602, "Message body is required."),
+        (
+            {"to": TO, "from_": FROM, "body": "x" * 1601},
+            21617,
+            "The concatenated message body exceeds the 1600 character limit.",
+        ),
+        ({"to": "whatsapp:5550001111", "from_": FROM, "body": "hi"}, 21211, "not a valid"),
+    ],
+)
+async def test_validation_errors_become_twilio_rest_exceptions(
+    sandbox: RunningSandbox, params: dict[str, Any], code: int, message: str
+) -> None:
+    async with twilio_client(sandbox) as client:
+        with pytest.raises(TwilioRestException) as raised:
+            await client.messages.create_async(**params)
+    assert raised.value.status == 400
+    assert raised.value.code == code
+    assert message in raised.value.msg
+    [rejected] = sandbox.store.twilio_rejected.snapshot()
+    assert rejected.error_code == code
+    assert len(sandbox.store.twilio_messages) == 0
+
+
+async def test_body_of_exactly_1600_characters_is_accepted(sandbox: RunningSandbox) -> None:
+    async with twilio_client(sandbox) as client:
+        message = await client.messages.create_async(to=TO, from_=FROM, body="y" * 1600)
+    assert message.body == "y" * 1600
+
+
+async def test_content_template_needs_no_body(sandbox: RunningSandbox) -> None:
+    async with twilio_client(sandbox) as client:
+        message = await client.messages.create_async(
+            to=TO, from_=FROM, content_sid="HX" + "a" * 32, content_variables='{"1": "x"}'
+        )
+    assert message.status == "queued"
+    [record] = sandbox.store.twilio_messages.snapshot()
+    assert record.content_sid == "HX" + "a" * 32
+    assert record.params["ContentVariables"] == ['{"1": "x"}']
