@@ -13,7 +13,7 @@ UV := $(BIN)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test lint fmt lock clean
+.PHONY: help install run test lint fmt lock clean bench bench-ingress bench-conversation
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,14 @@ run: install ## Run the whole system locally: nats-server, sandbox, ingress, con
 
 test: install ## Run every test (unit, NATS, end to end)
 	$(BIN)/pytest
+
+bench: bench-ingress bench-conversation ## Run every benchmark; JSON reports go to bench/reports/
+
+bench-ingress: install ## Benchmark ingress against a bare FastAPI endpoint, side by side
+	$(BIN)/python bench/ingress.py
+
+bench-conversation: install ## Benchmark the conversation service (turns in flight, replies/s, own time per turn)
+	$(BIN)/python bench/conversation.py
 
 lint: install ## Check lint, formatting and types
 	$(BIN)/ruff check .

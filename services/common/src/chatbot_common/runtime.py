@@ -60,6 +60,7 @@ async def nats_runtime(
     *, service: str, settings: NatsSettings, topology: Topology, readiness: Readiness
 ) -> AsyncIterator[NatsRuntime]:
     """Connect and provision; on exit mark the service unready and drain the connection."""
+    configure_tracing(service)
     nc = await connect(settings.nats_url, name=service, timeout=settings.nats_connect_timeout)
     readiness.nats = nc
     try:
@@ -86,7 +87,6 @@ async def nats_runtime(
 def serve(app: FastAPI, *, service: str, settings: ServiceSettings) -> None:
     """Run ``app`` under uvicorn until SIGTERM or SIGINT, then shut down gracefully."""
     configure_logging(service, settings.log_level)
-    configure_tracing(service)
     uvicorn.run(
         app,
         host=settings.host,

@@ -11,15 +11,16 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from nats.errors import Error as NatsError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from pydantic import ValidationError
 
 from chatbot_common.bus import publish
 from chatbot_common.contracts import Contract, utcnow
@@ -28,7 +29,7 @@ from chatbot_common.runtime import NatsRuntime, Topology, nats_runtime
 from chatbot_common.topology import EVENTS, INBOUND, Stream
 from chatbot_common.userkey import user_key
 
-from .config import IngressSettings
+from .config import IngressSettings, normalise_address
 from .metrics import DUPLICATES, PUBLISH_SECONDS, REQUEST_SECONDS, REQUESTS
 from .signature import SignatureChecker
 from .webhooks import WebhookFieldError, parse_inbound, parse_status
@@ -38,38 +39,66 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("chatbot.ingress")
 
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+EMPTY_TWIML = f"{XML_DECLARATION}<Response/>"
+UNAVAILABLE = "message queue unavailable; retry later"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-class Rejected(Exception):
-    """A webhook answered with an error status; nothing was published."""
+class EarlyAnswer(Exception):
+    """A webhook answered before anything was published (an error, or a refused sender)."""
 
-    def __init__(self, status: int, outcome: str, message: str) -> None:
+    def __init__(self, status: int, outcome: str, message: str, *, twiml: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.outcome = outcome
         self.message = message
+        self.twiml = twiml
+
+    def response(self) -> Response:
+        if self.twiml:
+            return Response(self.message, self.status, media_type="text/xml")
+        return PlainTextResponse(self.message + "\n", self.status)
+
+
+def twiml_message(text: str) -> str:
+    """TwiML that makes Twilio answer the sender with ``text`` (or nothing when empty)."""
+    if not text:
+        return EMPTY_TWIML
+    return f"{XML_DECLARATION}<Response><Message>{escape(text)}</Message></Response>"
 
 
 async def _read_form(request: Request, limit: int) -> dict[str, str]:
     """The form fields of a webhook, refusing other content types and oversized bodies."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM_TYPE:
-        raise Rejected(415, "unsupported_media_type", f"expected {FORM_TYPE}")
+        raise EarlyAnswer(415, "unsupported_media_type", f"expected {FORM_TYPE}")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Rejected(413, "too_large", f"body over {limit} bytes")
+        raise EarlyAnswer(413, "too_large", f"body over {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise Rejected(413, "too_large", f"body over {limit} bytes")
+            raise EarlyAnswer(413, "too_large", f"body over {limit} bytes")
     try:
         pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
-        raise Rejected(400, "bad_request", "body is not UTF-8") from None
+        raise EarlyAnswer(400, "bad_request", "body is not UTF-8") from None
     return dict(pairs)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one webhook becomes: a message, where it goes, and its deduplication id."""
+
+    stream: Stream
+    subject: str
+    message: Contract
+    msg_id: str
+
+
+Builder = Callable[[dict[str, str]], Publication]
 
 
 class Webhooks:
@@ -89,17 +118,21 @@ class Webhooks:
         )
         self.runtime: NatsRuntime | None = None
 
-    def _inbound(self, form: dict[str, str]) -> tuple[Stream, str, Contract, str]:
+    def _inbound(self, form: dict[str, str]) -> Publication:
         message = parse_inbound(form, received_at=utcnow())
+        allowed = self._settings.allowed_senders
+        if allowed and normalise_address(message.from_) not in allowed:
+            reply = twiml_message(self._settings.not_allowed_reply)
+            raise EarlyAnswer(200, "not_allowed", reply, twiml=True)
         key = user_key(self._secret, message.to, message.from_)
-        return INBOUND, INBOUND.subject(key), message, message.message_sid
+        return Publication(INBOUND, INBOUND.subject(key), message, message.message_sid)
 
-    def _status(self, form: dict[str, str]) -> tuple[Stream, str, Contract, str]:
+    def _status(self, form: dict[str, str]) -> Publication:
         status = parse_status(form, received_at=utcnow())
         # A status is about a message we sent: From is the business number, To the user.
         key = user_key(self._secret, status.from_ or "", status.to or "")
         msg_id = f"{status.message_sid}:{status.status}"
-        return EVENTS, EVENTS.subject(f"status.{key}"), status, msg_id
+        return Publication(EVENTS, EVENTS.subject(f"status.{key}"), status, msg_id)
 
     async def messages(self, request: Request) -> Response:
         return await self._handle(request, "/twilio/messages", self._inbound)
@@ -111,7 +144,7 @@ class Webhooks:
         self,
         request: Request,
         route: str,
-        build: Callable[[dict[str, str]], tuple[Stream, str, Contract, str]],
+        build: Builder,
     ) -> Response:
         started = time.perf_counter()
         with tracer.start_as_current_span(f"POST {route}", kind=SpanKind.SERVER) as span:
@@ -119,10 +152,10 @@ class Webhooks:
             try:
                 outcome = await self._accept(request, build)
                 response = Response(EMPTY_TWIML, media_type="text/xml")
-            except Rejected as rejected:
-                outcome = rejected.outcome
-                response = PlainTextResponse(rejected.message + "\n", rejected.status)
-                log.info("webhook rejected", extra={"route": route, "outcome": outcome})
+            except EarlyAnswer as answer:
+                outcome = answer.outcome
+                response = answer.response()
+                log.info("webhook not published", extra={"route": route, "outcome": outcome})
             span.set_attribute("http.response.status_code", response.status_code)
         if outcome == "duplicate":
             DUPLICATES.labels(route).inc()
@@ -133,37 +166,32 @@ class Webhooks:
     async def _accept(
         self,
         request: Request,
-        build: Callable[[dict[str, str]], tuple[Stream, str, Contract, str]],
+        build: Builder,
     ) -> str:
-        """Check and publish one webhook; return the outcome or raise :class:`Rejected`."""
+        """Check and publish one webhook; return the outcome or raise :class:`EarlyAnswer`."""
         form = await _read_form(request, self._settings.max_body_bytes)
         if self._checker and not self._checker.is_valid(request.url, request.headers, form):
-            raise Rejected(403, "forbidden", "missing or invalid X-Twilio-Signature")
+            raise EarlyAnswer(403, "forbidden", "missing or invalid X-Twilio-Signature")
         try:
-            stream, subject, message, msg_id = build(form)
-        except (WebhookFieldError, ValidationError) as exc:
-            detail = (
-                str(exc).splitlines()[0]
-                if isinstance(exc, WebhookFieldError)
-                else (f"invalid field: {exc.errors()[0]['loc'][0]}")
-            )
-            raise Rejected(400, "bad_request", detail) from None
+            publication = build(form)
+        except WebhookFieldError as exc:
+            raise EarlyAnswer(400, "bad_request", str(exc)) from None
         runtime = self.runtime
         if runtime is None or not runtime.nc.is_connected:
-            raise Rejected(503, "unavailable", "message queue unavailable; retry later")
+            raise EarlyAnswer(503, "unavailable", UNAVAILABLE)
         started = time.perf_counter()
         try:
             ack = await publish(
                 runtime.js,
-                subject,
-                message,
-                msg_id=msg_id,
+                publication.subject,
+                publication.message,
+                msg_id=publication.msg_id,
                 timeout=self._settings.nats_publish_timeout,
             )
         except (NatsError, TimeoutError, OSError) as exc:
             log.warning("publish failed: %s", type(exc).__name__)
-            raise Rejected(503, "unavailable", "message queue unavailable; retry later") from None
-        PUBLISH_SECONDS.labels(stream.name).observe(time.perf_counter() - started)
+            raise EarlyAnswer(503, "unavailable", UNAVAILABLE) from None
+        PUBLISH_SECONDS.labels(publication.stream.name).observe(time.perf_counter() - started)
         return "duplicate" if ack.duplicate else "accepted"
 
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from chatbot_common.config import ServiceSettings
 
-__all__ = ["IngressSettings"]
+__all__ = ["IngressSettings", "normalise_address"]
+
+
+def normalise_address(address: str) -> str:
+    """``whatsapp:+1 555 000`` and ``+1555000`` name the same sender."""
+    return "".join(address.strip().removeprefix("whatsapp:").split())
 
 
 class IngressSettings(ServiceSettings):
@@ -28,6 +36,24 @@ class IngressSettings(ServiceSettings):
         description="Rebuild the signed URL from X-Forwarded-Proto/-Host if no public URL.",
     )
     max_body_bytes: int = Field(65536, gt=0, description="Largest webhook body accepted.")
+    allowed_senders: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(),
+        description=(
+            "Private beta: comma-separated WhatsApp numbers allowed to talk to the assistant; "
+            "empty allows everyone."
+        ),
+    )
+    not_allowed_reply: str = Field(
+        "",
+        description="Answer (as TwiML) to senders outside the allow-list; empty means silence.",
+    )
+
+    @field_validator("allowed_senders", mode="before")
+    @classmethod
+    def _split_senders(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(normalise_address(part) for part in value.split(",") if part.strip())
+        return value
 
     @model_validator(mode="after")
     def _token_when_validating(self) -> IngressSettings:

@@ -7,14 +7,11 @@ Twilio adds webhook fields without notice, so every field this version does not 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
-from chatbot_common.contracts import (
-    Button,
-    DeliveryStatus,
-    InboundMessage,
-    Location,
-    Media,
-)
+from pydantic import ValidationError
+
+from chatbot_common.contracts import DeliveryStatus, InboundMessage
 
 __all__ = ["WebhookFieldError", "parse_inbound", "parse_status"]
 
@@ -44,8 +41,24 @@ _STATUS_FIELDS = {
 }
 
 
+MAX_MEDIA = 10
+"""Twilio delivers at most ten attachments per WhatsApp message."""
+
+
 class WebhookFieldError(ValueError):
     """A webhook field that is missing or malformed."""
+
+
+_Message = TypeVar("_Message", InboundMessage, DeliveryStatus)
+
+
+def _validated(model: type[_Message], fields: dict[str, object]) -> _Message:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise WebhookFieldError(f"invalid field {where}: {first['msg']}") from None
 
 
 def _require(form: Form, *names: str) -> None:
@@ -54,19 +67,19 @@ def _require(form: Form, *names: str) -> None:
         raise WebhookFieldError(f"missing required field(s): {', '.join(missing)}")
 
 
-def _media(form: Form) -> tuple[tuple[Media, ...], set[str]]:
+def _media(form: Form) -> tuple[list[dict[str, str]], set[str]]:
     try:
         count = int(form.get("NumMedia") or 0)
     except ValueError:
         raise WebhookFieldError("NumMedia is not a number") from None
-    media = []
+    media: list[dict[str, str]] = []
     used = {"NumMedia"}
-    for index in range(count):
+    for index in range(min(count, MAX_MEDIA)):
         url_field, type_field = f"MediaUrl{index}", f"MediaContentType{index}"
         if form.get(url_field):
-            media.append(Media(url=form[url_field], content_type=form.get(type_field, "")))
+            media.append({"url": form[url_field], "content_type": form.get(type_field, "")})
         used |= {url_field, type_field}
-    return tuple(media), used
+    return media, used
 
 
 def parse_inbound(form: Form, *, received_at: datetime) -> InboundMessage:
@@ -83,18 +96,19 @@ def parse_inbound(form: Form, *, received_at: datetime) -> InboundMessage:
             latitude, longitude = float(form["Latitude"]), float(form["Longitude"])
         except ValueError:
             raise WebhookFieldError("Latitude/Longitude are not numbers") from None
-        location = Location(
-            latitude=latitude,
-            longitude=longitude,
-            address=form.get("Address") or None,
-            label=form.get("Label") or None,
-        )
+        location = {
+            "latitude": latitude,
+            "longitude": longitude,
+            "address": form.get("Address") or None,
+            "label": form.get("Label") or None,
+        }
     button = None
     if form.get("ButtonText") or form.get("ButtonPayload"):
-        button = Button(text=form.get("ButtonText"), payload=form.get("ButtonPayload"))
+        button = {"text": form.get("ButtonText"), "payload": form.get("ButtonPayload")}
     known = set(_MESSAGE_FIELDS) | set(_LOCATION_FIELDS) | set(_BUTTON_FIELDS) | used
     extra = {key: value for key, value in form.items() if key not in known}
-    return InboundMessage.model_validate(
+    return _validated(
+        InboundMessage,
         {
             **fields,
             "media": media,
@@ -102,7 +116,7 @@ def parse_inbound(form: Form, *, received_at: datetime) -> InboundMessage:
             "button": button,
             "received_at": received_at,
             "extra": extra,
-        }
+        },
     )
 
 
@@ -119,4 +133,4 @@ def parse_status(form: Form, *, received_at: datetime) -> DeliveryStatus:
         except ValueError:
             raise WebhookFieldError("ErrorCode is not a number") from None
     extra = {key: value for key, value in form.items() if key not in _STATUS_FIELDS}
-    return DeliveryStatus.model_validate({**fields, "received_at": received_at, "extra": extra})
+    return _validated(DeliveryStatus, {**fields, "received_at": received_at, "extra": extra})

@@ -1,0 +1,341 @@
+"""ingress against a real nats-server: verified, durable, deduplicated webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
+from prometheus_client import REGISTRY
+from twilio.request_validator import RequestValidator
+
+from chatbot_common.userkey import user_key
+from chatbot_ingress.app import create_app
+from chatbot_ingress.config import IngressSettings
+
+TOKEN = "test-auth-token"
+SECRET = "test-user-key-secret"
+PUBLIC = "https://bot.example.com"
+USER = "whatsapp:+15550001111"
+BUSINESS = "whatsapp:+14155238886"
+
+Factory = Callable[..., Any]
+
+
+def inbound(**fields: str) -> dict[str, str]:
+    return {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "AccountSid": "AC" + "0" * 32,
+        "From": USER,
+        "To": BUSINESS,
+        "Body": "hello",
+        "NumMedia": "0",
+        **fields,
+    }
+
+
+def signature(url: str, form: dict[str, str], token: str = TOKEN) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}
+
+
+def counted(route: str, outcome: str) -> float:
+    labels = {"route": route, "outcome": outcome}
+    return REGISTRY.get_sample_value("chatbot_webhook_requests_total", labels) or 0.0
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as c,
+    ):
+        yield c
+
+
+@pytest.fixture
+def make_ingress(nats_server: Any) -> Callable[..., Any]:
+    """Start ingress (in this process, real NATS) with some settings overridden."""
+
+    def make(**overrides: Any) -> Any:
+        values = {
+            "nats_url": nats_server.url,
+            "user_key_secret": SECRET,
+            "twilio_auth_token": TOKEN,
+            "public_base_url": PUBLIC,
+            "nats_publish_timeout": 1.0,
+        }
+        settings = IngressSettings(**(values | overrides))
+        return serving(create_app(settings))
+
+    return make
+
+
+@pytest.fixture
+async def client(make_ingress: Factory) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_ingress() as client:
+        yield client
+
+
+async def stream_messages(nc: NATS, stream: str) -> list[Any]:
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        return []
+    return [
+        await js.get_msg(stream, seq=seq)
+        for seq in range(info.state.first_seq, info.state.last_seq + 1)
+        if info.state.messages
+    ]
+
+
+async def test_signed_message_is_published_then_answered_with_empty_twiml(
+    client: httpx.AsyncClient, nc: NATS
+) -> None:
+    form = inbound(Brand_New_Field="kept")
+    answer = await client.post(
+        "/twilio/messages", data=form, headers=signature(f"{PUBLIC}/twilio/messages", form)
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/xml")
+    assert answer.text == '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+    (stored,) = await stream_messages(nc, "CHAT_INBOUND")
+    assert stored.subject == f"chat.inbound.{user_key(SECRET, BUSINESS, USER)}"
+    assert "+1555" not in stored.subject
+    assert stored.headers["Nats-Msg-Id"] == form["MessageSid"]
+    assert stored.headers["traceparent"].startswith("00-")
+    payload = json.loads(stored.data)
+    assert (payload["from"], payload["to"], payload["body"]) == (USER, BUSINESS, "hello")
+    assert payload["extra"] == {"Brand_New_Field": "kept"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="missing"),
+        pytest.param({"X-Twilio-Signature": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}, id="invalid"),
+        pytest.param("other-token", id="signed-with-another-token"),
+        pytest.param("other-url", id="signed-for-another-url"),
+    ],
+)
+async def test_bad_signature_is_refused_and_nothing_published(
+    client: httpx.AsyncClient, nc: NATS, headers: Any
+) -> None:
+    form = inbound()
+    if headers == "other-token":
+        headers = signature(f"{PUBLIC}/twilio/messages", form, token="other")
+    elif headers == "other-url":
+        headers = signature("https://evil.example.com/twilio/messages", form)
+    before = counted("/twilio/messages", "forbidden")
+    answer = await client.post("/twilio/messages", data=form, headers=headers)
+    assert answer.status_code == 403
+    assert "X-Twilio-Signature" in answer.text
+    assert await stream_messages(nc, "CHAT_INBOUND") == []
+    assert counted("/twilio/messages", "forbidden") == before + 1
+
+
+async def test_signature_with_the_default_port_is_accepted(client: httpx.AsyncClient) -> None:
+    form = inbound()
+    headers = signature("https://bot.example.com:443/twilio/messages", form)
+    assert (await client.post("/twilio/messages", data=form, headers=headers)).status_code == 200
+
+
+@pytest.mark.parametrize(("trusted", "expected"), [(True, 200), (False, 403)])
+async def test_behind_a_proxy_the_forwarded_url_is_checked_only_when_trusted(
+    make_ingress: Factory, trusted: bool, expected: int
+) -> None:
+    form = inbound()
+    headers = signature("https://public.example.org/twilio/messages", form) | {
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "public.example.org",
+    }
+    async with make_ingress(public_base_url=None, trust_proxy_headers=trusted) as client:
+        answer = await client.post("/twilio/messages", data=form, headers=headers)
+    assert answer.status_code == expected
+
+
+async def test_three_deliveries_of_one_message_make_one_stream_message(
+    client: httpx.AsyncClient, nc: NATS
+) -> None:
+    form = inbound()
+    headers = signature(f"{PUBLIC}/twilio/messages", form)
+    before = REGISTRY.get_sample_value(
+        "chatbot_webhook_duplicates_total", {"route": "/twilio/messages"}
+    )
+    for _ in range(3):
+        answer = await client.post("/twilio/messages", data=form, headers=headers)
+        assert answer.status_code == 200
+    assert len(await stream_messages(nc, "CHAT_INBOUND")) == 1
+    after = REGISTRY.get_sample_value(
+        "chatbot_webhook_duplicates_total", {"route": "/twilio/messages"}
+    )
+    assert (after or 0) - (before or 0) == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "outcome", "says"),
+    [
+        pytest.param(
+            json.dumps({"MessageSid": "SM1"}),
+            {"Content-Type": "application/json"},
+            415,
+            "unsupported_media_type",
+            "application/x-www-form-urlencoded",
+            id="json",
+        ),
+        pytest.param(
+            "Body=" + "x" * 70_000,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            413,
+            "too_large",
+            "65536",
+            id="too-large",
+        ),
+        pytest.param(
+            "From=whatsapp%3A%2B1&To=whatsapp%3A%2B2",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            400,
+            "bad_request",
+            "MessageSid",
+            id="missing-sid",
+        ),
+        pytest.param(
+            b"MessageSid=SM1&From=\xff&To=x",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            400,
+            "bad_request",
+            "UTF-8",
+            id="not-utf8",
+        ),
+    ],
+)
+async def test_bad_input_gets_a_clear_error_and_publishes_nothing(
+    make_ingress: Factory,
+    nc: NATS,
+    content: str | bytes,
+    headers: dict[str, str],
+    status: int,
+    outcome: str,
+    says: str,
+) -> None:
+    before = counted("/twilio/messages", outcome)
+    async with make_ingress(twilio_validate_signature=False) as client:
+        answer = await client.post("/twilio/messages", content=content, headers=headers)
+    assert answer.status_code == status
+    assert says in answer.text
+    assert await stream_messages(nc, "CHAT_INBOUND") == []
+    assert counted("/twilio/messages", outcome) == before + 1
+
+
+async def test_oversized_body_is_refused_before_it_is_read(make_ingress: Factory) -> None:
+    reads = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal reads
+        while True:
+            reads += 1
+            yield b"x" * 4096
+
+    async with make_ingress(max_body_bytes=10_000) as client:
+        answer = await client.post(
+            "/twilio/messages",
+            content=endless(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.status_code == 413
+    assert reads <= 4
+
+
+async def ready_again(client: httpx.AsyncClient) -> None:
+    """Wait until /readyz says 200, as Kubernetes would see it (the NATS client reconnects
+    on its own schedule, which ingress exposes only through readiness)."""
+    async with asyncio.timeout(15):
+        while (await client.get("/readyz")).status_code != 200:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def test_nats_down_means_503_and_back_means_200_without_restart(
+    make_ingress: Factory, nats_server: Any
+) -> None:
+    async with make_ingress() as client:
+        nats_server.stop()
+        form = inbound()
+        headers = signature(f"{PUBLIC}/twilio/messages", form)
+        down = await client.post("/twilio/messages", data=form, headers=headers)
+        assert down.status_code == 503
+        assert "retry" in down.text
+        assert (await client.get("/readyz")).status_code == 503
+
+        nats_server.start()
+        await ready_again(client)
+        again = await client.post("/twilio/messages", data=form, headers=headers)
+        assert again.status_code == 200
+
+
+async def test_status_callback_is_published_once_per_status(
+    client: httpx.AsyncClient, nc: NATS
+) -> None:
+    sid = "SM" + uuid.uuid4().hex
+    url = f"{PUBLIC}/twilio/status"
+    for status in ("sent", "delivered", "delivered"):
+        form = {
+            "MessageSid": sid,
+            "AccountSid": "AC" + "0" * 32,
+            "MessageStatus": status,
+            "From": BUSINESS,
+            "To": USER,
+        }
+        answer = await client.post("/twilio/status", data=form, headers=signature(url, form))
+        assert answer.status_code == 200
+    stored = await stream_messages(nc, "CHAT_EVENTS")
+    assert [json.loads(m.data)["status"] for m in stored] == ["sent", "delivered"]
+    assert [m.headers["Nats-Msg-Id"] for m in stored] == [f"{sid}:sent", f"{sid}:delivered"]
+    # A status about a reply lands on the same user key as the user's own messages.
+    assert stored[0].subject == f"chat.events.status.{user_key(SECRET, BUSINESS, USER)}"
+
+
+async def test_allow_list_answers_others_without_publishing(
+    make_ingress: Factory, nc: NATS
+) -> None:
+    reply = "Sorry, this assistant is in private beta."
+    async with make_ingress(allowed_senders="+15550009999", not_allowed_reply=reply) as client:
+        form = inbound()
+        answer = await client.post(
+            "/twilio/messages", data=form, headers=signature(f"{PUBLIC}/twilio/messages", form)
+        )
+        assert answer.status_code == 200
+        assert "<Message>Sorry, this assistant is in private beta.</Message>" in answer.text
+        assert await stream_messages(nc, "CHAT_INBOUND") == []
+
+        allowed = inbound(From="whatsapp:+15550009999")
+        answer = await client.post(
+            "/twilio/messages",
+            data=allowed,
+            headers=signature(f"{PUBLIC}/twilio/messages", allowed),
+        )
+        assert answer.status_code == 200
+        assert len(await stream_messages(nc, "CHAT_INBOUND")) == 1
+
+
+async def test_turning_validation_off_warns_at_start(
+    make_ingress: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        async with make_ingress(twilio_validate_signature=False):
+            pass
+    assert "TWILIO_VALIDATE_SIGNATURE is off" in caplog.text
+
+
+def test_validation_on_without_a_token_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN is required"):
+        IngressSettings(user_key_secret=SECRET, twilio_auth_token=None)
