@@ -12,14 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 from prometheus_client import REGISTRY
 from twilio.request_validator import RequestValidator
 
 from chatbot_common.userkey import user_key
-from chatbot_ingress.app import create_app
+from chatbot_ingress.app import IngressApp, create_app
 from chatbot_ingress.config import IngressSettings
 
 TOKEN = "test-auth-token"
@@ -53,9 +52,9 @@ def counted(route: str, outcome: str) -> float:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(app: IngressApp) -> AsyncIterator[httpx.AsyncClient]:
     async with (
-        app.router.lifespan_context(app),
+        app.api.router.lifespan_context(app.api),
         httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as c,
     ):
         yield c
@@ -339,3 +338,9 @@ async def test_turning_validation_off_warns_at_start(
 def test_validation_on_without_a_token_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN is required"):
         IngressSettings(user_key_secret=SECRET, twilio_auth_token=None)
+
+
+async def test_webhook_routes_take_only_post_and_others_are_404(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/twilio/messages")).status_code == 405
+    assert (await client.post("/twilio/other", data={})).status_code == 404
+    assert (await client.get("/healthz")).json() == {"status": "ok"}

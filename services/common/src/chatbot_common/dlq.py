@@ -12,7 +12,7 @@ from .bus import MSG_ID_HEADER, publish
 from .contracts import DeadLetter
 from .topology import DLQ
 
-__all__ = ["DEAD_LETTERS", "dead_letter"]
+__all__ = ["DEAD_LETTERS", "dead_letter", "publish_dead_letter"]
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,22 @@ async def dead_letter(
         original_id=original_id,
         original_payload=message.data.decode("utf-8", errors="replace"),
     )
-    await publish(js, DLQ.subject(service), record, msg_id=f"dlq:{stream_id}", timeout=timeout)
-    DEAD_LETTERS.labels(service, reason).inc()
+    await publish_dead_letter(js, record, stream_id=stream_id, timeout=timeout)
+
+
+async def publish_dead_letter(
+    js: JetStreamContext, record: DeadLetter, *, stream_id: str, timeout: float
+) -> None:
+    """Publish a prepared dead letter for the message at ``stream_id`` (``<stream>:<seq>``).
+
+    For a message a service read from its stream itself (a direct get) rather than received as
+    a delivery; the ``Nats-Msg-Id`` is the same as :func:`dead_letter` would give it.
+    """
+    await publish(
+        js, DLQ.subject(record.service), record, msg_id=f"dlq:{stream_id}", timeout=timeout
+    )
+    DEAD_LETTERS.labels(record.service, record.reason).inc()
     log.warning(
         "dead-lettered a message",
-        extra={"reason": reason, "error_code": error_code, "source": stream_id},
+        extra={"reason": record.reason, "error_code": record.error_code, "source": stream_id},
     )

@@ -16,6 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from starlette.types import ASGIApp
 
 from .bus import connect, redact_url
 from .config import NatsSettings, ServiceSettings
@@ -84,7 +85,7 @@ async def nats_runtime(
         log.info("nats connection closed")
 
 
-def serve(app: FastAPI, *, service: str, settings: ServiceSettings) -> None:
+def serve(app: ASGIApp, *, service: str, settings: ServiceSettings) -> None:
     """Run ``app`` under uvicorn until SIGTERM or SIGINT, then shut down gracefully."""
     configure_logging(service, settings.log_level)
     uvicorn.run(

@@ -7,14 +7,50 @@ endpoint is set; spans are still made, so trace ids reach the logs and the NATS 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-__all__ = ["configure_tracing", "context_from_headers"]
+__all__ = [
+    "NO_FASTAPI_TELEMETRY",
+    "SERVER_SPANS_ONLY",
+    "configure_tracing",
+    "context_from_headers",
+]
+
+_UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _is_probe(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in _UNTRACED_PATHS
+
+
+SERVER_SPANS_ONLY: TelemetryConfig = {
+    "tracing": True,
+    "operation_spans": False,
+    "metrics": False,
+    "logs": False,
+    "exclude": _is_probe,
+}
+"""FastAPI's native telemetry, reduced to one server span per request.
+
+Metrics come from prometheus-client and logs from our JSON logging; per-dependency spans would
+cost more than they tell. Probes and scrapes are not traced.
+"""
+
+NO_FASTAPI_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "operation_spans": False,
+    "metrics": False,
+    "logs": False,
+}
+"""For ingress, whose webhook handler makes its own, cheaper server span."""
 
 _OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
@@ -24,11 +60,16 @@ def configure_tracing(service: str) -> None:
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", service)})
-    provider = TracerProvider(resource=resource)
     if any(os.environ.get(name) for name in _OTLP_ENDPOINT_VARIABLES):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+        # The sampler comes from OTEL_TRACES_SAMPLER (default: parent-based, always on).
+        provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        # Nowhere to send spans: still make trace ids (for logs and the NATS headers) but
+        # record nothing, which keeps the cost of a span near zero.
+        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
     trace.set_tracer_provider(provider)
 
 

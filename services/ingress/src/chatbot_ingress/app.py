@@ -12,35 +12,38 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi import FastAPI
 from nats.errors import Error as NatsError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatbot_common.bus import publish
 from chatbot_common.contracts import Contract, utcnow
 from chatbot_common.health import Readiness, health_router
 from chatbot_common.runtime import NatsRuntime, Topology, nats_runtime
 from chatbot_common.topology import EVENTS, INBOUND, Stream
+from chatbot_common.tracing import NO_FASTAPI_TELEMETRY
 from chatbot_common.userkey import user_key
 
+from .asgi import BodyTooLargeError, header, read_body, respond
 from .config import IngressSettings, normalise_address
 from .metrics import DUPLICATES, PUBLISH_SECONDS, REQUEST_SECONDS, REQUESTS
 from .signature import SignatureChecker
 from .webhooks import WebhookFieldError, parse_inbound, parse_status
 
-__all__ = ["create_app"]
+__all__ = ["IngressApp", "create_app"]
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("chatbot.ingress")
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 EMPTY_TWIML = f"{XML_DECLARATION}<Response/>"
+EMPTY_TWIML_BYTES = EMPTY_TWIML.encode()
+TWIML_TYPE = b"text/xml; charset=utf-8"
+TEXT_TYPE = b"text/plain; charset=utf-8"
 UNAVAILABLE = "message queue unavailable; retry later"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -55,10 +58,11 @@ class EarlyAnswer(Exception):
         self.message = message
         self.twiml = twiml
 
-    def response(self) -> Response:
+    async def send(self, send: Send) -> None:
         if self.twiml:
-            return Response(self.message, self.status, media_type="text/xml")
-        return PlainTextResponse(self.message + "\n", self.status)
+            await respond(send, self.status, self.message.encode(), TWIML_TYPE)
+        else:
+            await respond(send, self.status, f"{self.message}\n".encode(), TEXT_TYPE)
 
 
 def twiml_message(text: str) -> str:
@@ -68,21 +72,16 @@ def twiml_message(text: str) -> str:
     return f"{XML_DECLARATION}<Response><Message>{escape(text)}</Message></Response>"
 
 
-async def _read_form(request: Request, limit: int) -> dict[str, str]:
+async def _read_form(scope: Scope, receive: Receive, limit: int) -> dict[str, str]:
     """The form fields of a webhook, refusing other content types and oversized bodies."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
     if content_type != FORM_TYPE:
         raise EarlyAnswer(415, "unsupported_media_type", f"expected {FORM_TYPE}")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise EarlyAnswer(413, "too_large", f"body over {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise EarlyAnswer(413, "too_large", f"body over {limit} bytes")
     try:
-        pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+        body = await read_body(scope, receive, limit)
+        pairs = parse_qsl(body.decode(), keep_blank_values=True)
+    except BodyTooLargeError:
+        raise EarlyAnswer(413, "too_large", f"body over {limit} bytes") from None
     except UnicodeDecodeError:
         raise EarlyAnswer(400, "bad_request", "body is not UTF-8") from None
     return dict(pairs)
@@ -117,6 +116,7 @@ class Webhooks:
             else None
         )
         self.runtime: NatsRuntime | None = None
+        self._tracer = trace.get_tracer("chatbot.ingress")
 
     def _inbound(self, form: dict[str, str]) -> Publication:
         message = parse_inbound(form, received_at=utcnow())
@@ -134,43 +134,42 @@ class Webhooks:
         msg_id = f"{status.message_sid}:{status.status}"
         return Publication(EVENTS, EVENTS.subject(f"status.{key}"), status, msg_id)
 
-    async def messages(self, request: Request) -> Response:
-        return await self._handle(request, "/twilio/messages", self._inbound)
+    def start(self, runtime: NatsRuntime) -> None:
+        """Take webhooks over ``runtime`` (tracing is configured by now)."""
+        self.runtime = runtime
+        self._tracer = trace.get_tracer_provider().get_tracer("chatbot.ingress")
 
-    async def status(self, request: Request) -> Response:
-        return await self._handle(request, "/twilio/status", self._status)
+    async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send, "/twilio/messages", self._inbound)
+
+    async def status(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send, "/twilio/status", self._status)
 
     async def _handle(
-        self,
-        request: Request,
-        route: str,
-        build: Builder,
-    ) -> Response:
+        self, scope: Scope, receive: Receive, send: Send, route: str, build: Builder
+    ) -> None:
         started = time.perf_counter()
-        with tracer.start_as_current_span(f"POST {route}", kind=SpanKind.SERVER) as span:
-            span.set_attribute("http.route", route)
+        with self._tracer.start_as_current_span(f"POST {route}", kind=SpanKind.SERVER) as span:
             try:
-                outcome = await self._accept(request, build)
-                response = Response(EMPTY_TWIML, media_type="text/xml")
+                outcome = await self._accept(scope, receive, build)
             except EarlyAnswer as answer:
-                outcome = answer.outcome
-                response = answer.response()
+                outcome, status = answer.outcome, answer.status
+                await answer.send(send)
                 log.info("webhook not published", extra={"route": route, "outcome": outcome})
-            span.set_attribute("http.response.status_code", response.status_code)
+            else:
+                status = 200
+                await respond(send, 200, EMPTY_TWIML_BYTES, TWIML_TYPE)
+            if span.is_recording():
+                span.set_attributes({"http.route": route, "http.response.status_code": status})
         if outcome == "duplicate":
             DUPLICATES.labels(route).inc()
         REQUESTS.labels(route, outcome).inc()
         REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
-        return response
 
-    async def _accept(
-        self,
-        request: Request,
-        build: Builder,
-    ) -> str:
+    async def _accept(self, scope: Scope, receive: Receive, build: Builder) -> str:
         """Check and publish one webhook; return the outcome or raise :class:`EarlyAnswer`."""
-        form = await _read_form(request, self._settings.max_body_bytes)
-        if self._checker and not self._checker.is_valid(request.url, request.headers, form):
+        form = await _read_form(scope, receive, self._settings.max_body_bytes)
+        if self._checker and not self._checker.is_valid(scope, form):
             raise EarlyAnswer(403, "forbidden", "missing or invalid X-Twilio-Signature")
         try:
             publication = build(form)
@@ -195,15 +194,31 @@ class Webhooks:
         return "duplicate" if ack.duplicate else "accepted"
 
 
-def _webhooks(request: Request) -> Webhooks:
-    webhooks: Webhooks = request.app.state.webhooks
-    return webhooks
+class IngressApp:
+    """ingress as uvicorn runs it: the webhook routes served directly, the rest by FastAPI.
+
+    The webhook routes read the raw form themselves, so a framework's request parsing and
+    middleware would only add cost to the hottest path of the system (see bench/ingress.py).
+    """
+
+    def __init__(self, api: FastAPI, webhooks: Webhooks) -> None:
+        self.api = api
+        self._routes: dict[str, ASGIApp] = {
+            "/twilio/messages": webhooks.messages,
+            "/twilio/status": webhooks.status,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self._routes.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is None:
+            await self.api(scope, receive, send)
+        elif scope["method"] != "POST":
+            await respond(send, 405, b"method not allowed: use POST\n", TEXT_TYPE)
+        else:
+            await endpoint(scope, receive, send)
 
 
-WebhooksDep = Annotated[Webhooks, Depends(_webhooks)]
-
-
-def create_app(settings: IngressSettings) -> FastAPI:
+def create_app(settings: IngressSettings) -> IngressApp:
     """The ingress ASGI app; NATS is connected in its lifespan."""
     readiness = Readiness()
     webhooks = Webhooks(settings)
@@ -216,7 +231,7 @@ def create_app(settings: IngressSettings) -> FastAPI:
         async with nats_runtime(
             service="ingress", settings=settings, topology=topology, readiness=readiness
         ) as runtime:
-            webhooks.runtime = runtime
+            webhooks.start(runtime)
             readiness.serving = True
             try:
                 yield
@@ -224,18 +239,13 @@ def create_app(settings: IngressSettings) -> FastAPI:
                 readiness.serving = False
                 webhooks.runtime = None
 
-    app = FastAPI(title="chatbot ingress", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.webhooks = webhooks
-    app.include_router(health_router(readiness))
-
-    @app.post("/twilio/messages", response_class=Response)
-    async def twilio_messages(request: Request, hooks: WebhooksDep) -> Response:
-        """An incoming WhatsApp message."""
-        return await hooks.messages(request)
-
-    @app.post("/twilio/status", response_class=Response)
-    async def twilio_status(request: Request, hooks: WebhooksDep) -> Response:
-        """A delivery status callback for a message the sender sent."""
-        return await hooks.status(request)
-
-    return app
+    api = FastAPI(
+        title="chatbot ingress",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_FASTAPI_TELEMETRY,
+    )
+    api.include_router(health_router(readiness))
+    return IngressApp(api, webhooks)
