@@ -125,3 +125,28 @@ async def test_stop_returns_unfinished_work_to_the_stream(js: JetStreamContext) 
     await second.stop(timeout=5)
     assert msg.data == b"0"
     assert msg.metadata.num_delivered == 2
+
+
+async def test_the_handler_runs_in_the_publishers_trace(js: JetStreamContext) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from chatbot_common.bus import publish
+    from chatbot_common.contracts import DeliveryStatus, utcnow
+
+    seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def handler(msg: Msg) -> None:
+        await msg.ack()
+        seen.set_result(trace.get_current_span().get_span_context().trace_id)
+
+    loop = ConsumerLoop(js, CONSUMER, handler, limit=1)
+    await loop.start()
+    status = DeliveryStatus(
+        message_sid="SM1", account_sid="AC1", status="sent", received_at=utcnow()
+    )
+    with TracerProvider().get_tracer("test").start_as_current_span("webhook") as span:
+        await publish(js, OUTBOUND.subject("k"), status, msg_id="m1", timeout=2)
+    trace_id = await asyncio.wait_for(seen, timeout=10)
+    await loop.stop(timeout=5)
+    assert trace_id == span.get_span_context().trace_id

@@ -18,13 +18,16 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 
 from .contracts import Contract, encode
+from .tracing import messaging_attributes
 
 __all__ = ["MSG_ID_HEADER", "NatsUnavailableError", "connect", "publish", "redact_url"]
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("chatbot.bus")
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 
@@ -94,7 +97,13 @@ async def publish(
 
     ``PubAck.duplicate`` is true when JetStream dropped it as a repeat of ``msg_id``.
     """
-    carrier: dict[str, str] = dict(headers or {})
-    propagate.inject(carrier)
-    carrier[MSG_ID_HEADER] = msg_id
-    return await js.publish(subject, encode(message), timeout=timeout, headers=carrier)
+    prefix = subject.rpartition(".")[0]
+    with _tracer.start_as_current_span(
+        f"send {prefix}",
+        kind=SpanKind.PRODUCER,
+        attributes=messaging_attributes(prefix, "send", msg_id),
+    ):
+        carrier: dict[str, str] = dict(headers or {})
+        propagate.inject(carrier)
+        carrier[MSG_ID_HEADER] = msg_id
+        return await js.publish(subject, encode(message), timeout=timeout, headers=carrier)

@@ -22,6 +22,7 @@ __all__ = [
     "SERVER_SPANS_ONLY",
     "configure_tracing",
     "context_from_headers",
+    "messaging_attributes",
 ]
 
 _UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -71,6 +72,23 @@ def configure_tracing(service: str) -> None:
         # record nothing, which keeps the cost of a span near zero.
         provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
     trace.set_tracer_provider(provider)
+
+
+def messaging_attributes(prefix: str, operation: str, msg_id: str | None) -> dict[str, str]:
+    """OpenTelemetry messaging attributes for a publish to, or a delivery from, ``prefix.*``.
+
+    A subject's last token is a user key (or a service name), so spans carry the subject's
+    prefix and template, never the user's subject.
+    """
+    attributes = {
+        "messaging.system": "nats",
+        "messaging.operation.type": operation,
+        "messaging.destination.name": prefix,
+        "messaging.destination.template": f"{prefix}.{{user_key}}",
+    }
+    if msg_id:
+        attributes["messaging.message.id"] = msg_id
+    return attributes
 
 
 def context_from_headers(headers: Mapping[str, str] | None) -> context.Context:

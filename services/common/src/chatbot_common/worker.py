@@ -17,9 +17,13 @@ from collections.abc import Awaitable, Callable
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
 
+from .bus import MSG_ID_HEADER
 from .topology import Consumer
+from .tracing import context_from_headers, messaging_attributes
 
 __all__ = ["ConsumerLoop", "Handler", "redelivery_delay"]
 
@@ -62,6 +66,7 @@ class ConsumerLoop:
         self._stopping = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
+        self._tracer = trace.get_tracer_provider().get_tracer("chatbot.consumer")
 
     async def start(self) -> None:
         """Bind to the provisioned durable consumer and start fetching."""
@@ -121,6 +126,20 @@ class ConsumerLoop:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _handle(self, message: Msg) -> None:
+        """Run the handler inside a consumer span that continues the publisher's trace."""
+        stream = self._consumer.stream
+        with self._tracer.start_as_current_span(
+            f"process {stream.prefix}",
+            context=context_from_headers(message.headers),
+            kind=SpanKind.CONSUMER,
+            attributes=messaging_attributes(
+                stream.prefix, "process", (message.headers or {}).get(MSG_ID_HEADER)
+            )
+            | {"messaging.consumer.group.name": self._consumer.durable},
+        ):
+            await self._run_handler(message)
+
+    async def _run_handler(self, message: Msg) -> None:
         name = self._consumer.durable
         started = time.perf_counter()
         try:
