@@ -78,6 +78,14 @@ class SandboxSettings(BaseSettings):
         validation_alias="SANDBOX_TWILIO_LATENCY",
         description="Seconds the fake Twilio API takes to accept each message.",
     )
+    status_callbacks: bool = Field(
+        True,
+        validation_alias="SANDBOX_STATUS_CALLBACKS",
+        description=(
+            "Post signed status callbacks (queued, sent, delivered, read) to each accepted "
+            "message's StatusCallback URL, as Twilio does."
+        ),
+    )
     model_label: str = Field(
         "sandbox-echo",
         min_length=1,

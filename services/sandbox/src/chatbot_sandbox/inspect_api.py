@@ -69,6 +69,24 @@ async def twilio_rejected(
     return [record.to_json() for record in records]
 
 
+@router.get("/_sandbox/twilio/typing")
+async def twilio_typing(
+    store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
+) -> list[dict[str, Any]]:
+    """Typing indicator requests, oldest first (`status_code` 200, or the refusal's)."""
+    records = await _records(store.twilio_typing, min_count, timeout)
+    return [record.to_json() for record in records]
+
+
+@router.get("/_sandbox/twilio/status-callbacks")
+async def twilio_status_callbacks(
+    store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
+) -> list[dict[str, Any]]:
+    """Status callbacks the fake Twilio posted, oldest first, with the answer each got."""
+    records = await _records(store.twilio_status_callbacks, min_count, timeout)
+    return [record.to_json() for record in records]
+
+
 @router.get("/_sandbox/openai/requests")
 async def openai_requests(
     store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0

@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from chatbot_sandbox.twilio_records import (
+    StatusCallbackRecord,
+    TwilioFault,
+    TypingIndicatorRecord,
+)
+
 __all__ = [
     "ConversationState",
+    "OpenAIFault",
     "OpenAIRequestRecord",
     "RecordLog",
     "SandboxStore",
@@ -180,6 +187,27 @@ class ConversationState:
         }
 
 
+@dataclass(slots=True)
+class OpenAIFault:
+    """A failure the responder injects into the next `remaining` requests to `endpoint`."""
+
+    kind: str
+    endpoint: str
+    remaining: int = 1
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The fault as the control endpoint shows it."""
+        return {
+            "kind": self.kind,
+            "endpoint": self.endpoint,
+            "count": self.remaining,
+            "retry_after": self.retry_after,
+            "seconds": self.seconds,
+        }
+
+
 class SandboxStore:
     """Everything the sandbox remembers; one per app, on `app.state.store`."""
 
@@ -188,6 +216,10 @@ class SandboxStore:
         self.twilio_rejected: RecordLog[TwilioMessageRecord] = RecordLog()
         self.openai_requests: RecordLog[OpenAIRequestRecord] = RecordLog()
         self.conversations: dict[str, ConversationState] = {}
+        self.openai_faults: list[OpenAIFault] = []
+        self.twilio_faults: list[TwilioFault] = []
+        self.twilio_typing: RecordLog[TypingIndicatorRecord] = RecordLog()
+        self.twilio_status_callbacks: RecordLog[StatusCallbackRecord] = RecordLog()
 
     def clear(self) -> None:
         """Forget every record and conversation."""
@@ -195,3 +227,7 @@ class SandboxStore:
         self.twilio_rejected.clear()
         self.openai_requests.clear()
         self.conversations.clear()
+        self.openai_faults.clear()
+        self.twilio_faults.clear()
+        self.twilio_typing.clear()
+        self.twilio_status_callbacks.clear()

@@ -1,11 +1,15 @@
-"""A fake of Twilio's Messages create endpoint, faithful enough for the real `twilio` SDK.
+"""A fake of the Twilio endpoints the sender calls, faithful enough for the real `twilio` SDK.
 
 The sender uses the official SDK with its API base URL pointed here, so this module answers
 exactly what Twilio would for the requests the sender makes: HTTP Basic auth with the account
 SID and auth token, a form-encoded body, Twilio's validation codes (which the sender sorts
-into retryable and permanent) and Twilio's Message resource JSON. Nothing is delivered; every
-request is recorded in the store for tests and the chat page to inspect. Phone numbers and
-message text are never logged.
+into retryable and permanent) and Twilio's resource JSON. Two endpoints are served on one host:
+Messages create (api.twilio.com) and the WhatsApp typing indicator (messaging.twilio.com).
+Tests inject Twilio's failures with faults (an error code, a Retry-After, a slow answer, a
+delivery that fails later); accepted messages report their progress with signed status
+callbacks (:mod:`chatbot_sandbox.status_callbacks`). Nothing is delivered; every request is
+recorded in the store for tests and the chat page to inspect. Phone numbers and message text
+are never logged.
 """
 
 from __future__ import annotations
@@ -26,15 +30,21 @@ from fastapi.responses import JSONResponse
 
 from chatbot_sandbox.config import SandboxSettings
 from chatbot_sandbox.deps import Settings, Store
+from chatbot_sandbox.status_callbacks import report_statuses
 from chatbot_sandbox.store import TwilioMessageRecord
+from chatbot_sandbox.twilio_records import TwilioFault, TypingIndicatorRecord, take_fault
 
-__all__ = ["MAX_BODY_LENGTH", "MESSAGES_PATH", "router"]
+__all__ = ["MAX_BODY_LENGTH", "MAX_MEDIA", "MESSAGES_PATH", "TYPING_PATH", "router"]
 
 logger = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
+TYPING_PATH = "/v2/Indicators/Typing.json"
 MAX_BODY_LENGTH = 1600
+"""Counted in UTF-16 code units: Twilio counts an emoji outside the BMP as two characters."""
+MAX_MEDIA = 10
 _PHONE = re.compile(r"^(?:[a-z]+:)?\+[1-9][0-9]{6,14}$")
+_MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 
 router = APIRouter(tags=["twilio"])
 
@@ -42,14 +52,18 @@ router = APIRouter(tags=["twilio"])
 class _Rejection(Exception):
     """A request Twilio would refuse, with its HTTP status, error code and message."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, *, retry_after: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 def _error_json(rejection: _Rejection) -> JSONResponse:
+    headers = {"Retry-After": rejection.retry_after} if rejection.retry_after else None
     return JSONResponse(
         {
             "code": rejection.code,
@@ -58,11 +72,38 @@ def _error_json(rejection: _Rejection) -> JSONResponse:
             "status": rejection.status,
         },
         status_code=rejection.status,
+        headers=headers,
     )
 
 
-def _authorized(request: Request, path_sid: str, settings: SandboxSettings) -> bool:
-    """Whether Basic auth carries the account SID and token, and the path names that account."""
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+async def _form_params(request: Request) -> dict[str, list[str]]:
+    """The form fields of a request, every value of each kept in order."""
+    params: dict[str, list[str]] = {}
+    form = await request.form()
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            params.setdefault(key, []).append(value)
+    await form.close()
+    return params
+
+
+async def _apply_fault(fault: TwilioFault | None) -> None:
+    """Wait as long as the fault says, then raise the error it asks for (if any)."""
+    if fault is None:
+        return
+    if fault.delay > 0:
+        await asyncio.sleep(fault.delay)
+    if fault.status is not None:
+        code = fault.code if fault.code is not None else fault.status
+        raise _Rejection(fault.status, code, fault.message, retry_after=fault.retry_after)
+
+
+def _authorized(request: Request, path_sid: str | None, settings: SandboxSettings) -> bool:
+    """Whether Basic auth carries the account SID and token, and the path (if any) names it."""
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
         return False
@@ -79,7 +120,7 @@ def _authorized(request: Request, path_sid: str, settings: SandboxSettings) -> b
         [
             hmac.compare_digest(username, expected_sid),
             hmac.compare_digest(password, expected_token),
-            hmac.compare_digest(path_sid.encode(), expected_sid),
+            path_sid is None or hmac.compare_digest(path_sid.encode(), expected_sid),
         ]
     )
 
@@ -105,10 +146,12 @@ def _validate(params: dict[str, list[str]]) -> None:
     media = [url for url in params.get("MediaUrl", []) if url]
     if body is None and not media and _one(params, "ContentSid") is None:
         raise _Rejection(400, 21602, "Message body is required.")
-    if body is not None and len(body) > MAX_BODY_LENGTH:
+    if body is not None and _utf16_length(body) > MAX_BODY_LENGTH:
         raise _Rejection(
             400, 21617, "The concatenated message body exceeds the 1600 character limit."
         )
+    if len(media) > MAX_MEDIA:
+        raise _Rejection(400, 21623, "Number of media files exceeds allowed limit.")
 
 
 def _message_resource(record: TwilioMessageRecord, sid: str, now: datetime) -> dict[str, Any]:
@@ -143,14 +186,9 @@ def _message_resource(record: TwilioMessageRecord, sid: str, now: datetime) -> d
 async def create_message(
     account_sid: str, request: Request, settings: Settings, store: Store
 ) -> JSONResponse:
-    """Accept (record, 201) or refuse (record as rejected, 401/400) one outbound message."""
+    """Accept (record, 201) or refuse (record as rejected, 401/400/fault) one message."""
     received_at = datetime.now(UTC)
-    params: dict[str, list[str]] = {}
-    form = await request.form()
-    for key, value in form.multi_items():
-        if isinstance(value, str):
-            params.setdefault(key, []).append(value)
-    await form.close()
+    params = await _form_params(request)
     record = TwilioMessageRecord(
         account_sid=account_sid,
         to=_one(params, "To"),
@@ -165,10 +203,13 @@ async def create_message(
         accepted=False,
         status_code=0,
     )
+    fault = None
     try:
         if not _authorized(request, account_sid, settings):
             raise _Rejection(401, 20003, "Authenticate")
         _validate(params)
+        fault = take_fault(store.twilio_faults, "messages", record.to)
+        await _apply_fault(fault)
     except _Rejection as rejection:
         record.status_code = rejection.status
         record.error_code = rejection.code
@@ -191,4 +232,47 @@ async def create_message(
         "sandbox twilio accepted a message",
         extra={"message_sid": sid, "num_media": len(record.media_urls)},
     )
+    if settings.status_callbacks:
+        report_statuses(
+            record,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            log=store.twilio_status_callbacks,
+            error_code=fault.delivery_error_code if fault else None,
+        )
     return JSONResponse(_message_resource(record, sid, datetime.now(UTC)), status_code=201)
+
+
+@router.post(TYPING_PATH)
+async def create_typing_indicator(
+    request: Request, settings: Settings, store: Store
+) -> JSONResponse:
+    """Show a WhatsApp typing indicator for an inbound message: 200 `{"success": true}`."""
+    params = await _form_params(request)
+    record = TypingIndicatorRecord(
+        channel=_one(params, "channel"),
+        message_id=_one(params, "messageId"),
+        received_at=datetime.now(UTC),
+        status_code=200,
+    )
+    try:
+        if not _authorized(request, None, settings):
+            raise _Rejection(401, 20003, "Authenticate")
+        if record.channel != "whatsapp":
+            raise _Rejection(400, 20001, "Invalid channel: typing indicators need 'whatsapp'.")
+        if record.message_id is None or not _MESSAGE_SID.match(record.message_id):
+            raise _Rejection(400, 90001, "Message SID is invalid.")
+        await _apply_fault(take_fault(store.twilio_faults, "typing"))
+    except _Rejection as rejection:
+        record.status_code = rejection.status
+        record.error_code = rejection.code
+        store.twilio_typing.append(record)
+        return _error_json(rejection)
+    store.twilio_typing.append(record)
+    return JSONResponse({"success": True})
+
+
+@router.post("/_sandbox/twilio/faults", status_code=201, tags=["sandbox"])
+async def add_fault(fault: TwilioFault, store: Store) -> dict[str, int]:
+    """Make the fake fail the next matching requests as the fault says (faults queue up)."""
+    store.twilio_faults.append(fault)
+    return {"faults": len(store.twilio_faults)}

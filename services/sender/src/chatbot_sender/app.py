@@ -13,32 +13,48 @@ from chatbot_common.worker import Handler
 
 from .config import SenderSettings
 from .deliveries import Deliveries
+from .ratelimit import RateLimiter
 from .sends import SendHandler
-from .twilio_client import twilio_sender
+from .twilio_client import Sender, open_twilio
 
-__all__ = ["CONSUMER", "create_app"]
+__all__ = ["DURABLE", "create_app"]
 
-CONSUMER = Consumer(OUTBOUND, "sender", ack_wait=60.0)
+DURABLE = "sender"
 
 
 def create_app(settings: SenderSettings) -> FastAPI:
     """The sender ASGI app; the consumer runs in its lifespan."""
+    consumer = Consumer(OUTBOUND, DURABLE, ack_wait=settings.send_ack_wait)
 
     @asynccontextmanager
     async def handler(runtime: NatsRuntime) -> AsyncIterator[Handler]:
         kv = await runtime.js.key_value(DELIVERIES_BUCKET.name)
-        async with twilio_sender(settings) as twilio:
+        async with open_twilio(settings) as twilio:
             yield SendHandler(
-                runtime, Deliveries(kv), twilio, publish_timeout=settings.nats_publish_timeout
+                js=runtime.js,
+                deliveries=Deliveries(kv),
+                twilio=twilio,
+                limiter=RateLimiter(
+                    settings.send_rate_per_second,
+                    settings.send_rate_burst,
+                    settings.send_rate_max_wait,
+                ),
+                default_sender=Sender(
+                    from_=settings.twilio_whatsapp_from,
+                    messaging_service_sid=settings.twilio_messaging_service_sid,
+                ),
+                media=settings.send_media,
+                typing=settings.send_typing_indicator,
+                publish_timeout=settings.nats_publish_timeout,
             )
 
     return create_worker_app(
         service="sender",
         settings=settings,
         topology=Topology(
-            streams=(OUTBOUND, DLQ), consumers=(CONSUMER,), buckets=(DELIVERIES_BUCKET,)
+            streams=(OUTBOUND, DLQ), consumers=(consumer,), buckets=(DELIVERIES_BUCKET,)
         ),
-        consumer=CONSUMER,
+        consumer=consumer,
         concurrency=settings.max_concurrent_sends,
         handler_factory=handler,
     )

@@ -1,7 +1,9 @@
 """The record of every part Twilio accepted, in the CHAT_DELIVERIES KV bucket.
 
-The key is ``<idempotency key>.<part index>`` and the value the Twilio message SID. A part is
-recorded before its OutboundMessage is acked, so a redelivery skips it.
+The key is ``<idempotency key>.<part index>`` (the idempotency key is ``<user key>.<seq>``, no
+phone number) and the value the Twilio message SID. A part is recorded as soon as Twilio has
+accepted it, before the next part is sent and before its OutboundMessage is acked, so a
+redelivery skips it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class Deliveries:
 
     @staticmethod
     def key(idempotency_key: str, part: int) -> str:
+        """The KV key of one part."""
         return f"{idempotency_key}.{part}"
 
     async def sent_sid(self, idempotency_key: str, part: int) -> str | None:
@@ -31,4 +34,5 @@ class Deliveries:
         return (entry.value or b"").decode() or None
 
     async def record(self, idempotency_key: str, part: int, sid: str) -> None:
+        """Remember that Twilio accepted ``part`` as message ``sid``."""
         await self._kv.put(self.key(idempotency_key, part), sid.encode())

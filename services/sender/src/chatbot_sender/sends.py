@@ -1,34 +1,55 @@
 """Handling one OutboundMessage: send each part not yet sent, record it, then ack.
 
-Twilio errors decide what happens next: a transient one (rate limit, server error, timeout)
-raises, and the consumer loop returns the message to the stream with a growing delay; a
-permanent one (a bad number, outside the 24-hour window, ...) goes to the dead-letter stream.
+Each part Twilio accepts is recorded in CHAT_DELIVERIES before the next is sent and before the
+message is acked, so a redelivery (after a crash, a retry or a rate-limit pause) sends only the
+parts still missing, in order. Twilio's answer decides what happens after a failure
+(:mod:`chatbot_sender.failures`): a retryable one returns the message to the stream with a
+delay, Retry-After when Twilio gave one and otherwise the consumer's growing delay; a
+permanent one goes to the dead-letter stream. Either way the handler returns at once, so one
+user's trouble never holds a slot that other users' replies need.
+
+Typing indicators are best effort: one that fails, or would arrive after WhatsApp hides it
+anyway, is dropped rather than retried.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from datetime import timedelta
 
 from nats.aio.msg import Msg
-from twilio.base.exceptions import TwilioRestException
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
 
-from chatbot_common.contracts import ContractError, OutboundMessage, decode
+from chatbot_common.contracts import ContractError, OutboundMessage, decode, utcnow
 from chatbot_common.dlq import dead_letter
-from chatbot_common.runtime import NatsRuntime
+from chatbot_common.worker import redelivery_delay
 
 from .deliveries import Deliveries
-from .twilio_client import TwilioSender
+from .failures import TwilioFailure
+from .metrics import (
+    RATE_LIMIT_WAIT_SECONDS,
+    REPLY_LATENCY_SECONDS,
+    REPLY_PARTS,
+    SENDS,
+)
+from .parts import InvalidReply, Part, plan_parts, sender_of
+from .ratelimit import RateLimited, RateLimiter
+from .twilio_client import Sender, TwilioClient
 
-__all__ = ["SendHandler", "is_transient"]
+__all__ = ["TYPING_LIFETIME", "SendHandler"]
 
 log = logging.getLogger(__name__)
 
-_TRANSIENT_CODES = frozenset({20429, 63017, 63018})
+TYPING_LIFETIME = timedelta(seconds=25)
+"""WhatsApp hides a typing indicator after 25 s; an older request would come too late."""
 
 
-def is_transient(error: TwilioRestException) -> bool:
-    """Whether a Twilio error is worth retrying (rate limits and server-side trouble)."""
-    return error.status == 429 or error.status >= 500 or error.code in _TRANSIENT_CODES
+async def _report_progress(msg: Msg) -> None:
+    """Restart the message's ack wait (best effort: at worst NATS redelivers it early)."""
+    with contextlib.suppress(NatsError):
+        await msg.in_progress()
 
 
 class SendHandler:
@@ -36,18 +57,38 @@ class SendHandler:
 
     def __init__(
         self,
-        runtime: NatsRuntime,
-        deliveries: Deliveries,
-        twilio: TwilioSender,
         *,
+        js: JetStreamContext,
+        deliveries: Deliveries,
+        twilio: TwilioClient,
+        limiter: RateLimiter,
+        default_sender: Sender,
+        media: bool,
+        typing: bool,
         publish_timeout: float,
     ) -> None:
-        self._js = runtime.js
+        self._js = js
         self._deliveries = deliveries
         self._twilio = twilio
+        self._limiter = limiter
+        self._default_sender = default_sender
+        self._media = media
+        self._typing = typing
         self._publish_timeout = publish_timeout
 
-    async def _dead_letter(self, msg: Msg, reason: str, error_code: str | None) -> None:
+    async def __call__(self, msg: Msg) -> None:
+        # The consumer loop already runs this inside a span that continues the message's trace.
+        try:
+            message = decode(OutboundMessage, msg.data)
+        except ContractError as exc:
+            await self._give_up(msg, "malformed", str(exc)[:200])
+            return
+        if message.kind == "typing":
+            await self._show_typing(msg, message)
+        else:
+            await self._send_reply(msg, message)
+
+    async def _give_up(self, msg: Msg, reason: str, error_code: str) -> None:
         await dead_letter(
             self._js,
             msg,
@@ -58,26 +99,85 @@ class SendHandler:
         )
         await msg.ack()
 
-    async def __call__(self, msg: Msg) -> None:
-        try:
-            message = decode(OutboundMessage, msg.data)
-        except ContractError as exc:
-            await self._dead_letter(msg, "malformed", str(exc)[:200])
-            return
-        if message.kind == "typing":
-            await msg.ack()
-            return
-        parts = [message.body]
-        for index, body in enumerate(parts):
-            if await self._deliveries.sent_sid(message.idempotency_key, index):
-                continue
+    async def _show_typing(self, msg: Msg, message: OutboundMessage) -> None:
+        if not self._typing:
+            SENDS.labels("typing", "skipped", "disabled").inc()
+        elif utcnow() - msg.metadata.timestamp > TYPING_LIFETIME:
+            SENDS.labels("typing", "skipped", "stale").inc()
+        else:
             try:
-                sid = await self._twilio.send(message, body)
-            except TwilioRestException as exc:
-                if is_transient(exc):
-                    raise
-                await self._dead_letter(msg, "twilio_rejected", str(exc.code or exc.status))
-                return
-            await self._deliveries.record(message.idempotency_key, index, sid)
+                await self._twilio.send_typing(message.in_reply_to[-1])
+                SENDS.labels("typing", "accepted", "").inc()
+            except TwilioFailure as failure:
+                SENDS.labels("typing", "rejected", failure.label).inc()
+                log.info(
+                    "typing indicator not shown",
+                    extra={"idempotency_key": message.idempotency_key, "code": failure.label},
+                )
         await msg.ack()
-        log.info("reply sent", extra={"idempotency_key": message.idempotency_key})
+
+    async def _send_reply(self, msg: Msg, message: OutboundMessage) -> None:
+        try:
+            sender = sender_of(message, self._default_sender)
+            parts = plan_parts(message, media=self._media)
+        except InvalidReply as invalid:
+            await self._give_up(msg, "invalid", invalid.code)
+            return
+        for part in parts:
+            if await self._deliveries.sent_sid(message.idempotency_key, part.index) is not None:
+                continue
+            if not await self._send_part(msg, message, sender, part):
+                return
+        REPLY_PARTS.observe(len(parts))
+        await msg.ack()
+        log.info(
+            "reply sent", extra={"idempotency_key": message.idempotency_key, "parts": len(parts)}
+        )
+
+    async def _send_part(
+        self, msg: Msg, message: OutboundMessage, sender: Sender, part: Part
+    ) -> bool:
+        """Send and record one part; ``False`` when the message was handed back or given up."""
+        await _report_progress(msg)
+        try:
+            waited = await self._limiter.acquire(sender.key)
+        except RateLimited as limited:
+            await msg.nak(delay=limited.delay)
+            return False
+        RATE_LIMIT_WAIT_SECONDS.observe(waited)
+        if waited:
+            await _report_progress(msg)
+        try:
+            sid = await self._twilio.send_message(
+                to=message.to, sender=sender, body=part.body, media_url=part.media_url
+            )
+        except TwilioFailure as failure:
+            await self._after_failure(msg, message, part, failure)
+            return False
+        await self._deliveries.record(message.idempotency_key, part.index, sid)
+        SENDS.labels("message", "accepted", "").inc()
+        if part.index == 0 and message.received_at is not None:
+            REPLY_LATENCY_SECONDS.observe((utcnow() - message.received_at).total_seconds())
+        return True
+
+    async def _after_failure(
+        self, msg: Msg, message: OutboundMessage, part: Part, failure: TwilioFailure
+    ) -> None:
+        if not failure.retryable:
+            SENDS.labels("message", "rejected", failure.label).inc()
+            await self._give_up(msg, "twilio_rejected", failure.label)
+            return
+        SENDS.labels("message", "retried", failure.label).inc()
+        delay = failure.retry_after
+        if delay is None:
+            delay = redelivery_delay(msg.metadata.num_delivered)
+        log.warning(
+            "twilio send failed; retrying",
+            extra={
+                "idempotency_key": message.idempotency_key,
+                "part": part.index,
+                "code": failure.label,
+                "delay": delay,
+            },
+        )
+        await msg.nak(delay=delay)

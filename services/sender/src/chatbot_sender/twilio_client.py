@@ -1,79 +1,154 @@
-"""Sending one message part through the official twilio SDK's async client."""
+"""Twilio's REST API through the official SDK's async client: message parts, typing indicators.
+
+Every call goes through one wrapper that bounds it by the configured timeout (the SDK's async
+client applies none of its own), opens a client span, times it, and turns every way it can fail
+into a :class:`~chatbot_sender.failures.TwilioFailure`. ``TWILIO_API_BASE_URL`` replaces both
+Twilio hosts the sender uses, api.twilio.com (Messages) and messaging.twilio.com (the typing
+indicator), so a stand-in such as the sandbox serves both paths on one host.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from prometheus_client import Histogram
-from twilio.http.async_http_client import AsyncTwilioHttpClient
+import aiohttp
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
-from chatbot_common.contracts import OutboundMessage
-
 from .config import SenderSettings
+from .failures import TwilioFailure, parse_retry_after
+from .metrics import TWILIO_SECONDS
+from .twilio_http import answer_of_call, instrumented_http_client
 
-__all__ = ["TWILIO_SECONDS", "TwilioSender", "twilio_sender"]
+__all__ = ["Sender", "TwilioClient", "open_twilio"]
 
-TWILIO_SECONDS = Histogram(
-    "chatbot_twilio_request_seconds",
-    "Time of one Twilio Messages create, by outcome.",
-    ["outcome"],
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15),
-)
+tracer = trace.get_tracer("chatbot.sender")
+
+_T = TypeVar("_T")
 
 
-class TwilioSender:
-    """Creates Twilio messages for outbound parts."""
+@dataclass(frozen=True)
+class Sender:
+    """Who a message goes out from: a Messaging Service, else a WhatsApp sender number."""
 
-    def __init__(self, client: Client, settings: SenderSettings) -> None:
+    from_: str | None = None
+    messaging_service_sid: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The rate-limited identity (kept in memory only, never logged)."""
+        return self.messaging_service_sid or self.from_ or ""
+
+
+class TwilioClient:
+    """The two Twilio calls the sender makes."""
+
+    def __init__(self, client: Client, *, timeout: float, status_callback: str | None) -> None:
         self._client = client
-        self._messaging_service_sid = settings.twilio_messaging_service_sid
-        self._default_from = settings.twilio_whatsapp_from
-        self._status_callback = (
-            settings.public_base_url.rstrip("/") + "/twilio/status"
-            if settings.public_base_url
-            else None
+        self._timeout = timeout
+        self._status_callback = status_callback
+
+    async def send_message(
+        self, *, to: str, sender: Sender, body: str | None, media_url: str | None
+    ) -> str:
+        """Create one message (a text part or one media); return its SID (SM...)."""
+        params: dict[str, Any] = {"to": to}
+        if sender.messaging_service_sid:
+            params["messaging_service_sid"] = sender.messaging_service_sid
+        else:
+            params["from_"] = sender.from_
+        if body:
+            params["body"] = body
+        if media_url:
+            params["media_url"] = [media_url]
+        if self._status_callback:
+            params["status_callback"] = self._status_callback
+        created = await self._call(
+            "messages.create",
+            self._client.api.base_url,
+            lambda: self._client.messages.create_async(**params),
+        )
+        return str(created.sid)
+
+    async def send_typing(self, message_sid: str) -> None:
+        """Show the typing indicator for the inbound message ``message_sid`` (and mark it read)."""
+        messaging = self._client.messaging
+        await self._call(
+            "typing_indicator.create",
+            messaging.base_url,
+            lambda: messaging.v2.typing_indicator.create_async(
+                channel="whatsapp", message_id=message_sid
+            ),
         )
 
-    async def send(self, message: OutboundMessage, body: str) -> str:
-        """Send ``body`` to ``message.to``; return the Twilio message SID."""
-        sender: dict[str, str] = {}
-        if self._messaging_service_sid:
-            sender["messaging_service_sid"] = self._messaging_service_sid
-        else:
-            from_ = message.from_ or self._default_from
-            if not from_:
-                raise ValueError("no sender: set TWILIO_WHATSAPP_FROM or a Messaging Service")
-            sender["from_"] = from_
-        extra: dict[str, str] = {}
-        if self._status_callback:
-            extra["status_callback"] = self._status_callback
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            created = await self._client.messages.create_async(
-                to=message.to, body=body, **sender, **extra
-            )
-            outcome = "ok"
-        finally:
-            TWILIO_SECONDS.labels(outcome).observe(time.perf_counter() - started)
-        return str(created.sid)
+    async def _call(
+        self, operation: str, base_url: str, request: Callable[[], Awaitable[_T]]
+    ) -> _T:
+        attributes = {
+            "twilio.operation": operation,
+            "http.request.method": "POST",
+            "server.address": urlsplit(base_url).hostname or "",
+        }
+        with (
+            tracer.start_as_current_span(
+                f"twilio {operation}", kind=SpanKind.CLIENT, attributes=attributes
+            ) as span,
+            answer_of_call() as answer,
+        ):
+            started = time.perf_counter()
+            outcome = "error"
+            try:
+                async with asyncio.timeout(self._timeout):
+                    result = await request()
+                outcome = "ok"
+                return result
+            except (TwilioRestException, TwilioServiceException) as exc:
+                failure = TwilioFailure(
+                    status=int(exc.status),
+                    code=int(exc.code) if exc.code is not None else None,
+                    kind="http",
+                    retry_after=parse_retry_after(answer.retry_after),
+                )
+            except TimeoutError:
+                failure = TwilioFailure(status=None, code=None, kind="timeout", retry_after=None)
+            except aiohttp.ClientError:
+                failure = TwilioFailure(status=None, code=None, kind="network", retry_after=None)
+            finally:
+                TWILIO_SECONDS.labels(operation, outcome).observe(time.perf_counter() - started)
+                if answer.status is not None:
+                    span.set_attribute("http.response.status_code", answer.status)
+            span.set_attribute("error.type", failure.label)
+            span.set_status(Status(StatusCode.ERROR, failure.label))
+            raise failure from None
 
 
 @asynccontextmanager
-async def twilio_sender(settings: SenderSettings) -> AsyncIterator[TwilioSender]:
-    """A sender on its own HTTP session (opened in the running loop, closed on exit)."""
-    http_client = AsyncTwilioHttpClient(timeout=settings.twilio_timeout)
+async def open_twilio(settings: SenderSettings) -> AsyncIterator[TwilioClient]:
+    """A client on its own HTTP session (opened in the running loop, closed on exit)."""
+    http_client = instrumented_http_client()
     client = Client(
         settings.twilio_account_sid,
         settings.twilio_auth_token.get_secret_value(),
         http_client=http_client,
     )
-    if settings.twilio_api_base_url:
-        client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+    base_url = settings.twilio_api_base_url
+    if base_url:
+        client.api.base_url = base_url.rstrip("/")
+        client.messaging.base_url = base_url.rstrip("/")
+    status_callback = (
+        f"{settings.public_base_url.rstrip('/')}/twilio/status"
+        if settings.public_base_url
+        else None
+    )
     try:
-        yield TwilioSender(client, settings)
+        yield TwilioClient(client, timeout=settings.twilio_timeout, status_callback=status_callback)
     finally:
         await http_client.close()

@@ -1,0 +1,224 @@
+"""The fake Twilio API beyond a plain create: typing indicators, injected faults, status callbacks.
+
+Driven by the real `twilio` SDK, as the sender drives it; status callbacks go to a bare HTTP
+receiver that checks their signatures with the SDK's RequestValidator, as ingress does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+import httpx
+import pytest
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from chatbot_sandbox.testing import RunningSandbox
+from chatbot_sandbox.twilio_records import TwilioFault
+
+TO = "whatsapp:+15550001111"
+FROM = "whatsapp:+15550002222"
+INBOUND_SID = "SM" + "ab" * 16
+
+SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
+
+
+@asynccontextmanager
+async def twilio_client(sandbox: RunningSandbox) -> AsyncIterator[Client]:
+    """A real twilio Client whose API calls (both hosts) go to the sandbox."""
+    http_client = AsyncTwilioHttpClient()
+    client = Client(
+        sandbox.settings.twilio_account_sid,
+        sandbox.settings.twilio_auth_token.get_secret_value(),
+        http_client=http_client,
+    )
+    client.api.base_url = sandbox.twilio_base_url
+    client.messaging.base_url = sandbox.twilio_base_url
+    try:
+        yield client
+    finally:
+        await http_client.close()
+
+
+@dataclass
+class Receiver:
+    """A bare HTTP/1.1 server that answers 200 and keeps what was posted to it."""
+
+    url: str = ""
+    posts: asyncio.Queue[tuple[str, str, dict[str, str]]] = field(default_factory=asyncio.Queue)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while request_line := await reader.readline():
+                path = request_line.decode().split(" ")[1]
+                headers: dict[str, str] = {}
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                form = dict(parse_qsl(body.decode(), keep_blank_values=True))
+                self.posts.put_nowait((path, headers.get("x-twilio-signature", ""), form))
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def next_posts(self, count: int) -> list[tuple[str, str, dict[str, str]]]:
+        async with asyncio.timeout(10):
+            return [await self.posts.get() for _ in range(count)]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    server = await asyncio.start_server(receiver.serve, "127.0.0.1", 0)
+    host, port = server.sockets[0].getsockname()[:2]
+    receiver.url = f"http://{host}:{port}"
+    try:
+        yield receiver
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_typing_indicator_is_answered_like_twilio(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    async with twilio_client(sandbox) as client:
+        indicators = client.messaging.v2.typing_indicator
+        shown = await indicators.create_async(channel="whatsapp", message_id=INBOUND_SID)
+        with pytest.raises(TwilioRestException) as refused:
+            await indicators.create_async(channel="whatsapp", message_id="not-a-sid")
+    assert shown.success is True
+    assert (refused.value.status, refused.value.code) == (400, 90001)
+    first, second = sandbox.store.twilio_typing.snapshot()
+    assert (first.channel, first.message_id, first.status_code) == ("whatsapp", INBOUND_SID, 200)
+    assert (second.status_code, second.error_code) == (400, 90001)
+    listed = (await http.get("/_sandbox/twilio/typing")).json()
+    assert [entry["status_code"] for entry in listed] == [200, 400]
+
+
+async def test_a_fault_answers_its_error_then_is_used_up(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    added = await http.post(
+        "/_sandbox/twilio/faults",
+        json={"status": 429, "code": 20429, "retry_after": "3", "times": 2, "to": TO},
+    )
+    assert added.status_code == 201
+    async with twilio_client(sandbox) as client:
+        with pytest.raises(TwilioRestException) as limited:
+            await client.messages.create_async(to=TO, from_=FROM, body="one")
+        other = await client.messages.create_async(to="whatsapp:+15550003333", from_=FROM, body="x")
+    assert (limited.value.status, limited.value.code) == (429, 20429)
+    assert other.status == "queued"  # a fault for TO leaves other numbers alone
+    settings = sandbox.settings
+    answer = await http.post(
+        f"/2010-04-01/Accounts/{settings.twilio_account_sid}/Messages.json",
+        data={"To": TO, "From": FROM, "Body": "two"},
+        auth=(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()),
+    )
+    assert answer.status_code == 429
+    assert answer.headers["retry-after"] == "3"
+    async with twilio_client(sandbox) as client:
+        third = await client.messages.create_async(to=TO, from_=FROM, body="three")
+    assert third.status == "queued"
+    assert sandbox.store.twilio_faults == []
+
+
+async def test_a_fault_needs_a_status_for_an_error_code(http: httpx.AsyncClient) -> None:
+    answer = await http.post("/_sandbox/twilio/faults", json={"code": 63016})
+    assert answer.status_code == 422
+
+
+async def test_status_callbacks_are_signed_and_follow_the_message(
+    start_sandbox: SandboxFactory, receiver: Receiver
+) -> None:
+    callback = f"{receiver.url}/twilio/status"
+    async with start_sandbox(status_callbacks=True) as sandbox, twilio_client(sandbox) as client:
+        message = await client.messages.create_async(
+            to=TO, from_=FROM, body="hi", status_callback=callback
+        )
+        posts = await receiver.next_posts(4)
+        async with httpx.AsyncClient(base_url=sandbox.base_url) as http:
+            answer = await http.get(
+                "/_sandbox/twilio/status-callbacks", params={"min_count": 4, "timeout": 5}
+            )
+        records = answer.json()
+    validator = RequestValidator(sandbox.settings.twilio_auth_token.get_secret_value())
+    assert [form["MessageStatus"] for _, _, form in posts] == [
+        "queued",
+        "sent",
+        "delivered",
+        "read",
+    ]
+    for path, signature, form in posts:
+        assert path == "/twilio/status"
+        assert validator.validate(callback, form, signature)
+        assert (form["MessageSid"], form["To"], form["From"]) == (message.sid, TO, FROM)
+        assert form["AccountSid"] == sandbox.settings.twilio_account_sid
+        assert "ErrorCode" not in form
+    assert [(r["status"], r["response_status"]) for r in records] == [
+        ("queued", 200),
+        ("sent", 200),
+        ("delivered", 200),
+        ("read", 200),
+    ]
+
+
+async def test_a_failed_delivery_reports_failed_with_its_error_code(
+    start_sandbox: SandboxFactory, receiver: Receiver
+) -> None:
+    async with start_sandbox(status_callbacks=True) as sandbox, twilio_client(sandbox) as client:
+        sandbox.store.twilio_faults.append(TwilioFault(delivery_error_code=63016))
+        message = await client.messages.create_async(
+            to=TO, from_=FROM, body="too late", status_callback=f"{receiver.url}/twilio/status"
+        )
+        posts = await receiver.next_posts(2)
+    assert message.status == "queued"  # accepted first, as Twilio does; it fails later
+    assert [(form["MessageStatus"], form.get("ErrorCode")) for _, _, form in posts] == [
+        ("queued", None),
+        ("failed", "63016"),
+    ]
+
+
+async def test_status_callbacks_can_be_switched_off(
+    start_sandbox: SandboxFactory, receiver: Receiver
+) -> None:
+    callback = f"{receiver.url}/twilio/status"
+    async with (
+        start_sandbox(status_callbacks=False) as quiet,
+        start_sandbox(status_callbacks=True) as talkative,
+        twilio_client(quiet) as quiet_client,
+        twilio_client(talkative) as talkative_client,
+    ):
+        await quiet_client.messages.create_async(
+            to=TO, from_=FROM, body="no news", status_callback=callback
+        )
+        reported = await talkative_client.messages.create_async(
+            to=TO, from_=FROM, body="news", status_callback=callback
+        )
+        posts = await receiver.next_posts(4)
+    # The quiet sandbox's message was accepted first; had it reported, it would be here.
+    assert {form["MessageSid"] for _, _, form in posts} == {reported.sid}
+    assert len(quiet.store.twilio_status_callbacks) == 0
+
+
+async def test_length_is_counted_as_twilio_counts_it(sandbox: RunningSandbox) -> None:
+    async with twilio_client(sandbox) as client:
+        fits = await client.messages.create_async(to=TO, from_=FROM, body="😀" * 800)
+        with pytest.raises(TwilioRestException) as too_long:
+            await client.messages.create_async(to=TO, from_=FROM, body="😀" * 801)
+        with pytest.raises(TwilioRestException) as too_many:
+            await client.messages.create_async(
+                to=TO, from_=FROM, media_url=[f"https://example.com/{n}.png" for n in range(11)]
+            )
+    assert fits.status == "queued"
+    assert too_long.value.code == 21617  # 801 emoji are 1,602 UTF-16 code units
+    assert too_many.value.code == 21623

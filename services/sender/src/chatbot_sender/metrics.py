@@ -1,0 +1,46 @@
+"""The sender's Prometheus metrics (DESIGN.md §6), in one place so dashboards have one list.
+
+Labels are low-cardinality by construction: operations and outcomes are fixed words and codes
+are Twilio error codes (or an HTTP status, ``timeout``, ``network``). No phone number, user
+key or message text is ever a label.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = [
+    "RATE_LIMIT_WAIT_SECONDS",
+    "REPLY_LATENCY_SECONDS",
+    "REPLY_PARTS",
+    "SENDS",
+    "TWILIO_SECONDS",
+]
+
+SENDS = Counter(
+    "chatbot_outbound_sends_total",
+    "Twilio sends by operation (message, typing), outcome (accepted, retried, rejected, "
+    "skipped) and error code (empty when accepted).",
+    ["operation", "outcome", "code"],
+)
+TWILIO_SECONDS = Histogram(
+    "chatbot_twilio_request_seconds",
+    "Time of one Twilio API call, by operation and outcome (ok, error).",
+    ["operation", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15),
+)
+REPLY_PARTS = Histogram(
+    "chatbot_reply_parts",
+    "Twilio messages one reply was sent as (text parts plus media).",
+    buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20),
+)
+REPLY_LATENCY_SECONDS = Histogram(
+    "chatbot_reply_latency_seconds",
+    "From ingress receiving the webhook a reply answers to Twilio accepting its first part.",
+    buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300),
+)
+RATE_LIMIT_WAIT_SECONDS = Histogram(
+    "chatbot_sender_rate_limit_wait_seconds",
+    "Time a send waited for its sender's rate-limit token in the handler.",
+    buckets=(0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)

@@ -1,0 +1,65 @@
+"""What one OutboundMessage becomes at Twilio: who sends it, and its numbered parts.
+
+A part's index is its key in CHAT_DELIVERIES, so the plan must come out the same on every
+delivery of a message: it depends only on the message and the settings. The text comes first
+(Markdown turned into WhatsApp formatting, then split), then one Twilio message per media URL:
+WhatsApp carries one media per message, and ten, Twilio's most per request, is also the most
+one reply may carry. With media off, the URLs are added to the text as links.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatbot_common.contracts import OutboundMessage
+
+from .formatting import to_whatsapp
+from .splitting import split_text
+from .twilio_client import Sender
+
+__all__ = ["MAX_MEDIA", "InvalidReply", "Part", "plan_parts", "sender_of"]
+
+MAX_MEDIA = 10
+
+
+class InvalidReply(ValueError):
+    """A reply that cannot be sent as it is; ``code`` says why in one fixed word."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Part:
+    """One Twilio message of a reply: a text part or one media URL."""
+
+    index: int
+    body: str | None = None
+    media_url: str | None = None
+
+
+def sender_of(message: OutboundMessage, default: Sender) -> Sender:
+    """The message's own sender, else the configured one; a Messaging Service wins."""
+    service = message.messaging_service_sid or default.messaging_service_sid
+    if service:
+        return Sender(messaging_service_sid=service)
+    number = message.from_ or default.from_
+    if not number:
+        raise InvalidReply("no_sender")
+    return Sender(from_=number)
+
+
+def plan_parts(message: OutboundMessage, *, media: bool) -> list[Part]:
+    """The parts of a text or media reply, in the order they must reach the user."""
+    urls = list(message.media_urls)
+    if len(urls) > MAX_MEDIA:
+        raise InvalidReply("too_many_media")
+    text = to_whatsapp(message.body) or message.body.strip()
+    if not media and urls:
+        text = "\n\n".join(block for block in (text, "\n".join(urls)) if block)
+        urls = []
+    bodies = split_text(text)
+    return [Part(index, body=body) for index, body in enumerate(bodies)] + [
+        Part(len(bodies) + offset, media_url=url) for offset, url in enumerate(urls)
+    ]

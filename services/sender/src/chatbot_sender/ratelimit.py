@@ -1,0 +1,80 @@
+"""A token bucket per sender (WhatsApp number or Messaging Service), in this replica's memory.
+
+WhatsApp and Twilio limit how fast one sender may send; going over earns 429s and, for
+WhatsApp, a worse sender rating. Each send takes a token first. A bucket refills at ``rate``
+tokens a second up to ``burst``; a sender whose bucket is empty reserves the next token and
+waits for it, so waiting sends go out in the order they asked. A wait longer than ``max_wait``
+is not taken in the handler (it would hold a consumer slot): :class:`RateLimited` says how long
+instead, and the caller returns the message to the stream with that delay.
+
+The buckets are per replica: with N replicas a sender can reach N times the rate, so set the
+rate to the sender's limit divided by the replica count (docs/sender.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+__all__ = ["RateLimited", "RateLimiter", "TokenBucket"]
+
+
+class RateLimited(Exception):
+    """The next token of a sender is further away than the caller may wait."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"rate limited for {delay:.2f}s")
+        self.delay = delay
+
+
+class TokenBucket:
+    """``rate`` tokens a second, at most ``burst`` saved up; tokens below zero are reserved."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("a token bucket needs a positive rate and a burst of at least 1")
+        self._rate = rate
+        self._burst = float(burst)
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def reserve(self, max_wait: float) -> float:
+        """Take the next token; return the seconds until it is due (``<= max_wait``).
+
+        Raises :class:`RateLimited` without taking a token when it is due later than that.
+        """
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        wait = max(0.0, (1.0 - self._tokens) / self._rate)
+        if wait > max_wait:
+            raise RateLimited(wait)
+        self._tokens -= 1.0
+        return wait
+
+
+class RateLimiter:
+    """One :class:`TokenBucket` per sender, created on first use."""
+
+    def __init__(self, rate: float, burst: int, max_wait: float) -> None:
+        self._rate = rate
+        self._burst = burst
+        self._max_wait = max_wait
+        self._buckets: dict[str, TokenBucket] = {}
+
+    async def acquire(self, sender: str) -> float:
+        """Wait for ``sender``'s next token; return the seconds waited.
+
+        Raises :class:`RateLimited` when the token is due later than ``max_wait``.
+        """
+        bucket = self._buckets.get(sender)
+        if bucket is None:
+            bucket = self._buckets[sender] = TokenBucket(self._rate, self._burst)
+        wait = bucket.reserve(self._max_wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait
