@@ -14,6 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: help install run test test-tools lint fmt lock clean bench bench-ingress bench-conversation
+.PHONY: helm chart-test chart-readme
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,7 +51,7 @@ helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/ for the chart 
 run: install ## Run the whole system locally: nats-server, sandbox, ingress, conversation, sender
 	$(BIN)/chatbot-run
 
-test: install test-tools ## Run every test (unit, NATS, end to end)
+test: install test-tools helm ## Run every test (unit, NATS, end to end, Helm chart)
 	$(BIN)/pytest
 
 DEBIAN_TEST_PACKAGES := prometheus
@@ -77,7 +78,7 @@ lint: install ## Check lint, formatting, types and the Dockerfile
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-chart-test: install helm ## Lint, render and validate the Helm chart with Helm 3 and 4; policy tests
+chart-test: install test-tools helm ## Lint, render and validate the Helm chart with Helm 3 and 4; policy tests
 	$(BIN)/pytest tests/chart
 
 chart-readme: install ## Regenerate the parameter table of charts/chatbot/README.md from values.yaml

@@ -1,29 +1,79 @@
-"""The conversation service app: the CHAT_INBOUND consumer plus health and metrics."""
+"""The conversation service app: the CHAT_INBOUND consumer plus health and metrics.
+
+The app wires the parts once per process: the OpenAI client (the SDK's own retries off: ours
+are in :mod:`.retry`; its aiohttp transport, whose connection pool stays cheap with hundreds of
+requests in flight, where httpx's scans every pooled connection for each request), the backend
+chosen by ``OPENAI_BACKEND``, the state store, the mailbox and the turn runner. The consumer's
+ack wait comes from the settings, so a crashed turn's message comes back when the operator chose.
+"""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx2
 from fastapi import FastAPI
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
+from opentelemetry import trace
+from opentelemetry.trace import TracerProvider
 
 from chatbot_common.runtime import NatsRuntime, Topology, create_worker_app
 from chatbot_common.topology import CONVERSATIONS_BUCKET, DLQ, INBOUND, OUTBOUND, Consumer
 from chatbot_common.worker import Handler
 
+from .chat_backend import ChatBackend
 from .config import ConversationSettings
-from .llm import ResponsesBackend
+from .handler import TurnHandler
+from .llm import Backend, ModelRequests
+from .mailbox import Mailbox
+from .outbox import SERVICE, Outbox
+from .responses_backend import ResponsesBackend
 from .state import StateStore
-from .turns import TurnHandler
+from .telemetry import TRACER_NAME
+from .turns import TurnRunner
 
-__all__ = ["CONSUMER", "create_app"]
+__all__ = ["create_app", "inbound_consumer"]
 
-CONSUMER = Consumer(INBOUND, "conversation", ack_wait=120.0)
+CONSUMER_NAME = "conversation"
 
 
-def create_app(settings: ConversationSettings) -> FastAPI:
-    """The conversation ASGI app; the consumer runs in its lifespan."""
+def inbound_consumer(settings: ConversationSettings) -> Consumer:
+    """The durable consumer all replicas share."""
+    return Consumer(INBOUND, CONSUMER_NAME, ack_wait=settings.inbound_ack_wait)
+
+
+def _connection_limits(settings: ConversationSettings) -> httpx2.Limits:
+    """One pooled connection per turn that may be in flight, all kept alive."""
+    return httpx2.Limits(
+        max_connections=settings.max_concurrent_turns,
+        max_keepalive_connections=settings.max_concurrent_turns,
+    )
+
+
+def _backend(
+    client: AsyncOpenAI, requests: ModelRequests, settings: ConversationSettings
+) -> Backend:
+    if settings.openai_backend == "chat":
+        return ChatBackend(
+            client,
+            requests,
+            instructions=settings.instructions,
+            history_tokens=settings.chat_history_tokens,
+        )
+    return ResponsesBackend(client, requests, instructions=settings.instructions)
+
+
+def create_app(
+    settings: ConversationSettings, *, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
+    """The conversation ASGI app; the consumer runs in its lifespan.
+
+    ``tracer_provider`` defaults to the global one (set up by ``serve``).
+    """
+    consumer = inbound_consumer(settings)
+    tracer = trace.get_tracer(TRACER_NAME, tracer_provider=tracer_provider)
 
     @asynccontextmanager
     async def handler(runtime: NatsRuntime) -> AsyncIterator[Handler]:
@@ -32,23 +82,35 @@ def create_app(settings: ConversationSettings) -> FastAPI:
             api_key=settings.openai_api_key.get_secret_value(),
             base_url=settings.openai_base_url,
             timeout=settings.openai_timeout,
+            max_retries=0,
+            http_client=DefaultAioHttpClient(limits=_connection_limits(settings)),
         ) as client:
+            requests = ModelRequests(client, settings, tracer, random.Random())  # noqa: S311 - jitter
+            mailbox = Mailbox(runtime.js, coalesce_window=settings.coalesce_window)
+            store = StateStore(kv)
             yield TurnHandler(
-                runtime,
-                StateStore(kv),
-                ResponsesBackend(client, settings),
-                publish_timeout=settings.nats_publish_timeout,
+                js=runtime.js,
+                store=store,
+                mailbox=mailbox,
+                turns=TurnRunner(
+                    mailbox=mailbox,
+                    outbox=Outbox(runtime.js, timeout=settings.nats_publish_timeout),
+                    backend=_backend(client, requests, settings),
+                    tracer=tracer,
+                    settings=settings,
+                ),
+                settings=settings,
             )
 
     return create_worker_app(
-        service="conversation",
+        service=SERVICE,
         settings=settings,
         topology=Topology(
             streams=(INBOUND, OUTBOUND, DLQ),
-            consumers=(CONSUMER,),
+            consumers=(consumer,),
             buckets=(CONVERSATIONS_BUCKET,),
         ),
-        consumer=CONSUMER,
+        consumer=consumer,
         concurrency=settings.max_concurrent_turns,
         handler_factory=handler,
     )

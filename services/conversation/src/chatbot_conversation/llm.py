@@ -1,70 +1,142 @@
-"""The Responses + Conversations backend: one OpenAI Conversation per user.
+"""The model side of a turn: what a backend answers, and how each model request is made.
 
-Each turn sends our instructions (from configuration, every call), the user's text and the
-conversation id; OpenAI keeps the history. ``safety_identifier`` is the user key, never a
-phone number.
+A backend (:mod:`.responses_backend`, :mod:`.chat_backend`) turns a user's messages into one
+answer. Every model request it sends goes through :class:`ModelRequests`, which owns what all
+requests share: our retries (the SDK's are off), latency, error and token metrics by model,
+and the GenAI span.
 """
 
 from __future__ import annotations
 
-import time
+import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from openai import AsyncOpenAI
-from prometheus_client import Counter, Histogram
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.trace import Tracer
 
 from .config import ConversationSettings
+from .metrics import LLM_ERRORS, LLM_SECONDS, TOKENS
+from .retry import Failure, ModelCallError, RetryPolicy, with_retries
+from .state import ChatTurn
+from .telemetry import fail, model_span
 
-__all__ = ["LLM_SECONDS", "Reply", "ResponsesBackend"]
+__all__ = ["Backend", "ModelReply", "ModelRequests", "Usage"]
 
-LLM_SECONDS = Histogram(
-    "chatbot_llm_request_seconds",
-    "Time of one model request, by model and outcome.",
-    ["model", "outcome"],
-    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
-)
-TOKENS = Counter(
-    "chatbot_llm_tokens_total",
-    "Tokens used by model requests, by model and kind (input, output).",
-    ["model", "kind"],
-)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Reply:
-    """The model's answer to one turn."""
+class Usage:
+    """What one model response says about itself."""
 
-    conversation_id: str
+    response_id: str
+    response_model: str
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    """The answer to one turn, and the conversation state the backend wants kept."""
+
     text: str
+    conversation_id: str | None
+    history: tuple[ChatTurn, ...]
+    usage: Usage
 
 
-class ResponsesBackend:
-    """Turns against OpenAI's Responses API with server-side Conversations."""
+class Backend(Protocol):
+    """Answers a user's messages, continuing their conversation."""
 
-    def __init__(self, client: AsyncOpenAI, settings: ConversationSettings) -> None:
-        self._client = client
-        self._model = settings.openai_model
-        self._instructions = settings.openai_instructions
+    async def reply(
+        self,
+        *,
+        user_key: str,
+        texts: Sequence[str],
+        conversation_id: str | None,
+        history: tuple[ChatTurn, ...],
+    ) -> ModelReply: ...
 
-    async def reply(self, *, user_key: str, conversation_id: str | None, text: str) -> Reply:
-        """Answer ``text`` in the user's conversation, creating it on the first turn."""
-        if conversation_id is None:
-            conversation = await self._client.conversations.create(metadata={"user": user_key})
-            conversation_id = conversation.id
-        started = time.perf_counter()
-        outcome = "error"
-        try:
-            response = await self._client.responses.create(
-                model=self._model,
-                instructions=self._instructions,
-                input=text,
-                conversation=conversation_id,
-                safety_identifier=user_key,
+
+class ModelRequests:
+    """Makes requests to the model API with our retries, metrics and spans."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        settings: ConversationSettings,
+        tracer: Tracer,
+        rng: random.Random,
+    ) -> None:
+        self.model = settings.openai_model
+        self.temperature = settings.openai_temperature
+        self.max_tokens = settings.openai_max_output_tokens
+        self._server = (client.base_url.host, client.base_url.port)
+        self._tracer = tracer
+        self._rng = rng
+        self._policy = RetryPolicy(
+            max_attempts=settings.openai_max_attempts,
+            initial=settings.openai_backoff_initial,
+            maximum=settings.openai_backoff_max,
+            budget=settings.openai_retry_budget,
+        )
+
+    async def setup(self, request: Callable[[], Awaitable[T]]) -> T:
+        """A request that prepares a model call (creating a conversation): retried, untimed."""
+        return await with_retries(request, self._policy, rng=self._rng)
+
+    async def call(
+        self,
+        request: Callable[[], Awaitable[T]],
+        describe: Callable[[T], Usage],
+        *,
+        conversation_id: str | None,
+    ) -> tuple[T, Usage]:
+        """One model request, retried; the result and its usage.
+
+        Raises :class:`~.retry.ModelCallError` when it fails for good.
+        """
+        model = self.model
+
+        def observe(outcome: str, seconds: float) -> None:
+            LLM_SECONDS.labels(model, outcome).observe(seconds)
+            if outcome != "ok":
+                LLM_ERRORS.labels(model, outcome).inc()
+
+        with model_span(
+            self._tracer,
+            model=model,
+            server=self._server,
+            conversation_id=conversation_id,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+        ) as span:
+
+            def on_retry(failure: Failure, attempt: int, wait: float) -> None:
+                span.add_event(
+                    "retry",
+                    {"error.type": failure.kind, "chatbot.attempt": attempt, "chatbot.wait": wait},
+                )
+
+            try:
+                result = await with_retries(
+                    request, self._policy, rng=self._rng, observe=observe, on_retry=on_retry
+                )
+            except ModelCallError as error:
+                fail(span, error.failure.kind)
+                raise
+            usage = describe(result)
+            TOKENS.labels(model, "input").inc(usage.input_tokens)
+            TOKENS.labels(model, "output").inc(usage.output_tokens)
+            span.set_attributes(
+                {
+                    gen_ai.GEN_AI_RESPONSE_ID: usage.response_id,
+                    gen_ai.GEN_AI_RESPONSE_MODEL: usage.response_model,
+                    gen_ai.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+                    gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+                }
             )
-            outcome = "ok"
-        finally:
-            LLM_SECONDS.labels(self._model, outcome).observe(time.perf_counter() - started)
-        if response.usage is not None:
-            TOKENS.labels(self._model, "input").inc(response.usage.input_tokens)
-            TOKENS.labels(self._model, "output").inc(response.usage.output_tokens)
-        return Reply(conversation_id=conversation_id, text=response.output_text)
+            return result, usage

@@ -1,34 +1,103 @@
-"""Each user's conversation state in the CHAT_CONVERSATIONS KV bucket.
+"""Each user's conversation state in the CHAT_CONVERSATIONS KV bucket, one key per user.
 
-The key is the user key; the value says which OpenAI conversation holds the history and the
-last inbound stream sequence that was answered. Writes are compare-and-set on the revision
-that was read, so two writers can never silently overwrite each other.
+The value holds everything a turn needs and decides: which OpenAI conversation (or, for the
+chat backend, which history) continues, the last inbound stream sequence answered, counters,
+the per-user limits, and the turn lease itself (who runs this user's turn, until when, and which
+sequence range it is answering). Keeping the lease in the same value as ``last_seq`` makes
+taking the lease, committing a turn and releasing it single compare-and-set writes: a writer
+whose revision is stale learns it at once and can never overwrite another's work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict
 
 from chatbot_common.contracts import utcnow
 
-__all__ = ["ConversationState", "StateStore", "StoredState"]
+__all__ = [
+    "ChatTurn",
+    "ConversationState",
+    "DailyTokens",
+    "LeaseRecord",
+    "RateWindow",
+    "SeqRange",
+    "StateConflictError",
+    "StateStore",
+    "StoredState",
+]
 
 
-class ConversationState(BaseModel):
-    """What the service remembers about one user."""
-
+class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class ChatTurn(_Value):
+    """One message of the chat backend's history."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class LeaseRecord(_Value):
+    """Who runs this user's turns, and until when unless renewed."""
+
+    owner: str
+    expires_at: datetime
+
+
+class SeqRange(_Value):
+    """The inbound stream sequences one turn answers (its reply's idempotency key)."""
+
+    first: int
+    last: int
+
+
+class RateWindow(_Value):
+    """Messages counted in the current minute, and whether the user was told to slow down."""
+
+    started_at: datetime
+    messages: int = 0
+    notified: bool = False
+
+
+class DailyTokens(_Value):
+    """Model tokens used on one UTC day, and whether the user was told the budget is spent."""
+
+    day: date
+    tokens: int = 0
+    notified: bool = False
+
+
+class ConversationState(_Value):
+    """What the service remembers about one user."""
 
     v: int = 1
     conversation_id: str | None = None
+    history: tuple[ChatTurn, ...] = ()
     last_seq: int = 0
     turns: int = 0
+    messages: int = 0
+    tokens: int = 0
+    last_turn_at: datetime | None = None
     updated_at: datetime | None = None
+    lease: LeaseRecord | None = None
+    pending: SeqRange | None = None
+    rate: RateWindow | None = None
+    budget: DailyTokens | None = None
+
+    def leased_at(self, now: datetime) -> bool:
+        """Whether a turn holds this user's lease at ``now``."""
+        return self.lease is not None and self.lease.expires_at > now
+
+    def fresh_conversation(self) -> ConversationState:
+        """The same user starting over: no OpenAI conversation, no history."""
+        return self.model_copy(update={"conversation_id": None, "history": ()})
 
 
 @dataclass(frozen=True)
@@ -37,6 +106,10 @@ class StoredState:
 
     state: ConversationState
     revision: int
+
+
+class StateConflictError(RuntimeError):
+    """The key changed since it was read: someone else wrote first."""
 
 
 class StateStore:
@@ -53,9 +126,18 @@ class StateStore:
         value = ConversationState.model_validate_json(entry.value or b"{}")
         return StoredState(value, entry.revision or 0)
 
-    async def save(self, key: str, state: ConversationState, *, revision: int) -> int:
-        """Write ``state`` if the key is still at ``revision``; return the new revision."""
-        data = state.model_copy(update={"updated_at": utcnow()}).model_dump_json().encode()
-        if revision == 0:
-            return await self._kv.create(key, data)
-        return await self._kv.update(key, data, last=revision)
+    async def save(self, key: str, state: ConversationState, *, revision: int) -> StoredState:
+        """Write ``state`` if the key is still at ``revision``; the state as written, revised.
+
+        Raises :class:`StateConflictError` when another writer got there first.
+        """
+        written = state.model_copy(update={"updated_at": utcnow()})
+        data = written.model_dump_json().encode()
+        try:
+            if revision == 0:
+                new_revision = await self._kv.create(key, data)
+            else:
+                new_revision = await self._kv.update(key, data, last=revision)
+        except KeyWrongLastSequenceError:
+            raise StateConflictError(key) from None
+        return StoredState(written, new_revision)

@@ -1,101 +1,287 @@
-"""One turn: an inbound message in, the model's reply published, the state committed.
+"""Turns, one at a time, while this process holds a user's lease.
 
-The order of the steps is what makes the guarantees: the reply is published (deduplicated by
-its idempotency key) before the state records the sequence as answered, and the inbound message
-is acked last. A crash anywhere means a redelivery, which either finds the sequence answered or
-publishes the same reply id again, which JetStream drops.
+A turn answers one segment of the user's mailbox: checks the rate limit, runs a command or asks
+the model (checking the daily budget and the idle reset first), publishes the reply, then
+commits. The order of those steps is what makes the guarantees:
+
+1. the range being answered is already in the state (``pending``, written when the lease was
+   taken), so whoever answers it after a crash answers exactly that range, under the same
+   reply id;
+2. the reply is published (deduplicated by that id) before the state records it as answered;
+3. the commit (``last_seq``, counters, conversation, ``pending`` cleared) is one
+   compare-and-set, and the inbound delivery is acked only after it.
+
+After a commit the holder reads the mailbox again: messages that arrived during the turn are
+answered together by the next turn, without giving up the lease in between.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from nats.aio.msg import Msg
+from opentelemetry.trace import Tracer
 
-from chatbot_common.bus import publish
-from chatbot_common.contracts import ContractError, InboundMessage, OutboundMessage, decode
-from chatbot_common.dlq import dead_letter
-from chatbot_common.runtime import NatsRuntime
-from chatbot_common.topology import INBOUND, OUTBOUND
+from chatbot_common.contracts import utcnow
 
-from .llm import ResponsesBackend
-from .state import StateStore
+from .config import ConversationSettings
+from .inputs import command_of, model_text
+from .lease import Lease
+from .limits import check_budget, check_rate, spend_tokens
+from .llm import Backend
+from .mailbox import Inbound, Mailbox, next_segment
+from .metrics import (
+    BATCH_SIZE,
+    LLM_ERRORS,
+    TURN_OVERHEAD_SECONDS,
+    TURN_SECONDS,
+    TURNS,
+)
+from .outbox import Outbox, reply_key
+from .replies import APOLOGY, HELP, OVER_BUDGET, RESET_DONE, rate_limited
+from .retry import Failure, ModelCallError
+from .state import ConversationState, SeqRange
+from .telemetry import turn_span
 
-__all__ = ["TurnHandler"]
+__all__ = ["Stopwatch", "TurnRunner", "seq_range"]
 
 log = logging.getLogger(__name__)
 
-EMPTY_MESSAGE = "[The user sent a message without text.]"
+
+@dataclass
+class Stopwatch:
+    """A turn's wall time, with the coalescing wait and the model's time kept apart."""
+
+    started: float = field(default_factory=time.perf_counter)
+    waiting: float = 0.0
+    model: float = 0.0
+
+    def turn_seconds(self) -> float:
+        return time.perf_counter() - self.started - self.waiting
+
+    def own_seconds(self) -> float:
+        return self.turn_seconds() - self.model
 
 
-class TurnHandler:
-    """Handles deliveries of the CHAT_INBOUND consumer."""
+@dataclass(frozen=True)
+class _Outcome:
+    state: ConversationState
+    label: str
+
+
+def seq_range(segment: Sequence[Inbound]) -> SeqRange:
+    """The sequence range a turn answering ``segment`` records as pending."""
+    return SeqRange(first=segment[0].seq, last=segment[-1].seq)
+
+
+class TurnRunner:
+    """Runs a user's turns for as long as their mailbox has unanswered messages."""
 
     def __init__(
         self,
-        runtime: NatsRuntime,
-        store: StateStore,
-        backend: ResponsesBackend,
         *,
-        publish_timeout: float,
+        mailbox: Mailbox,
+        outbox: Outbox,
+        backend: Backend,
+        tracer: Tracer,
+        settings: ConversationSettings,
     ) -> None:
-        self._js = runtime.js
-        self._store = store
+        self._mailbox = mailbox
+        self._outbox = outbox
         self._backend = backend
-        self._publish_timeout = publish_timeout
+        self._tracer = tracer
+        self._model = settings.openai_model
+        self._rate_limit = settings.user_rate_limit
+        self._budget = settings.user_daily_token_budget
+        self._idle = timedelta(seconds=settings.idle_reset_after)
+        self._renew_every = min(settings.lease_ttl, settings.inbound_ack_wait) / 3
+        self._fence = settings.lease_ttl / 6
 
-    async def __call__(self, msg: Msg) -> None:
+    async def run(
+        self,
+        lease: Lease,
+        segment: list[Inbound],
+        rest: list[Inbound],
+        delivery: Msg,
+        *,
+        recovering: bool,
+        watch: Stopwatch,
+    ) -> None:
+        """Answer ``segment`` (already pending in the lease), then whatever follows it."""
+        own_seq = delivery.metadata.sequence.stream
         try:
-            inbound = decode(InboundMessage, msg.data)
-        except ContractError as exc:
-            await dead_letter(
-                self._js,
-                msg,
-                service="conversation",
-                reason="malformed",
-                error_code=str(exc)[:200],
-                timeout=self._publish_timeout,
+            async with lease.kept_alive(delivery, interval=self._renew_every):
+                while segment:
+                    outcome = await self._turn(
+                        lease, segment, recovering=recovering, watch=watch, delivered_seq=own_seq
+                    )
+                    recovering = False
+                    seen = (rest or segment)[-1].seq
+                    batch = rest + await self._mailbox.read(lease.key, after=seen)
+                    await lease.write(
+                        outcome.state.model_copy(update={"pending": None}), keep=bool(batch)
+                    )
+                    TURNS.labels(outcome.label).inc()
+                    TURN_SECONDS.observe(watch.turn_seconds())
+                    TURN_OVERHEAD_SECONDS.observe(watch.own_seconds())
+                    BATCH_SIZE.observe(len(segment))
+                    if not delivery.is_acked and own_seq <= outcome.state.last_seq:
+                        await delivery.ack()
+                    if not batch:
+                        return
+                    watch = Stopwatch()
+                    batch, watch.waiting = await self._mailbox.coalesce(lease.key, batch)
+                    segment, rest = next_segment(batch)
+                    await lease.write(
+                        lease.state.model_copy(update={"pending": seq_range(segment)}), keep=True
+                    )
+        except BaseException:
+            # Hand the pending range to whoever comes next now, not when the lease expires.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(lease.abandon())
+            raise
+
+    async def _turn(
+        self,
+        lease: Lease,
+        segment: list[Inbound],
+        *,
+        recovering: bool,
+        watch: Stopwatch,
+        delivered_seq: int,
+    ) -> _Outcome:
+        last = segment[-1].seq
+        before = lease.state
+        state = before.model_copy(
+            update={
+                "last_seq": last,
+                "turns": before.turns + 1,
+                "messages": before.messages + len(segment),
+            }
+        )
+        with turn_span(
+            self._tracer, key=lease.key, segment=segment, delivered_seq=delivered_seq
+        ) as span:
+            if recovering and await self._outbox.already_sent(
+                lease.key, reply_key(lease.key, segment)
+            ):
+                outcome = _Outcome(state, "recovered")
+            else:
+                outcome = await self._answer(lease, segment, state, watch)
+            span.set_attribute("chatbot.turn.outcome", outcome.label)
+        log.info(
+            "turn done",
+            extra={
+                "user_key": lease.key,
+                "seq": last,
+                "messages": len(segment),
+                "outcome": outcome.label,
+            },
+        )
+        return outcome
+
+    async def _answer(
+        self, lease: Lease, segment: list[Inbound], state: ConversationState, watch: Stopwatch
+    ) -> _Outcome:
+        now = utcnow()
+        rate, verdict = check_rate(
+            state.rate, now=now, messages=len(segment), limit=self._rate_limit
+        )
+        state = state.model_copy(update={"rate": rate})
+        if not verdict.allowed:
+            if verdict.notify:
+                await self._say(lease, segment, rate_limited(self._rate_limit))
+            return _Outcome(state, "rate_limited")
+        command = command_of(segment[0].message)
+        if command == "help":
+            await self._say(lease, segment, HELP)
+            return _Outcome(state, "command")
+        if command == "reset":
+            await self._say(lease, segment, RESET_DONE)
+            return _Outcome(state.fresh_conversation(), "command")
+        budget, verdict = check_budget(state.budget, today=now.date(), limit=self._budget)
+        state = state.model_copy(update={"budget": budget})
+        if not verdict.allowed:
+            if verdict.notify:
+                await self._say(lease, segment, OVER_BUDGET)
+            return _Outcome(state, "over_budget")
+        if self._idle_since(state, now):
+            state = state.fresh_conversation()
+        return await self._ask_model(lease, segment, state, now, watch)
+
+    def _idle_since(self, state: ConversationState, now: datetime) -> bool:
+        return (
+            self._idle > timedelta(0)
+            and state.last_turn_at is not None
+            and now - state.last_turn_at > self._idle
+        )
+
+    async def _ask_model(
+        self,
+        lease: Lease,
+        segment: list[Inbound],
+        state: ConversationState,
+        now: datetime,
+        watch: Stopwatch,
+    ) -> _Outcome:
+        typing = asyncio.create_task(
+            self._outbox.send(lease.key, self._outbox.typing(lease.key, segment))
+        )
+        started = time.perf_counter()
+        try:
+            reply = await self._backend.reply(
+                user_key=lease.key,
+                texts=[model_text(item.message) for item in segment],
+                conversation_id=state.conversation_id,
+                history=state.history,
             )
-            await msg.ack()
-            return
-        key = INBOUND.token(msg.subject)
-        seq = msg.metadata.sequence.stream
-        stored = await self._store.load(key)
-        if seq <= stored.state.last_seq:
-            log.info("already answered", extra={"user_key": key, "seq": seq})
-            await msg.ack()
-            return
-        reply = await self._backend.reply(
-            user_key=key,
-            conversation_id=stored.state.conversation_id,
-            text=inbound.body or EMPTY_MESSAGE,
+            if not reply.text.strip():
+                LLM_ERRORS.labels(self._model, "empty_output").inc()
+                raise ModelCallError(Failure("empty_output", retryable=False), attempts=1)
+        except ModelCallError as error:
+            watch.model += time.perf_counter() - started
+            await self._settle(typing, lease.key)
+            exhausted = error.failure.retryable
+            await self._outbox.dead_letters(
+                segment,
+                reason="llm_retries_exhausted" if exhausted else "llm_failed",
+                error_code=error.failure.kind,
+                attempts=error.attempts,
+            )
+            await self._say(lease, segment, APOLOGY)
+            return _Outcome(state, "gave_up" if exhausted else "failed")
+        watch.model += time.perf_counter() - started
+        await self._settle(typing, lease.key)
+        await self._say(lease, segment, reply.text)
+        tokens = reply.usage.input_tokens + reply.usage.output_tokens
+        answered = state.model_copy(
+            update={
+                "conversation_id": reply.conversation_id,
+                "history": reply.history,
+                "tokens": state.tokens + tokens,
+                "budget": spend_tokens(state.budget, today=now.date(), tokens=tokens),
+                "last_turn_at": now,
+            }
         )
-        outbound = OutboundMessage(
-            kind="text",
-            to=inbound.from_,
-            from_=inbound.to,
-            body=reply.text,
-            in_reply_to=(inbound.message_sid,),
-            idempotency_key=f"{key}.{seq}",
-            received_at=inbound.received_at,
-        )
-        await publish(
-            self._js,
-            OUTBOUND.subject(key),
-            outbound,
-            msg_id=outbound.idempotency_key,
-            timeout=self._publish_timeout,
-        )
-        await self._store.save(
-            key,
-            stored.state.model_copy(
-                update={
-                    "conversation_id": reply.conversation_id,
-                    "last_seq": seq,
-                    "turns": stored.state.turns + 1,
-                }
-            ),
-            revision=stored.revision,
-        )
-        await msg.ack()
-        log.info("turn done", extra={"user_key": key, "seq": seq})
+        return _Outcome(answered, "replied")
+
+    async def _say(self, lease: Lease, segment: list[Inbound], body: str) -> None:
+        """Publish the turn's one answer, unless the lease is (about to be) lost."""
+        lease.check(self._fence)
+        await self._outbox.send(lease.key, self._outbox.text(lease.key, segment, body))
+
+    @staticmethod
+    async def _settle(typing: asyncio.Task[None], key: str) -> None:
+        """Wait for the typing request; it is a courtesy, so its failure fails nothing."""
+        try:
+            await typing
+        except Exception as exc:
+            log.warning(
+                "typing request not published (%s)", type(exc).__name__, extra={"user_key": key}
+            )

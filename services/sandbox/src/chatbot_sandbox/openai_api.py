@@ -1,14 +1,31 @@
-"""A local, deterministic OpenAI-compatible responder (Conversations + Responses API subset).
+"""A local, deterministic OpenAI-compatible responder (Conversations, Responses, Chat Completions).
 
 The conversation service uses the official `openai` SDK; with `OPENAI_BASE_URL` pointing here
 it runs offline, in dev and in tests, through the same code path as in production. Replies are
-not model output: each is `Echo #N: <user text>`, N counting the responses completed in that
-conversation, so tests can tell turns apart and check that a user keeps one conversation.
+not model output: each is `Echo #N: <user text>`. In a conversation N counts the responses
+completed in it; in a chat completion N is one more than the assistant messages sent, so tests
+can tell turns apart and see how much history a caller sent.
 
 What matters to the caller is mimicked: Bearer auth, OpenAI's error JSON (`{"error": {...}}`),
 404 for an unknown conversation, and `conversation_locked` (400) when a response is requested
-while another one on the same conversation is still being produced (the configured latency
+while another one on the same conversation is still being produced (`SANDBOX_OPENAI_LATENCY`
 makes that window observable). Every request is recorded for inspection; no text is logged.
+
+Faults are injected through a queue, usable from a test and from `make run` alike:
+
+- `POST /_sandbox/openai/faults` with one fault or a list of faults, each
+  `{"kind": ..., "endpoint": "model", "count": 1, "retry_after": null, "seconds": 0}`.
+  Kinds: `rate_limit` (429, `Retry-After` and `retry-after-ms` when `retry_after` is given),
+  `insufficient_quota` (429), `server_error` (500), `conversation_locked` (400) and `stall`
+  (the answer takes `seconds` longer, on top of `SANDBOX_OPENAI_LATENCY`: the request shows in
+  flight and its conversation is busy meanwhile; a client with a shorter timeout times out).
+  `endpoint` says which requests a fault hits: `responses`, `chat`, `conversations`, `model`
+  (responses and chat completions, the default) or `any`.
+- `GET /_sandbox/openai/faults` lists what is still queued; `DELETE` empties the queue (so does
+  `DELETE /_sandbox`).
+
+Each matching request takes the oldest queued fault that applies to it, after the request is
+authenticated and validated, so a fault never hides a malformed request.
 """
 
 from __future__ import annotations
@@ -17,26 +34,40 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_sandbox.config import SandboxSettings
 from chatbot_sandbox.deps import Settings, Store
-from chatbot_sandbox.store import ConversationState, OpenAIRequestRecord
+from chatbot_sandbox.store import (
+    ConversationState,
+    OpenAIFault,
+    OpenAIRequestRecord,
+    SandboxStore,
+)
 
-__all__ = ["LOCKED_MESSAGE", "router"]
+__all__ = ["INSUFFICIENT_QUOTA_MESSAGE", "LOCKED_MESSAGE", "FaultSpec", "router"]
 
 logger = logging.getLogger(__name__)
 
 LOCKED_MESSAGE = (
     "Another process is currently operating on this conversation. Please retry in a few seconds."
 )
+INSUFFICIENT_QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
+_SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 _INVALID_JSON_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
@@ -44,10 +75,61 @@ _INVALID_JSON_MESSAGE = (
 )
 _MAX_SAFETY_IDENTIFIER = 64
 _MAX_METADATA_KEYS = 16
-_ROLES = frozenset({"user", "assistant", "system", "developer"})
-_PLACEHOLDERS = {"input_image": "[image]", "input_file": "[file]", "input_audio": "[audio]"}
+_RESPONSE_ROLES = ("user", "assistant", "system", "developer")
+_CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+
+@dataclass(frozen=True, slots=True)
+class _PartKinds:
+    """Which content part types carry text, and what stands in for the others."""
+
+    text: tuple[str, ...]
+    placeholders: Mapping[str, str]
+
+    def names(self) -> str:
+        quoted = [f"'{name}'" for name in (*self.text, *self.placeholders)]
+        return ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
+
+
+_RESPONSE_PARTS = _PartKinds(
+    text=("input_text", "output_text"),
+    placeholders={"input_image": "[image]", "input_file": "[file]", "input_audio": "[audio]"},
+)
+_CHAT_PARTS = _PartKinds(
+    text=("text",),
+    placeholders={"image_url": "[image]", "file": "[file]", "input_audio": "[audio]"},
+)
+
+FaultKind = Literal[
+    "rate_limit", "insufficient_quota", "server_error", "conversation_locked", "stall"
+]
+FaultEndpoint = Literal["model", "responses", "chat", "conversations", "any"]
+_Family = Literal["responses", "chat", "conversations"]
+
+router = APIRouter(tags=["openai"])
+
+
+class FaultSpec(BaseModel):
+    """One fault to queue, as `POST /_sandbox/openai/faults` takes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: FaultKind = Field(description="What goes wrong.")
+    endpoint: FaultEndpoint = Field("model", description="Which requests the fault hits.")
+    count: int = Field(1, ge=1, le=100_000, description="How many requests it hits.")
+    retry_after: float | None = Field(
+        None, ge=0, le=600, description="rate_limit: seconds sent as Retry-After."
+    )
+    seconds: float = Field(0.0, ge=0, le=600, description="stall: seconds added to the answer.")
+
+    def queued(self) -> OpenAIFault:
+        return OpenAIFault(
+            kind=self.kind,
+            endpoint=self.endpoint,
+            remaining=self.count,
+            retry_after=self.retry_after,
+            seconds=self.seconds,
+        )
 
 
 class _ApiError(Exception):
@@ -61,6 +143,7 @@ class _ApiError(Exception):
         param: str | None = None,
         code: str | None = None,
         error_type: str = "invalid_request_error",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -68,10 +151,11 @@ class _ApiError(Exception):
         self.param = param
         self.code = code
         self.error_type = error_type
+        self.headers = dict(headers or {})
 
     def response(self) -> JSONResponse:
         error = {"message": self.message, "type": self.error_type, "param": self.param}
-        return _answer({"error": {**error, "code": self.code}}, self.status)
+        return _answer({"error": {**error, "code": self.code}}, self.status, self.headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +166,12 @@ class _Message:
     text: str
 
 
-def _answer(payload: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(payload, status_code=status, headers={"x-request-id": _new_id("req_")})
+def _answer(
+    payload: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        payload, status_code=status, headers={"x-request-id": _new_id("req_"), **(headers or {})}
+    )
 
 
 def _new_id(prefix: str) -> str:
@@ -143,6 +231,15 @@ def _invalid_type(param: str, expected: str, value: Any) -> _ApiError:
     )
 
 
+def _invalid_value(value: Any, supported: str, param: str) -> _ApiError:
+    return _ApiError(
+        400,
+        f"Invalid value: '{value}'. Supported values are: {supported}.",
+        param=param,
+        code="invalid_value",
+    )
+
+
 def _optional_str(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is None or isinstance(value, str):
@@ -167,7 +264,7 @@ def _metadata(body: dict[str, Any]) -> dict[str, str]:
     return dict(value)
 
 
-def _content_text(content: Any, param: str) -> str:
+def _content_text(content: Any, param: str, kinds: _PartKinds) -> str:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
@@ -178,22 +275,33 @@ def _content_text(content: Any, param: str) -> str:
         if not isinstance(part, dict):
             raise _invalid_type(part_param, "an object", part)
         kind = part.get("type")
-        if kind in ("input_text", "output_text"):
+        if kind in kinds.text:
             text = part.get("text")
             if not isinstance(text, str):
                 raise _invalid_type(f"{part_param}.text", "a string", text)
             texts.append(text)
-        elif kind in _PLACEHOLDERS:
-            texts.append(_PLACEHOLDERS[str(kind)])
+        elif kind in kinds.placeholders:
+            texts.append(kinds.placeholders[str(kind)])
         else:
-            raise _ApiError(
-                400,
-                f"Invalid value: '{kind}'. Supported values are: 'input_text', 'input_image', "
-                "'input_file', 'input_audio' and 'output_text'.",
-                param=f"{part_param}.type",
-                code="invalid_value",
-            )
+            raise _invalid_value(kind, kinds.names(), f"{part_param}.type")
     return "\n".join(texts)
+
+
+def _role(item: dict[str, Any], roles: tuple[str, ...], param: str) -> str:
+    role = item.get("role")
+    if role not in roles:
+        names = [f"'{name}'" for name in roles]
+        raise _invalid_value(role, ", ".join(names[:-1]) + f" and {names[-1]}", f"{param}.role")
+    return str(role)
+
+
+def _missing(param: str) -> _ApiError:
+    return _ApiError(
+        400,
+        f"Missing required parameter: '{param}'.",
+        param=param,
+        code="missing_required_parameter",
+    )
 
 
 def _messages(value: Any, param: str) -> list[_Message]:
@@ -209,25 +317,37 @@ def _messages(value: Any, param: str) -> list[_Message]:
             raise _invalid_type(item_param, "an object", item)
         if item.get("type", "message") != "message":
             continue
-        role = item.get("role")
-        if role not in _ROLES:
-            raise _ApiError(
-                400,
-                f"Invalid value: '{role}'. Supported values are: 'user', 'assistant', "
-                "'system' and 'developer'.",
-                param=f"{item_param}.role",
-                code="invalid_value",
-            )
+        role = _role(item, _RESPONSE_ROLES, item_param)
         if "content" not in item:
-            raise _ApiError(
-                400,
-                f"Missing required parameter: '{item_param}.content'.",
-                param=f"{item_param}.content",
-                code="missing_required_parameter",
-            )
-        messages.append(
-            _Message(str(role), _content_text(item["content"], f"{item_param}.content"))
+            raise _missing(f"{item_param}.content")
+        text = _content_text(item["content"], f"{item_param}.content", _RESPONSE_PARTS)
+        messages.append(_Message(role, text))
+    return messages
+
+
+def _chat_messages(value: Any) -> list[_Message]:
+    """The `messages` of a chat completion; an assistant message may have null content."""
+    if not isinstance(value, list):
+        raise _invalid_type("messages", "an array", value)
+    if not value:
+        raise _ApiError(
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got "
+            "an empty array instead.",
+            param="messages",
+            code="empty_array",
         )
+    messages: list[_Message] = []
+    for index, item in enumerate(value):
+        param = f"messages[{index}]"
+        if not isinstance(item, dict):
+            raise _invalid_type(param, "an object", item)
+        role = _role(item, _CHAT_ROLES, param)
+        content = item.get("content")
+        if content is None and role != "assistant":
+            raise _missing(f"{param}.content")
+        text = "" if content is None else _content_text(content, f"{param}.content", _CHAT_PARTS)
+        messages.append(_Message(role, text))
     return messages
 
 
@@ -244,22 +364,107 @@ def _conversation_id(body: dict[str, Any]) -> str | None:
 
 def _required(body: dict[str, Any], key: str) -> Any:
     if body.get(key) is None:
-        raise _ApiError(
-            400,
-            f"Missing required parameter: '{key}'.",
-            param=key,
-            code="missing_required_parameter",
-        )
+        raise _missing(key)
     return body[key]
 
 
-def _find_conversation(store: Store, conversation_id: str) -> ConversationState:
+def _model(body: dict[str, Any]) -> str:
+    model = _required(body, "model")
+    if not isinstance(model, str):
+        raise _invalid_type("model", "a string", model)
+    return model
+
+
+def _check_common(body: dict[str, Any], record: OpenAIRequestRecord) -> None:
+    """What responses and chat completions validate alike: streaming and the safety id."""
+    record.safety_identifier = _optional_str(body, "safety_identifier")
+    if body.get("stream"):
+        raise _ApiError(
+            400,
+            "The sandbox responder does not support streaming; omit 'stream'.",
+            param="stream",
+            code="unsupported_parameter",
+        )
+    safety_identifier = record.safety_identifier or ""
+    if len(safety_identifier) > _MAX_SAFETY_IDENTIFIER:
+        raise _ApiError(
+            400,
+            "Invalid 'safety_identifier': string too long. Expected a string with maximum "
+            f"length {_MAX_SAFETY_IDENTIFIER}, but got a string with length "
+            f"{len(safety_identifier)} instead.",
+            param="safety_identifier",
+            code="string_above_max_length",
+        )
+
+
+def _find_conversation(store: SandboxStore, conversation_id: str) -> ConversationState:
     conversation = store.conversations.get(conversation_id)
     if conversation is None:
         raise _ApiError(
             404, f"Conversation with id '{conversation_id}' not found.", param="conversation"
         )
     return conversation
+
+
+def _hits(fault: OpenAIFault, family: _Family) -> bool:
+    if fault.endpoint == "any":
+        return True
+    if fault.endpoint == "model":
+        return family in ("responses", "chat")
+    return fault.endpoint == family
+
+
+def _fault_error(fault: OpenAIFault) -> _ApiError:
+    if fault.kind == "rate_limit":
+        headers: dict[str, str] = {}
+        wait = ""
+        if fault.retry_after is not None:
+            headers = {
+                "retry-after": str(math.ceil(fault.retry_after)),
+                "retry-after-ms": str(round(fault.retry_after * 1000)),
+            }
+            wait = f" Please try again in {fault.retry_after:g}s."
+        return _ApiError(
+            429,
+            "Rate limit reached for requests (sandbox fault)." + wait,
+            code="rate_limit_exceeded",
+            error_type="requests",
+            headers=headers,
+        )
+    if fault.kind == "insufficient_quota":
+        return _ApiError(
+            429,
+            INSUFFICIENT_QUOTA_MESSAGE,
+            code="insufficient_quota",
+            error_type="insufficient_quota",
+        )
+    if fault.kind == "conversation_locked":
+        return _ApiError(400, LOCKED_MESSAGE, code="conversation_locked")
+    return _ApiError(500, _SERVER_ERROR_MESSAGE, error_type="server_error")
+
+
+def _take_fault(store: SandboxStore, family: _Family) -> float:
+    """Apply the oldest queued fault that hits this request.
+
+    Raises its error, or returns the seconds a `stall` adds to the answer (0 without a fault).
+    """
+    fault = next((f for f in store.openai_faults if _hits(f, family)), None)
+    if fault is None:
+        return 0.0
+    fault.remaining -= 1
+    if fault.remaining <= 0:
+        store.openai_faults.remove(fault)
+    logger.info("sandbox responder injects a fault", extra={"fault": fault.kind})
+    if fault.kind == "stall":
+        return fault.seconds
+    raise _fault_error(fault)
+
+
+def _usage_tokens(messages: list[_Message], instructions: Any) -> int:
+    tokens = sum(_words(m.text) for m in messages)
+    if isinstance(instructions, str):
+        tokens += _words(instructions)
+    return tokens
 
 
 def _response_object(
@@ -325,6 +530,40 @@ def _response_object(
     }
 
 
+def _chat_completion_object(
+    *, completion_id: str, model: str, reply: str, prompt_tokens: int, created: int
+) -> dict[str, Any]:
+    completion_tokens = _words(reply)
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": reply,
+                    "refusal": None,
+                    "annotations": [],
+                },
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        },
+        "service_tier": "default",
+        "system_fingerprint": None,
+    }
+
+
 def _record(request: Request, endpoint: str) -> OpenAIRequestRecord:
     return OpenAIRequestRecord(
         endpoint=endpoint,
@@ -334,17 +573,26 @@ def _record(request: Request, endpoint: str) -> OpenAIRequestRecord:
     )
 
 
-def _finish(store: Store, record: OpenAIRequestRecord, status: int, code: str | None) -> None:
-    """Note the outcome on the record (kept once, even if this is an early error)."""
-    record.status_code = status
-    record.error_code = code
-    if not any(kept is record for kept in store.openai_requests.snapshot()):
-        store.openai_requests.append(record)
-    else:
-        store.openai_requests.notify()
+def _refused(store: SandboxStore, record: OpenAIRequestRecord, error: _ApiError) -> JSONResponse:
+    """Keep a request that was answered with an error (it was never kept before) and answer."""
+    record.status_code = error.status
+    record.error_code = error.code
+    store.openai_requests.append(record)
+    logger.info(
+        "sandbox responder refused a request",
+        extra={"status_code": error.status, "error_code": error.code},
+    )
+    return error.response()
 
 
-@router.post("/conversations")
+def _completed(store: SandboxStore, record: OpenAIRequestRecord, output_text: str) -> None:
+    """Note the answer on a record kept when it was admitted, and wake the waiters."""
+    record.output_text = output_text
+    record.status_code = 200
+    store.openai_requests.notify()
+
+
+@router.post("/v1/conversations")
 async def create_conversation(request: Request, settings: Settings, store: Store) -> JSONResponse:
     """Create an empty (or pre-filled) conversation."""
     record = _record(request, "conversations.create")
@@ -356,20 +604,23 @@ async def create_conversation(request: Request, settings: Settings, store: Store
         metadata = _metadata(body)
         items = body.get("items") or []
         _messages(items, "items")
+        stall = _take_fault(store, "conversations")
     except _ApiError as error:
-        _finish(store, record, error.status, error.code)
-        return error.response()
+        return _refused(store, record, error)
+    if stall > 0:
+        await asyncio.sleep(stall)
     conversation = ConversationState(
         id=_new_id("conv_"), created_at=int(time.time()), metadata=metadata, items=list(items)
     )
     store.conversations[conversation.id] = conversation
     record.conversation = conversation.id
-    _finish(store, record, 200, None)
+    record.status_code = 200
+    store.openai_requests.append(record)
     logger.info("sandbox responder created a conversation", extra={"conversation": conversation.id})
     return _answer(conversation.to_json())
 
 
-@router.get("/conversations/{conversation_id}")
+@router.get("/v1/conversations/{conversation_id}")
 async def retrieve_conversation(
     conversation_id: str, request: Request, settings: Settings, store: Store
 ) -> JSONResponse:
@@ -378,15 +629,18 @@ async def retrieve_conversation(
     record.conversation = conversation_id
     try:
         _check_auth(request, settings)
+        stall = _take_fault(store, "conversations")
         conversation = _find_conversation(store, conversation_id)
     except _ApiError as error:
-        _finish(store, record, error.status, error.code)
-        return error.response()
-    _finish(store, record, 200, None)
+        return _refused(store, record, error)
+    if stall > 0:
+        await asyncio.sleep(stall)
+    record.status_code = 200
+    store.openai_requests.append(record)
     return _answer(conversation.to_json())
 
 
-@router.post("/responses")
+@router.post("/v1/responses")
 async def create_response(request: Request, settings: Settings, store: Store) -> JSONResponse:
     """Produce one deterministic echo response, honouring the conversation lock."""
     record = _record(request, "responses.create")
@@ -398,26 +652,15 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
         record.input = body.get("input")
         record.instructions = body.get("instructions")
         record.metadata = body.get("metadata")
-        model = _required(body, "model")
-        if not isinstance(model, str):
-            raise _invalid_type("model", "a string", model)
-        record.model = model
-        record.safety_identifier = _optional_str(body, "safety_identifier")
-        conversation_id = _conversation_id(body)
-        record.conversation = conversation_id
+        model = record.model = _model(body)
+        conversation_id = record.conversation = _conversation_id(body)
         messages = _messages(_required(body, "input"), "input")
         instructions = body.get("instructions")
         if instructions is not None and not isinstance(instructions, str | list):
             raise _invalid_type("instructions", "a string", instructions)
         metadata = _metadata(body)
         _optional_str(body, "previous_response_id")
-        if body.get("stream"):
-            raise _ApiError(
-                400,
-                "The sandbox responder does not support streaming; omit 'stream'.",
-                param="stream",
-                code="unsupported_parameter",
-            )
+        _check_common(body, record)
         if conversation_id is not None and body.get("previous_response_id") is not None:
             raise _ApiError(
                 400,
@@ -426,28 +669,14 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
                 param="conversation",
                 code="mutually_exclusive_parameters",
             )
-        safety_identifier = record.safety_identifier or ""
-        if len(safety_identifier) > _MAX_SAFETY_IDENTIFIER:
-            raise _ApiError(
-                400,
-                "Invalid 'safety_identifier': string too long. Expected a string with maximum "
-                f"length {_MAX_SAFETY_IDENTIFIER}, but got a string with length "
-                f"{len(safety_identifier)} instead.",
-                param="safety_identifier",
-                code="string_above_max_length",
-            )
+        stall = _take_fault(store, "responses")
         conversation = (
             _find_conversation(store, conversation_id) if conversation_id is not None else None
         )
         if conversation is not None and conversation.active_response_id is not None:
             raise _ApiError(400, LOCKED_MESSAGE, code="conversation_locked")
     except _ApiError as error:
-        _finish(store, record, error.status, error.code)
-        logger.info(
-            "sandbox responder refused a request",
-            extra={"status_code": error.status, "error_code": error.code},
-        )
-        return error.response()
+        return _refused(store, record, error)
 
     response_id = _new_id("resp_")
     record.response_id = response_id
@@ -458,13 +687,10 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
         conversation.active_response_id = response_id
     store.openai_requests.append(record)
     try:
-        if settings.openai_latency > 0:
-            await asyncio.sleep(settings.openai_latency)
+        if settings.openai_latency + stall > 0:
+            await asyncio.sleep(settings.openai_latency + stall)
         number = conversation.completed_responses + 1 if conversation is not None else 1
         reply = f"Echo #{number}: {record.input_text}"
-        input_tokens = sum(_words(m.text) for m in messages)
-        if isinstance(instructions, str):
-            input_tokens += _words(instructions)
         payload = _response_object(
             response_id=response_id,
             body=body,
@@ -472,7 +698,7 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
             conversation_id=conversation_id,
             metadata=metadata,
             reply=reply,
-            input_tokens=input_tokens,
+            input_tokens=_usage_tokens(messages, instructions),
             created_at=created_at,
         )
         if conversation is not None:
@@ -485,10 +711,76 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     finally:
         if conversation is not None and conversation.active_response_id == response_id:
             conversation.active_response_id = None
-    record.output_text = reply
-    _finish(store, record, 200, None)
+    _completed(store, record, reply)
     logger.info(
         "sandbox responder completed a response",
         extra={"response_id": response_id, "conversation": conversation_id, "turn": number},
     )
     return _answer(payload)
+
+
+@router.post("/v1/chat/completions")
+async def create_chat_completion(
+    request: Request, settings: Settings, store: Store
+) -> JSONResponse:
+    """Answer the user messages after the last assistant message with a numbered echo."""
+    record = _record(request, "chat.completions.create")
+    created = int(time.time())
+    try:
+        _check_auth(request, settings)
+        body = await _json_object(request, allow_empty=False)
+        record.body = body
+        record.metadata = body.get("metadata")
+        model = record.model = _model(body)
+        record.input = body.get("messages")
+        messages = _chat_messages(_required(body, "messages"))
+        _metadata(body)
+        _check_common(body, record)
+        stall = _take_fault(store, "chat")
+    except _ApiError as error:
+        return _refused(store, record, error)
+
+    answered = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    record.instructions = [m.text for m in messages if m.role in ("system", "developer")]
+    record.input_text = "\n".join(m.text for m in messages[answered + 1 :] if m.role == "user")
+    completion_id = _new_id("chatcmpl-")
+    record.response_id = completion_id
+    store.openai_requests.append(record)
+    if settings.openai_latency + stall > 0:
+        await asyncio.sleep(settings.openai_latency + stall)
+    number = sum(1 for m in messages if m.role == "assistant") + 1
+    reply = f"Echo #{number}: {record.input_text}"
+    payload = _chat_completion_object(
+        completion_id=completion_id,
+        model=model,
+        reply=reply,
+        prompt_tokens=_usage_tokens(messages, None),
+        created=created,
+    )
+    _completed(store, record, reply)
+    logger.info(
+        "sandbox responder completed a chat completion",
+        extra={"response_id": completion_id, "turn": number},
+    )
+    return _answer(payload)
+
+
+@router.post("/_sandbox/openai/faults")
+async def queue_faults(faults: FaultSpec | list[FaultSpec], store: Store) -> list[dict[str, Any]]:
+    """Queue one fault or several, in order; answer the whole queue."""
+    for fault in faults if isinstance(faults, list) else [faults]:
+        store.openai_faults.append(fault.queued())
+    return [fault.to_json() for fault in store.openai_faults]
+
+
+@router.get("/_sandbox/openai/faults")
+async def list_faults(store: Store) -> list[dict[str, Any]]:
+    """The faults still queued, oldest first, with how many requests each will still hit."""
+    return [fault.to_json() for fault in store.openai_faults]
+
+
+@router.delete("/_sandbox/openai/faults")
+async def clear_faults(store: Store) -> dict[str, bool]:
+    """Drop every queued fault."""
+    store.openai_faults.clear()
+    return {"cleared": True}

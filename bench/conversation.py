@@ -1,0 +1,356 @@
+"""`make bench-conversation`: turns in flight, replies per second, and the service's own time.
+
+Everything runs as separate processes, as in production: a nats-server, the sandbox's
+OpenAI-compatible responder (`SANDBOX_OPENAI_LATENCY`) and one `chatbot-conversation` with its
+default settings. This script plays ingress (publishing InboundMessages to CHAT_INBOUND, as
+ingress does) and the sender (reading CHAT_OUTBOUND through a JetStream consumer).
+
+1. Own time, responder at 0 ms, coalescing off: one message at a time over warmed-up users;
+   the service's own time per turn is its `chatbot_turn_overhead_seconds` histogram (the turn
+   minus its model requests), and the end-to-end time, publish to reply, is shown beside it.
+2. Load, responder at 2 s, default settings (1 s coalescing window): an open-loop stream of
+   messages from many users (each user writes again only after their reply could be out), and
+   the `chatbot_turns_in_flight` gauge sampled while it runs.
+
+The report goes to bench/reports/conversation.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from prometheus_client.parser import text_string_to_metric_families
+
+from chatbot_common.bus import publish
+from chatbot_common.contracts import InboundMessage, OutboundMessage, decode, utcnow
+from chatbot_common.topology import INBOUND, OUTBOUND
+from chatbot_common.userkey import user_key
+from chatbot_sandbox.stack import find_executable, free_port
+from harness import nats_server, process, write_report
+
+SECRET = "bench-user-key-secret"
+BUSINESS = "whatsapp:+14155238886"
+TARGETS = {"in_flight": 500, "replies_per_second": 200, "own_ms_median": 5.0}
+
+
+def user(number: int) -> str:
+    return f"whatsapp:+1555{number:07d}"
+
+
+@dataclass
+class Traffic:
+    """Messages sent (by MessageSid, with when) and the replies that came back."""
+
+    sent: dict[str, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    reply_times: list[float] = field(default_factory=list)
+    answered: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def on_outbound(self, msg: Msg) -> None:
+        reply = decode(OutboundMessage, msg.data)
+        if reply.kind != "text":
+            return
+        now = time.perf_counter()
+        self.reply_times.append(now)
+        for sid in reply.in_reply_to:
+            if (sent := self.sent.pop(sid, None)) is not None:
+                self.latencies.append(now - sent)
+                self.answered += 1
+        self.changed.set()
+
+    async def until_answered(self, count: int, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while self.answered < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def send(js: JetStreamContext, traffic: Traffic, number: int, body: str) -> None:
+    sid = "SM" + uuid.uuid4().hex
+    message = InboundMessage(
+        message_sid=sid,
+        account_sid="AC" + "0" * 32,
+        from_=user(number),
+        to=BUSINESS,
+        body=body,
+        received_at=utcnow(),
+    )
+    traffic.sent[sid] = time.perf_counter()
+    subject = INBOUND.subject(user_key(SECRET, BUSINESS, user(number)))
+    await publish(js, subject, message, msg_id=sid, timeout=10)
+
+
+async def scrape(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    """The service's metrics as {name: value} and {histogram: [(le, cumulative count)]}."""
+    text = (await http.get(url)).text
+    values: dict[str, Any] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.endswith("_bucket"):
+                values.setdefault(sample.name, []).append(
+                    (float(sample.labels["le"]), sample.value)
+                )
+            elif not sample.labels:
+                values[sample.name] = sample.value
+    return values
+
+
+def histogram_median(before: dict[str, Any], after: dict[str, Any], name: str) -> float:
+    """The median of what a histogram observed between two scrapes (linear in the bucket)."""
+    buckets = [
+        (le, count - old) for (le, count), (_, old) in zip(after[name], before[name], strict=True)
+    ]
+    half = buckets[-1][1] / 2
+    lower, below = 0.0, 0.0
+    for le, cumulative in buckets:
+        if cumulative >= half:
+            share = (half - below) / (cumulative - below) if cumulative > below else 0.0
+            return lower + (le - lower) * share
+        lower, below = le, cumulative
+    return float("nan")
+
+
+def cpu_per_turn(before: dict[str, Any], after: dict[str, Any], turns: int) -> float | None:
+    """CPU milliseconds the service process used per turn (Linux exports the counter)."""
+    if "process_cpu_seconds_total" not in after:
+        return None
+    used = after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
+    return round(used * 1000 / turns, 2)
+
+
+def processes_cpu() -> dict[str, float]:
+    """CPU seconds used so far by this script and each of its child processes (Linux only)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {"bench": time.process_time()}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == os.getpid():
+            used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def env(nats_url: str, sandbox_url: str, port: int, **extra: str) -> dict[str, str]:
+    return {
+        "NATS_URL": nats_url,
+        "USER_KEY_SECRET": SECRET,
+        "OPENAI_API_KEY": "sandbox",
+        "OPENAI_BASE_URL": f"{sandbox_url}/v1",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+async def connect(nats_url: str, traffic: Traffic) -> tuple[nats.NATS, JetStreamContext]:
+    client = await nats.connect(nats_url)
+    js = client.jetstream()
+    await js.subscribe(f"{OUTBOUND.prefix}.>", cb=traffic.on_outbound, ordered_consumer=True)
+    return client, js
+
+
+async def own_time(nats_url: str, metrics_url: str, turns: int, users: int) -> dict[str, Any]:
+    traffic = Traffic()
+    client, js = await connect(nats_url, traffic)
+    async with httpx.AsyncClient(timeout=10) as http:
+        for number in range(users):  # warm up: every user has a conversation
+            await send(js, traffic, number, "hello")
+        await traffic.until_answered(users, timeout=60)
+        traffic.latencies.clear()
+        before = await scrape(http, metrics_url)
+        for turn in range(turns):
+            await send(js, traffic, turn % users, f"question {turn}")
+            await traffic.until_answered(users + turn + 1, timeout=30)
+        after = await scrape(http, metrics_url)
+    await client.close()
+    own = histogram_median(before, after, "chatbot_turn_overhead_seconds_bucket")
+    return {
+        "turns": turns,
+        "own_ms_median": round(own * 1000, 3),
+        "service_cpu_ms_per_turn": cpu_per_turn(before, after, turns),
+        "end_to_end_ms_median": round(statistics.median(traffic.latencies) * 1000, 3),
+        "end_to_end_ms_p90": round(percentile(traffic.latencies, 0.9) * 1000, 3),
+    }
+
+
+async def paced(
+    js: JetStreamContext, traffic: Traffic, *, rate: int, count: int, users: int, first: int
+) -> float:
+    """Send ``count`` messages at ``rate`` per second, round robin over ``users``; seconds taken."""
+    tick = 0.02
+    started = time.perf_counter()
+    pending: set[asyncio.Task[None]] = set()
+    sent = 0
+    while sent < count:
+        due = min(count, int((time.perf_counter() - started + tick) * rate))
+        while sent < due:
+            number = first + sent
+            task = asyncio.create_task(send(js, traffic, number % users, f"question {number}"))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            sent += 1
+        await asyncio.sleep(tick)
+    seconds = time.perf_counter() - started
+    await asyncio.gather(*pending)
+    return seconds
+
+
+async def load(
+    nats_url: str, metrics_url: str, *, rate: int, seconds: int, users: int
+) -> dict[str, Any]:
+    traffic = Traffic()
+    client, js = await connect(nats_url, traffic)
+    # Warm-up: every user has a conversation, as in a deployment that has been running.
+    await paced(js, traffic, rate=rate, count=users, users=users, first=0)
+    await traffic.until_answered(users, timeout=120)
+    traffic.latencies.clear()
+    traffic.reply_times.clear()
+
+    in_flight: list[float] = []
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        async with httpx.AsyncClient(timeout=10) as http:
+            while not stop.is_set():
+                values = await scrape(http, metrics_url)
+                in_flight.append(values.get("chatbot_turns_in_flight", 0.0))
+                await asyncio.sleep(0.25)
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        before = await scrape(http, metrics_url)
+    cpu_before = processes_cpu()
+    sampler = asyncio.create_task(sample())
+    started = time.perf_counter()
+    sent = rate * seconds
+    send_seconds = await paced(js, traffic, rate=rate, count=sent, users=users, first=users)
+    await traffic.until_answered(users + sent, timeout=120)
+    stop.set()
+    await sampler
+    cpu = {
+        name: round(used - cpu_before.get(name, 0.0), 1) for name, used in processes_cpu().items()
+    }
+    async with httpx.AsyncClient(timeout=10) as http:
+        after = await scrape(http, metrics_url)
+    await client.close()
+
+    # Steady state: from when the first replies arrive until the last message was sent.
+    first_reply = min(traffic.reply_times)
+    window = [t for t in traffic.reply_times if first_reply + 1 <= t <= started + send_seconds]
+    steady = len(window) / (window[-1] - window[0]) if len(window) > 1 else 0.0
+    busy = [value for value in in_flight if value > 0]
+    return {
+        "offered_per_second": rate,
+        "seconds": seconds,
+        "users": users,
+        "messages": sent,
+        "replies": len(traffic.reply_times),
+        "replies_per_second": round(steady, 1),
+        "in_flight_max": max(in_flight),
+        "in_flight_median_while_busy": statistics.median(busy) if busy else 0,
+        "reply_ms_median": round(statistics.median(traffic.latencies) * 1000, 1),
+        "reply_ms_p99": round(percentile(traffic.latencies, 0.99) * 1000, 1),
+        "service_cpu_ms_per_turn": cpu_per_turn(before, after, sent),
+        "cpu_seconds_by_process": cpu,
+    }
+
+
+def phase(nats_url: str, latency: str, settings: dict[str, str], run: Any) -> dict[str, Any]:
+    sandbox_port, service_port = free_port(), free_port()
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    service_url = f"http://127.0.0.1:{service_port}"
+    sandbox_env = {
+        "SANDBOX_HOST": "127.0.0.1",
+        "SANDBOX_PORT": str(sandbox_port),
+        "SANDBOX_OPENAI_LATENCY": latency,
+        "LOG_LEVEL": "WARNING",
+    }
+    with (
+        process(
+            "sandbox", [find_executable("chatbot-sandbox")], sandbox_env, f"{sandbox_url}/healthz"
+        ),
+        process(
+            "conversation",
+            [find_executable("chatbot-conversation")],
+            env(nats_url, sandbox_url, service_port, **settings),
+            f"{service_url}/readyz",
+        ),
+    ):
+        result: dict[str, Any] = asyncio.run(run(f"{service_url}/metrics"))
+    return {"responder_latency_s": float(latency), "settings": settings, **result}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=300, help="messages per second offered")
+    parser.add_argument("--seconds", type=int, default=20, help="seconds of load")
+    parser.add_argument("--users", type=int, default=1800, help="distinct users under load")
+    parser.add_argument("--turns", type=int, default=400, help="sequential turns timed")
+    args = parser.parse_args()
+
+    with nats_server() as nats_url:
+        print("own time: responder at 0 ms, one turn at a time...", flush=True)
+        own = phase(
+            nats_url,
+            "0",
+            {"COALESCE_WINDOW": "0"},
+            lambda metrics: own_time(nats_url, metrics, args.turns, users=50),
+        )
+        print(
+            f"   own time median {own['own_ms_median']} ms; end to end median "
+            f"{own['end_to_end_ms_median']} ms, p90 {own['end_to_end_ms_p90']} ms",
+            flush=True,
+        )
+        print(f"load: responder at 2 s, {args.rate} messages/s for {args.seconds} s...", flush=True)
+        loaded = phase(
+            nats_url,
+            "2",
+            {},
+            lambda metrics: load(
+                nats_url, metrics, rate=args.rate, seconds=args.seconds, users=args.users
+            ),
+        )
+        print(f"   {loaded['replies_per_second']} replies/s; turns in flight max "
+              f"{loaded['in_flight_max']:.0f}, median {loaded['in_flight_median_while_busy']:.0f}; "
+              f"reply median {loaded['reply_ms_median']} ms, p99 {loaded['reply_ms_p99']} ms; "
+              f"service CPU {loaded['service_cpu_ms_per_turn']} ms/turn",
+              flush=True)  # fmt: skip
+
+    met = (
+        loaded["in_flight_max"] >= TARGETS["in_flight"]
+        and loaded["replies_per_second"] >= TARGETS["replies_per_second"]
+        and own["own_ms_median"] < TARGETS["own_ms_median"]
+    )
+    path = write_report(
+        "conversation", {"own_time": own, "load": loaded, "targets": TARGETS, "targets_met": met}
+    )
+    print(f"report: {path}")
+    print("targets met" if met else "TARGETS NOT MET")
+    sys.exit(0 if met else 1)
+
+
+if __name__ == "__main__":
+    main()

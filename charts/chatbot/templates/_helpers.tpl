@@ -1,0 +1,219 @@
+{{/*
+Names, labels and the shared building blocks of the three components.
+
+A component is one of "ingress", "conversation", "sender"; its values live under the key of
+the same name. Templates that need the chart root and a component take
+(dict "root" $ "component" "ingress").
+*/}}
+
+{{/* The chart name, overridable with nameOverride. */}}
+{{- define "chatbot.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The release's base name: fullnameOverride, or the release name when it already holds the chart
+name, or "<release>-<chart>". Component resources add "-<component>", so this stays short.
+*/}}
+{{- define "chatbot.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart label value: name-version. */}}
+{{- define "chatbot.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels every resource carries. */}}
+{{- define "chatbot.labels" -}}
+helm.sh/chart: {{ include "chatbot.chart" . }}
+{{ include "chatbot.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: chatbot
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select the release's pods. */}}
+{{- define "chatbot.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "chatbot.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The component label, alone. (dict "root" $ "component" "ingress") */}}
+{{- define "chatbot.componentLabel" -}}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Labels of a component's resources. (dict "root" $ "component" "ingress") */}}
+{{- define "chatbot.componentLabels" -}}
+{{ include "chatbot.labels" .root }}
+{{ include "chatbot.componentLabel" . }}
+{{- end }}
+
+{{/* Labels that select one component's pods. (dict "root" $ "component" "ingress") */}}
+{{- define "chatbot.componentSelectorLabels" -}}
+{{ include "chatbot.selectorLabels" .root }}
+{{ include "chatbot.componentLabel" . }}
+{{- end }}
+
+{{/* Name of a component's resources: <fullname>-<component>. */}}
+{{- define "chatbot.componentName" -}}
+{{- printf "%s-%s" (include "chatbot.fullname" .root) .component }}
+{{- end }}
+
+{{/* The port each service listens on (PORT): webhooks and health on ingress, health and
+metrics on the workers. */}}
+{{- define "chatbot.port" -}}
+{{- get (dict "ingress" 8080 "conversation" 8081 "sender" 8082) .component }}
+{{- end }}
+
+{{/* The ServiceAccount the pods run as. */}}
+{{- define "chatbot.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "chatbot.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* A component's image: [registry/]repository:tag[@digest]; the tag defaults to
+image.tag, then to the chart's appVersion. (dict "root" $ "component" "ingress") */}}
+{{- define "chatbot.image" -}}
+{{- $image := (index .root.Values .component).image }}
+{{- $registry := default .root.Values.image.registry $image.registry }}
+{{- $tag := default (default .root.Chart.AppVersion .root.Values.image.tag) $image.tag }}
+{{- if eq (toString $tag) "latest" }}
+{{- fail (printf "%s.image.tag: pin a version, not \"latest\"" .component) }}
+{{- end }}
+{{- $name := $image.repository }}
+{{- if $registry }}{{ $name = printf "%s/%s" (trimSuffix "/" $registry) $name }}{{ end }}
+{{- if $image.digest }}
+{{- printf "%s:%s@%s" $name (toString $tag) $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $name (toString $tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret with OPENAI_API_KEY, TWILIO_* and USER_KEY_SECRET. */}}
+{{- define "chatbot.secretName" -}}
+{{- default (include "chatbot.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/* The Secret and key that hold the full NATS_URL with credentials, when there is one. */}}
+{{- define "chatbot.natsSecretName" -}}
+{{- if .Values.nats.auth.existingSecret }}
+{{- .Values.nats.auth.existingSecret }}
+{{- else if .Values.nats.auth.url }}
+{{- printf "%s-nats" (include "chatbot.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* NATS_URL when it holds no credentials: nats.url, or the bundled NATS chart's Service. */}}
+{{- define "chatbot.natsUrl" -}}
+{{- if .Values.nats.url }}
+{{- .Values.nats.url }}
+{{- else if .Values.nats.enabled }}
+{{- printf "nats://%s:4222" (include "chatbot.natsFullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* The bundled NATS chart's release name (its Service name), as that chart computes it. */}}
+{{- define "chatbot.natsFullname" -}}
+{{- if .Values.nats.fullnameOverride }}
+{{- .Values.nats.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default "nats" .Values.nats.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* PUBLIC_BASE_URL: publicBaseUrl, or derived from the first host of the Ingress (https when
+a TLS entry covers it). Empty when neither is set. */}}
+{{- define "chatbot.publicBaseUrl" -}}
+{{- if .Values.publicBaseUrl }}
+{{- trimSuffix "/" .Values.publicBaseUrl }}
+{{- else if and .Values.ingress.ingress.enabled .Values.ingress.ingress.hosts }}
+{{- $host := (first .Values.ingress.ingress.hosts).host }}
+{{- $scheme := "http" }}
+{{- range .Values.ingress.ingress.tls }}
+{{- if has $host .hosts }}{{ $scheme = "https" }}{{ end }}
+{{- end }}
+{{- printf "%s://%s" $scheme $host }}
+{{- end }}
+{{- end }}
+
+{{/* One environment value as the services parse it: lists comma-joined, whole numbers
+without an exponent (YAML numbers arrive as float64), everything else as text. */}}
+{{- define "chatbot.envValue" -}}
+{{- if kindIs "slice" . }}
+{{- join "," . }}
+{{- else if kindIs "float64" . }}
+{{- if eq . (floor .) }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
+{{- else }}
+{{- . }}
+{{- end }}
+{{- end }}
+
+{{/* Adds settings to a ConfigMap's data: camelCase keys become UPPER_SNAKE names
+(openaiModel -> OPENAI_MODEL); null, "" and [] are left out so the service default applies.
+(dict "data" $data "settings" $map) */}}
+{{- define "chatbot.addSettings" -}}
+{{- $data := .data }}
+{{- range $key, $value := .settings }}
+{{- if not (or (kindIs "invalid" $value) (and (kindIs "string" $value) (eq $value "")) (and (kindIs "slice" $value) (empty $value))) }}
+{{- $_ := set $data ($key | snakecase | upper) (include "chatbot.envValue" $value) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Adds NAME: value passthrough variables to a ConfigMap's data. (dict "data" $data "env" $map) */}}
+{{- define "chatbot.addEnv" -}}
+{{- $data := .data }}
+{{- range $name, $value := .env }}
+{{- $_ := set $data $name (include "chatbot.envValue" $value) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks that need more than the schema; each fails the render with a clear message.
+*/}}
+{{- define "chatbot.validate" -}}
+{{- if not (include "chatbot.natsUrl" .) }}
+{{- if not (include "chatbot.natsSecretName" .) }}
+{{- fail "NATS: set nats.url to your JetStream server (nats://host:4222), nats.auth.existingSecret to a Secret holding NATS_URL, or nats.enabled=true to install the bundled NATS" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.nats.enabled .Values.nats.config.cluster.enabled (lt (int .Values.nats.streamReplicas) 3) }}
+{{- fail "nats.streamReplicas: the bundled NATS runs as a cluster (nats.config.cluster.enabled): set nats.streamReplicas=3" }}
+{{- end }}
+{{- if and .Values.nats.enabled (not .Values.nats.config.cluster.enabled) (gt (int .Values.nats.streamReplicas) 1) }}
+{{- fail "nats.streamReplicas: the bundled NATS is a single server (nats.config.cluster.enabled=false): set nats.streamReplicas=1" }}
+{{- end }}
+{{- if and .Values.nats.enabled (not .Values.nats.config.jetstream.enabled) }}
+{{- fail "nats.config.jetstream.enabled: the services need JetStream; keep it true" }}
+{{- end }}
+{{- $drain := float64 .Values.config.drainTimeout }}
+{{- range $component := list "ingress" "conversation" "sender" }}
+{{- $c := index $.Values $component }}
+{{- $needed := addf $drain (float64 $c.preStopSleepSeconds) }}
+{{- if le (float64 $c.terminationGracePeriodSeconds) $needed }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed config.drainTimeout (%v) plus %s.preStopSleepSeconds (%v), or Kubernetes kills pods before they drain" $component $c.terminationGracePeriodSeconds $.Values.config.drainTimeout $component $c.preStopSleepSeconds) }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,108 @@
+"""The portable backend: Chat Completions against any OpenAI-compatible server.
+
+vLLM, Ollama, Azure OpenAI and others speak Chat Completions but keep no conversation, so the
+history lives in the user's state in CHAT_CONVERSATIONS and is sent with every turn, after our
+instructions as the system message, trimmed to ``CHAT_HISTORY_TOKENS``. The answer cap is sent
+as ``max_tokens``, the field every compatible server accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from openai import AsyncOpenAI, omit
+from openai.types.chat import ChatCompletionMessageParam
+from pydantic import BaseModel, ConfigDict
+
+from .history import estimate_tokens, trim_history
+from .llm import ModelReply, ModelRequests, Usage
+from .state import ChatTurn
+
+__all__ = ["ChatBackend"]
+
+
+class _Message(BaseModel):
+    content: str | None = None
+
+
+class _Choice(BaseModel):
+    message: _Message
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _Completion(BaseModel):
+    """The fields of a chat completion that a turn reads (see the responses backend's why)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    model: str
+    choices: list[_Choice] = []
+    usage: _Usage | None = None
+
+    @property
+    def text(self) -> str:
+        return (self.choices[0].message.content or "") if self.choices else ""
+
+    def summary(self) -> Usage:
+        usage = self.usage or _Usage()
+        return Usage(self.id, self.model, usage.prompt_tokens, usage.completion_tokens)
+
+
+def _param(turn: ChatTurn) -> ChatCompletionMessageParam:
+    if turn.role == "user":
+        return {"role": "user", "content": turn.content}
+    return {"role": "assistant", "content": turn.content}
+
+
+class ChatBackend:
+    """Turns against Chat Completions, the history kept by us."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        requests: ModelRequests,
+        *,
+        instructions: str,
+        history_tokens: int,
+    ) -> None:
+        self._client = client
+        self._requests = requests
+        self._instructions = instructions
+        self._budget = history_tokens
+
+    async def reply(
+        self,
+        *,
+        user_key: str,
+        texts: Sequence[str],
+        conversation_id: str | None,
+        history: tuple[ChatTurn, ...],
+    ) -> ModelReply:
+        """Answer ``texts`` after as much of ``history`` as the budget allows."""
+        asked = tuple(ChatTurn(role="user", content=text) for text in texts)
+        room = self._budget - sum(estimate_tokens(turn.content) for turn in asked)
+        sent = trim_history(history, room)
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": self._instructions},
+            *(_param(turn) for turn in (*sent, *asked)),
+        ]
+        requests = self._requests
+
+        async def complete() -> _Completion:
+            raw = await self._client.chat.completions.with_raw_response.create(
+                model=requests.model,
+                messages=messages,
+                temperature=requests.temperature if requests.temperature is not None else omit,
+                max_tokens=requests.max_tokens if requests.max_tokens is not None else omit,
+            )
+            return _Completion.model_validate_json(raw.content)
+
+        completion, usage = await requests.call(complete, _Completion.summary, conversation_id=None)
+        text = completion.text
+        kept = trim_history((*sent, *asked, ChatTurn(role="assistant", content=text)), self._budget)
+        return ModelReply(text=text, conversation_id=None, history=kept, usage=usage)

@@ -1,0 +1,201 @@
+"""What happens to each delivery of the shared CHAT_INBOUND consumer.
+
+Any replica may receive any user's message. The delivery handler decides, from the user's
+state, between three things:
+
+- the message is already answered (``seq <= last_seq``): ack it;
+- another turn of this user is running (a live lease, here or on another replica): give the
+  message back with a delay; the running turn will answer it, and the redelivery is then acked;
+- otherwise: gather the user's unanswered messages (waiting out the coalescing window), take
+  the lease for the first segment, and run turns (:mod:`.turns`).
+
+A lease left behind by a holder that died still names the range it was answering; the next
+holder answers exactly that range first. Each delivery runs in its own task (the consumer loop
+gives every message one), so a slow user never holds up another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from chatbot_common.contracts import ContractError, InboundMessage, decode, utcnow
+from chatbot_common.dlq import dead_letter
+from chatbot_common.topology import INBOUND
+from chatbot_common.worker import redelivery_delay
+
+from .config import ConversationSettings
+from .lease import Lease
+from .mailbox import Inbound, Mailbox, next_segment
+from .metrics import LEASE_CONTENTION, TURNS_IN_FLIGHT
+from .outbox import SERVICE
+from .state import StateConflictError, StateStore, StoredState
+from .turns import Stopwatch, TurnRunner, seq_range
+
+__all__ = ["TurnHandler"]
+
+log = logging.getLogger(__name__)
+
+_RACES = 3
+"""Times a delivery re-reads the state after losing a race before it gives the message back."""
+_RETRY_BASE = 0.5
+_RETRY_CAP = 5.0
+
+
+class TurnHandler:
+    """The CHAT_INBOUND consumer's handler."""
+
+    def __init__(
+        self,
+        *,
+        js: JetStreamContext,
+        store: StateStore,
+        mailbox: Mailbox,
+        turns: TurnRunner,
+        settings: ConversationSettings,
+    ) -> None:
+        self._js = js
+        self._store = store
+        self._mailbox = mailbox
+        self._turns = turns
+        self._lease_ttl = settings.lease_ttl
+        self._publish_timeout = settings.nats_publish_timeout
+        self._owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+        self._serving: set[str] = set()
+
+    async def __call__(self, msg: Msg) -> None:
+        try:
+            decode(InboundMessage, msg.data)
+        except ContractError as exc:
+            await dead_letter(
+                self._js,
+                msg,
+                service=SERVICE,
+                reason="malformed",
+                error_code=str(exc)[:200],
+                timeout=self._publish_timeout,
+            )
+            await msg.ack()
+            return
+        key = INBOUND.token(msg.subject)
+        if key in self._serving:
+            # This process is already gathering or answering this user's messages.
+            await self._later(msg)
+            return
+        self._serving.add(key)
+        try:
+            await self._serve(key, msg)
+        finally:
+            self._serving.discard(key)
+
+    async def _serve(self, key: str, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        watch = Stopwatch()
+        # Whether anything followed this message is looked up while the state loads: when
+        # nothing did, the mailbox read ends at this message, one round trip sooner.
+        stored, following = await asyncio.gather(
+            self._store.load(key), self._mailbox.read(key, after=seq, limit=1)
+        )
+        last_known: int | None = None if following else seq
+        for attempt in range(_RACES):
+            if attempt > 0:
+                stored = await self._store.load(key)
+            state = stored.state
+            if seq <= state.last_seq:
+                await msg.ack()
+                return
+            if state.leased_at(utcnow()):
+                await self._later(msg)
+                return
+            with TURNS_IN_FLIGHT.track_inprogress():
+                if await self._start(key, stored, last_known, msg, watch):
+                    return
+            last_known = None
+        await self._later(msg)
+
+    async def _start(
+        self,
+        key: str,
+        stored: StoredState,
+        last_known: int | None,
+        msg: Msg,
+        watch: Stopwatch,
+    ) -> bool:
+        """Gather the user's unanswered messages and run turns; False to look again.
+
+        ``last_known`` is the user's latest message when that is known (None: not known).
+        """
+        pending = stored.state.pending
+        if pending is not None:
+            # Its holder died mid-turn: answer exactly that range first.
+            segment = await self._mailbox.read(key, after=pending.first - 1, through=pending.last)
+            if not segment:
+                await self._skip_lost_range(key, stored)
+                return False
+            return await self._take(key, stored, segment, [], msg, recovering=True, watch=watch)
+        batch = await self._mailbox.read(key, after=stored.state.last_seq, through=last_known)
+        batch, waited = await self._mailbox.coalesce(key, batch)
+        watch.waiting += waited
+        segment, rest = next_segment(batch)
+        if not segment:
+            return False  # not readable (any more): the next delivery looks again
+        return await self._take(key, stored, segment, rest, msg, recovering=False, watch=watch)
+
+    async def _skip_lost_range(self, key: str, stored: StoredState) -> None:
+        """Commit a pending range the stream no longer holds (older than its max age)."""
+        state = stored.state
+        assert state.pending is not None
+        log.warning("pending messages are gone from the stream", extra={"user_key": key})
+        with contextlib.suppress(StateConflictError):
+            await self._store.save(
+                key,
+                state.model_copy(
+                    update={
+                        "last_seq": max(state.last_seq, state.pending.last),
+                        "pending": None,
+                        "lease": None,
+                    }
+                ),
+                revision=stored.revision,
+            )
+
+    async def _take(
+        self,
+        key: str,
+        stored: StoredState,
+        segment: list[Inbound],
+        rest: list[Inbound],
+        msg: Msg,
+        *,
+        recovering: bool,
+        watch: Stopwatch,
+    ) -> bool:
+        """Take the lease and run turns; False when another writer got there first."""
+        try:
+            lease = await Lease.take(
+                self._store,
+                key,
+                stored,
+                owner=self._owner,
+                ttl=self._lease_ttl,
+                pending=(stored.state.pending if recovering else None) or seq_range(segment),
+            )
+        except StateConflictError:
+            LEASE_CONTENTION.inc()
+            return False
+        await self._turns.run(lease, segment, rest, msg, recovering=recovering, watch=watch)
+        return True
+
+    @staticmethod
+    async def _later(msg: Msg) -> None:
+        """Give the message back: another turn of the same user is running."""
+        LEASE_CONTENTION.inc()
+        delay = redelivery_delay(msg.metadata.num_delivered, base=_RETRY_BASE, cap=_RETRY_CAP)
+        await msg.nak(delay=delay)

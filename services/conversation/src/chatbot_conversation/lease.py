@@ -1,0 +1,147 @@
+"""A user's turn lease while this process holds it: taken, renewed, fenced, released.
+
+The lease is part of the user's state (see :mod:`.state`): an owner and an expiry, next to the
+sequence range being answered. Taking it is a compare-and-set on the state this process read;
+every later write (renewal, commit, release) is a compare-and-set on the revision of our own
+previous write. If another replica took over an expired lease, our next write fails, the lease
+is marked lost, and nothing more is published. While a turn runs, a background task renews the
+lease and tells JetStream the delivery is still being worked on, so neither expires under a
+slow model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+
+from chatbot_common.contracts import utcnow
+
+from .state import (
+    ConversationState,
+    LeaseRecord,
+    SeqRange,
+    StateConflictError,
+    StateStore,
+    StoredState,
+)
+
+__all__ = ["Lease", "LeaseLostError"]
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLostError(RuntimeError):
+    """Another replica took this user's lease over: stop without publishing."""
+
+
+class Lease:
+    """This process's hold on one user's turns."""
+
+    def __init__(
+        self, store: StateStore, key: str, stored: StoredState, *, owner: str, ttl: float
+    ) -> None:
+        self.key = key
+        self._store = store
+        self._stored = stored
+        self._owner = owner
+        self._ttl = timedelta(seconds=ttl)
+        self._lock = asyncio.Lock()
+        self._lost = False
+
+    @classmethod
+    async def take(
+        cls,
+        store: StateStore,
+        key: str,
+        stored: StoredState,
+        *,
+        owner: str,
+        ttl: float,
+        pending: SeqRange,
+    ) -> Lease:
+        """Take the lease to answer ``pending``, if the state is still as read.
+
+        Raises :class:`~.state.StateConflictError` when another writer changed it since.
+        """
+        state = stored.state.model_copy(
+            update={
+                "lease": LeaseRecord(owner=owner, expires_at=utcnow() + timedelta(seconds=ttl)),
+                "pending": pending,
+            }
+        )
+        return cls(
+            store, key, await store.save(key, state, revision=stored.revision), owner=owner, ttl=ttl
+        )
+
+    @property
+    def state(self) -> ConversationState:
+        """The state as this process last wrote it."""
+        return self._stored.state
+
+    def expires_at(self) -> datetime:
+        lease = self._stored.state.lease
+        return lease.expires_at if lease is not None else utcnow()
+
+    def check(self, margin: float) -> None:
+        """Raise :class:`LeaseLostError` unless the lease holds for ``margin`` seconds more."""
+        if self._lost or self.expires_at() - utcnow() < timedelta(seconds=margin):
+            raise LeaseLostError(self.key)
+
+    async def write(self, state: ConversationState, *, keep: bool) -> None:
+        """Compare-and-set ``state``, renewing the lease (``keep``) or releasing it."""
+        async with self._lock:
+            if self._lost:
+                raise LeaseLostError(self.key)
+            lease = (
+                LeaseRecord(owner=self._owner, expires_at=utcnow() + self._ttl) if keep else None
+            )
+            try:
+                self._stored = await self._store.save(
+                    self.key,
+                    state.model_copy(update={"lease": lease}),
+                    revision=self._stored.revision,
+                )
+            except StateConflictError:
+                self._lost = True
+                raise LeaseLostError(self.key) from None
+
+    async def abandon(self) -> None:
+        """Release the lease but keep ``pending``: the next holder answers that range again."""
+        await self.write(self.state, keep=False)
+
+    @contextlib.asynccontextmanager
+    async def kept_alive(self, delivery: Msg, *, interval: float) -> AsyncIterator[None]:
+        """Renew the lease and the delivery's ack wait every ``interval`` seconds in the block."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self._keep_alive(delivery, stop, interval))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
+
+    async def _keep_alive(self, delivery: Msg, stop: asyncio.Event, interval: float) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            try:
+                await self.write(self.state, keep=True)
+                if not delivery.is_acked:
+                    await delivery.in_progress()
+            except LeaseLostError:
+                log.warning("lease taken over by another replica", extra={"user_key": self.key})
+                return
+            except (NatsError, TimeoutError) as exc:
+                # The lease still holds until its expiry; the next tick tries again.
+                log.warning(
+                    "could not renew the lease (%s)",
+                    type(exc).__name__,
+                    extra={"user_key": self.key},
+                )

@@ -1,0 +1,63 @@
+"""Per-user protection: a rate limit in messages per minute and a daily token budget.
+
+Both live in the user's state and are decided when a turn starts, so every replica applies the
+same numbers. A user over a limit is told once per minute window (or once per UTC day for the
+budget); further messages in that period are answered with silence, so a flood never turns
+into a flood of notices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from .state import DailyTokens, RateWindow
+
+__all__ = ["RATE_WINDOW", "Verdict", "check_budget", "check_rate", "spend_tokens"]
+
+RATE_WINDOW = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a turn may go ahead, and whether to tell the user it may not."""
+
+    allowed: bool
+    notify: bool = False
+
+
+def check_rate(
+    window: RateWindow | None, *, now: datetime, messages: int, limit: int
+) -> tuple[RateWindow | None, Verdict]:
+    """Count ``messages`` more in the current minute window; over ``limit`` is refused."""
+    if limit <= 0:
+        return window, Verdict(allowed=True)
+    if window is None or now - window.started_at >= RATE_WINDOW:
+        window = RateWindow(started_at=now)
+    total = window.messages + messages
+    allowed = total <= limit
+    verdict = Verdict(allowed=allowed, notify=not allowed and not window.notified)
+    counted = window.model_copy(
+        update={"messages": total, "notified": window.notified or not allowed}
+    )
+    return counted, verdict
+
+
+def check_budget(
+    budget: DailyTokens | None, *, today: date, limit: int
+) -> tuple[DailyTokens | None, Verdict]:
+    """Whether the tokens used ``today`` leave room for another turn under ``limit``."""
+    if limit <= 0:
+        return budget, Verdict(allowed=True)
+    if budget is None or budget.day != today:
+        budget = DailyTokens(day=today)
+    allowed = budget.tokens < limit
+    verdict = Verdict(allowed=allowed, notify=not allowed and not budget.notified)
+    return budget.model_copy(update={"notified": budget.notified or not allowed}), verdict
+
+
+def spend_tokens(budget: DailyTokens | None, *, today: date, tokens: int) -> DailyTokens:
+    """``budget`` with ``tokens`` more used ``today``."""
+    if budget is None or budget.day != today:
+        budget = DailyTokens(day=today)
+    return budget.model_copy(update={"tokens": budget.tokens + tokens})

@@ -1,0 +1,122 @@
+"""A user's mailbox: their inbound messages read straight from CHAT_INBOUND, in stream order.
+
+The shared consumer hands any replica any message, so whoever holds a user's lease reads that
+user's unanswered messages itself with direct gets by subject (``next_by_subj`` from
+``last_seq + 1``): one turn can answer every message that arrived before it started, in order,
+whichever replica received their deliveries. Messages are cut into turns so that a command
+(`/reset`, `/help`) is always a turn of its own, answered in its place in the sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from chatbot_common.bus import MSG_ID_HEADER
+from chatbot_common.contracts import ContractError, InboundMessage, decode, utcnow
+from chatbot_common.topology import INBOUND
+
+from .inputs import command_of
+
+__all__ = ["Inbound", "Mailbox", "next_segment"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One stored inbound message and where it sits in the stream."""
+
+    seq: int
+    message: InboundMessage
+    subject: str
+    data: bytes
+    headers: Mapping[str, str]
+    stored_at: datetime
+
+    @property
+    def msg_id(self) -> str | None:
+        return self.headers.get(MSG_ID_HEADER)
+
+
+class Mailbox:
+    """Reads one user's messages from CHAT_INBOUND."""
+
+    def __init__(self, js: JetStreamContext, *, coalesce_window: float) -> None:
+        self._js = js
+        self._window = coalesce_window
+
+    async def read(
+        self, key: str, *, after: int, through: int | None = None, limit: int | None = None
+    ) -> list[Inbound]:
+        """The user's messages with ``after < seq <= through`` (no upper bound when None).
+
+        At most ``limit`` of them when given. A message that is not a valid InboundMessage is
+        skipped: its own delivery sends it to the dead-letter stream.
+        """
+        subject = INBOUND.subject(key)
+        found: list[Inbound] = []
+        seq = after + 1
+        while (through is None or seq <= through) and (limit is None or len(found) < limit):
+            try:
+                raw = await self._js.get_msg(
+                    INBOUND.name, seq=seq, subject=subject, next=True, direct=True
+                )
+            except NotFoundError:
+                break
+            if raw.seq is None or (through is not None and raw.seq > through):
+                break
+            seq = raw.seq + 1
+            data = raw.data or b""
+            try:
+                message = decode(InboundMessage, data)
+            except ContractError:
+                log.info("skipping a malformed message", extra={"user_key": key, "seq": raw.seq})
+                continue
+            found.append(
+                Inbound(
+                    seq=raw.seq,
+                    message=message,
+                    subject=subject,
+                    data=data,
+                    headers=dict(raw.headers or {}),
+                    stored_at=raw.time or utcnow(),
+                )
+            )
+        return found
+
+    def wait_before(self, batch: Sequence[Inbound]) -> float:
+        """Seconds until the coalescing window of the batch's oldest message closes."""
+        if not batch or self._window <= 0:
+            return 0.0
+        return max(0.0, self._window - (utcnow() - batch[0].stored_at).total_seconds())
+
+    async def coalesce(self, key: str, batch: list[Inbound]) -> tuple[list[Inbound], float]:
+        """``batch`` plus what arrives until its window closes, and the seconds waited."""
+        wait = self.wait_before(batch)
+        if wait <= 0:
+            return batch, 0.0
+        await asyncio.sleep(wait)
+        return batch + await self.read(key, after=batch[-1].seq), wait
+
+
+def next_segment(batch: Sequence[Inbound]) -> tuple[list[Inbound], list[Inbound]]:
+    """The messages the next turn answers, and the rest.
+
+    A command is a turn of its own; otherwise the turn takes every message up to the next
+    command.
+    """
+    if not batch:
+        return [], []
+    if command_of(batch[0].message) is not None:
+        return [batch[0]], list(batch[1:])
+    end = next(
+        (i for i, item in enumerate(batch) if command_of(item.message) is not None), len(batch)
+    )
+    return list(batch[:end]), list(batch[end:])

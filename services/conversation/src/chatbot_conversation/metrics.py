@@ -1,0 +1,70 @@
+"""Prometheus metrics of the conversation service, declared in one place.
+
+Labels are low-cardinality only: model names, fixed outcome and error words. User keys, phone
+numbers and message text never become labels. The permanent model errors
+(``chatbot_llm_errors_total{error="insufficient_quota"|"rejected"}``) are what an alert watches:
+retrying does not fix them, an operator does.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "BATCH_SIZE",
+    "LEASE_CONTENTION",
+    "LLM_ERRORS",
+    "LLM_SECONDS",
+    "TOKENS",
+    "TURNS",
+    "TURNS_IN_FLIGHT",
+    "TURN_OVERHEAD_SECONDS",
+    "TURN_SECONDS",
+]
+
+TURNS = Counter(
+    "chatbot_turns_total",
+    "Turns finished, by outcome: replied, command, rate_limited, over_budget, gave_up, failed, "
+    "recovered (a dead holder's reply found published).",
+    ["outcome"],
+)
+TURN_SECONDS = Histogram(
+    "chatbot_turn_seconds",
+    "Time of one turn, from taking the user's lease to committing the answer.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
+)
+TURN_OVERHEAD_SECONDS = Histogram(
+    "chatbot_turn_overhead_seconds",
+    "The service's own time in one turn: the turn minus its model requests and retry waits.",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+TURNS_IN_FLIGHT = Gauge(
+    "chatbot_turns_in_flight",
+    "Turns this process is working on: gathering a user's messages (coalescing window), "
+    "asking the model, publishing and committing.",
+)
+BATCH_SIZE = Histogram(
+    "chatbot_turn_batch_messages",
+    "Inbound messages answered together by one turn (coalesced).",
+    buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50),
+)
+LEASE_CONTENTION = Counter(
+    "chatbot_lease_contention_total",
+    "Deliveries that found another turn of the same user running and were returned for later.",
+)
+LLM_SECONDS = Histogram(
+    "chatbot_llm_request_seconds",
+    "Time of one model request, by model and outcome (ok or the error kind).",
+    ["model", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
+)
+LLM_ERRORS = Counter(
+    "chatbot_llm_errors_total",
+    "Failed model requests, by model and error kind (retried or not).",
+    ["model", "error"],
+)
+TOKENS = Counter(
+    "chatbot_llm_tokens_total",
+    "Tokens used by model requests, by model and kind (input, output).",
+    ["model", "kind"],
+)

@@ -1,0 +1,126 @@
+"""The default backend: OpenAI's Responses API with one server-side Conversation per user.
+
+OpenAI keeps the history; we keep only the conversation id. Each turn sends our instructions
+(from configuration, every call: nothing about the assistant lives on OpenAI's side), the
+user's messages in order, one per line, as the turn's input text (a plain string costs the SDK
+far less to prepare than a list of input items), and ``safety_identifier`` = the user key, never
+a phone number. A
+conversation OpenAI no longer knows (404) is replaced by a new one, once, instead of failing
+the user for ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import openai
+from openai import AsyncOpenAI, omit
+from pydantic import BaseModel, ConfigDict
+
+from .llm import ModelReply, ModelRequests, Usage
+from .retry import ModelCallError
+from .state import ChatTurn
+
+__all__ = ["ResponsesBackend"]
+
+
+class _Part(BaseModel):
+    type: str
+    text: str = ""
+
+
+class _Item(BaseModel):
+    type: str
+    content: list[_Part] = []
+
+
+class _Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class _Answer(BaseModel):
+    """The fields of a Response that a turn reads.
+
+    Read from the raw response: the SDK's typed parse builds a model for every field of a
+    Response, about a millisecond of CPU per turn, which caps the turns one process can run.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    model: str
+    output: list[_Item] = []
+    usage: _Usage | None = None
+
+    @property
+    def text(self) -> str:
+        """What the SDK's ``Response.output_text`` gives: the message output texts, joined."""
+        return "".join(
+            part.text
+            for item in self.output
+            if item.type == "message"
+            for part in item.content
+            if part.type == "output_text"
+        )
+
+    def summary(self) -> Usage:
+        usage = self.usage or _Usage()
+        return Usage(self.id, self.model, usage.input_tokens, usage.output_tokens)
+
+
+class ResponsesBackend:
+    """Turns against the Responses API, the history in an OpenAI Conversation."""
+
+    def __init__(self, client: AsyncOpenAI, requests: ModelRequests, *, instructions: str) -> None:
+        self._client = client
+        self._requests = requests
+        self._instructions = instructions
+
+    async def reply(
+        self,
+        *,
+        user_key: str,
+        texts: Sequence[str],
+        conversation_id: str | None,
+        history: tuple[ChatTurn, ...],
+    ) -> ModelReply:
+        """Answer ``texts`` in the user's conversation, creating it when there is none."""
+        if conversation_id is None:
+            conversation_id = await self._new_conversation(user_key)
+        try:
+            answer, usage = await self._respond(user_key, texts, conversation_id)
+        except ModelCallError as error:
+            if not isinstance(error.__cause__, openai.NotFoundError):
+                raise
+            # Deleted or expired on OpenAI's side: carry on in a new conversation.
+            conversation_id = await self._new_conversation(user_key)
+            answer, usage = await self._respond(user_key, texts, conversation_id)
+        return ModelReply(
+            text=answer.text, conversation_id=conversation_id, history=(), usage=usage
+        )
+
+    async def _new_conversation(self, user_key: str) -> str:
+        conversation = await self._requests.setup(
+            lambda: self._client.conversations.create(metadata={"user": user_key})
+        )
+        return conversation.id
+
+    async def _respond(
+        self, user_key: str, texts: Sequence[str], conversation_id: str
+    ) -> tuple[_Answer, Usage]:
+        requests = self._requests
+
+        async def respond() -> _Answer:
+            raw = await self._client.responses.with_raw_response.create(
+                model=requests.model,
+                instructions=self._instructions,
+                input="\n".join(texts),
+                conversation=conversation_id,
+                safety_identifier=user_key,
+                temperature=requests.temperature if requests.temperature is not None else omit,
+                max_output_tokens=requests.max_tokens if requests.max_tokens is not None else omit,
+            )
+            return _Answer.model_validate_json(raw.content)
+
+        return await requests.call(respond, _Answer.summary, conversation_id=conversation_id)

@@ -1,0 +1,121 @@
+"""The responder's Chat Completions endpoint, driven by the real `openai` SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import openai
+import pytest
+
+from chatbot_sandbox.testing import RunningSandbox
+
+MODEL = "local-model"
+
+
+@pytest.fixture
+async def client(sandbox: RunningSandbox) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(
+        base_url=sandbox.openai_base_url, api_key="sk-test", max_retries=0, timeout=5.0
+    ) as client:
+        yield client
+
+
+async def test_reply_numbers_the_turn_from_the_history_sent(
+    sandbox: RunningSandbox, client: openai.AsyncOpenAI
+) -> None:
+    first = await client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hello there"},
+        ],
+        max_tokens=50,
+        temperature=0.2,
+    )
+    second = await client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hello there"},
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": "one"},
+            {"role": "user", "content": [{"type": "text", "text": "two"}]},
+        ],
+    )
+
+    assert first.choices[0].message.content == "Echo #1: hello there"
+    assert first.choices[0].finish_reason == "stop"
+    assert first.object == "chat.completion"
+    assert first.model == MODEL
+    assert first.usage is not None
+    assert (first.usage.prompt_tokens, first.usage.completion_tokens) == (4, 4)
+    assert second.choices[0].message.content == "Echo #2: one\ntwo"
+    assert first.id != second.id
+
+    records = sandbox.store.openai_requests.snapshot()
+    assert [r.endpoint for r in records] == ["chat.completions.create"] * 2
+    assert records[0].instructions == ["Be brief."]
+    assert records[0].input_text == "hello there"
+    assert records[1].input is not None
+    assert len(records[1].input) == 5
+    assert (records[1].status_code, records[1].response_id) == (200, second.id)
+
+
+async def test_images_are_echoed_as_placeholders(client: openai.AsyncOpenAI) -> None:
+    reply = await client.chat.completions.create(
+        model=MODEL,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                ],
+            }
+        ],
+    )
+    assert reply.choices[0].message.content == "Echo #1: what is this?\n[image]"
+
+
+MALFORMED: list[tuple[bytes, str | None, str | None]] = [
+    (b'{"messages": [{"role": "user", "content": "x"}]}', "missing_required_parameter", "model"),
+    (b'{"model": "m"}', "missing_required_parameter", "messages"),
+    (b'{"model": "m", "messages": []}', "empty_array", "messages"),
+    (b'{"model": "m", "messages": "hi"}', "invalid_type", "messages"),
+    (b'{"model": "m", "messages": [{"role": "robot", "content": "x"}]}', "invalid_value", None),
+    (b'{"model": "m", "messages": [{"role": "user"}]}', "missing_required_parameter", None),
+    (
+        b'{"model": "m", "messages": [{"role": "user", "content": [{"type": "video"}]}]}',
+        "invalid_value",
+        "messages[0].content[0].type",
+    ),
+    (
+        b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "x"}]}',
+        "unsupported_parameter",
+        "stream",
+    ),
+]
+
+
+async def test_malformed_body_is_400(http: httpx.AsyncClient) -> None:
+    for content, code, param in MALFORMED:
+        answer = await http.post(
+            "/v1/chat/completions",
+            content=content,
+            headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"},
+        )
+        assert answer.status_code == 400, content
+        error = answer.json()["error"]
+        assert error["code"] == code, content
+        if param is not None:
+            assert error["param"] == param, content
+
+
+async def test_missing_bearer_is_401(http: httpx.AsyncClient) -> None:
+    answer = await http.post(
+        "/v1/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "invalid_api_key"

@@ -1,0 +1,178 @@
+"""The responder's fault queue, driven over HTTP and observed through the real `openai` SDK."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+import openai
+import pytest
+
+from chatbot_sandbox.openai_api import INSUFFICIENT_QUOTA_MESSAGE, LOCKED_MESSAGE
+from chatbot_sandbox.testing import RunningSandbox
+
+MODEL = "gpt-test"
+SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
+
+
+@asynccontextmanager
+async def openai_client(
+    sandbox: RunningSandbox, *, timeout: float = 5.0
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    """A real AsyncOpenAI client without SDK retries, so every fault surfaces."""
+    client = openai.AsyncOpenAI(
+        base_url=sandbox.openai_base_url, api_key="sk-test", max_retries=0, timeout=timeout
+    )
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_faults_are_queued_listed_taken_in_order_and_cleared(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    queued = await http.post(
+        "/_sandbox/openai/faults",
+        json=[{"kind": "server_error", "count": 2}, {"kind": "rate_limit", "retry_after": 1}],
+    )
+    assert queued.status_code == 200, queued.text
+    assert [(f["kind"], f["count"]) for f in queued.json()] == [
+        ("server_error", 2),
+        ("rate_limit", 1),
+    ]
+    async with openai_client(sandbox) as client:
+        for _ in range(2):
+            with pytest.raises(openai.InternalServerError):
+                await client.responses.create(model=MODEL, input="hi")
+        listed = (await http.get("/_sandbox/openai/faults")).json()
+        assert [(f["kind"], f["count"], f["endpoint"]) for f in listed] == [
+            ("rate_limit", 1, "model")
+        ]
+        assert (await http.delete("/_sandbox/openai/faults")).json() == {"cleared": True}
+        assert (await client.responses.create(model=MODEL, input="hi")).output_text == (
+            "Echo #1: hi"
+        )
+    statuses = [r.status_code for r in sandbox.store.openai_requests.snapshot()]
+    assert statuses == [500, 500, 200]
+
+
+async def test_each_error_kind_answers_like_openai(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    await http.post(
+        "/_sandbox/openai/faults",
+        json=[
+            {"kind": "rate_limit", "retry_after": 1.5},
+            {"kind": "insufficient_quota"},
+            {"kind": "server_error"},
+            {"kind": "conversation_locked"},
+        ],
+    )
+    async with openai_client(sandbox) as client:
+        with pytest.raises(openai.RateLimitError) as limited:
+            await client.responses.create(model=MODEL, input="hi")
+        with pytest.raises(openai.RateLimitError) as quota:
+            await client.responses.create(model=MODEL, input="hi")
+        with pytest.raises(openai.InternalServerError) as server:
+            await client.responses.create(model=MODEL, input="hi")
+        with pytest.raises(openai.BadRequestError) as locked:
+            await client.responses.create(model=MODEL, input="hi")
+
+    assert limited.value.code == "rate_limit_exceeded"
+    assert limited.value.response.headers["retry-after"] == "2"
+    assert limited.value.response.headers["retry-after-ms"] == "1500"
+    assert (quota.value.code, quota.value.type) == ("insufficient_quota", "insufficient_quota")
+    assert quota.value.body == {
+        "message": INSUFFICIENT_QUOTA_MESSAGE,
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+    assert "retry-after" not in quota.value.response.headers
+    assert (server.value.status_code, server.value.type) == (500, "server_error")
+    assert locked.value.code == "conversation_locked"
+    assert locked.value.message.endswith(LOCKED_MESSAGE)
+
+
+async def test_a_stall_longer_than_the_client_timeout_is_a_timeout(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    await http.post("/_sandbox/openai/faults", json={"kind": "stall", "seconds": 0.5})
+    async with openai_client(sandbox, timeout=0.1) as client:
+        with pytest.raises(openai.APITimeoutError):
+            await client.responses.create(model=MODEL, input="slow")
+        assert (await client.responses.create(model=MODEL, input="fast")).output_text == (
+            "Echo #1: fast"
+        )
+
+
+async def test_a_fault_hits_only_the_endpoint_it_names(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    await http.post(
+        "/_sandbox/openai/faults",
+        json=[{"kind": "server_error", "endpoint": "chat"}, {"kind": "server_error"}],
+    )
+    async with openai_client(sandbox) as client:
+        conversation = await client.conversations.create()  # "model" faults skip it
+        with pytest.raises(openai.InternalServerError):
+            await client.responses.create(model=MODEL, input="a", conversation=conversation.id)
+        reply = await client.responses.create(model=MODEL, input="b", conversation=conversation.id)
+        assert reply.output_text == "Echo #1: b"
+        with pytest.raises(openai.InternalServerError):
+            await client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "c"}]
+            )
+        await http.post(
+            "/_sandbox/openai/faults", json={"kind": "server_error", "endpoint": "conversations"}
+        )
+        with pytest.raises(openai.InternalServerError):
+            await client.conversations.create()
+    assert sandbox.store.openai_faults == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "meteor"},
+        {"kind": "stall", "seconds": -1},
+        {"kind": "rate_limit", "count": 0},
+        {"kind": "rate_limit", "endpoint": "everything"},
+        {"kind": "rate_limit", "colour": "red"},
+    ],
+)
+async def test_an_invalid_fault_is_refused(
+    http: httpx.AsyncClient, fault: dict[str, object]
+) -> None:
+    answer = await http.post("/_sandbox/openai/faults", json=fault)
+    assert answer.status_code == 422
+    assert (await http.get("/_sandbox/openai/faults")).json() == []
+
+
+async def test_clearing_the_sandbox_drops_queued_faults(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    await http.post("/_sandbox/openai/faults", json={"kind": "server_error", "count": 3})
+    await http.delete("/_sandbox")
+    assert sandbox.store.openai_faults == []
+
+
+async def test_a_stalled_response_is_in_flight_and_keeps_its_conversation_busy(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    await http.post("/_sandbox/openai/faults", json={"kind": "stall", "seconds": 0.3})
+    async with openai_client(sandbox) as client:
+        conversation = await client.conversations.create()
+        slow = asyncio.create_task(
+            client.responses.create(model=MODEL, input="slow", conversation=conversation.id)
+        )
+        await sandbox.store.openai_requests.wait_until(
+            lambda records: any(r.status_code is None for r in records), timeout=5
+        )
+        with pytest.raises(openai.BadRequestError) as locked:
+            await client.responses.create(model=MODEL, input="fast", conversation=conversation.id)
+        assert locked.value.code == "conversation_locked"
+        assert (await slow).output_text == "Echo #1: slow"

@@ -1,0 +1,198 @@
+"""Rendering charts/chatbot with real Helm 3 and Helm 4 binaries, offline.
+
+The chart declares the official NATS chart as an optional dependency (``condition:
+nats.enabled``). Helm refuses to lint or render a chart whose declared dependency is missing
+from ``charts/``, whatever the condition says, and the NATS chart cannot be downloaded here.
+So the tests render one of two copies of the chart, made once per session:
+
+- ``offline``: the chart with the NATS dependency taken out of Chart.yaml. This is exactly the
+  chart with ``nats.enabled=false`` (what the condition does), with no ``charts/`` tarball and
+  no network. Every scenario that does not enable the bundled NATS renders this copy.
+- ``stubbed``: the chart unchanged, with ``tests/chart/nats-stub`` (a stand-in that renders
+  one marker ConfigMap) as ``charts/nats``. Scenarios with ``nats.enabled=true`` render this
+  copy, so the real Chart.yaml and its condition are exercised.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "chatbot"
+SCENARIOS = sorted(
+    path.name.removesuffix("-values.yaml") for path in CHART.glob("ci/*-values.yaml")
+)
+NATS_STUB = Path(__file__).resolve().parent / "nats-stub"
+RELEASE = "chatbot"
+NAMESPACE = "chat"
+HELM_VERSIONS = ("3", "4")
+
+Doc = dict[str, Any]
+
+
+def helm_binary(major: str) -> Path:
+    """The helm binary of a major version: $HELM3 / $HELM4, or .tools/helm3 / .tools/helm4."""
+    return Path(os.environ.get(f"HELM{major}", ROOT / ".tools" / f"helm{major}"))
+
+
+def helm_env(home: Path) -> dict[str, str]:
+    """An environment that keeps helm's config and cache out of the user's home."""
+    return {
+        **os.environ,
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+
+def scenario_file(scenario: str) -> Path:
+    return CHART / "ci" / f"{scenario}-values.yaml"
+
+
+def scenario_values(scenario: str) -> Doc:
+    loaded = yaml.safe_load(scenario_file(scenario).read_text())
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def merged(base: Doc, override: Doc) -> Doc:
+    """``override`` merged into ``base`` the way Helm merges values files (maps deeply)."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def chart_values(scenario: str | None = None) -> Doc:
+    """values.yaml, with a scenario's values merged in."""
+    values: Doc = yaml.safe_load((CHART / "values.yaml").read_text())
+    return merged(values, scenario_values(scenario)) if scenario else values
+
+
+def uses_bundled_nats(scenario: str) -> bool:
+    return bool(scenario_values(scenario).get("nats", {}).get("enabled"))
+
+
+@dataclass(frozen=True)
+class ChartCopies:
+    """The two copies of the chart the tests render (see the module docstring)."""
+
+    offline: Path
+    stubbed: Path
+    home: Path
+
+    def for_scenario(self, scenario: str) -> Path:
+        return self.stubbed if uses_bundled_nats(scenario) else self.offline
+
+
+def make_copies(into: Path) -> ChartCopies:
+    offline = into / "offline" / "chatbot"
+    shutil.copytree(CHART, offline, ignore=shutil.ignore_patterns("charts", "*.tgz"))
+    chart_yaml = offline / "Chart.yaml"
+    meta = yaml.safe_load(chart_yaml.read_text())
+    meta["dependencies"] = [dep for dep in meta.get("dependencies", []) if dep["name"] != "nats"]
+    if not meta["dependencies"]:
+        del meta["dependencies"]
+    chart_yaml.write_text(yaml.safe_dump(meta, sort_keys=False))
+
+    stubbed = into / "stubbed" / "chatbot"
+    shutil.copytree(CHART, stubbed, ignore=shutil.ignore_patterns("charts", "*.tgz"))
+    shutil.copytree(NATS_STUB, stubbed / "charts" / "nats")
+    home = into / "helm-home"
+    home.mkdir()
+    return ChartCopies(offline=offline, stubbed=stubbed, home=home)
+
+
+def run_helm(
+    major: str, args: list[str], home: Path, *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(helm_binary(major)), *args],
+        capture_output=True,
+        text=True,
+        env=helm_env(home),
+        check=check,
+        timeout=120,
+    )
+
+
+def template(
+    major: str,
+    chart: Path,
+    home: Path,
+    *,
+    values: Sequence[Path] = (),
+    sets: Sequence[str] = (),
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
+    for path in values:
+        args += ["--values", str(path)]
+    for item in sets:
+        args += ["--set", item]
+    return run_helm(major, args, home, check=check)
+
+
+def documents(rendered: str) -> list[Doc]:
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+def by_kind(docs: list[Doc], kind: str) -> list[Doc]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def named(docs: list[Doc], kind: str, name: str) -> Doc:
+    matches = [doc for doc in by_kind(docs, kind) if doc["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def pod_spec(doc: Doc) -> Doc:
+    spec: Doc = doc["spec"]["template"]["spec"] if doc["kind"] != "Pod" else doc["spec"]
+    return spec
+
+
+def _configmap_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for container in pod_spec(workload)["containers"]:
+        for source in container.get("envFrom", []):
+            name = source["configMapRef"]["name"]
+            (configmap,) = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"] == name]
+            env.update(configmap["data"])
+    return env
+
+
+def _entries_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
+    secrets = {s["metadata"]["name"]: s for s in by_kind(docs, "Secret")}
+    env = {}
+    (container,) = pod_spec(workload)["containers"]
+    for entry in container.get("env", []):
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None:
+            env[entry["name"]] = entry["value"]
+        elif ref["name"] in secrets:
+            env[entry["name"]] = base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
+        elif entry["name"] == "NATS_URL":
+            env[entry["name"]] = "nats://user:password@nats.example:4222"
+        elif entry["name"] == "TWILIO_ACCOUNT_SID":
+            env[entry["name"]] = "AC" + "0" * 32
+        else:  # an existing Secret the tests cannot read: a stable placeholder
+            env[entry["name"]] = f"existing-{entry['name'].lower()}"
+    return env
+
+
+def container_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
+    """The environment the workload's container gets: its ConfigMap, then its env entries
+    (Secrets resolved from the rendered ones, or placeholders for existing Secrets)."""
+    return {**_configmap_env(docs, workload), **_entries_env(docs, workload)}

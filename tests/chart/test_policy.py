@@ -1,0 +1,310 @@
+"""Policies every rendered scenario must meet: hardened, sized and probed containers, pinned
+images, the standard labels, no empty Secret, the network and availability objects that the
+values ask for, and references between objects that resolve."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from .helm import SCENARIOS, Doc, by_kind, chart_values, pod_spec
+
+COMPONENTS = ("ingress", "conversation", "sender")
+WORKLOAD_KINDS = ("Deployment", "Pod")
+STANDARD_LABELS = (
+    "helm.sh/chart",
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/managed-by",
+    "app.kubernetes.io/part-of",
+)
+COMPONENT = "app.kubernetes.io/component"
+
+pytestmark = pytest.mark.parametrize("scenario", SCENARIOS)
+
+
+def ours(docs: list[Doc]) -> list[Doc]:
+    """The chart's own resources (not the NATS dependency's)."""
+    return [d for d in docs if d["metadata"].get("labels", {}).get("app.kubernetes.io/part-of")]
+
+
+def workloads(docs: list[Doc]) -> list[Doc]:
+    return [d for d in ours(docs) if d["kind"] in WORKLOAD_KINDS]
+
+
+def component_of(doc: Doc) -> str:
+    return str(doc["metadata"]["labels"][COMPONENT])
+
+
+def deployments(docs: list[Doc]) -> dict[str, Doc]:
+    found = {component_of(d): d for d in by_kind(ours(docs), "Deployment")}
+    assert sorted(found) == sorted(COMPONENTS)
+    return found
+
+
+def containers(doc: Doc) -> list[Doc]:
+    spec = pod_spec(doc)
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def test_every_container_is_non_root_and_locked_down(
+    manifests: dict[str, list[Doc]], scenario: str
+) -> None:
+    for doc in workloads(manifests[scenario]):
+        spec = pod_spec(doc)
+        pod = spec.get("securityContext", {})
+        assert pod.get("seccompProfile", {}).get("type") == "RuntimeDefault", doc["metadata"]
+        assert spec.get("automountServiceAccountToken") is False
+        assert not spec.get("hostNetwork")
+        assert not spec.get("hostPID")
+        for container in containers(doc):
+            where = f"{doc['kind']}/{doc['metadata']['name']}/{container['name']}"
+            sc = container.get("securityContext", {})
+            assert sc.get("runAsNonRoot", pod.get("runAsNonRoot")) is True, where
+            assert sc.get("runAsUser", pod.get("runAsUser", 0)) != 0, where
+            assert sc.get("readOnlyRootFilesystem") is True, where
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert sc.get("privileged", False) is False, where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert not sc.get("capabilities", {}).get("add"), where
+            assert sc.get("seccompProfile", pod.get("seccompProfile"))["type"] == "RuntimeDefault"
+
+
+def test_every_container_has_resources(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    for doc in workloads(manifests[scenario]):
+        for container in containers(doc):
+            resources = container.get("resources", {})
+            where = f"{doc['metadata']['name']}/{container['name']}"
+            assert {"cpu", "memory"} <= set(resources.get("requests", {})), where
+            assert "memory" in resources.get("limits", {}), where
+
+
+def test_every_service_container_has_probes_on_the_health_endpoints(
+    manifests: dict[str, list[Doc]], scenario: str
+) -> None:
+    for component, deployment in deployments(manifests[scenario]).items():
+        (container,) = pod_spec(deployment)["containers"]
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        assert ports == {"http": {"ingress": 8080, "conversation": 8081, "sender": 8082}[component]}
+        expected = {
+            "startupProbe": "/healthz",
+            "livenessProbe": "/healthz",
+            "readinessProbe": "/readyz",
+        }
+        for probe, path in expected.items():
+            assert container[probe]["httpGet"] == {"path": path, "port": "http"}, (component, probe)
+
+
+def test_no_latest_or_untagged_image(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    for doc in workloads(manifests[scenario]):
+        for container in containers(doc):
+            image = container["image"]
+            name, _, tag = image.split("@")[0].rpartition(":")
+            assert name, f"{image} has no tag"
+            assert "/" not in tag, f"{image} has no tag"
+            assert tag != "latest", image
+            assert container.get("imagePullPolicy") in ("IfNotPresent", "Always", "Never")
+
+
+def test_standard_labels_everywhere(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    docs = ours(manifests[scenario])
+    assert docs
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        for label in STANDARD_LABELS:
+            assert labels.get(label), f"{doc['kind']}/{doc['metadata']['name']} lacks {label}"
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+    for deployment in deployments(manifests[scenario]).values():
+        template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        for label in (*STANDARD_LABELS, COMPONENT):
+            assert template_labels.get(label), label
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= template_labels.items()
+        assert set(selector) == {
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            COMPONENT,
+        }
+
+
+def test_no_secret_with_empty_values(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    for secret in by_kind(manifests[scenario], "Secret"):
+        values = {**secret.get("data", {}), **secret.get("stringData", {})}
+        assert values, secret["metadata"]["name"]
+        for key, value in secret.get("data", {}).items():
+            assert value, key
+            assert base64.b64decode(value).strip(), key
+        for key, value in secret.get("stringData", {}).items():
+            assert str(value).strip(), key
+
+
+def test_network_policy_per_component_when_enabled(
+    manifests: dict[str, list[Doc]], scenario: str
+) -> None:
+    values = chart_values(scenario)
+    policies = {component_of(p): p for p in by_kind(manifests[scenario], "NetworkPolicy")}
+    if not values["networkPolicy"]["enabled"]:
+        assert policies == {}
+        return
+    assert sorted(policies) == sorted(COMPONENTS)
+    for component, policy in policies.items():
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        assert spec["podSelector"]["matchLabels"][COMPONENT] == component
+        # Every component reaches NATS.
+        nats_ports = {
+            port["port"]
+            for rule in spec["egress"]
+            for port in rule.get("ports", [])
+            if port["port"] in values["networkPolicy"]["natsPorts"]
+        }
+        assert nats_ports == set(values["networkPolicy"]["natsPorts"]), component
+        egress_443 = any(p["port"] == 443 for rule in spec["egress"] for p in rule.get("ports", []))
+        # Only the workers reach the internet (OpenAI, Twilio); ingress only answers.
+        assert egress_443 == (component != "ingress"), component
+        # Only ingress takes traffic beyond metrics scrapes: the workers admit their metrics
+        # port only, from the metricsFrom peers.
+        (rule,) = spec["ingress"]
+        assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+        np = values["networkPolicy"]
+        if component != "ingress":
+            assert rule["from"] == np["metricsFrom"]
+        elif np["ingressFrom"] and np["metricsFrom"]:
+            assert rule["from"][: len(np["ingressFrom"])] == np["ingressFrom"]
+            assert all(peer in rule["from"] for peer in np["metricsFrom"])
+        else:
+            assert "from" not in rule
+
+
+def test_autoscaling_and_disruption_budgets_follow_the_values(
+    manifests: dict[str, list[Doc]], scenario: str
+) -> None:
+    values = chart_values(scenario)
+    docs = manifests[scenario]
+    hpas = {component_of(h): h for h in by_kind(docs, "HorizontalPodAutoscaler")}
+    pdbs = {component_of(p): p for p in by_kind(docs, "PodDisruptionBudget")}
+    for component, deployment in deployments(docs).items():
+        wanted = values[component]
+        if wanted["autoscaling"]["enabled"]:
+            hpa = hpas[component]
+            assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+            assert "replicas" not in deployment["spec"]
+        else:
+            assert component not in hpas
+            assert deployment["spec"]["replicas"] == wanted["replicaCount"]
+        if wanted["podDisruptionBudget"]["enabled"]:
+            selector = pdbs[component]["spec"]["selector"]["matchLabels"]
+            assert selector == deployment["spec"]["selector"]["matchLabels"]
+        else:
+            assert component not in pdbs
+
+
+def test_grace_period_covers_the_drain(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    for component, deployment in deployments(manifests[scenario]).items():
+        configmap = configmap_of(manifests[scenario], deployment)
+        drain = float(configmap["data"]["DRAIN_TIMEOUT"])
+        spec = pod_spec(deployment)
+        (container,) = spec["containers"]
+        pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {})
+        sleep = float(pre_stop["command"][1]) if pre_stop else 0.0
+        assert spec["terminationGracePeriodSeconds"] > drain + sleep, component
+
+
+def configmap_of(docs: list[Doc], deployment: Doc) -> Doc:
+    (container,) = pod_spec(deployment)["containers"]
+    (source,) = container["envFrom"]
+    name = source["configMapRef"]["name"]
+    (configmap,) = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"] == name]
+    return configmap
+
+
+def test_services_listen_on_all_interfaces(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    for component, deployment in deployments(manifests[scenario]).items():
+        data = configmap_of(manifests[scenario], deployment)["data"]
+        assert data["HOST"] == "0.0.0.0", component  # noqa: S104 - inside the pod
+        assert data["PORT"] == str(
+            pod_spec(deployment)["containers"][0]["ports"][0]["containerPort"]
+        )
+        assert all(isinstance(value, str) for value in data.values())
+
+
+def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    """Secrets, ConfigMaps, Services and ServiceAccounts that the manifests name exist (or
+    are the existing Secrets and ServiceAccount the values name)."""
+    docs = manifests[scenario]
+    values = chart_values(scenario)
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    external_secrets = {
+        values["secrets"]["existingSecret"],
+        values["nats"]["auth"]["existingSecret"],
+    }
+    for doc in workloads(docs):
+        spec = pod_spec(doc)
+        account = spec["serviceAccountName"]
+        if values["serviceAccount"]["create"]:
+            assert ("ServiceAccount", account) in names
+        else:
+            assert account == (values["serviceAccount"]["name"] or "default")
+        for container in containers(doc):
+            for entry in container.get("env", []):
+                ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ("Secret", ref["name"]) in names or ref["name"] in external_secrets
+                    if ("Secret", ref["name"]) in names:
+                        (secret,) = [
+                            s
+                            for s in by_kind(docs, "Secret")
+                            if s["metadata"]["name"] == ref["name"]
+                        ]
+                        assert ref["key"] in secret["data"], ref
+            for source in container.get("envFrom", []):
+                assert ("ConfigMap", source["configMapRef"]["name"]) in names
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                assert ("ConfigMap", volume["configMap"]["name"]) in names
+    services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service")}
+    for ingress in by_kind(docs, "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                assert backend["name"] in services
+                assert backend["port"]["name"] in {
+                    p["name"] for p in services[backend["name"]]["spec"]["ports"]
+                }
+    for monitor in by_kind(docs, "ServiceMonitor"):
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        matching = [
+            s for s in services.values() if selector.items() <= s["metadata"]["labels"].items()
+        ]
+        assert len(matching) == 1, monitor["metadata"]["name"]
+        assert {p["name"] for p in matching[0]["spec"]["ports"]} >= {
+            e["port"] for e in monitor["spec"]["endpoints"]
+        }
+    for service in services.values():
+        if service["metadata"]["labels"].get("app.kubernetes.io/part-of"):
+            selected = [
+                d
+                for d in deployments(docs).values()
+                if service["spec"]["selector"].items()
+                <= d["spec"]["template"]["metadata"]["labels"].items()
+            ]
+            assert len(selected) == 1, service["metadata"]["name"]
+
+
+def test_ingress_exposes_only_the_webhooks(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    for ingress in by_kind(manifests[scenario], "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                assert path["path"].startswith("/twilio"), path
+        assert ingress["spec"].get("tls"), "Twilio calls webhooks over https"
+
+
+def test_helm_test_pod(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    (pod,) = [p for p in by_kind(manifests[scenario], "Pod") if component_of(p) == "test"]
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert pod["spec"]["restartPolicy"] == "Never"
+    (container,) = pod["spec"]["containers"]
+    ingress = deployments(manifests[scenario])["ingress"]
+    assert container["image"] == pod_spec(ingress)["containers"][0]["image"]
