@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 
 from chatbot_common.contracts import ContractError, OutboundMessage, decode, utcnow
 from chatbot_common.dlq import dead_letter
+from chatbot_common.topology import OUTBOUND
 from chatbot_common.worker import redelivery_delay
 
 from .deliveries import Deliveries
@@ -34,6 +35,7 @@ from .metrics import (
     REPLY_PARTS,
     SENDS,
 )
+from .ordering import UserOrder
 from .parts import InvalidReply, Part, plan_parts, sender_of
 from .ratelimit import RateLimited, RateLimiter
 from .twilio_client import Sender, TwilioClient
@@ -41,6 +43,9 @@ from .twilio_client import Sender, TwilioClient
 __all__ = ["TYPING_LIFETIME", "SendHandler"]
 
 log = logging.getLogger(__name__)
+
+_AFTER_HOLD = 0.1
+"""Seconds a held-back reply waits beyond the earlier one's retry, so that one goes first."""
 
 TYPING_LIFETIME = timedelta(seconds=25)
 """WhatsApp hides a typing indicator after 25 s; an older request would come too late."""
@@ -75,18 +80,25 @@ class SendHandler:
         self._media = media
         self._typing = typing
         self._publish_timeout = publish_timeout
+        self._order = UserOrder()
 
     async def __call__(self, msg: Msg) -> None:
         # The consumer loop already runs this inside a span that continues the message's trace.
-        try:
-            message = decode(OutboundMessage, msg.data)
-        except ContractError as exc:
-            await self._give_up(msg, "malformed", str(exc)[:200])
-            return
-        if message.kind == "typing":
-            await self._show_typing(msg, message)
-        else:
-            await self._send_reply(msg, message)
+        key, seq = OUTBOUND.token(msg.subject), msg.metadata.sequence.stream
+        async with self._order.turn(key):
+            if wait := self._order.wait_before(key, seq):
+                # An earlier reply to this user is waiting for its retry: go after it.
+                await msg.nak(delay=wait + _AFTER_HOLD)
+                return
+            try:
+                message = decode(OutboundMessage, msg.data)
+            except ContractError as exc:
+                await self._give_up(msg, "malformed", str(exc)[:200])
+                return
+            if message.kind == "typing":
+                await self._show_typing(msg, message)
+            else:
+                await self._send_reply(msg, message)
 
     async def _give_up(self, msg: Msg, reason: str, error_code: str) -> None:
         await dead_letter(
@@ -98,6 +110,7 @@ class SendHandler:
             timeout=self._publish_timeout,
         )
         await msg.ack()
+        self._order.done(OUTBOUND.token(msg.subject), msg.metadata.sequence.stream)
 
     async def _show_typing(self, msg: Msg, message: OutboundMessage) -> None:
         if not self._typing:
@@ -130,6 +143,7 @@ class SendHandler:
                 return
         REPLY_PARTS.observe(len(parts))
         await msg.ack()
+        self._order.done(OUTBOUND.token(msg.subject), msg.metadata.sequence.stream)
         log.info(
             "reply sent", extra={"idempotency_key": message.idempotency_key, "parts": len(parts)}
         )
@@ -142,7 +156,7 @@ class SendHandler:
         try:
             waited = await self._limiter.acquire(sender.key)
         except RateLimited as limited:
-            await msg.nak(delay=limited.delay)
+            await self._retry_later(msg, limited.delay)
             return False
         RATE_LIMIT_WAIT_SECONDS.observe(waited)
         if waited:
@@ -180,4 +194,9 @@ class SendHandler:
                 "delay": delay,
             },
         )
+        await self._retry_later(msg, delay)
+
+    async def _retry_later(self, msg: Msg, delay: float) -> None:
+        """Hand the message back for ``delay`` s, holding this user's later replies back."""
+        self._order.hold(OUTBOUND.token(msg.subject), msg.metadata.sequence.stream, delay)
         await msg.nak(delay=delay)
