@@ -13,7 +13,7 @@ UV := $(BIN)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run test test-tools lint fmt lock clean bench bench-ingress bench-conversation
+.PHONY: help install run chat test test-tools lint fmt lock clean bench bench-ingress bench-conversation
 .PHONY: helm chart-test chart-readme
 
 help: ## Show the targets
@@ -51,13 +51,17 @@ helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/ for the chart 
 run: install ## Run the whole system locally: nats-server, sandbox, ingress, conversation, sender
 	$(BIN)/chatbot-run
 
+chat: install ## Chat with the running system (`make run`) in this terminal
+	$(BIN)/chatbot-chat
+
 test: install test-tools helm ## Run every test (unit, NATS, end to end, Helm chart)
 	$(BIN)/pytest
 
-DEBIAN_TEST_PACKAGES := prometheus
+DEBIAN_TEST_PACKAGES := prometheus chromium
 
-test-tools: ## Install the Debian packages the tests use (promtool, prometheus)
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+test-tools: ## Install the Debian packages the tests use (promtool, prometheus, chromium)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
+	  && command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" != 0 ]; then \
 	    echo "the tests need Debian packages: sudo apt-get install $(DEBIAN_TEST_PACKAGES)"; exit 1; \
 	  fi; \

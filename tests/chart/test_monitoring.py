@@ -1,90 +1,61 @@
-"""The alerts and the dashboard use only metrics (and labels) the services export, and the
-rules are valid PromQL for Prometheus's own checker."""
+"""The alerts and the dashboard use only metrics (and labels) the services export, every alert
+carries its runbook, and the rules are valid and behave as intended for Prometheus's own tools
+(`promtool check rules`, and `promtool test rules` with tests/chart/alert-tests.yaml)."""
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import shutil
 import subprocess
-from functools import cache
 from pathlib import Path
 
 import pytest
-import yaml
 
+from ..observability.catalogue import catalogue, defined_in_source, sample_names
+from ..observability.promql import SYNTHETIC, dashboard_expressions, metric_names, rules_file
 from .helm import CHART, ROOT, Doc, by_kind
 
-METRIC_KINDS = {"Counter": (), "Gauge": (), "Histogram": ("_bucket", "_sum", "_count")}
+ALERT_TESTS = Path(__file__).with_name("alert-tests.yaml")
+RUNBOOKS = ROOT / "docs" / "runbooks.md"
 # Labels Prometheus adds when it scrapes (ServiceMonitor targets), and histogram's `le`.
 TARGET_LABELS = {"namespace", "job", "pod", "service", "instance", "endpoint", "container", "le"}
-_METRIC = re.compile(r"\b(chatbot_[a-z0-9_]+)\b")
-_SELECTOR = re.compile(r"\b(chatbot_[a-z0-9_]+)\s*\{([^}]*)\}")
+_SELECTOR = re.compile(r"\b([a-z_][a-z0-9_]*)\s*\{([^}]*)\}")
 _BY = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 _MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 
 
-@cache
 def exported() -> dict[str, set[str]]:
-    """Metric name -> label names, from every prometheus_client metric in services/*/src."""
-    metrics: dict[str, set[str]] = {}
-    for source in sorted(ROOT.glob("services/*/src/**/*.py")):
-        for node in ast.walk(ast.parse(source.read_text(), str(source))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-                continue
-            if node.func.id not in METRIC_KINDS or not node.args:
-                continue
-            name = node.args[0]
-            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
-                continue
-            labels_node = node.args[2] if len(node.args) > 2 else None
-            for keyword in node.keywords:
-                if keyword.arg == "labelnames":
-                    labels_node = keyword.value
-            labels = set()
-            if isinstance(labels_node, ast.List | ast.Tuple):
-                labels = {elt.value for elt in labels_node.elts if isinstance(elt, ast.Constant)}
-            for suffix in ("", *METRIC_KINDS[node.func.id]):
-                metrics[name.value + suffix] = labels
-    return metrics
+    """Sample name -> label names, from the services' source and the catalogue (standard ones)."""
+    samples: dict[str, set[str]] = {}
+    for entry in catalogue().values():
+        for name in sample_names(entry.name, entry.type):
+            samples[name] = set(entry.labels)
+    for metric in defined_in_source().values():
+        for name in sample_names(metric.name, metric.type):
+            samples[name] = set(metric.labels)
+    return samples
+
+
+def rule_groups(docs: list[Doc]) -> list[Doc]:
+    (rule,) = by_kind(docs, "PrometheusRule")
+    groups: list[Doc] = rule["spec"]["groups"]
+    return groups
 
 
 def rule_expressions(docs: list[Doc]) -> list[str]:
-    return [
-        rule["expr"]
-        for doc in by_kind(docs, "PrometheusRule")
-        for group in doc["spec"]["groups"]
-        for rule in group["rules"]
-    ]
-
-
-def dashboard_expressions() -> list[str]:
-    dashboard = json.loads((CHART / "dashboards" / "chatbot.json").read_text())
-    found = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("expr"), str):
-                found.append(node["expr"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(dashboard)
-    found.append(dashboard["templating"]["list"][1]["definition"])
-    return found
+    return [rule["expr"] for group in rule_groups(docs) for rule in group["rules"]]
 
 
 def check_expression(expr: str) -> None:
     metrics = exported()
-    names = set(_METRIC.findall(expr))
-    assert names, f"no chatbot metric in {expr!r}"
+    names = metric_names(expr) - SYNTHETIC
+    assert names or "up{" in expr, f"no metric in {expr!r}"
     unknown = names - set(metrics)
     assert not unknown, f"{sorted(unknown)} are not exported by the services: {expr!r}"
     for name, matchers in _SELECTOR.findall(expr):
+        if name not in metrics:
+            continue  # `up`, or a function's name before a label list (none do)
         used = set(_MATCHER.findall(matchers))
         assert used <= metrics[name] | TARGET_LABELS, (name, used - metrics[name], expr)
     allowed = set().union(*(metrics[name] for name in names)) | TARGET_LABELS
@@ -98,24 +69,63 @@ def test_the_source_scan_finds_the_known_metrics() -> None:
     assert metrics["chatbot_webhook_requests_total"] == {"route", "outcome"}
     assert "chatbot_webhook_request_seconds_bucket" in metrics
     assert "chatbot_consumer_messages_total" in metrics
+    assert "chatbot_consumer_messages_total_count" not in metrics
 
 
 def test_alerts_use_exported_metrics(manifests: dict[str, list[Doc]]) -> None:
     expressions = rule_expressions(manifests["production"])
-    assert len(expressions) >= 8
+    assert len(expressions) >= 15
     for expr in expressions:
-        if "up{" in expr and "chatbot_" not in expr:
-            continue
         check_expression(expr)
 
 
 def test_dashboard_uses_exported_metrics() -> None:
     expressions = dashboard_expressions()
-    assert len(expressions) >= 15
+    assert len(expressions) >= 40
     for expr in expressions:
-        if expr.startswith("sum by (job) (up{"):
-            continue
         check_expression(expr)
+
+
+def test_the_dashboard_covers_what_operators_watch() -> None:
+    """Traffic, reply latency percentiles, LLM latency and tokens, errors by class and Twilio
+    code, DLQ, delivery statuses, consumer lag and saturation each have a panel."""
+    text = " ".join(dashboard_expressions())
+    for needed in (
+        'route="/twilio/messages", outcome="accepted"',
+        "histogram_quantile(0.99, sum by (le) (rate(chatbot_reply_latency_seconds_bucket",
+        "histogram_quantile(0.5, sum by (le) (rate(chatbot_reply_latency_seconds_bucket",
+        "histogram_quantile(0.95, sum by (le, model) (rate(chatbot_llm_request_seconds_bucket",
+        "sum by (model, kind) (rate(chatbot_llm_tokens_total",
+        "sum by (model, error) (rate(chatbot_llm_errors_total",
+        "sum by (outcome, code) (rate(chatbot_outbound_sends_total",
+        "chatbot_dlq_messages_total",
+        "sum by (status) (rate(chatbot_delivery_statuses_total",
+        "chatbot_consumer_pending_messages",
+        "chatbot_consumer_ack_pending_messages",
+        'chatbot_consumer_in_flight_messages{namespace=~"$namespace"} / '
+        "chatbot_consumer_max_in_flight_messages",
+        "process_cpu_seconds_total",
+    ):
+        assert needed in text, needed
+
+
+def test_dashboard_panels_are_laid_out_without_overlap() -> None:
+    dashboard = json.loads((CHART / "dashboards" / "chatbot.json").read_text())
+    taken: set[tuple[int, int]] = set()
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        cells = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not cells & taken, panel["title"]
+        taken |= cells
+        for target in panel.get("targets", []):
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
 
 
 def test_dashboard_configmap(manifests: dict[str, list[Doc]]) -> None:
@@ -141,14 +151,72 @@ def test_monitoring_objects_are_switchable(manifests: dict[str, list[Doc]]) -> N
     assert len(by_kind(production, "PrometheusRule")) == 1
 
 
-def test_promtool_accepts_the_rules(manifests: dict[str, list[Doc]], tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_alert_has_its_texts_and_a_runbook_section(
+    manifests: dict[str, list[Doc]],
+) -> None:
+    sections = {
+        _slug(line.removeprefix("## ")): line.removeprefix("## ").strip()
+        for line in RUNBOOKS.read_text().splitlines()
+        if line.startswith("## ")
+    }
+    alerts = [rule for group in rule_groups(manifests["production"]) for rule in group["rules"]]
+    ours = [rule for rule in alerts if rule.get("alert", "").startswith("Chatbot")]
+    ours = [rule for rule in ours if rule["alert"] != "ChatbotNoWebhooks"]  # additionalRules
+    for rule in ours:
+        annotations = rule["annotations"]
+        for key in ("summary", "description", "runbook", "runbook_url"):
+            assert annotations.get(key, "").strip(), (rule["alert"], key)
+        assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
+        path, _, anchor = annotations["runbook_url"].partition("#")
+        assert path == "docs/runbooks.md", rule["alert"]
+        assert sections.get(anchor) == rule["alert"], (rule["alert"], anchor)
+    assert set(sections.values()) == {rule["alert"] for rule in ours}
+    for required in (
+        "ChatbotReplyLatencyBudgetBurnFast",
+        "ChatbotReplyLatencyBudgetBurnSlow",
+        "ChatbotTurnsFailing",
+        "ChatbotDeadLetters",
+        "ChatbotConsumerLag",
+        "ChatbotNoTraffic",
+        "ChatbotOpenAIQuotaExhausted",
+        "ChatbotTwilioRejections",
+        "ChatbotDeliveryFailures",
+    ):
+        assert required in sections.values(), required
+
+
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
         pytest.fail("promtool not found: `make test-tools` installs Debian's prometheus package")
-    (rule,) = by_kind(manifests["production"], "PrometheusRule")
-    path = tmp_path / "rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    return found
+
+
+def test_promtool_accepts_the_rules(manifests: dict[str, list[Doc]], tmp_path: Path) -> None:
+    path = rules_file(rule_groups(manifests["production"]), tmp_path / "rules.yaml")
     result = subprocess.run(
-        [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
+        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_of_the_alerts_pass(
+    manifests: dict[str, list[Doc]], tmp_path: Path
+) -> None:
+    """Input series -> expected alerts (tests/chart/alert-tests.yaml), on the rendered rules."""
+    rules_file(rule_groups(manifests["production"]), tmp_path / "rules.yaml", annotations=False)
+    tests = tmp_path / ALERT_TESTS.name
+    shutil.copyfile(ALERT_TESTS, tests)
+    result = subprocess.run(
+        [promtool(), "test", "rules", str(tests)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr

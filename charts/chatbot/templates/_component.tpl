@@ -43,7 +43,7 @@ data:
 {{- $vars := dict "openaiApiKey" "OPENAI_API_KEY" "twilioAccountSid" "TWILIO_ACCOUNT_SID" "twilioAuthToken" "TWILIO_AUTH_TOKEN" "userKeySecret" "USER_KEY_SECRET" }}
 {{- $wanted := get (dict
     "ingress" (list "twilioAuthToken" "userKeySecret")
-    "conversation" (list "openaiApiKey" "userKeySecret")
+    "conversation" (list "openaiApiKey" "twilioAccountSid" "twilioAuthToken" "userKeySecret")
     "sender" (list "twilioAccountSid" "twilioAuthToken" "userKeySecret")
     "test" (list "twilioAuthToken")) .component }}
 {{- range $wanted }}

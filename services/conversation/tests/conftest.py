@@ -5,6 +5,8 @@ runs), its OpenAI SDK talking HTTP to an in-process sandbox. A :class:`Chat` pla
 publishes InboundMessages to CHAT_INBOUND) and watches what the service publishes, reading
 CHAT_OUTBOUND through an ordered consumer, so JetStream's deduplication is part of what the
 tests see. Waiting is event driven: on outbound messages, and on KV updates of a user's state.
+Attachments are uploaded to the sandbox's fake Twilio over HTTP, as the chat page does, and the
+service downloads them from there with the sandbox's credentials (``TWILIO_API_BASE_URL``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -28,7 +31,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from chatbot_common.bus import publish
-from chatbot_common.contracts import DeadLetter, InboundMessage, OutboundMessage, decode, utcnow
+from chatbot_common.contracts import (
+    DeadLetter,
+    InboundMessage,
+    Media,
+    OutboundMessage,
+    decode,
+    utcnow,
+)
 from chatbot_common.topology import CONVERSATIONS_BUCKET, DLQ, INBOUND, OUTBOUND, provision
 from chatbot_common.userkey import user_key
 from chatbot_conversation.app import create_app
@@ -84,7 +94,7 @@ class Chat:
         self.outbound.append(decode(OutboundMessage, msg.data))
         self._changed.set()
 
-    async def send(self, body: str, user: str = ALICE) -> int:
+    async def send(self, body: str, user: str = ALICE, media: Sequence[Media] = ()) -> int:
         """Publish an inbound message as ingress would; its stream sequence."""
         sid = "SM" + uuid.uuid4().hex
         message = InboundMessage(
@@ -93,6 +103,7 @@ class Chat:
             from_=user,
             to=BUSINESS,
             body=body,
+            media=tuple(media),
             received_at=utcnow(),
         )
         ack = await publish(self.js, INBOUND.subject(key_of(user)), message, msg_id=sid, timeout=5)
@@ -102,6 +113,28 @@ class Chat:
     @staticmethod
     def key(user: str = ALICE) -> str:
         return key_of(user)
+
+    async def upload(self, data: bytes, content_type: str, *, cdn_base: str | None = None) -> Media:
+        """Keep a file in the sandbox's Twilio, as a user's attachment; what ingress announces."""
+        params = {"cdn_base": cdn_base} if cdn_base else {}
+        async with httpx.AsyncClient(base_url=self.sandbox.base_url, timeout=5) as client:
+            answer = await client.post(
+                "/_sandbox/twilio/media",
+                content=data,
+                headers={"Content-Type": content_type},
+                params=params,
+            )
+        answer.raise_for_status()
+        kept = answer.json()
+        return Media(url=kept["url"], content_type=kept["content_type"])
+
+    def transcriptions(self) -> list[OpenAIRequestRecord]:
+        """The responder's transcription records, oldest first."""
+        return [
+            r
+            for r in self.sandbox.store.openai_requests.snapshot()
+            if r.endpoint == "audio.transcriptions.create"
+        ]
 
     def fault(self, kind: str, **spec: Any) -> None:
         """Queue a responder fault (see chatbot_sandbox.openai_api)."""
@@ -188,13 +221,18 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
         yield running
 
 
-def service_settings(nats_url: str, openai_base_url: str, **overrides: Any) -> ConversationSettings:
+def service_settings(
+    sandbox: RunningSandbox, nats_url: str, **overrides: Any
+) -> ConversationSettings:
     """Settings for a test: fast retries, no coalescing unless a test asks for it."""
     values: dict[str, Any] = {
         "nats_url": nats_url,
         "user_key_secret": SECRET,
         "openai_api_key": "sk-test",
-        "openai_base_url": openai_base_url,
+        "openai_base_url": sandbox.openai_base_url,
+        "twilio_account_sid": sandbox.settings.twilio_account_sid,
+        "twilio_auth_token": sandbox.settings.twilio_auth_token,
+        "twilio_api_base_url": sandbox.twilio_base_url,
         "openai_model": MODEL,
         "openai_instructions": "Answer briefly.",
         "openai_timeout": 5.0,
@@ -221,7 +259,7 @@ def start_service(
 
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[None]:
-        settings = service_settings(nats_server.url, sandbox.openai_base_url, **overrides)
+        settings = service_settings(sandbox, nats_server.url, **overrides)
         # Record every span, whatever the sampling decision of the (unrecorded) parent.
         provider = TracerProvider(sampler=ALWAYS_ON)
         provider.add_span_processor(SimpleSpanProcessor(spans))
@@ -253,6 +291,9 @@ def service_process(
             "USER_KEY_SECRET": SECRET,
             "OPENAI_API_KEY": "sk-test",
             "OPENAI_BASE_URL": sandbox.openai_base_url,
+            "TWILIO_ACCOUNT_SID": sandbox.settings.twilio_account_sid,
+            "TWILIO_AUTH_TOKEN": sandbox.settings.twilio_auth_token.get_secret_value(),
+            "TWILIO_API_BASE_URL": sandbox.twilio_base_url,
             "OPENAI_MODEL": MODEL,
             "OPENAI_INSTRUCTIONS": "Answer briefly.",
             "COALESCE_WINDOW": "0",

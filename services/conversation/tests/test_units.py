@@ -11,10 +11,10 @@ import httpx2
 import openai
 import pytest
 
-from chatbot_common.contracts import InboundMessage, Location, Media, utcnow
+from chatbot_common.contracts import Button, InboundMessage, Location, utcnow
 from chatbot_conversation.config import DEFAULT_INSTRUCTIONS, ConversationSettings
 from chatbot_conversation.history import estimate_tokens, trim_history
-from chatbot_conversation.inputs import EMPTY_MESSAGE, command_of, model_text
+from chatbot_conversation.inputs import EMPTY_MESSAGE, command_of, text_prompt
 from chatbot_conversation.limits import check_budget, check_rate, spend_tokens
 from chatbot_conversation.mailbox import Inbound, next_segment
 from chatbot_conversation.retry import Failure, RetryPolicy, classify, retry_after
@@ -151,13 +151,26 @@ def test_commands_are_whole_messages_in_any_case() -> None:
     assert command_of(inbound("/resets")) is None
 
 
-def test_the_model_is_told_about_attachments_and_locations() -> None:
-    assert model_text(inbound("hi")) == "hi"
-    assert model_text(inbound("")) == EMPTY_MESSAGE
-    photo = inbound("look", media=[Media(url="https://x/1", content_type="image/jpeg")])
-    assert model_text(photo) == "look\n[The user sent an attachment: image/jpeg]"
-    place = inbound("", location=Location(latitude=1.5, longitude=2.5, label="Home"))
-    assert model_text(place) == "[The user shared a location: 1.5, 2.5 (Home)]"
+def test_locations_and_buttons_are_told_in_words() -> None:
+    def text(message: InboundMessage) -> str:
+        return text_prompt(message).text
+
+    assert text(inbound("hi")) == "hi"
+    assert text(inbound("")) == EMPTY_MESSAGE
+    place = Location(latitude=1.5, longitude=2.5, label="Home", address="1 Main St")
+    assert text(inbound("", location=place)) == (
+        "[The user shared a location: Home, 1 Main St (latitude 1.5, longitude 2.5)]"
+    )
+    bare = Location(latitude=-3.25, longitude=40.0)
+    assert text(inbound("meet here", location=bare)) == (
+        "meet here\n[The user shared a location: latitude -3.25, longitude 40.0]"
+    )
+    # WhatsApp repeats a quick reply's text in the body: the model reads the press once.
+    yes = Button(text="Yes", payload="confirm_order_17")
+    assert text(inbound("Yes", button=yes)) == (
+        '[The user tapped the button "Yes" (payload: confirm_order_17)]'
+    )
+    assert text(inbound("", button=Button(payload="menu"))) == '[The user tapped the button "menu"]'
 
 
 def test_a_command_is_a_segment_of_its_own() -> None:

@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.rest import Client
 
-from chatbot_sandbox.testing import RunningSandbox
+from chatbot_sandbox.testing import RunningSandbox, twilio_client
 
 TO = "whatsapp:+15550001111"
 FROM = "whatsapp:+15550002222"
 SERVICE_SID = "MG" + "0f" * 16
 CALLBACK = "http://127.0.0.1:8080/twilio/status"
-
-
-@asynccontextmanager
-async def twilio_client(
-    sandbox: RunningSandbox, *, sid: str | None = None, token: str | None = None
-) -> AsyncIterator[Client]:
-    """A real twilio Client whose API calls go to the sandbox."""
-    settings = sandbox.settings
-    http_client = AsyncTwilioHttpClient()
-    client = Client(
-        sid or settings.twilio_account_sid,
-        token or settings.twilio_auth_token.get_secret_value(),
-        http_client=http_client,
-    )
-    client.api.base_url = sandbox.twilio_base_url
-    try:
-        yield client
-    finally:
-        await http_client.close()
 
 
 async def test_create_is_accepted_parsed_and_recorded(sandbox: RunningSandbox) -> None:

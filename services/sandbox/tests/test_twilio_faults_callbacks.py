@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
-from chatbot_sandbox.testing import RunningSandbox
+from chatbot_sandbox.testing import RunningSandbox, twilio_client
 from chatbot_sandbox.twilio_records import TwilioFault
 
 TO = "whatsapp:+15550001111"
@@ -27,23 +25,6 @@ FROM = "whatsapp:+15550002222"
 INBOUND_SID = "SM" + "ab" * 16
 
 SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
-
-
-@asynccontextmanager
-async def twilio_client(sandbox: RunningSandbox) -> AsyncIterator[Client]:
-    """A real twilio Client whose API calls (both hosts) go to the sandbox."""
-    http_client = AsyncTwilioHttpClient()
-    client = Client(
-        sandbox.settings.twilio_account_sid,
-        sandbox.settings.twilio_auth_token.get_secret_value(),
-        http_client=http_client,
-    )
-    client.api.base_url = sandbox.twilio_base_url
-    client.messaging.base_url = sandbox.twilio_base_url
-    try:
-        yield client
-    finally:
-        await http_client.close()
 
 
 @dataclass

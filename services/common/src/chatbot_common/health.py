@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .metrics import CONTENT_TYPE_LATEST, exposition
 
 __all__ = ["Readiness", "health_router"]
 
@@ -49,6 +50,6 @@ def health_router(readiness: Readiness) -> APIRouter:
 
     @router.get("/metrics")
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return router

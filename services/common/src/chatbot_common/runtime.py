@@ -22,8 +22,9 @@ from .bus import connect, redact_url
 from .config import NatsSettings, ServiceSettings
 from .health import Readiness, health_router
 from .logging import configure_logging
+from .metrics import run_start_hooks
 from .topology import Bucket, Consumer, Stream, provision
-from .tracing import configure_tracing
+from .tracing import SERVER_SPANS_ONLY, configure_tracing
 from .worker import ConsumerLoop, Handler
 
 __all__ = [
@@ -126,6 +127,7 @@ def create_worker_app(
             ) as runtime,
             handler_factory(runtime) as handler,
         ):
+            run_start_hooks(settings)
             loop = ConsumerLoop(runtime.js, consumer, handler, limit=concurrency)
             await loop.start()
             readiness.serving = True
@@ -136,6 +138,14 @@ def create_worker_app(
                 readiness.serving = False
                 await loop.stop(settings.drain_timeout)
 
-    app = FastAPI(title=f"chatbot {service}", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # FastAPI's native telemetry would otherwise trace every probe and scrape, with a span per
+    # dependency: here it makes only server spans, and none for /healthz, /readyz, /metrics.
+    app = FastAPI(
+        title=f"chatbot {service}",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        telemetry=SERVER_SPANS_ONLY,
+    )
     app.include_router(health_router(readiness))
     return app

@@ -4,6 +4,9 @@ It fetches only as many messages as it has free slots (the per-process concurren
 each in its own task so one slow message never holds up another, and leaves acknowledgement to
 the handler: a handler acks after its own output is durably published. A handler that raises
 gets its message back on the stream with a growing delay; nothing is dropped silently.
+
+While it runs, the loop also keeps its consumer's metrics (:mod:`.metrics`): outcomes and
+handling time per message, messages in hand against the limit, and the consumer's lag.
 """
 
 from __future__ import annotations
@@ -19,32 +22,29 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from prometheus_client import Counter, Histogram
 
 from .bus import MSG_ID_HEADER
+from .metrics import (
+    CONSUMER_IN_FLIGHT,
+    CONSUMER_MAX_IN_FLIGHT,
+    HANDLE_OUTCOMES,
+    HANDLE_SECONDS,
+    HANDLED,
+    ConsumerLagReporter,
+)
 from .topology import Consumer
 from .tracing import context_from_headers, messaging_attributes
 
-__all__ = ["ConsumerLoop", "Handler", "redelivery_delay"]
+__all__ = ["LAG_INTERVAL", "ConsumerLoop", "Handler", "redelivery_delay"]
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Msg], Awaitable[None]]
 
-HANDLED = Counter(
-    "chatbot_consumer_messages_total",
-    "Messages taken from a JetStream consumer, by consumer and outcome.",
-    ["consumer", "outcome"],
-)
-HANDLE_SECONDS = Histogram(
-    "chatbot_consumer_handle_seconds",
-    "Time a handler spent on one message.",
-    ["consumer"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-)
-
 _FETCH_WAIT = 1.0
 _MAX_BATCH = 64
+LAG_INTERVAL = 5.0
+"""Seconds between two reads of the consumer's pending counts from NATS."""
 
 
 def redelivery_delay(deliveries: int, *, base: float = 1.0, cap: float = 60.0) -> float:
@@ -56,7 +56,13 @@ class ConsumerLoop:
     """Feeds messages of one durable pull consumer to a handler, at most ``limit`` at a time."""
 
     def __init__(
-        self, js: JetStreamContext, consumer: Consumer, handler: Handler, *, limit: int
+        self,
+        js: JetStreamContext,
+        consumer: Consumer,
+        handler: Handler,
+        *,
+        limit: int,
+        lag_interval: float = LAG_INTERVAL,
     ) -> None:
         self._js = js
         self._consumer = consumer
@@ -67,6 +73,16 @@ class ConsumerLoop:
         self._loop_task: asyncio.Task[None] | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._tracer = trace.get_tracer_provider().get_tracer("chatbot.consumer")
+        self.lag = ConsumerLagReporter(js, consumer, interval=lag_interval)
+        name = consumer.durable
+        # Every series this loop can write exists from the start: dashboards show zeros, and
+        # increase() sees a counter's first step.
+        for outcome in HANDLE_OUTCOMES:
+            HANDLED.labels(name, outcome)
+        HANDLE_SECONDS.labels(name)
+        CONSUMER_MAX_IN_FLIGHT.labels(name).set(limit)
+        # Read at scrape time: nothing to update per message.
+        CONSUMER_IN_FLIGHT.labels(name).set_function(lambda: len(self._tasks))
 
     async def start(self) -> None:
         """Bind to the provisioned durable consumer and start fetching."""
@@ -74,10 +90,12 @@ class ConsumerLoop:
             self._consumer.durable, self._consumer.stream.name
         )
         self._loop_task = asyncio.create_task(self._run(self._subscription), name="consumer-loop")
+        self.lag.start()
 
     async def stop(self, timeout: float) -> None:
         """Stop fetching, give in-hand messages ``timeout`` seconds, then return the rest."""
         self._stopping.set()
+        await self.lag.stop()
         if self._loop_task is not None:
             await self._loop_task
         if self._tasks:

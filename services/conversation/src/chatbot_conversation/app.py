@@ -3,7 +3,9 @@
 The app wires the parts once per process: the OpenAI client (the SDK's own retries off: ours
 are in :mod:`.retry`; its aiohttp transport, whose connection pool stays cheap with hundreds of
 requests in flight, where httpx's scans every pooled connection for each request), the backend
-chosen by ``OPENAI_BACKEND``, the state store, the mailbox and the turn runner. The consumer's
+chosen by ``OPENAI_BACKEND``, the state store, the mailbox and the turn runner, and for inbound
+media an aiohttp session of its own (downloads from Twilio share nothing with model requests:
+not the pool, not the credentials) with the transcriber on the OpenAI client. The consumer's
 ack wait comes from the settings, so a crashed turn's message comes back when the operator chose.
 """
 
@@ -13,6 +15,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import httpx2
 from fastapi import FastAPI
 from openai import AsyncOpenAI, DefaultAioHttpClient
@@ -23,15 +26,19 @@ from chatbot_common.runtime import NatsRuntime, Topology, create_worker_app
 from chatbot_common.topology import CONVERSATIONS_BUCKET, DLQ, INBOUND, OUTBOUND, Consumer
 from chatbot_common.worker import Handler
 
+from .attachments import Attachments
 from .chat_backend import ChatBackend
 from .config import ConversationSettings
 from .handler import TurnHandler
 from .llm import Backend, ModelRequests
 from .mailbox import Mailbox
+from .media import MediaDownloader
 from .outbox import SERVICE, Outbox
 from .responses_backend import ResponsesBackend
+from .retry import RetryPolicy
 from .state import StateStore
 from .telemetry import TRACER_NAME
+from .transcription import Transcriber
 from .turns import TurnRunner
 
 __all__ = ["create_app", "inbound_consumer"]
@@ -65,6 +72,36 @@ def _backend(
     return ResponsesBackend(client, requests, instructions=settings.instructions)
 
 
+def _attachments(
+    session: aiohttp.ClientSession,
+    client: AsyncOpenAI,
+    requests: ModelRequests,
+    settings: ConversationSettings,
+) -> Attachments:
+    downloader = MediaDownloader(
+        session,
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        base_url=settings.twilio_api_base_url,
+        max_bytes=settings.media_max_bytes,
+        timeout=settings.media_timeout,
+        policy=RetryPolicy(
+            max_attempts=settings.media_max_attempts,
+            initial=settings.openai_backoff_initial,
+            maximum=settings.openai_backoff_max,
+            budget=settings.openai_retry_budget,
+        ),
+        rng=random.Random(),  # noqa: S311 - jitter
+    )
+    return Attachments(
+        downloader,
+        Transcriber(client, requests, model=settings.openai_transcription_model),
+        image_types=settings.media_image_types,
+        audio_types=settings.media_audio_types,
+        max_count=settings.media_max_count,
+    )
+
+
 def create_app(
     settings: ConversationSettings, *, tracer_provider: TracerProvider | None = None
 ) -> FastAPI:
@@ -78,13 +115,16 @@ def create_app(
     @asynccontextmanager
     async def handler(runtime: NatsRuntime) -> AsyncIterator[Handler]:
         kv = await runtime.js.key_value(CONVERSATIONS_BUCKET.name)
-        async with AsyncOpenAI(
-            api_key=settings.openai_api_key.get_secret_value(),
-            base_url=settings.openai_base_url,
-            timeout=settings.openai_timeout,
-            max_retries=0,
-            http_client=DefaultAioHttpClient(limits=_connection_limits(settings)),
-        ) as client:
+        async with (
+            AsyncOpenAI(
+                api_key=settings.openai_api_key.get_secret_value(),
+                base_url=settings.openai_base_url,
+                timeout=settings.openai_timeout,
+                max_retries=0,
+                http_client=DefaultAioHttpClient(limits=_connection_limits(settings)),
+            ) as client,
+            aiohttp.ClientSession(headers={"User-Agent": "chatbot-conversation"}) as media,
+        ):
             requests = ModelRequests(client, settings, tracer, random.Random())  # noqa: S311 - jitter
             mailbox = Mailbox(runtime.js, coalesce_window=settings.coalesce_window)
             store = StateStore(kv)
@@ -96,6 +136,7 @@ def create_app(
                     mailbox=mailbox,
                     outbox=Outbox(runtime.js, timeout=settings.nats_publish_timeout),
                     backend=_backend(client, requests, settings),
+                    attachments=_attachments(media, client, requests, settings),
                     tracer=tracer,
                     settings=settings,
                 ),

@@ -3,7 +3,9 @@
 vLLM, Ollama, Azure OpenAI and others speak Chat Completions but keep no conversation, so the
 history lives in the user's state in CHAT_CONVERSATIONS and is sent with every turn, after our
 instructions as the system message, trimmed to ``CHAT_HISTORY_TOKENS``. The answer cap is sent
-as ``max_tokens``, the field every compatible server accepts.
+as ``max_tokens``, the field every compatible server accepts. A message with photos is sent as
+text and ``image_url`` parts (data URLs); the history keeps its words only, each photo marked,
+since images would not fit in a KV value and the model need not see them twice.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from openai import AsyncOpenAI, omit
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 from pydantic import BaseModel, ConfigDict
 
 from .history import estimate_tokens, trim_history
+from .inputs import Prompt
 from .llm import ModelReply, ModelRequests, Usage
 from .state import ChatTurn
 
@@ -59,6 +62,19 @@ def _param(turn: ChatTurn) -> ChatCompletionMessageParam:
     return {"role": "assistant", "content": turn.content}
 
 
+def _asked(prompt: Prompt) -> ChatCompletionMessageParam:
+    """A new user message: plain text, or text and image parts."""
+    if not prompt.images:
+        return {"role": "user", "content": prompt.text}
+    parts: list[ChatCompletionContentPartParam] = []
+    if prompt.text:
+        parts.append({"type": "text", "text": prompt.text})
+    parts.extend(
+        {"type": "image_url", "image_url": {"url": image.data_url()}} for image in prompt.images
+    )
+    return {"role": "user", "content": parts}
+
+
 class ChatBackend:
     """Turns against Chat Completions, the history kept by us."""
 
@@ -79,17 +95,18 @@ class ChatBackend:
         self,
         *,
         user_key: str,
-        texts: Sequence[str],
+        prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],
     ) -> ModelReply:
-        """Answer ``texts`` after as much of ``history`` as the budget allows."""
-        asked = tuple(ChatTurn(role="user", content=text) for text in texts)
+        """Answer ``prompts`` after as much of ``history`` as the budget allows."""
+        asked = tuple(ChatTurn(role="user", content=prompt.as_text()) for prompt in prompts)
         room = self._budget - sum(estimate_tokens(turn.content) for turn in asked)
         sent = trim_history(history, room)
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": self._instructions},
-            *(_param(turn) for turn in (*sent, *asked)),
+            *(_param(turn) for turn in sent),
+            *(_asked(prompt) for prompt in prompts),
         ]
         requests = self._requests
 

@@ -1,20 +1,24 @@
 """Settings of the conversation service (environment only).
 
 Everything an operator tunes is here, with the environment name it is read from: the model and
-how it is called, the turn design (coalescing window, lease, ack wait, concurrency) and the
-per-user limits. The instructions may come from a file (a mounted ConfigMap), read once at
-start-up so a bad path fails the process before it takes any work.
+how it is called, the turn design (coalescing window, lease, ack wait, concurrency), the
+per-user limits, and how inbound media is fetched from Twilio and what of it is accepted. The
+instructions may come from a file (a mounted ConfigMap), read once at start-up so a bad path
+fails the process before it takes any work; media type lists are checked at start-up too.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from chatbot_common.config import ServiceSettings
+
+from .mediatypes import AUDIO_EXTENSIONS, IMAGE_TYPES, media_type
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "Backend", "ConversationSettings"]
 
@@ -24,6 +28,9 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 Backend = Literal["responses", "chat"]
+
+MediaTypes = Annotated[frozenset[str], NoDecode]
+"""A set of media types, read from the environment as a comma-separated list."""
 
 
 class ConversationSettings(ServiceSettings):
@@ -104,6 +111,78 @@ class ConversationSettings(ServiceSettings):
     user_daily_token_budget: int = Field(
         200_000, ge=0, description="Model tokens one user may use per UTC day; 0 = no budget."
     )
+    openai_transcription_model: str = Field(
+        "gpt-4o-mini-transcribe", min_length=1, description="Model that transcribes voice notes."
+    )
+    twilio_account_sid: str | None = Field(
+        None,
+        pattern=r"^AC[0-9a-fA-F]{32}$",
+        description="Twilio account SID: the user name of media downloads (HTTP Basic auth).",
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        None, description="Twilio auth token: the password of media downloads."
+    )
+    twilio_api_base_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description=(
+            "Replaces the scheme and host of Twilio media URLs (the sandbox in dev and tests); "
+            "unset means Twilio itself."
+        ),
+    )
+    media_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest attachment downloaded, in bytes."
+    )
+    media_max_count: int = Field(
+        5, ge=1, le=10, description="Attachments of one message looked at; the rest are skipped."
+    )
+    media_timeout: float = Field(
+        30.0, gt=0, description="Seconds one download attempt may take (redirects and body)."
+    )
+    media_max_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts of one download (retries of 5xx, 429, timeouts)."
+    )
+    media_image_types: MediaTypes = Field(
+        frozenset({"image/jpeg", "image/png"}),
+        description=(
+            "Image types shown to the model (comma-separated; of image/jpeg, image/png, "
+            "image/gif, image/webp). WhatsApp stickers are image/webp."
+        ),
+    )
+    media_audio_types: MediaTypes = Field(
+        frozenset(
+            {"audio/ogg", "audio/mpeg", "audio/mp4", "audio/x-m4a", "audio/wav", "audio/webm"}
+        ),
+        description="Audio types transcribed (comma-separated; formats the transcriber reads).",
+    )
+
+    @field_validator("media_image_types", "media_audio_types", mode="before")
+    @classmethod
+    def _type_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(media_type(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("media_image_types")
+    @classmethod
+    def _images_the_model_reads(cls, types: frozenset[str]) -> frozenset[str]:
+        if unknown := sorted(types - IMAGE_TYPES):
+            raise ValueError(f"the model cannot read images of type {', '.join(unknown)}")
+        return types
+
+    @field_validator("media_audio_types")
+    @classmethod
+    def _audio_the_transcriber_reads(cls, types: frozenset[str]) -> frozenset[str]:
+        if unknown := sorted(types - AUDIO_EXTENSIONS.keys()):
+            known = ", ".join(sorted(AUDIO_EXTENSIONS))
+            raise ValueError(f"cannot transcribe {', '.join(unknown)} (known: {known})")
+        return types
+
+    @model_validator(mode="after")
+    def _twilio_credentials_in_pairs(self) -> ConversationSettings:
+        if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
+            raise ValueError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither")
+        return self
 
     @field_validator("openai_instructions_file")
     @classmethod

@@ -1,23 +1,65 @@
-"""What a turn reads from an inbound message: a command, or the text the model is given.
+"""What a turn reads from an inbound message: a command, or the prompt the model is given.
 
-WhatsApp messages are not only text: attachments, shared locations and button presses arrive
-as fields of the webhook. The model is told about them in words, so a photo without a caption
-still gets an answer instead of an empty prompt.
+WhatsApp messages are not only text: photos, voice notes, shared locations and button presses
+arrive as fields of the webhook. A :class:`Prompt` is what the model gets for one message: its
+words (the text, a pressed button, a location, a voice note's transcript, a note about an
+attachment it cannot see) and the images it carries. Everything that is not an image is told in
+words, so a message without text still gets an answer instead of an empty prompt. The wording
+the model reads is all here; :mod:`.attachments` decides which of it applies.
 """
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
 from typing import Literal
 
-from chatbot_common.contracts import InboundMessage
+from chatbot_common.contracts import Button, InboundMessage, Location
 
-__all__ = ["EMPTY_MESSAGE", "Command", "command_of", "model_text"]
+__all__ = [
+    "EMPTY_MESSAGE",
+    "IMAGE_MARK",
+    "Command",
+    "Image",
+    "Prompt",
+    "command_of",
+    "message_words",
+    "text_prompt",
+    "transcribed",
+    "unopened",
+]
 
 Command = Literal["reset", "help"]
 
 EMPTY_MESSAGE = "[The user sent a message without text.]"
+IMAGE_MARK = "[The user sent a photo.]"
+"""What stands for an image where only text is kept (the chat backend's history)."""
 
 _COMMANDS: dict[str, Command] = {"/reset": "reset", "/help": "help"}
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """An image the model is shown, from its authenticated download (never its URL)."""
+
+    content_type: str
+    data: bytes
+
+    def data_url(self) -> str:
+        """The image inline, as the model APIs take it: ``data:<type>;base64,...``."""
+        return f"data:{self.content_type};base64,{base64.b64encode(self.data).decode('ascii')}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What the model is given for one inbound message: its words, then its images."""
+
+    text: str
+    images: tuple[Image, ...] = ()
+
+    def as_text(self) -> str:
+        """The prompt in words only, each image marked where it was."""
+        return "\n".join(part for part in (self.text, *(IMAGE_MARK for _ in self.images)) if part)
 
 
 def command_of(message: InboundMessage) -> Command | None:
@@ -25,19 +67,55 @@ def command_of(message: InboundMessage) -> Command | None:
     return _COMMANDS.get(message.body.strip().lower())
 
 
-def model_text(message: InboundMessage) -> str:
-    """The text the model is given for one message."""
-    parts = [message.body] if message.body.strip() else []
-    if not parts and message.button is not None and (message.button.text or message.button.payload):
-        parts.append(
-            f"[The user pressed the button: {message.button.text or message.button.payload}]"
-        )
-    parts.extend(
-        f"[The user sent an attachment: {media.content_type or 'a file'}]"
-        for media in message.media
-    )
-    if (location := message.location) is not None:
-        named = ", ".join(part for part in (location.label, location.address) if part)
-        where = f"{location.latitude}, {location.longitude}" + (f" ({named})" if named else "")
-        parts.append(f"[The user shared a location: {where}]")
-    return "\n".join(parts) or EMPTY_MESSAGE
+def _button(button: Button) -> str | None:
+    label = button.text or button.payload
+    if not label:
+        return None
+    said = f'[The user tapped the button "{label}"'
+    if button.payload and button.payload != label:
+        said += f" (payload: {button.payload})"
+    return said + "]"
+
+
+def _location(location: Location) -> str:
+    named = ", ".join(part for part in (location.label, location.address) if part)
+    where = f"latitude {location.latitude}, longitude {location.longitude}"
+    if named:
+        return f"[The user shared a location: {named} ({where})]"
+    return f"[The user shared a location: {where}]"
+
+
+def message_words(message: InboundMessage) -> list[str]:
+    """The message's own words: its text, the button it pressed, the location it shared.
+
+    WhatsApp puts a pressed quick-reply button's text in the body as well: the body is then
+    left out, so the model reads the press once.
+    """
+    words: list[str] = []
+    pressed = message.button
+    button = _button(pressed) if pressed is not None else None
+    body = message.body.strip()
+    if body and not (button is not None and pressed is not None and body == pressed.text):
+        words.append(message.body)
+    if button is not None:
+        words.append(button)
+    if message.location is not None:
+        words.append(_location(message.location))
+    return words
+
+
+def text_prompt(message: InboundMessage) -> Prompt:
+    """The prompt of a message without attachments."""
+    return Prompt("\n".join(message_words(message)) or EMPTY_MESSAGE)
+
+
+def transcribed(transcript: str) -> str:
+    """A voice note, as the model reads it."""
+    if not transcript.strip():
+        return "[The user sent a voice note without words.]"
+    return f"[Voice note, transcribed:] {transcript.strip()}"
+
+
+def unopened(noun: str, why: str) -> str:
+    """An attachment the model does not get, and why (the user is told separately)."""
+    return f"[The user sent {noun} that you cannot see or hear: {why}.]"

@@ -1,9 +1,10 @@
 """The model side of a turn: what a backend answers, and how each model request is made.
 
-A backend (:mod:`.responses_backend`, :mod:`.chat_backend`) turns a user's messages into one
-answer. Every model request it sends goes through :class:`ModelRequests`, which owns what all
-requests share: our retries (the SDK's are off), latency, error and token metrics by model,
-and the GenAI span.
+A backend (:mod:`.responses_backend`, :mod:`.chat_backend`) turns a user's messages (one
+:class:`~.inputs.Prompt` each: words and images) into one answer. Every model request it sends,
+and every transcription of a voice note (:mod:`.transcription`), goes through
+:class:`ModelRequests`, which owns what all requests share: our retries (the SDK's are off),
+latency, error and token metrics by model, and the GenAI span.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as ge
 from opentelemetry.trace import Tracer
 
 from .config import ConversationSettings
+from .inputs import Prompt
 from .metrics import LLM_ERRORS, LLM_SECONDS, TOKENS
 from .retry import Failure, ModelCallError, RetryPolicy, with_retries
 from .state import ChatTurn
@@ -55,7 +57,7 @@ class Backend(Protocol):
         self,
         *,
         user_key: str,
-        texts: Sequence[str],
+        prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],
     ) -> ModelReply: ...
@@ -94,12 +96,17 @@ class ModelRequests:
         describe: Callable[[T], Usage],
         *,
         conversation_id: str | None,
+        model: str | None = None,
+        operation: str = "chat",
     ) -> tuple[T, Usage]:
         """One model request, retried; the result and its usage.
 
-        Raises :class:`~.retry.ModelCallError` when it fails for good.
+        ``model`` names the model asked when it is not the one that answers (a transcription
+        model); ``operation`` names the span's GenAI operation. Raises
+        :class:`~.retry.ModelCallError` when it fails for good.
         """
-        model = self.model
+        chatting = model is None
+        model = model or self.model
 
         def observe(outcome: str, seconds: float) -> None:
             LLM_SECONDS.labels(model, outcome).observe(seconds)
@@ -108,11 +115,12 @@ class ModelRequests:
 
         with model_span(
             self._tracer,
+            operation=operation,
             model=model,
             server=self._server,
             conversation_id=conversation_id,
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
+            temperature=self.temperature if chatting else None,
+            max_tokens=self.max_tokens if chatting else None,
         ) as span:
 
             def on_retry(failure: Failure, attempt: int, wait: float) -> None:
@@ -133,10 +141,11 @@ class ModelRequests:
             TOKENS.labels(model, "output").inc(usage.output_tokens)
             span.set_attributes(
                 {
-                    gen_ai.GEN_AI_RESPONSE_ID: usage.response_id,
                     gen_ai.GEN_AI_RESPONSE_MODEL: usage.response_model,
                     gen_ai.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
                     gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
                 }
             )
+            if usage.response_id:  # transcriptions have none
+                span.set_attribute(gen_ai.GEN_AI_RESPONSE_ID, usage.response_id)
             return result, usage

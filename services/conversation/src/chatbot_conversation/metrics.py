@@ -4,11 +4,21 @@ Labels are low-cardinality only: model names, fixed outcome and error words. Use
 numbers and message text never become labels. The permanent model errors
 (``chatbot_llm_errors_total{error="insufficient_quota"|"rejected"}``) are what an alert watches:
 retrying does not fix them, an operator does.
+
+The series whose labels are known up front are created at import, so dashboards show zeros
+rather than gaps and ``increase()`` sees a counter's first step. The per-model series are
+created when the service starts (the model name is a setting), by a start hook.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from chatbot_common.config import ServiceSettings
+from chatbot_common.dlq import DEAD_LETTERS
+from chatbot_common.metrics import at_start
+
+from .config import ConversationSettings
 
 __all__ = [
     "BATCH_SIZE",
@@ -18,9 +28,34 @@ __all__ = [
     "TOKENS",
     "TURNS",
     "TURNS_IN_FLIGHT",
+    "TURN_OUTCOMES",
     "TURN_OVERHEAD_SECONDS",
     "TURN_SECONDS",
+    "preinitialise_model",
 ]
+
+TURN_OUTCOMES = (
+    "replied",
+    "command",
+    "rate_limited",
+    "over_budget",
+    "gave_up",
+    "failed",
+    "recovered",
+)
+_DEAD_LETTER_REASONS = ("malformed", "llm_failed", "llm_retries_exhausted")
+_LLM_ERRORS = (
+    "insufficient_quota",
+    "rate_limited",
+    "server_error",
+    "timeout",
+    "connection",
+    "conversation_locked",
+    "rejected",
+    "empty_output",
+)
+"""The ``error`` values of ``chatbot_llm_errors_total`` (kinds of retry.classify, and empty)."""
+
 
 TURNS = Counter(
     "chatbot_turns_total",
@@ -31,7 +66,8 @@ TURNS = Counter(
 TURN_SECONDS = Histogram(
     "chatbot_turn_seconds",
     "Time of one turn, from taking the user's lease to committing the answer.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
+    # Up to the model's timeout plus the retry budget (60 s + 90 s by default).
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300),
 )
 TURN_OVERHEAD_SECONDS = Histogram(
     "chatbot_turn_overhead_seconds",
@@ -68,3 +104,23 @@ TOKENS = Counter(
     "Tokens used by model requests, by model and kind (input, output).",
     ["model", "kind"],
 )
+
+for _outcome in TURN_OUTCOMES:
+    TURNS.labels(_outcome)
+for _reason in _DEAD_LETTER_REASONS:
+    DEAD_LETTERS.labels("conversation", _reason)
+
+
+def preinitialise_model(model: str) -> None:
+    """Create ``model``'s series: requests, errors by kind and tokens, all at zero."""
+    LLM_SECONDS.labels(model, "ok")
+    for error in _LLM_ERRORS:
+        LLM_ERRORS.labels(model, error)
+    for kind in ("input", "output"):
+        TOKENS.labels(model, kind)
+
+
+@at_start
+def _preinitialise_configured_model(settings: ServiceSettings) -> None:
+    if isinstance(settings, ConversationSettings):
+        preinitialise_model(settings.openai_model)

@@ -4,9 +4,10 @@ OpenAI keeps the history; we keep only the conversation id. Each turn sends our 
 (from configuration, every call: nothing about the assistant lives on OpenAI's side), the
 user's messages in order, one per line, as the turn's input text (a plain string costs the SDK
 far less to prepare than a list of input items), and ``safety_identifier`` = the user key, never
-a phone number. A
-conversation OpenAI no longer knows (404) is replaced by a new one, once, instead of failing
-the user for ever.
+a phone number. A turn with photos sends one user message instead, its parts in the order the
+user sent them: text (``input_text``, adjacent lines joined) and images (``input_image``, a
+data URL); OpenAI then keeps the images in the conversation too. A conversation OpenAI no
+longer knows (404) is replaced by a new one, once, instead of failing the user for ever.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from collections.abc import Sequence
 
 import openai
 from openai import AsyncOpenAI, omit
+from openai.types.responses import ResponseInputMessageContentListParam, ResponseInputParam
 from pydantic import BaseModel, ConfigDict
 
+from .inputs import Prompt
 from .llm import ModelReply, ModelRequests, Usage
 from .retry import ModelCallError
 from .state import ChatTurn
 
-__all__ = ["ResponsesBackend"]
+__all__ = ["ResponsesBackend", "turn_input"]
 
 
 class _Part(BaseModel):
@@ -69,6 +72,27 @@ class _Answer(BaseModel):
         return Usage(self.id, self.model, usage.input_tokens, usage.output_tokens)
 
 
+def turn_input(prompts: Sequence[Prompt]) -> str | ResponseInputParam:
+    """A turn's input: the lines of text, or one user message of text and image parts."""
+    if not any(prompt.images for prompt in prompts):
+        return "\n".join(prompt.text for prompt in prompts)
+    content: ResponseInputMessageContentListParam = []
+    lines: list[str] = []
+    for prompt in prompts:
+        if prompt.text:
+            lines.append(prompt.text)
+        if prompt.images and lines:
+            content.append({"type": "input_text", "text": "\n".join(lines)})
+            lines = []
+        content.extend(
+            {"type": "input_image", "image_url": image.data_url(), "detail": "auto"}
+            for image in prompt.images
+        )
+    if lines:
+        content.append({"type": "input_text", "text": "\n".join(lines)})
+    return [{"role": "user", "content": content}]
+
+
 class ResponsesBackend:
     """Turns against the Responses API, the history in an OpenAI Conversation."""
 
@@ -81,21 +105,22 @@ class ResponsesBackend:
         self,
         *,
         user_key: str,
-        texts: Sequence[str],
+        prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],
     ) -> ModelReply:
-        """Answer ``texts`` in the user's conversation, creating it when there is none."""
+        """Answer ``prompts`` in the user's conversation, creating it when there is none."""
+        given = turn_input(prompts)
         if conversation_id is None:
             conversation_id = await self._new_conversation(user_key)
         try:
-            answer, usage = await self._respond(user_key, texts, conversation_id)
+            answer, usage = await self._respond(user_key, given, conversation_id)
         except ModelCallError as error:
             if not isinstance(error.__cause__, openai.NotFoundError):
                 raise
             # Deleted or expired on OpenAI's side: carry on in a new conversation.
             conversation_id = await self._new_conversation(user_key)
-            answer, usage = await self._respond(user_key, texts, conversation_id)
+            answer, usage = await self._respond(user_key, given, conversation_id)
         return ModelReply(
             text=answer.text, conversation_id=conversation_id, history=(), usage=usage
         )
@@ -107,7 +132,7 @@ class ResponsesBackend:
         return conversation.id
 
     async def _respond(
-        self, user_key: str, texts: Sequence[str], conversation_id: str
+        self, user_key: str, given: str | ResponseInputParam, conversation_id: str
     ) -> tuple[_Answer, Usage]:
         requests = self._requests
 
@@ -115,7 +140,7 @@ class ResponsesBackend:
             raw = await self._client.responses.with_raw_response.create(
                 model=requests.model,
                 instructions=self._instructions,
-                input="\n".join(texts),
+                input=given,
                 conversation=conversation_id,
                 safety_identifier=user_key,
                 temperature=requests.temperature if requests.temperature is not None else omit,

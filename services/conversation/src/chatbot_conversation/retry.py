@@ -4,6 +4,7 @@ The SDK's built-in retries are off (``max_retries=0``) so that every attempt is 
 time and trace, and so that ``Retry-After`` and the per-turn retry budget are honoured in one
 place. Rate limits (except ``insufficient_quota``), server errors, timeouts, connection errors
 and ``conversation_locked`` are transient; everything else is permanent and is not retried.
+Other requests (media downloads) reuse the same loop with their own classifier.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from typing import TypeVar
 
 import openai
 
-__all__ = ["Failure", "ModelCallError", "RetryPolicy", "classify", "retry_after", "with_retries"]
+__all__ = [
+    "Classifier",
+    "Failure",
+    "ModelCallError",
+    "RetryPolicy",
+    "classify",
+    "classify_openai",
+    "retry_after",
+    "with_retries",
+]
 
 T = TypeVar("T")
 
@@ -36,7 +46,10 @@ class Failure:
 
 
 class ModelCallError(Exception):
-    """A request that failed for good: permanent, or transient with the retries spent."""
+    """A request that failed for good: permanent, or transient with the retries spent.
+
+    Raised by :func:`with_retries` for any request it retries, model or not.
+    """
 
     def __init__(self, failure: Failure, attempts: int) -> None:
         super().__init__(f"{failure.kind} after {attempts} attempt(s)")
@@ -85,6 +98,15 @@ def classify(error: openai.OpenAIError) -> Failure:
     return Failure("rejected", retryable=False)
 
 
+Classifier = Callable[[Exception], Failure | None]
+"""Sorts an error into a :class:`Failure`; None for an error that is not a failed request."""
+
+
+def classify_openai(error: Exception) -> Failure | None:
+    """:func:`classify` for the SDK's errors; None for anything else."""
+    return classify(error) if isinstance(error, openai.OpenAIError) else None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with jitter, bounded in attempts and in total time."""
@@ -116,13 +138,15 @@ async def with_retries(
     policy: RetryPolicy,
     *,
     rng: random.Random,
+    classify_error: Classifier = classify_openai,
     observe: Observer | None = None,
     on_retry: Callable[[Failure, int, float], None] | None = None,
 ) -> T:
     """Await ``call()`` until it succeeds, retrying transient failures within the policy.
 
     Raises :class:`ModelCallError` for a permanent failure, or when the next wait would exceed
-    the attempts or the time budget.
+    the attempts or the time budget. An error ``classify_error`` does not sort (None)
+    propagates as it is, unretried.
     """
     started = time.monotonic()
     attempt = 0
@@ -131,8 +155,10 @@ async def with_retries(
         began = time.monotonic()
         try:
             result = await call()
-        except openai.OpenAIError as error:
-            failure = classify(error)
+        except Exception as error:
+            failure = classify_error(error)
+            if failure is None:
+                raise
             if observe is not None:
                 observe(failure.kind, time.monotonic() - began)
             if not failure.retryable or attempt >= policy.max_attempts:

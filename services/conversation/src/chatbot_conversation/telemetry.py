@@ -76,16 +76,21 @@ def turn_span(
 def model_span(
     tracer: Tracer,
     *,
+    operation: str = "chat",
     model: str,
     server: tuple[str, int | None],
     conversation_id: str | None,
     temperature: float | None,
     max_tokens: int | None,
 ) -> Iterator[Span]:
-    """The span of one model request (all its attempts: retries are events on it)."""
+    """The span of one model request (all its attempts: retries are events on it).
+
+    ``operation`` is ``chat`` for answers and ``transcription`` for voice notes (a name the
+    GenAI conventions do not define yet).
+    """
     host, port = server
     attributes: dict[str, AttributeValue] = {
-        gen_ai.GEN_AI_OPERATION_NAME: "chat",
+        gen_ai.GEN_AI_OPERATION_NAME: operation,
         gen_ai.GEN_AI_PROVIDER_NAME: "openai",
         gen_ai.GEN_AI_REQUEST_MODEL: model,
         server_attributes.SERVER_ADDRESS: host,
@@ -99,7 +104,7 @@ def model_span(
     if max_tokens is not None:
         attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     with tracer.start_as_current_span(
-        f"chat {model}",
+        f"{operation} {model}",
         kind=SpanKind.CLIENT,
         attributes=attributes,
         record_exception=False,

@@ -13,6 +13,11 @@ commits. The order of those steps is what makes the guarantees:
 
 After a commit the holder reads the mailbox again: messages that arrived during the turn are
 answered together by the next turn, without giving up the lease in between.
+
+A turn that asks the model first deals with the segment's attachments (:mod:`.attachments`):
+photos become image input, voice notes transcripts; what cannot be taken in becomes a notice
+at the head of the reply (a segment with nothing else is answered with the notices alone,
+outcome ``media_refused``), and a failed download a dead letter of its message.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from opentelemetry.trace import Tracer
 
 from chatbot_common.contracts import utcnow
 
+from .attachments import Attachments, Prepared
 from .config import ConversationSettings
-from .inputs import command_of, model_text
+from .inputs import command_of
 from .lease import Lease
 from .limits import check_budget, check_rate, spend_tokens
 from .llm import Backend
@@ -44,7 +50,7 @@ from .metrics import (
     TURNS,
 )
 from .outbox import Outbox, reply_key
-from .replies import APOLOGY, HELP, OVER_BUDGET, RESET_DONE, rate_limited
+from .replies import APOLOGY, HELP, OVER_BUDGET, RESET_DONE, rate_limited, with_notices
 from .retry import Failure, ModelCallError
 from .state import ConversationState, SeqRange
 from .telemetry import turn_span
@@ -89,12 +95,14 @@ class TurnRunner:
         mailbox: Mailbox,
         outbox: Outbox,
         backend: Backend,
+        attachments: Attachments,
         tracer: Tracer,
         settings: ConversationSettings,
     ) -> None:
         self._mailbox = mailbox
         self._outbox = outbox
         self._backend = backend
+        self._attachments = attachments
         self._tracer = tracer
         self._model = settings.openai_model
         self._rate_limit = settings.user_rate_limit
@@ -234,10 +242,17 @@ class TurnRunner:
             self._outbox.send(lease.key, self._outbox.typing(lease.key, segment))
         )
         started = time.perf_counter()
+        prepared = await self._attachments.prepare(segment)
+        state = await self._settle_media(prepared, state, now)
+        if not prepared.answerable:
+            watch.model += time.perf_counter() - started
+            await self._settle(typing, lease.key)
+            await self._say(lease, segment, with_notices(prepared.notices))
+            return _Outcome(state, "media_refused")
         try:
             reply = await self._backend.reply(
                 user_key=lease.key,
-                texts=[model_text(item.message) for item in segment],
+                prompts=prepared.prompts,
                 conversation_id=state.conversation_id,
                 history=state.history,
             )
@@ -254,11 +269,11 @@ class TurnRunner:
                 error_code=error.failure.kind,
                 attempts=error.attempts,
             )
-            await self._say(lease, segment, APOLOGY)
+            await self._say(lease, segment, with_notices(prepared.notices, APOLOGY))
             return _Outcome(state, "gave_up" if exhausted else "failed")
         watch.model += time.perf_counter() - started
         await self._settle(typing, lease.key)
-        await self._say(lease, segment, reply.text)
+        await self._say(lease, segment, with_notices(prepared.notices, reply.text))
         tokens = reply.usage.input_tokens + reply.usage.output_tokens
         answered = state.model_copy(
             update={
@@ -270,6 +285,26 @@ class TurnRunner:
             }
         )
         return _Outcome(answered, "replied")
+
+    async def _settle_media(
+        self, prepared: Prepared, state: ConversationState, now: datetime
+    ) -> ConversationState:
+        """Dead-letter the messages whose attachments failed; count the transcription tokens."""
+        for failure in prepared.failures:
+            await self._outbox.dead_letters(
+                [failure.item],
+                reason=failure.reason,
+                error_code=failure.error_code,
+                attempts=failure.attempts,
+            )
+        if not prepared.tokens:
+            return state
+        return state.model_copy(
+            update={
+                "tokens": state.tokens + prepared.tokens,
+                "budget": spend_tokens(state.budget, today=now.date(), tokens=prepared.tokens),
+            }
+        )
 
     async def _say(self, lease: Lease, segment: list[Inbound], body: str) -> None:
         """Publish the turn's one answer, unless the lease is (about to be) lost."""

@@ -31,7 +31,14 @@ from chatbot_common.userkey import user_key
 
 from .asgi import BodyTooLargeError, header, read_body, respond
 from .config import IngressSettings, normalise_address
-from .metrics import DUPLICATES, PUBLISH_SECONDS, REQUEST_SECONDS, REQUESTS
+from .metrics import (
+    DELIVERY_STATUSES,
+    DUPLICATES,
+    PUBLISH_SECONDS,
+    REQUEST_SECONDS,
+    REQUESTS,
+    delivery_status_labels,
+)
 from .signature import SignatureChecker
 from .webhooks import WebhookFieldError, parse_inbound, parse_status
 
@@ -89,12 +96,17 @@ async def _read_form(scope: Scope, receive: Receive, limit: int) -> dict[str, st
 
 @dataclass(frozen=True)
 class Publication:
-    """What one webhook becomes: a message, where it goes, and its deduplication id."""
+    """What one webhook becomes: a message, where it goes, and its deduplication id.
+
+    ``status_labels`` is set for a status callback: the labels it is counted under in
+    ``chatbot_delivery_statuses_total`` once JetStream took it (not when it is a repeat).
+    """
 
     stream: Stream
     subject: str
     message: Contract
     msg_id: str
+    status_labels: tuple[str, str] | None = None
 
 
 Builder = Callable[[dict[str, str]], Publication]
@@ -132,7 +144,8 @@ class Webhooks:
         # A status is about a message we sent: From is the business number, To the user.
         key = user_key(self._secret, status.from_ or "", status.to or "")
         msg_id = f"{status.message_sid}:{status.status}"
-        return Publication(EVENTS, EVENTS.subject(f"status.{key}"), status, msg_id)
+        labels = delivery_status_labels(status.status, status.error_code)
+        return Publication(EVENTS, EVENTS.subject(f"status.{key}"), status, msg_id, labels)
 
     def start(self, runtime: NatsRuntime) -> None:
         """Take webhooks over ``runtime`` (tracing is configured by now)."""
@@ -191,7 +204,11 @@ class Webhooks:
             log.warning("publish failed: %s", type(exc).__name__)
             raise EarlyAnswer(503, "unavailable", UNAVAILABLE) from None
         PUBLISH_SECONDS.labels(publication.stream.name).observe(time.perf_counter() - started)
-        return "duplicate" if ack.duplicate else "accepted"
+        if ack.duplicate:
+            return "duplicate"
+        if publication.status_labels is not None:
+            DELIVERY_STATUSES.labels(*publication.status_labels).inc()
+        return "accepted"
 
 
 class IngressApp:

@@ -1,10 +1,60 @@
-"""Prometheus metrics of ingress (low-cardinality labels only)."""
+"""Prometheus metrics of ingress (low-cardinality labels only).
+
+Every label value is one of a fixed list, so every series is created here at import: a
+dashboard shows zeros instead of gaps and ``increase()`` sees a counter's first step. The one
+open label, ``error_code`` of the delivery statuses, takes Twilio's numeric error codes only
+(a bounded set), and only from callbacks that passed the signature check.
+
+The webhook path is benchmarked (bench/ingress.py): each webhook costs a counter increment and
+a histogram observation here, nothing more.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["DUPLICATES", "PUBLISH_SECONDS", "REQUESTS", "REQUEST_SECONDS"]
+__all__ = [
+    "DELIVERY_STATUSES",
+    "DUPLICATES",
+    "OUTCOMES",
+    "PUBLISH_SECONDS",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "ROUTES",
+    "STREAMS",
+    "TWILIO_STATUSES",
+    "delivery_status_labels",
+]
+
+ROUTES = ("/twilio/messages", "/twilio/status")
+OUTCOMES = (
+    "accepted",
+    "duplicate",
+    "forbidden",
+    "bad_request",
+    "unsupported_media_type",
+    "too_large",
+    "unavailable",
+    "not_allowed",
+)
+"""The ``outcome`` values of ``chatbot_webhook_requests_total``."""
+STREAMS = ("CHAT_INBOUND", "CHAT_EVENTS")
+TWILIO_STATUSES = (
+    "accepted",
+    "scheduled",
+    "canceled",
+    "queued",
+    "sending",
+    "sent",
+    "failed",
+    "delivered",
+    "undelivered",
+    "receiving",
+    "received",
+    "read",
+    "partially_delivered",
+)
+"""Twilio's MessageStatus values; any other becomes ``other`` in the metric."""
 
 REQUESTS = Counter(
     "chatbot_webhook_requests_total",
@@ -15,7 +65,7 @@ REQUEST_SECONDS = Histogram(
     "chatbot_webhook_request_seconds",
     "Time from receiving a webhook to answering it.",
     ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 PUBLISH_SECONDS = Histogram(
     "chatbot_nats_publish_seconds",
@@ -28,3 +78,27 @@ DUPLICATES = Counter(
     "Webhooks JetStream dropped as repeats of an earlier delivery, by route.",
     ["route"],
 )
+DELIVERY_STATUSES = Counter(
+    "chatbot_delivery_statuses_total",
+    "Twilio status callbacks accepted (repeats not counted), by status and Twilio error code "
+    "(empty when none).",
+    ["status", "error_code"],
+)
+
+for _route in ROUTES:
+    for _outcome in OUTCOMES:
+        REQUESTS.labels(_route, _outcome)
+    REQUEST_SECONDS.labels(_route)
+    DUPLICATES.labels(_route)
+for _stream in STREAMS:
+    PUBLISH_SECONDS.labels(_stream)
+for _status in TWILIO_STATUSES:
+    DELIVERY_STATUSES.labels(_status, "")
+
+_KNOWN_STATUSES = frozenset(TWILIO_STATUSES)
+
+
+def delivery_status_labels(status: str, error_code: int | None) -> tuple[str, str]:
+    """The bounded label values of one status callback: a known status, a Twilio code."""
+    code = "" if error_code is None else str(error_code) if 0 < error_code < 100_000 else "other"
+    return (status if status in _KNOWN_STATUSES else "other", code)

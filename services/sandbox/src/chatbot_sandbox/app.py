@@ -1,8 +1,9 @@
 """The sandbox application factory.
 
-One FastAPI app serves the fake Twilio API, the OpenAI-compatible responder and the inspection
-endpoints on one port. State (settings, records) lives on `app.state`, so each `create_app`
-call is an independent sandbox: tests start as many as they like in one process.
+One FastAPI app serves the fake Twilio API, the OpenAI-compatible responder, the inspection
+endpoints and the chat page on one port. State (settings, records, the chat's transcript)
+lives on `app.state`, so each `create_app` call is an independent sandbox: tests start as
+many as they like in one process.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from chatbot_sandbox import inspect_api, openai_api, twilio_api
+from chatbot_sandbox import chat_api, inspect_api, openai_api, twilio_api
+from chatbot_sandbox.chat_hub import ChatHub
 from chatbot_sandbox.config import SandboxSettings
 from chatbot_sandbox.store import SandboxStore
 
@@ -34,6 +36,8 @@ def create_app(settings: SandboxSettings) -> FastAPI:
                 "host": settings.host,
                 "port": settings.port,
                 "model_label": settings.model_label,
+                "model_provider": settings.model_provider,
+                "twilio_real": settings.twilio_real,
             },
         )
         yield
@@ -44,8 +48,10 @@ def create_app(settings: SandboxSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = SandboxStore()
+    app.state.store = store = SandboxStore()
+    app.state.chat_hub = ChatHub(store)
     app.include_router(twilio_api.router)
     app.include_router(openai_api.router)
     app.include_router(inspect_api.router)
+    app.include_router(chat_api.router)
     return app

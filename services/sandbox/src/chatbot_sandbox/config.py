@@ -15,9 +15,22 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "LogLevel", "SandboxSettings"]
+__all__ = [
+    "DEFAULT_ACCOUNT_SID",
+    "DEFAULT_AUTH_TOKEN",
+    "DEFAULT_BUSINESS_NUMBER",
+    "LogLevel",
+    "ModelProvider",
+    "SandboxSettings",
+]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+ModelProvider = Literal["sandbox", "openai", "compatible"]
+"""Who answers the chat: the sandbox's echo responder, OpenAI, or another compatible server."""
+
+DEFAULT_BUSINESS_NUMBER = "whatsapp:+14155238886"
+"""Twilio's WhatsApp Sandbox number: the business number local chats write to."""
 
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 """A well-formed (AC + 32 hex digits) account SID that no real Twilio account has."""
@@ -90,5 +103,53 @@ class SandboxSettings(BaseSettings):
         "sandbox-echo",
         min_length=1,
         validation_alias="SANDBOX_MODEL_LABEL",
-        description="Name the sandbox shows for its responder (info endpoint, chat page).",
+        description=(
+            "Name of the model that answers, shown on the chat page and at /_sandbox/info: "
+            "the responder's name, or the real model's under `make run` with an OpenAI key."
+        ),
     )
+    model_provider: ModelProvider = Field(
+        "sandbox",
+        validation_alias="SANDBOX_MODEL_PROVIDER",
+        description=(
+            "Who answers under `make run`: the sandbox's responder, OpenAI, or another "
+            "OpenAI-compatible server (set by `make run`, shown on the chat page)."
+        ),
+    )
+    twilio_real: bool = Field(
+        False,
+        validation_alias="SANDBOX_TWILIO_REAL",
+        description=(
+            "The sender talks to the real Twilio (set by `make run`): replies go to real "
+            "WhatsApp and never reach this sandbox, and the chat page says so."
+        ),
+    )
+    ingress_url: str = Field(
+        "http://127.0.0.1:8080",
+        validation_alias="SANDBOX_INGRESS_URL",
+        description="Where the chat page's webhooks are posted: ingress's origin, no path.",
+    )
+    public_base_url: str | None = Field(
+        None,
+        validation_alias="PUBLIC_BASE_URL",
+        description=(
+            "The origin ingress checks signatures against (the services' own setting); the "
+            "chat page signs its webhooks for it. Unset means SANDBOX_INGRESS_URL."
+        ),
+    )
+    business_number: str = Field(
+        DEFAULT_BUSINESS_NUMBER,
+        pattern=r"^(whatsapp:)?\+[1-9][0-9]{6,14}$",
+        validation_alias="TWILIO_WHATSAPP_FROM",
+        description="The business number the chat page's users write to (the `To` field).",
+    )
+
+    @property
+    def business_address(self) -> str:
+        """The business number as a WhatsApp address (`whatsapp:+...`), as Twilio sends `To`."""
+        return "whatsapp:" + self.business_number.removeprefix("whatsapp:")
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL the chat page's webhooks are signed for, as Twilio signs the URL it calls."""
+        return (self.public_base_url or self.ingress_url).rstrip("/") + "/twilio/messages"

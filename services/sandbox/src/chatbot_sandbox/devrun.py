@@ -17,9 +17,9 @@ from dotenv import dotenv_values
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .stack import LocalStack, Ports, Sink, StackError
+from .stack import LocalModes, LocalStack, Ports, Sink, StackError
 
-__all__ = ["RunSettings", "main"]
+__all__ = ["RunSettings", "banner", "main"]
 
 _COLOURS = {"nats": 90, "sandbox": 35, "ingress": 36, "conversation": 33, "sender": 32}
 
@@ -33,7 +33,7 @@ class RunSettings(BaseSettings):
     ingress_port: int = Field(8080, description="ingress (Twilio webhooks).")
     conversation_port: int = Field(8081, description="conversation health and metrics.")
     sender_port: int = Field(8082, description="sender health and metrics.")
-    sandbox_port: int = Field(8090, description="sandbox: fake Twilio, local responder.")
+    sandbox_port: int = Field(8090, description="sandbox: chat page, fake Twilio, responder.")
     run_dir: Path = Field(Path(".run"), description="Where JetStream keeps its files.")
 
     def ports(self) -> Ports:
@@ -60,29 +60,47 @@ def _printer(colour: bool) -> Sink:
     return sink
 
 
-def _banner(stack: LocalStack) -> str:
-    env = stack.env
-    openai = (
-        f"sandbox responder at {stack.url('sandbox')}/v1 (no OPENAI_API_KEY: not a real model)"
-        if env.get("OPENAI_API_KEY") == "sandbox"
-        else f"OpenAI ({env.get('OPENAI_MODEL', 'default model')})"
-    )
-    twilio = (
-        f"sandbox at {stack.url('sandbox')}"
-        if env.get("TWILIO_API_BASE_URL", "").startswith(stack.url("sandbox"))
-        else "real Twilio"
-    )
+def _model_line(modes: LocalModes) -> str:
+    if modes.model_provider == "sandbox":
+        return (
+            f"{modes.model_label}: the sandbox's echo responder, not a real model "
+            "(set OPENAI_API_KEY in .env for OpenAI)"
+        )
+    if modes.model_provider == "openai":
+        return f"{modes.model_label} on OpenAI ({modes.model_url})"
+    return f"{modes.model_label} on the OpenAI-compatible server at {modes.model_url}"
+
+
+def _twilio_lines(modes: LocalModes, stack: LocalStack) -> list[str]:
+    if not modes.twilio_real:
+        return [f"  twilio        the sandbox's fake Twilio at {stack.url('sandbox')}"]
+    lines = [
+        f"  twilio        REAL Twilio ({modes.twilio_url}): replies go to real WhatsApp users",
+        f"                and not to the chat page; Twilio calls {modes.public_base_url}",
+    ]
+    if modes.public_url_is_local:
+        lines.append(
+            "  WARNING       PUBLIC_BASE_URL is a local address that Twilio cannot reach: set "
+            "it to your tunnel's https origin"
+        )
+    return lines
+
+
+def banner(stack: LocalStack) -> str:
+    """What `make run` prints once everything is ready: where to look, and what is real."""
+    modes = stack.modes
     return "\n".join(
         [
             "",
             "chatbot is running. Ctrl-C stops everything.",
+            f"  chat page     {stack.chat_url}   <- open this in a browser (or: make chat)",
             f"  webhooks      {stack.url('ingress')}/twilio/messages  (and /twilio/status)",
             f"  conversation  {stack.url('conversation')}/metrics",
             f"  sender        {stack.url('sender')}/metrics",
-            f"  sandbox       {stack.url('sandbox')}",
+            f"  sandbox       {stack.url('sandbox')}/_sandbox/info",
             f"  nats          nats://127.0.0.1:{stack.ports.nats}  (JetStream in {stack.run_dir})",
-            f"  model         {openai}",
-            f"  twilio        {twilio}",
+            f"  model         {_model_line(modes)}",
+            *_twilio_lines(modes, stack),
             "",
         ]
     )
@@ -109,7 +127,7 @@ def main() -> None:
     except StackError as exc:
         print(f"make run: {exc}", file=sys.stderr)  # noqa: T201
         sys.exit(1)
-    print(_banner(stack), flush=True)  # noqa: T201
+    print(banner(stack), flush=True)  # noqa: T201
     while not stop.wait(0.5):
         if dead := stack.exited():
             print(f"make run: {', '.join(dead)} exited; stopping", file=sys.stderr)  # noqa: T201

@@ -41,10 +41,13 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/_sandbox/info")
-async def info(settings: Settings) -> dict[str, str]:
-    """What this process is: a sandbox, not Twilio or OpenAI."""
+async def info(settings: Settings) -> dict[str, str | bool]:
+    """What this process is: a sandbox, not Twilio or OpenAI (and what `make run` uses)."""
     return {
         "model_label": settings.model_label,
+        "model_provider": settings.model_provider,
+        "twilio_real": settings.twilio_real,
+        "chat_page": "/",
         "openai": "sandbox responder",
         "twilio": "sandbox fake",
         "twilio_account_sid": settings.twilio_account_sid,

@@ -1,10 +1,16 @@
-"""A local, deterministic OpenAI-compatible responder (Conversations, Responses, Chat Completions).
+"""A local, deterministic OpenAI-compatible responder (Conversations, Responses, Chat, Audio).
 
 The conversation service uses the official `openai` SDK; with `OPENAI_BASE_URL` pointing here
 it runs offline, in dev and in tests, through the same code path as in production. Replies are
 not model output: each is `Echo #N: <user text>`. In a conversation N counts the responses
 completed in it; in a chat completion N is one more than the assistant messages sent, so tests
-can tell turns apart and see how much history a caller sent.
+can tell turns apart and see how much history a caller sent. Image input is accepted (an
+`input_image` part, or a chat `image_url` part; a data URL must be a base64 PNG, JPEG, GIF or
+WebP) and stands in the echo as `[image]`; its URLs are recorded (`images`) for assertions.
+`POST /v1/audio/transcriptions` (multipart: `file`, `model`, optional `response_format` json or
+text) checks the file's extension as OpenAI does and answers a deterministic transcript: the
+file's bytes when they are printable UTF-8 text (so a test's "audio" can say what it means),
+else `transcript of <n> bytes of <content type>`; the file's name, type and size are recorded.
 
 What matters to the caller is mimicked: Bearer auth, OpenAI's error JSON (`{"error": {...}}`),
 404 for an unknown conversation, and `conversation_locked` (400) when a response is requested
@@ -19,8 +25,8 @@ Faults are injected through a queue, usable from a test and from `make run` alik
   `insufficient_quota` (429), `server_error` (500), `conversation_locked` (400) and `stall`
   (the answer takes `seconds` longer, on top of `SANDBOX_OPENAI_LATENCY`: the request shows in
   flight and its conversation is busy meanwhile; a client with a shorter timeout times out).
-  `endpoint` says which requests a fault hits: `responses`, `chat`, `conversations`, `model`
-  (responses and chat completions, the default) or `any`.
+  `endpoint` says which requests a fault hits: `responses`, `chat`, `conversations`,
+  `transcriptions`, `model` (responses and chat completions, the default) or `any`.
 - `GET /_sandbox/openai/faults` lists what is still queued; `DELETE` empties the queue (so does
   `DELETE /_sandbox`).
 
@@ -31,10 +37,13 @@ authenticated and validated, so a fault never hides a malformed request.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import json
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Mapping
@@ -43,8 +52,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
 
 from chatbot_sandbox.config import SandboxSettings
 from chatbot_sandbox.deps import Settings, Store
@@ -77,6 +87,9 @@ _MAX_SAFETY_IDENTIFIER = 64
 _MAX_METADATA_KEYS = 16
 _RESPONSE_ROLES = ("user", "assistant", "system", "developer")
 _CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_AUDIO_FORMATS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
+_IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,(.*)$", re.DOTALL)
+_TRANSCRIPT_FORMATS = ("json", "text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +116,8 @@ _CHAT_PARTS = _PartKinds(
 FaultKind = Literal[
     "rate_limit", "insufficient_quota", "server_error", "conversation_locked", "stall"
 ]
-FaultEndpoint = Literal["model", "responses", "chat", "conversations", "any"]
-_Family = Literal["responses", "chat", "conversations"]
+FaultEndpoint = Literal["model", "responses", "chat", "conversations", "transcriptions", "any"]
+_Family = Literal["responses", "chat", "conversations", "transcriptions"]
 
 router = APIRouter(tags=["openai"])
 
@@ -264,7 +277,42 @@ def _metadata(body: dict[str, Any]) -> dict[str, str]:
     return dict(value)
 
 
-def _content_text(content: Any, param: str, kinds: _PartKinds) -> str:
+def _image_url(part: dict[str, Any], param: str) -> str | None:
+    """The URL of an image part (None for a responses `file_id` image), checked."""
+    if part.get("type") == "image_url":  # chat: {"image_url": {"url": ..., "detail": ...}}
+        value = part.get("image_url")
+        if not isinstance(value, dict):
+            raise _invalid_type(f"{param}.image_url", "an object", value)
+        url = value.get("url")
+        param = f"{param}.image_url.url"
+    else:  # responses: {"image_url": ..., "file_id": ..., "detail": ...}
+        url = part.get("image_url")
+        if url is None and isinstance(part.get("file_id"), str):
+            return None
+        param = f"{param}.image_url"
+    if url is None:
+        raise _missing(param)
+    if not isinstance(url, str):
+        raise _invalid_type(param, "a string", url)
+    if url.startswith("data:"):
+        match = _IMAGE_DATA_URL.match(url)
+        try:
+            valid = match is not None and bool(base64.b64decode(match[2], validate=True))
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise _ApiError(
+                400,
+                f"Invalid '{param}'. Expected a base64-encoded data URL with an image MIME type "
+                "(png, jpeg, gif or webp).",
+                param=param,
+                code="invalid_image_url",
+            )
+    return url
+
+
+def _content_text(content: Any, param: str, kinds: _PartKinds, images: list[str]) -> str:
+    """The text of a message's content; image URLs found on the way go to ``images``."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
@@ -281,6 +329,10 @@ def _content_text(content: Any, param: str, kinds: _PartKinds) -> str:
                 raise _invalid_type(f"{part_param}.text", "a string", text)
             texts.append(text)
         elif kind in kinds.placeholders:
+            if kind in ("input_image", "image_url"):
+                url = _image_url(part, part_param)
+                if url is not None:
+                    images.append(url)
             texts.append(kinds.placeholders[str(kind)])
         else:
             raise _invalid_value(kind, kinds.names(), f"{part_param}.type")
@@ -304,8 +356,11 @@ def _missing(param: str) -> _ApiError:
     )
 
 
-def _messages(value: Any, param: str) -> list[_Message]:
-    """The messages of an `input` (string or item list); other item kinds are accepted, unread."""
+def _messages(value: Any, param: str, images: list[str]) -> list[_Message]:
+    """The messages of an `input` (string or item list); other item kinds are accepted, unread.
+
+    The URLs of the images they carry are appended to ``images``.
+    """
     if isinstance(value, str):
         return [_Message("user", value)]
     if not isinstance(value, list):
@@ -320,13 +375,16 @@ def _messages(value: Any, param: str) -> list[_Message]:
         role = _role(item, _RESPONSE_ROLES, item_param)
         if "content" not in item:
             raise _missing(f"{item_param}.content")
-        text = _content_text(item["content"], f"{item_param}.content", _RESPONSE_PARTS)
+        text = _content_text(item["content"], f"{item_param}.content", _RESPONSE_PARTS, images)
         messages.append(_Message(role, text))
     return messages
 
 
-def _chat_messages(value: Any) -> list[_Message]:
-    """The `messages` of a chat completion; an assistant message may have null content."""
+def _chat_messages(value: Any, images: list[str]) -> list[_Message]:
+    """The `messages` of a chat completion; an assistant message may have null content.
+
+    The URLs of the images they carry are appended to ``images``.
+    """
     if not isinstance(value, list):
         raise _invalid_type("messages", "an array", value)
     if not value:
@@ -346,7 +404,11 @@ def _chat_messages(value: Any) -> list[_Message]:
         content = item.get("content")
         if content is None and role != "assistant":
             raise _missing(f"{param}.content")
-        text = "" if content is None else _content_text(content, f"{param}.content", _CHAT_PARTS)
+        text = (
+            ""
+            if content is None
+            else _content_text(content, f"{param}.content", _CHAT_PARTS, images)
+        )
         messages.append(_Message(role, text))
     return messages
 
@@ -603,7 +665,7 @@ async def create_conversation(request: Request, settings: Settings, store: Store
         record.metadata = body.get("metadata")
         metadata = _metadata(body)
         items = body.get("items") or []
-        _messages(items, "items")
+        _messages(items, "items", [])
         stall = _take_fault(store, "conversations")
     except _ApiError as error:
         return _refused(store, record, error)
@@ -654,7 +716,7 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
         record.metadata = body.get("metadata")
         model = record.model = _model(body)
         conversation_id = record.conversation = _conversation_id(body)
-        messages = _messages(_required(body, "input"), "input")
+        messages = _messages(_required(body, "input"), "input", record.images)
         instructions = body.get("instructions")
         if instructions is not None and not isinstance(instructions, str | list):
             raise _invalid_type("instructions", "a string", instructions)
@@ -733,7 +795,7 @@ async def create_chat_completion(
         record.metadata = body.get("metadata")
         model = record.model = _model(body)
         record.input = body.get("messages")
-        messages = _chat_messages(_required(body, "messages"))
+        messages = _chat_messages(_required(body, "messages"), record.images)
         _metadata(body)
         _check_common(body, record)
         stall = _take_fault(store, "chat")
@@ -763,6 +825,81 @@ async def create_chat_completion(
         extra={"response_id": completion_id, "turn": number},
     )
     return _answer(payload)
+
+
+def _transcript(data: bytes, content_type: str) -> str:
+    """What the file "says": its own text when it is printable UTF-8, else a description."""
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        text = ""
+    if text and all(char.isprintable() or char.isspace() for char in text):
+        return text
+    return f"transcript of {len(data)} bytes of {content_type}"
+
+
+def _transcription_usage(model: str, size: int, transcript: str) -> dict[str, Any]:
+    """Usage as OpenAI reports it: seconds for whisper models, tokens for the others."""
+    if model.startswith("whisper"):
+        return {"type": "duration", "seconds": max(1, size // 16_000)}
+    audio_tokens = max(1, math.ceil(size / 1024))
+    output_tokens = _words(transcript)
+    return {
+        "type": "tokens",
+        "input_tokens": audio_tokens,
+        "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+        "output_tokens": output_tokens,
+        "total_tokens": audio_tokens + output_tokens,
+    }
+
+
+def _form_text(value: Any, param: str, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise _missing(param)
+        return None
+    if not isinstance(value, str):
+        raise _invalid_type(param, "a string", "a file")
+    return value
+
+
+@router.post("/v1/audio/transcriptions")
+async def create_transcription(request: Request, settings: Settings, store: Store) -> Response:
+    """Transcribe an uploaded audio file (multipart) into a deterministic transcript."""
+    record = _record(request, "audio.transcriptions.create")
+    try:
+        _check_auth(request, settings)
+        async with request.form() as form:
+            upload = form.get("file")
+            model = record.model = _form_text(form.get("model"), "model", required=True)
+            response_format = _form_text(
+                form.get("response_format"), "response_format", required=False
+            )
+            if not isinstance(upload, UploadFile):
+                raise _missing("file")
+            data = await upload.read()
+        filename = upload.filename or ""
+        content_type = upload.content_type or "application/octet-stream"
+        record.file = {"filename": filename, "content_type": content_type, "size": len(data)}
+        record.body = {"model": model, "response_format": response_format}
+        if response_format is not None and response_format not in _TRANSCRIPT_FORMATS:
+            raise _invalid_value(response_format, "'json' and 'text'", "response_format")
+        if filename.rpartition(".")[2].lower() not in _AUDIO_FORMATS or "." not in filename:
+            raise _ApiError(400, f"Invalid file format. Supported formats: {list(_AUDIO_FORMATS)}")
+        stall = _take_fault(store, "transcriptions")
+    except _ApiError as error:
+        return _refused(store, record, error)
+    assert model is not None
+    store.openai_requests.append(record)
+    if settings.openai_latency + stall > 0:
+        await asyncio.sleep(settings.openai_latency + stall)
+    transcript = _transcript(data, content_type)
+    _completed(store, record, transcript)
+    logger.info("sandbox responder transcribed a file", extra={"size": len(data)})
+    if response_format == "text":
+        return PlainTextResponse(transcript, headers={"x-request-id": _new_id("req_")})
+    usage = _transcription_usage(model, len(data), transcript)
+    return _answer({"text": transcript, "usage": usage})
 
 
 @router.post("/_sandbox/openai/faults")

@@ -3,7 +3,9 @@
 Tests assert on what the services sent to "Twilio" and "OpenAI", so every request the sandbox
 sees is kept here, in arrival order, until `DELETE /_sandbox` clears it. Waiting is event
 driven: :meth:`RecordLog.wait_until` parks a future that the next matching append resolves, so a
-test never polls or sleeps. Everything lives on one event loop (the server's), so no locks.
+test never polls or sleeps. Live views (the chat page's event stream) use
+:meth:`RecordLog.subscribe` instead: a callback that sees each record as it is appended.
+Everything lives on one event loop (the server's), so no locks.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from chatbot_sandbox.twilio_records import (
+    MediaFetchRecord,
     StatusCallbackRecord,
+    StoredMedia,
     TwilioFault,
     TypingIndicatorRecord,
 )
@@ -38,6 +42,7 @@ class RecordLog(Generic[T]):
     def __init__(self) -> None:
         self._items: list[T] = []
         self._waiters: list[tuple[Callable[[Sequence[T]], bool], asyncio.Future[None]]] = []
+        self._subscribers: list[Callable[[T], None]] = []
 
     def __len__(self) -> int:
         return len(self._items)
@@ -50,6 +55,23 @@ class RecordLog(Generic[T]):
         """Keep one record and wake every waiter whose condition now holds."""
         self._items.append(item)
         self._wake()
+        for subscriber in list(self._subscribers):
+            subscriber(item)
+
+    def subscribe(self, callback: Callable[[T], None]) -> Callable[[], None]:
+        """Call ``callback`` with every record appended from now on; returns the unsubscribe.
+
+        Callbacks run synchronously inside :meth:`append`, so a subscriber sees records in
+        order and never misses one between a snapshot and its subscription. They must not
+        block or raise: an append is part of answering a request.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
 
     def clear(self) -> None:
         """Forget every record (waiters keep waiting, now against the empty list)."""
@@ -123,9 +145,21 @@ class TwilioMessageRecord:
         }
 
 
+def _shortened(url: str) -> str:
+    """An image URL for the inspection API: a data URL's header and size, not its bytes."""
+    if not url.startswith("data:"):
+        return url
+    header, _, data = url.partition(",")
+    return f"{header},... ({len(data)} characters)"
+
+
 @dataclass(slots=True)
 class OpenAIRequestRecord:
-    """One request to the OpenAI-compatible responder; the outcome is filled in when answered."""
+    """One request to the OpenAI-compatible responder; the outcome is filled in when answered.
+
+    ``images`` are the image URLs of the request's input (data URLs whole, for assertions);
+    ``file`` describes an uploaded file (a transcription's audio): name, type and size.
+    """
 
     endpoint: str
     method: str
@@ -143,6 +177,8 @@ class OpenAIRequestRecord:
     error_code: str | None = None
     response_id: str | None = None
     output_text: str | None = None
+    images: list[str] = field(default_factory=list)
+    file: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as the inspection API shows it (`status_code` is null while in flight)."""
@@ -162,6 +198,8 @@ class OpenAIRequestRecord:
             "error_code": self.error_code,
             "response_id": self.response_id,
             "output_text": self.output_text,
+            "images": [_shortened(url) for url in self.images],
+            "file": self.file,
             "body": self.body,
         }
 
@@ -220,6 +258,8 @@ class SandboxStore:
         self.twilio_faults: list[TwilioFault] = []
         self.twilio_typing: RecordLog[TypingIndicatorRecord] = RecordLog()
         self.twilio_status_callbacks: RecordLog[StatusCallbackRecord] = RecordLog()
+        self.twilio_media: dict[str, StoredMedia] = {}
+        self.twilio_media_fetches: RecordLog[MediaFetchRecord] = RecordLog()
 
     def clear(self) -> None:
         """Forget every record and conversation."""
@@ -231,3 +271,5 @@ class SandboxStore:
         self.twilio_faults.clear()
         self.twilio_typing.clear()
         self.twilio_status_callbacks.clear()
+        self.twilio_media.clear()
+        self.twilio_media_fetches.clear()

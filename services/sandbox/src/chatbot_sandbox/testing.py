@@ -16,12 +16,14 @@ from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 
 import uvicorn
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
 
 from chatbot_sandbox.app import create_app
 from chatbot_sandbox.config import SandboxSettings
 from chatbot_sandbox.store import SandboxStore
 
-__all__ = ["RunningSandbox", "running_sandbox"]
+__all__ = ["RunningSandbox", "running_sandbox", "twilio_client"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +109,23 @@ async def running_sandbox(
         ready.cancel()
         server.stop()
         await serving
+
+
+@contextlib.asynccontextmanager
+async def twilio_client(
+    sandbox: RunningSandbox, *, sid: str | None = None, token: str | None = None
+) -> AsyncIterator[Client]:
+    """A real twilio Client whose API calls (both of Twilio's hosts) go to ``sandbox``."""
+    settings = sandbox.settings
+    http_client = AsyncTwilioHttpClient()
+    client = Client(
+        sid or settings.twilio_account_sid,
+        token or settings.twilio_auth_token.get_secret_value(),
+        http_client=http_client,
+    )
+    client.api.base_url = sandbox.twilio_base_url
+    client.messaging.base_url = sandbox.twilio_base_url
+    try:
+        yield client
+    finally:
+        await http_client.close()

@@ -10,6 +10,12 @@ delivery that fails later); accepted messages report their progress with signed 
 callbacks (:mod:`chatbot_sandbox.status_callbacks`). Nothing is delivered; every request is
 recorded in the store for tests and the chat page to inspect. Phone numbers and message text
 are never logged.
+
+Inbound media is served too, as Twilio serves it to the conversation service: the media URL
+(``MEDIA_PATH``) needs the account's Basic auth and answers with a redirect to an
+unauthenticated CDN copy; files get there through the sandbox's upload endpoint
+(:mod:`chatbot_sandbox.twilio_media`, whose routes this router includes). Media URLs and bytes
+are never logged either.
 """
 
 from __future__ import annotations
@@ -26,20 +32,34 @@ from email.utils import format_datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
+from chatbot_sandbox import twilio_media
 from chatbot_sandbox.config import SandboxSettings
 from chatbot_sandbox.deps import Settings, Store
 from chatbot_sandbox.status_callbacks import report_statuses
 from chatbot_sandbox.store import TwilioMessageRecord
-from chatbot_sandbox.twilio_records import TwilioFault, TypingIndicatorRecord, take_fault
+from chatbot_sandbox.twilio_records import (
+    MediaFetchRecord,
+    TwilioFault,
+    TypingIndicatorRecord,
+    take_fault,
+)
 
-__all__ = ["MAX_BODY_LENGTH", "MAX_MEDIA", "MESSAGES_PATH", "TYPING_PATH", "router"]
+__all__ = [
+    "MAX_BODY_LENGTH",
+    "MAX_MEDIA",
+    "MEDIA_PATH",
+    "MESSAGES_PATH",
+    "TYPING_PATH",
+    "router",
+]
 
 logger = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 TYPING_PATH = "/v2/Indicators/Typing.json"
+MEDIA_PATH = "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}"
 MAX_BODY_LENGTH = 1600
 """Counted in UTF-16 code units: Twilio counts an emoji outside the BMP as two characters."""
 MAX_MEDIA = 10
@@ -276,3 +296,48 @@ async def add_fault(fault: TwilioFault, store: Store) -> dict[str, int]:
     """Make the fake fail the next matching requests as the fault says (faults queue up)."""
     store.twilio_faults.append(fault)
     return {"faults": len(store.twilio_faults)}
+
+
+@router.get(MEDIA_PATH, response_model=None)
+async def fetch_media(
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    request: Request,
+    settings: Settings,
+    store: Store,
+) -> JSONResponse | RedirectResponse:
+    """Inbound media, as Twilio serves it with media auth on: Basic auth, then a redirect."""
+    record = MediaFetchRecord(
+        stage="api",
+        media_sid=media_sid,
+        received_at=datetime.now(UTC),
+        status_code=307,
+        authorized="authorization" in request.headers,
+    )
+    try:
+        if not _authorized(request, account_sid, settings):
+            raise _Rejection(401, 20003, "Authenticate")
+        await _apply_fault(take_fault(store.twilio_faults, "media"))
+        media = store.twilio_media.get(media_sid)
+        if media is None or media.message_sid != message_sid:
+            raise _Rejection(
+                404,
+                20404,
+                f"The requested resource {request.url.path} was not found",
+            )
+    except _Rejection as rejection:
+        record.status_code = rejection.status
+        record.error_code = rejection.code
+        store.twilio_media_fetches.append(record)
+        logger.info(
+            "sandbox twilio refused a media download",
+            extra={"status_code": rejection.status, "error_code": rejection.code},
+        )
+        return _error_json(rejection)
+    store.twilio_media_fetches.append(record)
+    origin = str(request.base_url).rstrip("/")
+    return RedirectResponse(twilio_media.cdn_url(media, origin), status_code=307)
+
+
+router.include_router(twilio_media.router)

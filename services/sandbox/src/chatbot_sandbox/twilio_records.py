@@ -1,10 +1,11 @@
-"""What the fake Twilio API keeps besides Messages creates: faults, typing, status callbacks.
+"""What the fake Twilio API keeps besides Messages creates: faults, typing, callbacks, media.
 
 Tests make the fake fail the way Twilio does (an error code, a Retry-After, a slow answer, a
 delivery that fails later) by adding a :class:`TwilioFault`, in-process or through
-``POST /_sandbox/twilio/faults``; typing indicators and the status callbacks the fake posted
-are recorded for them to inspect. The store holds these next to its other records; they live
-in this module, which imports nothing of the sandbox, so the store can import them.
+``POST /_sandbox/twilio/faults``; typing indicators, the status callbacks the fake posted and
+every download of inbound media are recorded for them to inspect, and uploaded media is kept
+as :class:`StoredMedia`. The store holds these next to its other records; they live in this
+module, which imports nothing of the sandbox, so the store can import them.
 """
 
 from __future__ import annotations
@@ -15,14 +16,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-__all__ = ["StatusCallbackRecord", "TwilioFault", "TypingIndicatorRecord", "take_fault"]
+__all__ = [
+    "MediaFetchRecord",
+    "StatusCallbackRecord",
+    "StoredMedia",
+    "TwilioFault",
+    "TypingIndicatorRecord",
+    "take_fault",
+]
 
 
 class TwilioFault(BaseModel):
     """How the fake misbehaves for the next ``times`` matching requests."""
 
-    operation: Literal["messages", "typing"] = Field(
-        "messages", description="Which endpoint: Messages create or the typing indicator."
+    operation: Literal["messages", "typing", "media"] = Field(
+        "messages",
+        description="Which endpoint: Messages create, the typing indicator or a media download.",
     )
     to: str | None = Field(None, description="Only Messages creates to this address.")
     times: int = Field(1, ge=1, description="How many matching requests it applies to.")
@@ -104,4 +113,68 @@ class StatusCallbackRecord:
             "sent_at": self.sent_at.isoformat(),
             "response_status": self.response_status,
             "error": self.error,
+        }
+
+
+@dataclass(slots=True)
+class StoredMedia:
+    """An inbound attachment the fake serves, as Twilio keeps the media of a received message.
+
+    ``token`` names its CDN copy (the unauthenticated URL Twilio's media URL redirects to);
+    ``cdn_base`` is the origin of that redirect (None: the origin the download came to).
+    """
+
+    sid: str
+    message_sid: str
+    account_sid: str
+    content_type: str
+    data: bytes
+    token: str
+    uploaded_at: datetime
+    cdn_base: str | None = None
+
+    @property
+    def path(self) -> str:
+        """The media URL's path, as in Twilio's ``MediaUrl<N>`` webhook fields."""
+        account, message = self.account_sid, self.message_sid
+        return f"/2010-04-01/Accounts/{account}/Messages/{message}/Media/{self.sid}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The media as the inspection API shows it (its size, never its bytes)."""
+        return {
+            "sid": self.sid,
+            "message_sid": self.message_sid,
+            "account_sid": self.account_sid,
+            "content_type": self.content_type,
+            "size": len(self.data),
+            "path": self.path,
+            "uploaded_at": self.uploaded_at.isoformat(),
+        }
+
+
+@dataclass(slots=True)
+class MediaFetchRecord:
+    """One download request of inbound media: the authenticated API URL or its CDN copy.
+
+    ``stage`` is ``api`` (the Twilio media URL, Basic auth required, answered with a redirect)
+    or ``cdn`` (the redirect's target, no auth needed); ``authorized`` says whether the request
+    carried an Authorization header at all, so tests can see credentials never reach the CDN.
+    """
+
+    stage: Literal["api", "cdn"]
+    media_sid: str | None
+    received_at: datetime
+    status_code: int
+    authorized: bool
+    error_code: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the inspection API shows it."""
+        return {
+            "stage": self.stage,
+            "media_sid": self.media_sid,
+            "received_at": self.received_at.isoformat(),
+            "status_code": self.status_code,
+            "authorized": self.authorized,
+            "error_code": self.error_code,
         }

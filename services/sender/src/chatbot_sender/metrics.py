@@ -3,19 +3,30 @@
 Labels are low-cardinality by construction: operations and outcomes are fixed words and codes
 are Twilio error codes (or an HTTP status, ``timeout``, ``network``). No phone number, user
 key or message text is ever a label.
+
+The series whose labels are known up front are created at import, so dashboards show zeros
+rather than gaps and ``increase()`` sees a counter's first step; those with a Twilio error code
+appear with the first failure of that code.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from chatbot_common.dlq import DEAD_LETTERS
+
 __all__ = [
     "RATE_LIMIT_WAIT_SECONDS",
     "REPLY_LATENCY_SECONDS",
     "REPLY_PARTS",
     "SENDS",
+    "TWILIO_OPERATIONS",
     "TWILIO_SECONDS",
 ]
+
+TWILIO_OPERATIONS = ("messages.create", "typing_indicator.create")
+_DEAD_LETTER_REASONS = ("malformed", "invalid", "twilio_rejected")
+
 
 SENDS = Counter(
     "chatbot_outbound_sends_total",
@@ -37,10 +48,21 @@ REPLY_PARTS = Histogram(
 REPLY_LATENCY_SECONDS = Histogram(
     "chatbot_reply_latency_seconds",
     "From ingress receiving the webhook a reply answers to Twilio accepting its first part.",
-    buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300),
+    # Fine where replies are (a model turn: seconds), with 30 s as a boundary for the SLO.
+    buckets=(0.5, 1, 1.5, 2, 3, 4, 6, 8, 10, 15, 20, 30, 45, 60, 120, 300),
 )
 RATE_LIMIT_WAIT_SECONDS = Histogram(
     "chatbot_sender_rate_limit_wait_seconds",
     "Time a send waited for its sender's rate-limit token in the handler.",
     buckets=(0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
+
+for _operation in TWILIO_OPERATIONS:
+    for _outcome in ("ok", "error"):
+        TWILIO_SECONDS.labels(_operation, _outcome)
+SENDS.labels("message", "accepted", "")
+SENDS.labels("typing", "accepted", "")
+SENDS.labels("typing", "skipped", "disabled")
+SENDS.labels("typing", "skipped", "stale")
+for _reason in _DEAD_LETTER_REASONS:
+    DEAD_LETTERS.labels("sender", _reason)

@@ -1,0 +1,243 @@
+"""Downloading inbound media from Twilio: authenticated, bounded, and safe across redirects.
+
+A media URL in a webhook (``https://api.twilio.com/2010-04-01/Accounts/AC.../Messages/MM.../
+Media/ME...``) needs the account's HTTP Basic auth when the account enforces media auth, and
+answers with a redirect to a CDN URL that needs none. So:
+
+- credentials go only to the origin of the media URL itself, never to where it redirects: a
+  CDN, or anything else a redirect names, never sees the auth token. Without
+  ``TWILIO_API_BASE_URL`` that origin must be Twilio's (``https://*.twilio.com``): a URL
+  naming any other host is refused, never fetched;
+- ``TWILIO_API_BASE_URL`` replaces the URL's scheme and host (as it does for the sender), so
+  dev and tests download from the sandbox through this same code;
+- one attempt is bounded in time (``MEDIA_TIMEOUT``, redirects and body included), in size
+  (the announced Content-Length, then the bytes read, streamed, so an oversized file is never
+  held whole) and in type (the answer's Content-Type must be an allowed one; a generic or
+  missing one falls back to the type the webhook announced);
+- failures are sorted as the model's are (:mod:`.retry`): 5xx, 429, 408, timeouts and
+  connection errors get another attempt, honouring Retry-After; 401, 403, 404 do not. A file
+  too large or of the wrong type is a refusal, not a failure: no retry.
+
+URLs and bytes are never logged, and no error raised here carries a URL (the HTTP client's
+errors quote it, so they are replaced, never chained).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+from pydantic import SecretStr
+from yarl import URL
+
+from .media_metrics import DOWNLOAD_SECONDS
+from .mediatypes import media_type
+from .retry import Failure, ModelCallError, RetryPolicy, retry_after, with_retries
+
+__all__ = [
+    "Download",
+    "MediaDownloader",
+    "MediaRefusedError",
+    "MediaUnavailableError",
+    "RefusalReason",
+]
+
+RefusalReason = Literal["too_large", "unsupported"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_PERMANENT = frozenset({401, 403, 404, 410})
+_GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+_CHUNK = 64 * 1024
+_TWILIO_DOMAIN = "twilio.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A downloaded attachment: its (checked) type and its bytes."""
+
+    content_type: str
+    data: bytes
+
+
+class MediaRefusedError(Exception):
+    """The attachment is over the size limit, or not of an allowed type: told, not retried."""
+
+    def __init__(self, reason: RefusalReason) -> None:
+        super().__init__(reason)
+        self.reason: RefusalReason = reason
+
+
+class MediaUnavailableError(Exception):
+    """The attachment could not be downloaded: permanent, or transient with the retries spent."""
+
+    def __init__(self, failure: Failure, attempts: int) -> None:
+        super().__init__(f"{failure.kind} after {attempts} attempt(s)")
+        self.failure = failure
+        self.attempts = attempts
+
+
+class _AttemptError(Exception):
+    """One attempt failed (its kind only: never the URL)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.kind)
+        self.failure = failure
+
+
+def _attempt_failure(error: Exception) -> Failure | None:
+    return error.failure if isinstance(error, _AttemptError) else None
+
+
+def _status_failure(status: int, headers: Mapping[str, str]) -> Failure:
+    if status in _PERMANENT:
+        return Failure(f"http_{status}", retryable=False)
+    wait = retry_after(headers)
+    if status == 429:
+        return Failure("rate_limited", retryable=True, retry_after=wait)
+    if status >= 500 or status == 408:
+        return Failure("server_error", retryable=True, retry_after=wait)
+    return Failure(f"http_{status}", retryable=False)
+
+
+class MediaDownloader:
+    """Downloads attachments with Twilio's credentials, within the media limits."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        account_sid: str | None,
+        auth_token: SecretStr | None,
+        base_url: str | None,
+        max_bytes: int,
+        timeout: float,
+        policy: RetryPolicy,
+        rng: random.Random,
+    ) -> None:
+        self._session = session
+        self._authorization: str | None = None
+        if account_sid is not None and auth_token is not None:
+            pair = f"{account_sid}:{auth_token.get_secret_value()}".encode()
+            self._authorization = "Basic " + base64.b64encode(pair).decode("ascii")
+        self._base = URL(base_url) if base_url else None
+        self.max_bytes = max_bytes
+        self._timeout = timeout
+        self._policy = policy
+        self._rng = rng
+
+    def locate(self, url: str) -> URL:
+        """Where to download ``url`` from: rewritten to the base URL, or checked as Twilio's.
+
+        Raises :class:`MediaUnavailableError` for a URL that is malformed or not Twilio's.
+        """
+        try:
+            parsed = URL(url)
+            usable = parsed.absolute and parsed.scheme in ("http", "https")
+        except (TypeError, ValueError):
+            usable = False
+        if not usable:
+            raise MediaUnavailableError(Failure("bad_url", retryable=False), attempts=1)
+        if self._base is not None:
+            return URL.build(
+                scheme=self._base.scheme,
+                host=self._base.raw_host or "",
+                port=self._base.explicit_port,
+                path=self._base.raw_path.rstrip("/") + parsed.raw_path,
+                query_string=parsed.raw_query_string,
+                encoded=True,
+            )
+        host = (parsed.host or "").lower()
+        if parsed.scheme != "https" or not (
+            host == _TWILIO_DOMAIN or host.endswith("." + _TWILIO_DOMAIN)
+        ):
+            raise MediaUnavailableError(Failure("untrusted_url", retryable=False), attempts=1)
+        return parsed
+
+    async def download(self, url: str, *, allowed: frozenset[str], announced: str) -> Download:
+        """The attachment at ``url``, whose type must be in ``allowed``.
+
+        Raises :class:`MediaRefusedError` (too large, not allowed) or
+        :class:`MediaUnavailableError` (failed for good).
+        """
+        target = self.locate(url)
+
+        def observe(outcome: str, seconds: float) -> None:
+            DOWNLOAD_SECONDS.labels(outcome).observe(seconds)
+
+        try:
+            return await with_retries(
+                lambda: self._attempt(target, allowed, media_type(announced)),
+                self._policy,
+                rng=self._rng,
+                classify_error=_attempt_failure,
+                observe=observe,
+            )
+        except ModelCallError as error:
+            raise MediaUnavailableError(error.failure, error.attempts) from None
+
+    async def _attempt(self, url: URL, allowed: frozenset[str], announced: str) -> Download:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._follow(url, allowed, announced)
+        except MediaRefusedError:
+            DOWNLOAD_SECONDS.labels("refused").observe(time.monotonic() - started)
+            raise
+        except TimeoutError:
+            raise _AttemptError(Failure("timeout", retryable=True)) from None
+        except aiohttp.ClientError:
+            raise _AttemptError(Failure("connection", retryable=True)) from None
+
+    async def _follow(self, url: URL, allowed: frozenset[str], announced: str) -> Download:
+        """GET ``url``, following redirects; credentials only to ``url``'s own origin."""
+        origin = url.origin()
+        target = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            headers = {}
+            if self._authorization is not None and target.origin() == origin:
+                headers["Authorization"] = self._authorization
+            async with self._session.get(
+                target, headers=headers, allow_redirects=False
+            ) as response:
+                if response.status in _REDIRECTS:
+                    target = self._redirect(target, response.headers.get("Location"))
+                    continue
+                if not 200 <= response.status < 300:
+                    raise _AttemptError(_status_failure(response.status, response.headers))
+                content_type = media_type(response.headers.get("Content-Type", ""))
+                if content_type in _GENERIC_TYPES:
+                    content_type = announced
+                if content_type not in allowed:
+                    raise MediaRefusedError("unsupported")
+                return Download(content_type, await self._read(response))
+        raise _AttemptError(Failure("too_many_redirects", retryable=False))
+
+    @staticmethod
+    def _redirect(current: URL, location: str | None) -> URL:
+        try:
+            target = current.join(URL(location or ""))
+        except (TypeError, ValueError):
+            target = None
+        if not location or target is None or target.scheme not in ("http", "https"):
+            raise _AttemptError(Failure("bad_redirect", retryable=False))
+        return target
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, streamed, refused as soon as it is known to exceed the size limit."""
+        if response.content_length is not None and response.content_length > self.max_bytes:
+            raise MediaRefusedError("too_large")
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise MediaRefusedError("too_large")
+        if not body:
+            raise _AttemptError(Failure("empty", retryable=False))
+        return bytes(body)

@@ -1,0 +1,108 @@
+"""What `make run` tells the sandbox and the user about the three modes.
+
+Local (no keys): the sandbox's responder answers and its Twilio delivers to the chat page.
+Real OpenAI (OPENAI_API_KEY): OpenAI answers, Twilio is still the sandbox. Real Twilio
+(TWILIO_* and PUBLIC_BASE_URL): replies go to real WhatsApp. The banner and the chat page
+must both say which, from the environment the services really get.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatbot_conversation.config import ConversationSettings
+from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox.devrun import banner
+from chatbot_sandbox.stack import DEFAULT_OPENAI_MODEL, LocalStack, Ports, local_environment
+
+PORTS = Ports()
+REAL_TWILIO = {
+    "TWILIO_ACCOUNT_SID": "AC" + "12" * 16,
+    "TWILIO_AUTH_TOKEN": "real-token",
+    "TWILIO_WHATSAPP_FROM": "whatsapp:+14155550100",
+    "PUBLIC_BASE_URL": "https://abc.trycloudflare.example",
+}
+
+
+def stack(environment: dict[str, str]) -> LocalStack:
+    return LocalStack(ports=PORTS, run_dir=Path(".run"), environment=environment, sink=print)
+
+
+def sandbox_settings(env: dict[str, str]) -> SandboxSettings:
+    """The settings the sandbox process would read from this environment."""
+    values = {k: v for k, v in env.items() if k.startswith(("SANDBOX_", "TWILIO_", "PUBLIC_"))}
+    return SandboxSettings.model_validate(values)
+
+
+def test_the_default_model_is_the_conversation_services_default() -> None:
+    assert ConversationSettings.model_fields["openai_model"].default == DEFAULT_OPENAI_MODEL
+
+
+def test_with_no_keys_everything_is_the_sandbox() -> None:
+    env = local_environment(PORTS, {})
+    settings = sandbox_settings(env)
+
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:8090/v1"
+    assert (settings.model_provider, settings.model_label) == ("sandbox", "sandbox-echo")
+    assert settings.twilio_real is False
+    assert settings.ingress_url == "http://127.0.0.1:8080"
+    assert settings.webhook_url == "http://127.0.0.1:8080/twilio/messages"
+    text = banner(stack({}))
+    assert "chat page     http://127.0.0.1:8090/" in text
+    assert "sandbox-echo: the sandbox's echo responder, not a real model" in text
+    assert "the sandbox's fake Twilio at http://127.0.0.1:8090" in text
+
+
+@pytest.mark.parametrize(
+    ("model", "label"), [({}, DEFAULT_OPENAI_MODEL), ({"OPENAI_MODEL": "gpt-5"}, "gpt-5")]
+)
+def test_with_an_openai_key_openai_answers_and_twilio_stays_local(
+    model: dict[str, str], label: str
+) -> None:
+    given = {"OPENAI_API_KEY": "sk-test", **model}
+    env = local_environment(PORTS, given)
+    settings = sandbox_settings(env)
+
+    assert "OPENAI_BASE_URL" not in env
+    assert (settings.model_provider, settings.model_label) == ("openai", label)
+    assert settings.twilio_real is False
+    text = banner(stack(given))
+    assert f"model         {label} on OpenAI (https://api.openai.com/v1)" in text
+    assert "the sandbox's fake Twilio" in text
+
+
+def test_a_compatible_server_is_named_as_such() -> None:
+    given = {"OPENAI_API_KEY": "x", "OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"}
+    settings = sandbox_settings(local_environment(PORTS, given))
+
+    assert settings.model_provider == "compatible"
+    assert "OpenAI-compatible server at http://127.0.0.1:11434/v1" in banner(stack(given))
+
+
+def test_with_twilio_keys_replies_go_to_real_whatsapp() -> None:
+    env = local_environment(PORTS, REAL_TWILIO)
+    settings = sandbox_settings(env)
+
+    assert "TWILIO_API_BASE_URL" not in env
+    assert settings.twilio_real is True
+    assert settings.model_provider == "sandbox"
+    # The chat page still signs for the URL ingress checks, and posts to ingress locally.
+    assert settings.webhook_url == "https://abc.trycloudflare.example/twilio/messages"
+    assert settings.ingress_url == "http://127.0.0.1:8080"
+    assert settings.twilio_auth_token.get_secret_value() == "real-token"
+    assert settings.business_address == "whatsapp:+14155550100"
+    text = banner(stack(REAL_TWILIO))
+    assert "REAL Twilio (https://api.twilio.com)" in text
+    assert "WARNING" not in text
+
+
+def test_real_twilio_without_a_public_url_is_warned_about() -> None:
+    given = {k: v for k, v in REAL_TWILIO.items() if k != "PUBLIC_BASE_URL"}
+    assert "WARNING       PUBLIC_BASE_URL is a local address" in banner(stack(given))
+
+
+def test_a_label_of_ones_own_names_the_local_responder() -> None:
+    env = local_environment(PORTS, {"SANDBOX_MODEL_LABEL": "my-echo"})
+    assert sandbox_settings(env).model_label == "my-echo"

@@ -1,0 +1,133 @@
+"""The responder's media: transcriptions and image input, driven by the real `openai` SDK."""
+
+from __future__ import annotations
+
+import base64
+
+import openai
+import pytest
+
+from chatbot_sandbox.openai_api import FaultSpec
+from chatbot_sandbox.testing import RunningSandbox
+
+MODEL = "gpt-test"
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n-not-really").decode()
+DATA_URL = f"data:image/png;base64,{PNG}"
+
+
+def client_of(sandbox: RunningSandbox) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        base_url=sandbox.openai_base_url, api_key="sk-test", max_retries=0, timeout=5.0
+    )
+
+
+async def test_a_transcription_is_deterministic_and_recorded(sandbox: RunningSandbox) -> None:
+    async with client_of(sandbox) as client:
+        spoken = await client.audio.transcriptions.create(
+            model="gpt-4o-mini-transcribe", file=("note.ogg", b"hello there", "audio/ogg")
+        )
+        noise = await client.audio.transcriptions.create(
+            model="whisper-1", file=("note.webm", b"\x1aE\xdf\xa3\x00\x01", "audio/webm")
+        )
+        plain = await client.audio.transcriptions.create(
+            model="gpt-4o-transcribe",
+            file=("note.mp3", b"just text", "audio/mpeg"),
+            response_format="text",
+        )
+
+    assert spoken.text == "hello there"
+    assert spoken.usage is not None
+    assert spoken.usage.type == "tokens"
+    assert noise.text == "transcript of 6 bytes of audio/webm"
+    assert noise.usage is not None
+    assert noise.usage.type == "duration"
+    assert plain == "just text"
+    first, second, third = sandbox.store.openai_requests.snapshot()
+    assert first.endpoint == "audio.transcriptions.create"
+    assert first.path == "/v1/audio/transcriptions"
+    assert (first.model, first.status_code, first.output_text) == (
+        "gpt-4o-mini-transcribe",
+        200,
+        "hello there",
+    )
+    assert first.file == {"filename": "note.ogg", "content_type": "audio/ogg", "size": 11}
+    assert second.file == {"filename": "note.webm", "content_type": "audio/webm", "size": 6}
+    assert third.body == {"model": "gpt-4o-transcribe", "response_format": "text"}
+
+
+async def test_a_transcription_checks_the_file_format_and_takes_faults(
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.store.openai_faults.append(
+        FaultSpec(kind="server_error", endpoint="transcriptions").queued()
+    )
+    async with client_of(sandbox) as client:
+        with pytest.raises(openai.BadRequestError, match="Invalid file format"):
+            await client.audio.transcriptions.create(
+                model="whisper-1", file=("note.amr", b"#!AMR", "audio/amr")
+            )
+        with pytest.raises(openai.InternalServerError):
+            await client.audio.transcriptions.create(
+                model="whisper-1", file=("note.ogg", b"x", "audio/ogg")
+            )
+        # A model fault (the default endpoint) does not hit transcriptions.
+        sandbox.store.openai_faults.append(FaultSpec(kind="server_error").queued())
+        ok = await client.audio.transcriptions.create(
+            model="whisper-1", file=("note.ogg", b"fine", "audio/ogg")
+        )
+    assert ok.text == "fine"
+    assert [r.status_code for r in sandbox.store.openai_requests.snapshot()] == [400, 500, 200]
+    assert len(sandbox.store.openai_faults) == 1
+
+
+async def test_image_input_is_echoed_and_recorded(sandbox: RunningSandbox) -> None:
+    async with client_of(sandbox) as client:
+        response = await client.responses.create(
+            model=MODEL,
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "what is this?"},
+                        {"type": "input_image", "image_url": DATA_URL, "detail": "auto"},
+                    ],
+                }
+            ],
+        )
+        completion = await client.chat.completions.create(
+            model=MODEL,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "and this?"},
+                        {"type": "image_url", "image_url": {"url": DATA_URL}},
+                    ],
+                }
+            ],
+        )
+        with pytest.raises(openai.BadRequestError, match="base64-encoded data URL"):
+            await client.responses.create(
+                model=MODEL,
+                input=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "input_image",
+                                "image_url": "data:image/heic;base64,AAAA",
+                                "detail": "auto",
+                            }
+                        ],
+                    }
+                ],
+            )
+
+    assert response.output_text == "Echo #1: what is this?\n[image]"
+    assert completion.choices[0].message.content == "Echo #1: and this?\n[image]"
+    responded, completed, refused = sandbox.store.openai_requests.snapshot()
+    assert responded.images == completed.images == [DATA_URL]
+    assert refused.status_code == 400
+    assert refused.error_code == "invalid_image_url"
+    shown = responded.to_json()["images"]
+    assert shown == [f"data:image/png;base64,... ({len(PNG)} characters)"]

@@ -1,0 +1,139 @@
+"""Inbound media in the fake Twilio: uploads, authenticated media URLs, the CDN redirect."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+import httpx
+
+from chatbot_sandbox.testing import RunningSandbox
+from chatbot_sandbox.twilio_records import TwilioFault
+
+AUDIO = b"OggS\x00\x02" + bytes(range(200))
+
+
+def basic(sandbox: RunningSandbox) -> dict[str, str]:
+    """The Authorization header of the sandbox's account."""
+    settings = sandbox.settings
+    pair = f"{settings.twilio_account_sid}:{settings.twilio_auth_token.get_secret_value()}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+
+def local(url: str) -> str:
+    """A media URL as announced (api.twilio.com), rewritten to the sandbox: its path."""
+    assert url.startswith("https://api.twilio.com/2010-04-01/Accounts/")
+    return url.removeprefix("https://api.twilio.com")
+
+
+async def test_an_upload_is_served_behind_basic_auth_then_from_the_cdn(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    answer = await http.post(
+        "/_sandbox/twilio/media",
+        content=AUDIO,
+        headers={"Content-Type": "audio/ogg; codecs=opus"},
+    )
+    assert answer.status_code == 201
+    kept = answer.json()
+    assert kept["sid"].startswith("ME")
+    assert len(kept["sid"]) == 34
+    assert kept["message_sid"].startswith("MM")
+    assert kept["url"] == (
+        f"https://api.twilio.com/2010-04-01/Accounts/{sandbox.settings.twilio_account_sid}/"
+        f"Messages/"
+        f"{kept['message_sid']}/Media/{kept['sid']}"
+    )
+    assert (kept["content_type"], kept["size"]) == ("audio/ogg", len(AUDIO))
+
+    refused = await http.get(local(kept["url"]))
+    assert refused.status_code == 401
+    assert refused.json()["code"] == 20003
+    wrong = await http.get(local(kept["url"]), headers={"Authorization": "Basic eDp5"})
+    assert wrong.status_code == 401
+
+    redirect = await http.get(local(kept["url"]), headers=basic(sandbox))
+    assert redirect.status_code == 307
+    assert redirect.headers["location"] == kept["preview_url"]
+    copy = await http.get(redirect.headers["location"])
+    assert copy.status_code == 200
+    assert copy.content == AUDIO
+    assert copy.headers["content-type"] == "audio/ogg"
+
+    fetches = [
+        (f.stage, f.status_code, f.authorized, f.error_code)
+        for f in sandbox.store.twilio_media_fetches.snapshot()
+    ]
+    assert fetches == [
+        ("api", 401, False, 20003),
+        ("api", 401, True, 20003),
+        ("api", 307, True, None),
+        ("cdn", 200, False, None),
+    ]
+    listed = (await http.get("/_sandbox/twilio/media")).json()
+    assert [(m["sid"], m["size"]) for m in listed] == [(kept["sid"], len(AUDIO))]
+    inspected = (await http.get("/_sandbox/twilio/media/fetches", params={"min_count": 4})).json()
+    assert [f["stage"] for f in inspected] == ["api", "api", "api", "cdn"]
+
+
+async def test_a_multipart_upload_can_share_a_message_and_redirect_elsewhere(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    message_sid = "MM" + uuid.uuid4().hex
+    answers = [
+        await http.post(
+            "/_sandbox/twilio/media",
+            files={"file": (f"photo{n}.png", b"\x89PNG" + bytes([n]), "image/png")},
+            params={"message_sid": message_sid, "cdn_base": "http://cdn.example:9000"},
+        )
+        for n in range(2)
+    ]
+    first, second = (answer.json() for answer in answers)
+    assert [a.status_code for a in answers] == [201, 201]
+    assert first["message_sid"] == second["message_sid"] == message_sid
+    assert first["sid"] != second["sid"]
+    assert first["content_type"] == "image/png"
+    assert first["preview_url"].startswith("http://cdn.example:9000/_sandbox/twilio/cdn/")
+    redirect = await http.get(local(second["url"]), headers=basic(sandbox))
+    assert redirect.headers["location"] == second["preview_url"]
+
+
+async def test_unknown_media_is_404_and_faults_apply(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    kept = (
+        await http.post("/_sandbox/twilio/media", content=b"x", headers={"Content-Type": "a/b"})
+    ).json()
+    other_message = local(kept["url"]).replace(kept["message_sid"], "MM" + "0" * 32)
+    missing = await http.get(other_message, headers=basic(sandbox))
+    assert missing.status_code == 404
+    assert missing.json()["code"] == 20404
+    assert (await http.get("/_sandbox/twilio/cdn/nope")).status_code == 404
+
+    sandbox.store.twilio_faults.append(
+        TwilioFault(operation="media", status=503, code=20503, retry_after="1")
+    )
+    failed = await http.get(local(kept["url"]), headers=basic(sandbox))
+    assert (failed.status_code, failed.headers["retry-after"]) == (503, "1")
+    again = await http.get(local(kept["url"]), headers=basic(sandbox))
+    assert again.status_code == 307
+
+    assert (await http.delete("/_sandbox")).status_code == 200
+    assert sandbox.store.twilio_media == {}
+    gone = await http.get(local(kept["url"]), headers=basic(sandbox))
+    assert gone.status_code == 404
+
+
+async def test_bad_uploads_are_refused(http: httpx.AsyncClient) -> None:
+    empty = await http.post("/_sandbox/twilio/media", content=b"")
+    assert empty.status_code == 422
+    bad_sid = await http.post(
+        "/_sandbox/twilio/media", content=b"x", params={"message_sid": "SM123"}
+    )
+    assert bad_sid.status_code == 422
+    bad_cdn = await http.post(
+        "/_sandbox/twilio/media", content=b"x", params={"cdn_base": "http://x/path"}
+    )
+    assert bad_cdn.status_code == 422
+    no_file = await http.post("/_sandbox/twilio/media", files={"other": ("a", b"x", "a/b")})
+    assert no_file.status_code == 422
