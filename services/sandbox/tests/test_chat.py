@@ -12,9 +12,8 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -25,7 +24,7 @@ from chatbot_sandbox.chat_hub import END, ChatHub, normalise_number
 from chatbot_sandbox.sse import ServerSentEvent, encode_event, read_events
 from chatbot_sandbox.stack import free_port
 from chatbot_sandbox.store import SandboxStore
-from chatbot_sandbox.testing import RunningSandbox, twilio_client
+from chatbot_sandbox.testing import FormReceiver, RunningSandbox, receiving, twilio_client
 
 USER = "+15550001111"
 PUBLIC_BASE_URL = "https://chatbot.example.test"
@@ -35,55 +34,32 @@ SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
 
 
 @dataclass
-class FakeIngress:
-    """A bare HTTP/1.1 server that checks Twilio signatures and answers a chosen status."""
+class FakeIngress(FormReceiver):
+    """Checks webhook signatures as ingress does, and answers a chosen status."""
 
-    url: str = ""
     status: int = 200
     auth_token: str = ""
-    webhooks: asyncio.Queue[dict[str, str]] = field(default_factory=asyncio.Queue)
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while request_line := await reader.readline():
-                path = request_line.decode().split(" ")[1]
-                headers: dict[str, str] = {}
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                form = dict(parse_qsl(body.decode(), keep_blank_values=True))
-                status = 200
-                if path == "/twilio/messages":
-                    valid = RequestValidator(self.auth_token).validate(
-                        PUBLIC_BASE_URL + path, form, headers.get("x-twilio-signature", "")
-                    )
-                    status = self.status if valid else 403
-                    self.webhooks.put_nowait(form)
-                reply = b"<Response/>" if status == 200 else b""
-                writer.write(
-                    f"HTTP/1.1 {status} X\r\ncontent-length: {len(reply)}\r\n\r\n".encode() + reply
-                )
-                await writer.drain()
-        finally:
-            writer.close()
+    def answer(self, path: str, headers: dict[str, str], form: dict[str, str]) -> int:
+        if path != "/twilio/messages":
+            return 200
+        signature = headers.get("x-twilio-signature", "")
+        valid = RequestValidator(self.auth_token).validate(PUBLIC_BASE_URL + path, form, signature)
+        return self.status if valid else 403
 
     async def next_webhook(self) -> dict[str, str]:
+        """The form of the next webhook posted to /twilio/messages."""
         async with asyncio.timeout(10):
-            return await self.webhooks.get()
+            while True:
+                path, _, form = await self.posts.get()
+                if path == "/twilio/messages":
+                    return form
 
 
 @pytest.fixture
 async def ingress() -> AsyncIterator[FakeIngress]:
-    ingress = FakeIngress()
-    server = await asyncio.start_server(ingress.serve, "127.0.0.1", 0)
-    host, port = server.sockets[0].getsockname()[:2]
-    ingress.url = f"http://{host}:{port}"
-    try:
-        yield ingress
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with receiving(FakeIngress()) as running:
+        yield running
 
 
 @pytest.fixture
@@ -307,7 +283,7 @@ async def test_bad_input_is_refused_before_anything_is_posted(
     http: httpx.AsyncClient, ingress: FakeIngress, payload: dict[str, Any]
 ) -> None:
     assert (await http.post(MESSAGES_PATH, json=payload)).status_code == 422
-    assert ingress.webhooks.empty()
+    assert ingress.posts.empty()
     assert (await http.get(EVENTS_PATH, params={"user": "nope"})).status_code == 422
 
 

@@ -6,18 +6,15 @@ receiver that checks their signatures with the SDK's RequestValidator, as ingres
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
 
 import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from chatbot_sandbox.testing import RunningSandbox, twilio_client
+from chatbot_sandbox.testing import FormReceiver, RunningSandbox, receiving, twilio_client
 from chatbot_sandbox.twilio_records import TwilioFault
 
 TO = "whatsapp:+15550001111"
@@ -27,45 +24,10 @@ INBOUND_SID = "SM" + "ab" * 16
 SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
 
 
-@dataclass
-class Receiver:
-    """A bare HTTP/1.1 server that answers 200 and keeps what was posted to it."""
-
-    url: str = ""
-    posts: asyncio.Queue[tuple[str, str, dict[str, str]]] = field(default_factory=asyncio.Queue)
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while request_line := await reader.readline():
-                path = request_line.decode().split(" ")[1]
-                headers: dict[str, str] = {}
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.decode().partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                form = dict(parse_qsl(body.decode(), keep_blank_values=True))
-                self.posts.put_nowait((path, headers.get("x-twilio-signature", ""), form))
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-        finally:
-            writer.close()
-
-    async def next_posts(self, count: int) -> list[tuple[str, str, dict[str, str]]]:
-        async with asyncio.timeout(10):
-            return [await self.posts.get() for _ in range(count)]
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    server = await asyncio.start_server(receiver.serve, "127.0.0.1", 0)
-    host, port = server.sockets[0].getsockname()[:2]
-    receiver.url = f"http://{host}:{port}"
-    try:
-        yield receiver
-    finally:
-        server.close()
-        await server.wait_closed()
+async def receiver() -> AsyncIterator[FormReceiver]:
+    async with receiving(FormReceiver()) as running:
+        yield running
 
 
 async def test_typing_indicator_is_answered_like_twilio(
@@ -119,7 +81,7 @@ async def test_a_fault_needs_a_status_for_an_error_code(http: httpx.AsyncClient)
 
 
 async def test_status_callbacks_are_signed_and_follow_the_message(
-    start_sandbox: SandboxFactory, receiver: Receiver
+    start_sandbox: SandboxFactory, receiver: FormReceiver
 ) -> None:
     callback = f"{receiver.url}/twilio/status"
     async with start_sandbox(status_callbacks=True) as sandbox, twilio_client(sandbox) as client:
@@ -139,9 +101,9 @@ async def test_status_callbacks_are_signed_and_follow_the_message(
         "delivered",
         "read",
     ]
-    for path, signature, form in posts:
+    for path, headers, form in posts:
         assert path == "/twilio/status"
-        assert validator.validate(callback, form, signature)
+        assert validator.validate(callback, form, headers["x-twilio-signature"])
         assert (form["MessageSid"], form["To"], form["From"]) == (message.sid, TO, FROM)
         assert form["AccountSid"] == sandbox.settings.twilio_account_sid
         assert "ErrorCode" not in form
@@ -154,7 +116,7 @@ async def test_status_callbacks_are_signed_and_follow_the_message(
 
 
 async def test_a_failed_delivery_reports_failed_with_its_error_code(
-    start_sandbox: SandboxFactory, receiver: Receiver
+    start_sandbox: SandboxFactory, receiver: FormReceiver
 ) -> None:
     async with start_sandbox(status_callbacks=True) as sandbox, twilio_client(sandbox) as client:
         sandbox.store.twilio_faults.append(TwilioFault(delivery_error_code=63016))
@@ -170,7 +132,7 @@ async def test_a_failed_delivery_reports_failed_with_its_error_code(
 
 
 async def test_status_callbacks_can_be_switched_off(
-    start_sandbox: SandboxFactory, receiver: Receiver
+    start_sandbox: SandboxFactory, receiver: FormReceiver
 ) -> None:
     callback = f"{receiver.url}/twilio/status"
     async with (
