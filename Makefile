@@ -48,6 +48,9 @@ $(HELM4): | $(VENV)/.synced
 
 helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/ for the chart tests (once)
 
+dlq: install ## Operators: list, show or replay dead letters (ARGS="list", "show 12", "replay 12")
+	$(BIN)/chatbot-dlq $(or $(ARGS),list)
+
 run: install ## Run the whole system locally: nats-server, sandbox, ingress, conversation, sender
 	$(BIN)/chatbot-run
 

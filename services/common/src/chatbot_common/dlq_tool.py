@@ -1,0 +1,141 @@
+"""`make dlq`: see and replay the dead-letter stream (CHAT_DLQ), for operators.
+
+    chatbot-dlq list [--service NAME] [--limit N]   one line per dead letter, newest last
+    chatbot-dlq show SEQ                            one record, whole (it holds the payload)
+    chatbot-dlq replay SEQ [SEQ ...]                publish each original message again
+
+A replay publishes the original payload to its original subject with a new ``Nats-Msg-Id``
+(``<original id>:replay:<dlq seq>``), so JetStream does not drop it as a duplicate and a second
+replay of the same record is dropped instead. The record stays in CHAT_DLQ (``list`` marks what
+was replayed in this run only); fix the cause before replaying, or it comes straight back.
+NATS_URL says where NATS is, as for the services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import TextIO
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from .bus import MSG_ID_HEADER, NatsUnavailableError, connect
+from .contracts import ContractError, DeadLetter, decode
+from .topology import DLQ
+
+__all__ = ["main", "run"]
+
+
+async def _records(
+    js: JetStreamContext, service: str | None
+) -> AsyncIterator[tuple[int, DeadLetter | ContractError]]:
+    try:
+        state = (await js.stream_info(DLQ.name)).state
+    except NotFoundError:
+        return
+    subject = DLQ.subject(service) if service else None
+    seq = state.first_seq
+    while seq <= state.last_seq:
+        try:
+            raw = await js.get_msg(DLQ.name, seq=seq, subject=subject, next=True)
+        except NotFoundError:
+            return
+        if raw.seq is None:
+            return
+        try:
+            yield raw.seq, decode(DeadLetter, raw.data or b"")
+        except ContractError as error:
+            yield raw.seq, error
+        seq = raw.seq + 1
+
+
+def _line(seq: int, record: DeadLetter | ContractError) -> str:
+    if isinstance(record, ContractError):
+        return f"{seq:>8}  (unreadable record: {record})"
+    when = record.failed_at.isoformat(timespec="seconds")
+    code = record.error_code or "-"
+    prefix = record.original_subject.rpartition(".")[0]
+    return (
+        f"{seq:>8}  {when}  {record.service:<12} {record.reason:<22} {code:<24} "
+        f"{prefix}  attempts={record.attempts}"
+    )
+
+
+async def _list(js: JetStreamContext, out: TextIO, service: str | None, limit: int) -> int:
+    lines = [_line(seq, record) async for seq, record in _records(js, service)]
+    shown = lines[-limit:] if limit else lines
+    print(f"{'seq':>8}  failed at                  service      reason", file=out)
+    for line in shown:
+        print(line, file=out)
+    print(
+        f"{len(lines)} dead letter(s){'' if len(shown) == len(lines) else ', newest shown'}",
+        file=out,
+    )
+    return 0
+
+
+async def _get(js: JetStreamContext, seq: int) -> DeadLetter:
+    raw = await js.get_msg(DLQ.name, seq=seq)
+    return decode(DeadLetter, raw.data or b"")
+
+
+async def _show(js: JetStreamContext, out: TextIO, seq: int) -> int:
+    print((await _get(js, seq)).model_dump_json(indent=2), file=out)
+    return 0
+
+
+async def _replay(js: JetStreamContext, out: TextIO, seqs: Sequence[int]) -> int:
+    for seq in seqs:
+        record = await _get(js, seq)
+        msg_id = f"{record.original_id or record.original_subject}:replay:{seq}"
+        ack = await js.publish(
+            record.original_subject,
+            record.original_payload.encode(),
+            headers={MSG_ID_HEADER: msg_id},
+        )
+        verdict = "already replayed" if ack.duplicate else f"replayed as {ack.stream}:{ack.seq}"
+        print(f"{seq}: {verdict}", file=out)
+    return 0
+
+
+async def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
+    """Run one command; the exit status."""
+    parser = argparse.ArgumentParser(prog="chatbot-dlq", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="one line per dead letter")
+    listing.add_argument("--service", help="only this service's (ingress, conversation, sender)")
+    listing.add_argument("--limit", type=int, default=50, help="newest N (0: all)")
+    commands.add_parser("show", help="one record, whole").add_argument("seq", type=int)
+    replay = commands.add_parser("replay", help="publish original messages again")
+    replay.add_argument("seq", type=int, nargs="+")
+    args = parser.parse_args(argv)
+
+    url = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+    try:
+        nc: NATS = await connect(url, name="chatbot-dlq", timeout=5.0)
+    except NatsUnavailableError as error:
+        print(f"chatbot-dlq: {error}", file=sys.stderr)  # noqa: T201 - a CLI
+        return 1
+    try:
+        js = nc.jetstream()
+        if args.command == "list":
+            return await _list(js, out, args.service, args.limit)
+        try:
+            if args.command == "show":
+                return await _show(js, out, args.seq)
+            return await _replay(js, out, args.seq)
+        except NotFoundError:
+            print("chatbot-dlq: no such dead letter", file=sys.stderr)  # noqa: T201 - a CLI
+            return 1
+    finally:
+        await nc.close()
+
+
+def main() -> None:
+    """Entry point of ``chatbot-dlq``."""
+    sys.exit(asyncio.run(run(sys.argv[1:])))
