@@ -8,6 +8,7 @@ with whatever there is), so callers wait on events instead of sleeping in loops.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query
@@ -54,49 +55,42 @@ async def info(settings: Settings) -> dict[str, str | bool]:
     }
 
 
-@router.get("/_sandbox/twilio/messages")
-async def twilio_messages(
-    store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
-) -> list[dict[str, Any]]:
-    """Accepted `Messages.json` creates, oldest first."""
-    records = await _records(store.twilio_messages, min_count, timeout)
-    return [record.to_json() for record in records]
+_RECORD_LOGS = {
+    "/_sandbox/twilio/messages": ("twilio_messages", "Accepted `Messages.json` creates."),
+    "/_sandbox/twilio/rejected": (
+        "twilio_rejected",
+        "Refused `Messages.json` creates (401/400), with their Twilio error code.",
+    ),
+    "/_sandbox/twilio/typing": (
+        "twilio_typing",
+        "Typing indicator requests (`status_code` 200, or the refusal's).",
+    ),
+    "/_sandbox/twilio/status-callbacks": (
+        "twilio_status_callbacks",
+        "Status callbacks the fake Twilio posted, with the answer each got.",
+    ),
+    "/_sandbox/openai/requests": (
+        "openai_requests",
+        "Every request the responder received (`status_code` null while in flight).",
+    ),
+}
+"""Each list endpoint: its path, the store's log it serves, and what that log holds."""
 
 
-@router.get("/_sandbox/twilio/rejected")
-async def twilio_rejected(
-    store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
-) -> list[dict[str, Any]]:
-    """Refused `Messages.json` creates (401/400), oldest first, with their Twilio error code."""
-    records = await _records(store.twilio_rejected, min_count, timeout)
-    return [record.to_json() for record in records]
+def _list_endpoint(attribute: str, what: str) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+    async def endpoint(
+        store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
+    ) -> list[dict[str, Any]]:
+        log: RecordLog[Any] = getattr(store, attribute)
+        return [record.to_json() for record in await _records(log, min_count, timeout)]
+
+    endpoint.__name__ = attribute
+    endpoint.__doc__ = f"{what} Oldest first."
+    return endpoint
 
 
-@router.get("/_sandbox/twilio/typing")
-async def twilio_typing(
-    store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
-) -> list[dict[str, Any]]:
-    """Typing indicator requests, oldest first (`status_code` 200, or the refusal's)."""
-    records = await _records(store.twilio_typing, min_count, timeout)
-    return [record.to_json() for record in records]
-
-
-@router.get("/_sandbox/twilio/status-callbacks")
-async def twilio_status_callbacks(
-    store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
-) -> list[dict[str, Any]]:
-    """Status callbacks the fake Twilio posted, oldest first, with the answer each got."""
-    records = await _records(store.twilio_status_callbacks, min_count, timeout)
-    return [record.to_json() for record in records]
-
-
-@router.get("/_sandbox/openai/requests")
-async def openai_requests(
-    store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
-) -> list[dict[str, Any]]:
-    """Every request the responder received, oldest first (`status_code` null while in flight)."""
-    records = await _records(store.openai_requests, min_count, timeout)
-    return [record.to_json() for record in records]
+for _path, (_attribute, _what) in _RECORD_LOGS.items():
+    router.add_api_route(_path, _list_endpoint(_attribute, _what), methods=["GET"])
 
 
 @router.get("/_sandbox/openai/conversations")
