@@ -50,6 +50,16 @@ async def test_list_timeout_returns_what_there_is(http: httpx.AsyncClient) -> No
     assert answer.json() == []
 
 
+async def test_after_leaves_out_the_records_already_read(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    for body in ("one", "two", "three"):
+        assert (await _send(sandbox, http, To=TO, From=FROM, Body=body)).status_code == 201
+    later = (await http.get("/_sandbox/twilio/messages", params={"after": 1})).json()
+    assert [message["body"] for message in later] == ["two", "three"]
+    assert (await http.get("/_sandbox/twilio/messages", params={"after": 3})).json() == []
+
+
 async def test_rejected_and_openai_requests_are_listed_then_cleared(
     sandbox: RunningSandbox, http: httpx.AsyncClient
 ) -> None:

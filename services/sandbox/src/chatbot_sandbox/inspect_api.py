@@ -24,6 +24,9 @@ router = APIRouter(tags=["sandbox"])
 
 MinCount = Annotated[int, Query(ge=0, description="Wait until at least this many records exist.")]
 Timeout = Annotated[float, Query(ge=0, le=60, description="Seconds to wait for `min_count`.")]
+After = Annotated[
+    int, Query(ge=0, description="Leave out the first records (read a growing log in pieces).")
+]
 
 
 async def _records(log: RecordLog[T], min_count: int, timeout: float) -> list[T]:
@@ -79,10 +82,10 @@ _RECORD_LOGS = {
 
 def _list_endpoint(attribute: str, what: str) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
     async def endpoint(
-        store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0
+        store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0, after: After = 0
     ) -> list[dict[str, Any]]:
         log: RecordLog[Any] = getattr(store, attribute)
-        return [record.to_json() for record in await _records(log, min_count, timeout)]
+        return [record.to_json() for record in (await _records(log, min_count, timeout))[after:]]
 
     endpoint.__name__ = attribute
     endpoint.__doc__ = f"{what} Oldest first."

@@ -158,6 +158,11 @@ class ManagedProcess:
     def exit_code(self) -> int | None:
         return None if self._popen is None else self._popen.poll()
 
+    @property
+    def pid(self) -> int | None:
+        """The process id once started (the benchmarks sample its memory and CPU)."""
+        return None if self._popen is None else self._popen.pid
+
     def recent_output(self) -> str:
         return "\n".join(self._recent)
 
