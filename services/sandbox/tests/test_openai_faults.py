@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -10,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from chatbot_sandbox.openai_api import INSUFFICIENT_QUOTA_MESSAGE, LOCKED_MESSAGE
+from chatbot_sandbox.openai_api import INSUFFICIENT_QUOTA_MESSAGE, LOCKED_MESSAGE, FaultSpec
 from chatbot_sandbox.testing import RunningSandbox
 
 MODEL = "gpt-test"
@@ -144,6 +145,9 @@ async def test_a_fault_hits_only_the_endpoint_it_names(
         {"kind": "rate_limit", "count": 0},
         {"kind": "rate_limit", "endpoint": "everything"},
         {"kind": "rate_limit", "colour": "red"},
+        {"kind": "rate_limit", "probability": 0},
+        {"kind": "rate_limit", "probability": 1.5},
+        {"kind": "rate_limit", "match": ""},
     ],
 )
 async def test_an_invalid_fault_is_refused(
@@ -178,3 +182,49 @@ async def test_a_stalled_response_is_in_flight_and_keeps_its_conversation_busy(
             await client.responses.create(model=MODEL, input="fast", conversation=conversation.id)
         assert locked.value.code == "conversation_locked"
         assert (await slow).output_text == "Echo #1: slow"
+
+
+async def test_a_fault_with_a_match_hits_only_inputs_that_contain_it(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    await http.post(
+        "/_sandbox/openai/faults",
+        json={"kind": "insufficient_quota", "match": "#fail", "count": 10},
+    )
+    async with openai_client(sandbox) as client:
+        assert (await client.responses.create(model=MODEL, input="fine")).output_text == (
+            "Echo #1: fine"
+        )
+        with pytest.raises(openai.RateLimitError):
+            await client.responses.create(model=MODEL, input="first\nthis one #fail")
+        with pytest.raises(openai.RateLimitError):
+            await client.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": "#fail again"}]
+            )
+    refused = [r for r in sandbox.store.openai_requests.snapshot() if r.status_code != 200]
+    assert [r.input_text for r in refused] == ["first\nthis one #fail", "#fail again"]
+    assert [f["count"] for f in (await http.get("/_sandbox/openai/faults")).json()] == [8]
+
+
+async def outcomes_of_a_storm(sandbox: RunningSandbox, requests: int) -> list[int | None]:
+    """The statuses of ``requests`` responses under a 30 % rate-limit storm (one try each)."""
+    sandbox.store.openai_faults.append(
+        FaultSpec(kind="rate_limit", probability=0.3, count=1000).queued()
+    )
+    async with openai_client(sandbox) as client:
+        for _ in range(requests):
+            with contextlib.suppress(openai.RateLimitError):
+                await client.responses.create(model=MODEL, input="hi")
+    return [r.status_code for r in sandbox.store.openai_requests.snapshot()]
+
+
+async def test_a_storm_hits_a_share_of_requests_the_same_ones_for_the_same_seed(
+    start_sandbox: SandboxFactory,
+) -> None:
+    async with start_sandbox(fault_seed=7) as first, start_sandbox(fault_seed=7) as second:
+        statuses = await outcomes_of_a_storm(first, 40)
+        assert await outcomes_of_a_storm(second, 40) == statuses
+        (storm,) = first.store.openai_faults
+    assert 0 < statuses.count(429) < 40
+    assert set(statuses) == {200, 429}
+    assert storm.remaining == 1000 - statuses.count(429)  # only hits count

@@ -6,6 +6,7 @@ receiver that checks their signatures with the SDK's RequestValidator, as ingres
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -72,6 +73,22 @@ async def test_a_fault_answers_its_error_then_is_used_up(
     async with twilio_client(sandbox) as client:
         third = await client.messages.create_async(to=TO, from_=FROM, body="three")
     assert third.status == "queued"
+    assert sandbox.store.twilio_faults == []
+
+
+async def test_a_probable_fault_hits_some_requests_and_counts_only_its_hits(
+    start_sandbox: SandboxFactory,
+) -> None:
+    async with start_sandbox(fault_seed=3) as sandbox, twilio_client(sandbox) as client:
+        sandbox.store.twilio_faults.append(TwilioFault(status=503, probability=0.5, times=5))
+        for number in range(30):
+            with contextlib.suppress(TwilioRestException):
+                await client.messages.create_async(to=TO, from_=FROM, body=str(number))
+        accepted = len(sandbox.store.twilio_messages)
+        refused = sandbox.store.twilio_rejected.snapshot()
+    assert [r.status_code for r in refused] == [503] * 5  # used up after five hits
+    assert accepted == 25
+    assert [r.body for r in refused] != ["0", "1", "2", "3", "4"]  # some were spared
     assert sandbox.store.twilio_faults == []
 
 

@@ -48,7 +48,7 @@ def create_app(settings: SandboxSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = store = SandboxStore()
+    app.state.store = store = SandboxStore(settings.fault_seed)
     app.state.chat_hub = ChatHub(store)
     app.include_router(twilio_api.router)
     app.include_router(openai_api.router)

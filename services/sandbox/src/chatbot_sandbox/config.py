@@ -91,6 +91,14 @@ class SandboxSettings(BaseSettings):
         validation_alias="SANDBOX_TWILIO_LATENCY",
         description="Seconds the fake Twilio API takes to accept each message.",
     )
+    fault_seed: int | None = Field(
+        None,
+        validation_alias="SANDBOX_FAULT_SEED",
+        description=(
+            "Seed of the draws that decide which requests a probabilistic fault hits, so a "
+            "storm can be replayed; unset draws differently each run."
+        ),
+    )
     status_callbacks: bool = Field(
         True,
         validation_alias="SANDBOX_STATUS_CALLBACKS",

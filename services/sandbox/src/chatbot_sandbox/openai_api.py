@@ -20,18 +20,24 @@ makes that window observable). Every request is recorded for inspection; no text
 Faults are injected through a queue, usable from a test and from `make run` alike:
 
 - `POST /_sandbox/openai/faults` with one fault or a list of faults, each
-  `{"kind": ..., "endpoint": "model", "count": 1, "retry_after": null, "seconds": 0}`.
+  `{"kind": ..., "endpoint": "model", "count": 1, "retry_after": null, "seconds": 0,
+  "probability": 1, "match": null}`.
   Kinds: `rate_limit` (429, `Retry-After` and `retry-after-ms` when `retry_after` is given),
   `insufficient_quota` (429), `server_error` (500), `conversation_locked` (400) and `stall`
   (the answer takes `seconds` longer, on top of `SANDBOX_OPENAI_LATENCY`: the request shows in
   flight and its conversation is busy meanwhile; a client with a shorter timeout times out).
   `endpoint` says which requests a fault hits: `responses`, `chat`, `conversations`,
   `transcriptions`, `model` (responses and chat completions, the default) or `any`.
+  `match` limits a fault to requests whose user input contains that text (a test can make one
+  message fail for good wherever it lands in a batch), and `probability` hits each matching
+  request only with that chance, drawn from a generator seeded by `SANDBOX_FAULT_SEED`: a
+  storm of 30 % rate limits is a fault with `probability: 0.3` and a large `count`.
 - `GET /_sandbox/openai/faults` lists what is still queued; `DELETE` empties the queue (so does
   `DELETE /_sandbox`).
 
-Each matching request takes the oldest queued fault that applies to it, after the request is
-authenticated and validated, so a fault never hides a malformed request.
+Each request takes the oldest queued fault that applies to it and whose draw hits (a fault
+whose draw misses lets the next one try), after the request is authenticated and validated, so
+a fault never hides a malformed request.
 """
 
 from __future__ import annotations
@@ -134,6 +140,12 @@ class FaultSpec(BaseModel):
         None, ge=0, le=600, description="rate_limit: seconds sent as Retry-After."
     )
     seconds: float = Field(0.0, ge=0, le=600, description="stall: seconds added to the answer.")
+    probability: float = Field(
+        1.0, gt=0, le=1, description="Chance that a matching request is hit (seeded draws)."
+    )
+    match: str | None = Field(
+        None, min_length=1, description="Only requests whose user input contains this text."
+    )
 
     def queued(self) -> OpenAIFault:
         return OpenAIFault(
@@ -142,6 +154,8 @@ class FaultSpec(BaseModel):
             remaining=self.count,
             retry_after=self.retry_after,
             seconds=self.seconds,
+            probability=self.probability,
+            match=self.match,
         )
 
 
@@ -468,12 +482,15 @@ def _find_conversation(store: SandboxStore, conversation_id: str) -> Conversatio
     return conversation
 
 
-def _hits(fault: OpenAIFault, family: _Family) -> bool:
-    if fault.endpoint == "any":
-        return True
+def _hits(fault: OpenAIFault, family: _Family, text: str, store: SandboxStore) -> bool:
+    """Whether ``fault`` hits a request of ``family`` whose user input is ``text``."""
     if fault.endpoint == "model":
-        return family in ("responses", "chat")
-    return fault.endpoint == family
+        applies = family in ("responses", "chat")
+    else:
+        applies = fault.endpoint in ("any", family)
+    if not applies or (fault.match is not None and fault.match not in text):
+        return False
+    return fault.probability >= 1 or store.fault_rng.random() < fault.probability
 
 
 def _fault_error(fault: OpenAIFault) -> _ApiError:
@@ -505,12 +522,12 @@ def _fault_error(fault: OpenAIFault) -> _ApiError:
     return _ApiError(500, _SERVER_ERROR_MESSAGE, error_type="server_error")
 
 
-def _take_fault(store: SandboxStore, family: _Family) -> float:
-    """Apply the oldest queued fault that hits this request.
+def _take_fault(store: SandboxStore, family: _Family, text: str = "") -> float:
+    """Apply the oldest queued fault that hits this request (``text``: its user input).
 
     Raises its error, or returns the seconds a `stall` adds to the answer (0 without a fault).
     """
-    fault = next((f for f in store.openai_faults if _hits(f, family)), None)
+    fault = next((f for f in store.openai_faults if _hits(f, family, text, store)), None)
     if fault is None:
         return 0.0
     fault.remaining -= 1
@@ -731,7 +748,8 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
                 param="conversation",
                 code="mutually_exclusive_parameters",
             )
-        stall = _take_fault(store, "responses")
+        record.input_text = "\n".join(m.text for m in messages if m.role == "user")
+        stall = _take_fault(store, "responses", record.input_text)
         conversation = (
             _find_conversation(store, conversation_id) if conversation_id is not None else None
         )
@@ -742,7 +760,6 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
 
     response_id = _new_id("resp_")
     record.response_id = response_id
-    record.input_text = "\n".join(m.text for m in messages if m.role == "user")
     # Lock and publish the record in one synchronous step: a test that sees the record knows
     # the conversation is busy.
     if conversation is not None:
@@ -798,13 +815,13 @@ async def create_chat_completion(
         messages = _chat_messages(_required(body, "messages"), record.images)
         _metadata(body)
         _check_common(body, record)
-        stall = _take_fault(store, "chat")
+        answered = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+        record.input_text = "\n".join(m.text for m in messages[answered + 1 :] if m.role == "user")
+        stall = _take_fault(store, "chat", record.input_text)
     except _ApiError as error:
         return _refused(store, record, error)
 
-    answered = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
     record.instructions = [m.text for m in messages if m.role in ("system", "developer")]
-    record.input_text = "\n".join(m.text for m in messages[answered + 1 :] if m.role == "user")
     completion_id = _new_id("chatcmpl-")
     record.response_id = completion_id
     store.openai_requests.append(record)

@@ -11,6 +11,7 @@ Everything lives on one event loop (the server's), so no locks.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -227,13 +228,19 @@ class ConversationState:
 
 @dataclass(slots=True)
 class OpenAIFault:
-    """A failure the responder injects into the next `remaining` requests to `endpoint`."""
+    """A failure the responder injects into the next `remaining` requests to `endpoint`.
+
+    A request is hit only when its input text contains `match` (when set), and then only with
+    `probability` (drawn from the store's seeded generator); `remaining` counts the hits.
+    """
 
     kind: str
     endpoint: str
     remaining: int = 1
     retry_after: float | None = None
     seconds: float = 0.0
+    probability: float = 1.0
+    match: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The fault as the control endpoint shows it."""
@@ -243,13 +250,20 @@ class OpenAIFault:
             "count": self.remaining,
             "retry_after": self.retry_after,
             "seconds": self.seconds,
+            "probability": self.probability,
+            "match": self.match,
         }
 
 
 class SandboxStore:
-    """Everything the sandbox remembers; one per app, on `app.state.store`."""
+    """Everything the sandbox remembers; one per app, on `app.state.store`.
 
-    def __init__(self) -> None:
+    ``fault_rng`` decides which requests probabilistic faults hit; a seed makes a storm
+    repeatable.
+    """
+
+    def __init__(self, fault_seed: int | None = None) -> None:
+        self.fault_rng = random.Random(fault_seed)  # noqa: S311 - fault draws, not secrets
         self.twilio_messages: RecordLog[TwilioMessageRecord] = RecordLog()
         self.twilio_rejected: RecordLog[TwilioMessageRecord] = RecordLog()
         self.openai_requests: RecordLog[OpenAIRequestRecord] = RecordLog()

@@ -228,7 +228,7 @@ async def create_message(
         if not _authorized(request, account_sid, settings):
             raise _Rejection(401, 20003, "Authenticate")
         _validate(params)
-        fault = take_fault(store.twilio_faults, "messages", record.to)
+        fault = take_fault(store.twilio_faults, store.fault_rng, "messages", record.to)
         await _apply_fault(fault)
     except _Rejection as rejection:
         record.status_code = rejection.status
@@ -281,7 +281,7 @@ async def create_typing_indicator(
             raise _Rejection(400, 20001, "Invalid channel: typing indicators need 'whatsapp'.")
         if record.message_id is None or not _MESSAGE_SID.match(record.message_id):
             raise _Rejection(400, 90001, "Message SID is invalid.")
-        await _apply_fault(take_fault(store.twilio_faults, "typing"))
+        await _apply_fault(take_fault(store.twilio_faults, store.fault_rng, "typing"))
     except _Rejection as rejection:
         record.status_code = rejection.status
         record.error_code = rejection.code
@@ -318,7 +318,7 @@ async def fetch_media(
     try:
         if not _authorized(request, account_sid, settings):
             raise _Rejection(401, 20003, "Authenticate")
-        await _apply_fault(take_fault(store.twilio_faults, "media"))
+        await _apply_fault(take_fault(store.twilio_faults, store.fault_rng, "media"))
         media = store.twilio_media.get(media_sid)
         if media is None or media.message_sid != message_sid:
             raise _Rejection(

@@ -10,6 +10,7 @@ module, which imports nothing of the sandbox, so the store can import them.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -35,6 +36,15 @@ class TwilioFault(BaseModel):
     )
     to: str | None = Field(None, description="Only Messages creates to this address.")
     times: int = Field(1, ge=1, description="How many matching requests it applies to.")
+    probability: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description=(
+            "Chance that a matching request is hit (draws seeded by SANDBOX_FAULT_SEED); "
+            "`times` counts the hits. A storm is a fault with a probability and a large `times`."
+        ),
+    )
     delay: float = Field(0.0, ge=0, le=60, description="Seconds before answering.")
     status: int | None = Field(
         None, ge=400, le=599, description="Answer this HTTP error instead of accepting."
@@ -56,11 +66,13 @@ class TwilioFault(BaseModel):
 
 
 def take_fault(
-    faults: list[TwilioFault], operation: str, to: str | None = None
+    faults: list[TwilioFault], rng: random.Random, operation: str, to: str | None = None
 ) -> TwilioFault | None:
-    """The first fault that applies to this request, counted as used once."""
+    """The first fault that applies to this request and whose draw hits, counted as used once."""
     for fault in faults:
-        if fault.operation == operation and fault.to in (None, to):
+        if fault.operation != operation or fault.to not in (None, to):
+            continue
+        if fault.probability >= 1 or rng.random() < fault.probability:
             fault.times -= 1
             if fault.times == 0:
                 faults.remove(fault)
