@@ -13,6 +13,7 @@ from chatbot_common.worker import Handler
 
 from .config import SenderSettings
 from .deliveries import Deliveries
+from .progress import Progress
 from .ratelimit import RateLimiter
 from .sends import SendHandler
 from .twilio_client import Sender, open_twilio
@@ -33,6 +34,7 @@ def create_app(settings: SenderSettings) -> FastAPI:
             yield SendHandler(
                 js=runtime.js,
                 deliveries=Deliveries(kv),
+                progress=Progress(runtime.js, kv, consumer),
                 twilio=twilio,
                 limiter=RateLimiter(
                     settings.send_rate_per_second,

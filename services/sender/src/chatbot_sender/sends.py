@@ -8,6 +8,10 @@ delay, Retry-After when Twilio gave one and otherwise the consumer's growing del
 permanent one goes to the dead-letter stream. Either way the handler returns at once, so one
 user's trouble never holds a slot that other users' replies need.
 
+Replies to one user go out in stream order: inside a replica :mod:`chatbot_sender.ordering`
+keeps them so, and across replicas and restarts :mod:`chatbot_sender.progress` holds a reply
+back while an earlier one to the same user is not finished.
+
 Typing indicators are best effort: one that fails, or would arrive after WhatsApp hides it
 anyway, is dropped rather than retried.
 """
@@ -37,6 +41,7 @@ from .metrics import (
 )
 from .ordering import UserOrder
 from .parts import InvalidReply, Part, plan_parts, sender_of
+from .progress import Progress
 from .ratelimit import RateLimited, RateLimiter
 from .twilio_client import Sender, TwilioClient
 
@@ -46,6 +51,9 @@ log = logging.getLogger(__name__)
 
 _AFTER_HOLD = 0.1
 """Seconds a held-back reply waits beyond the earlier one's retry, so that one goes first."""
+_EARLIER_BASE = 0.5
+_EARLIER_CAP = 5.0
+"""Delays (growing by delivery) of a reply waiting for an earlier one finished elsewhere."""
 
 TYPING_LIFETIME = timedelta(seconds=25)
 """WhatsApp hides a typing indicator after 25 s; an older request would come too late."""
@@ -65,6 +73,7 @@ class SendHandler:
         *,
         js: JetStreamContext,
         deliveries: Deliveries,
+        progress: Progress,
         twilio: TwilioClient,
         limiter: RateLimiter,
         default_sender: Sender,
@@ -74,6 +83,7 @@ class SendHandler:
     ) -> None:
         self._js = js
         self._deliveries = deliveries
+        self._progress = progress
         self._twilio = twilio
         self._limiter = limiter
         self._default_sender = default_sender
@@ -97,6 +107,13 @@ class SendHandler:
                 return
             if message.kind == "typing":
                 await self._show_typing(msg, message)
+            elif await self._progress.earlier_unfinished(key, seq) is not None:
+                # An earlier reply to this user is in another replica's hands, or waits for
+                # its redelivery after a crash: go after it.
+                delay = redelivery_delay(
+                    msg.metadata.num_delivered, base=_EARLIER_BASE, cap=_EARLIER_CAP
+                )
+                await msg.nak(delay=delay)
             else:
                 await self._send_reply(msg, message)
 
@@ -109,8 +126,14 @@ class SendHandler:
             error_code=error_code,
             timeout=self._publish_timeout,
         )
+        await self._finish(msg)
+
+    async def _finish(self, msg: Msg) -> None:
+        """Record the reply as finished (sent or given up), then ack it."""
+        key, seq = OUTBOUND.token(msg.subject), msg.metadata.sequence.stream
+        await self._progress.finish(key, seq)
         await msg.ack()
-        self._order.done(OUTBOUND.token(msg.subject), msg.metadata.sequence.stream)
+        self._order.done(key, seq)
 
     async def _show_typing(self, msg: Msg, message: OutboundMessage) -> None:
         if not self._typing:
@@ -142,8 +165,7 @@ class SendHandler:
             if not await self._send_part(msg, message, sender, part):
                 return
         REPLY_PARTS.observe(len(parts))
-        await msg.ack()
-        self._order.done(OUTBOUND.token(msg.subject), msg.metadata.sequence.stream)
+        await self._finish(msg)
         log.info(
             "reply sent", extra={"idempotency_key": message.idempotency_key, "parts": len(parts)}
         )
