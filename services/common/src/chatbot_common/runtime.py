@@ -87,7 +87,11 @@ async def nats_runtime(
 
 
 def serve(app: ASGIApp, *, service: str, settings: ServiceSettings) -> None:
-    """Run ``app`` under uvicorn until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run ``app`` under uvicorn until SIGTERM or SIGINT, then shut down gracefully.
+
+    uvicorn's own proxy-header rewriting is off: which forwarded headers to believe is each
+    service's setting (ingress: TRUST_PROXY_HEADERS), not a default trust of loopback peers.
+    """
     configure_logging(service, settings.log_level)
     uvicorn.run(
         app,
@@ -96,6 +100,7 @@ def serve(app: ASGIApp, *, service: str, settings: ServiceSettings) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=max(1, int(settings.drain_timeout)),
     )
 
