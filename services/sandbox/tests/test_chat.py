@@ -20,7 +20,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from chatbot_sandbox.chat_api import EVENTS_PATH, MESSAGES_PATH
-from chatbot_sandbox.chat_hub import END, ChatHub, normalise_number
+from chatbot_sandbox.chat_hub import END, MAX_MESSAGES, ChatHub, normalise_number
 from chatbot_sandbox.sse import ServerSentEvent, encode_event, read_events
 from chatbot_sandbox.stack import free_port
 from chatbot_sandbox.store import SandboxStore
@@ -358,6 +358,19 @@ async def test_a_new_stream_starts_from_the_transcript(
         snapshot = await stream.next("snapshot")
     assert [m["id"] for m in snapshot["messages"]] == [sent["message"]["id"]]
     assert snapshot["messages"][0]["body"] == "earlier"
+
+
+def test_the_transcript_keeps_the_latest_messages_for_everyone_and_per_user() -> None:
+    hub = ChatHub(SandboxStore())
+    users = ("+15550000001", "+15550000002")
+    for index in range(MAX_MESSAGES + 3):
+        hub.add_inbound(f"SM{index}", users[index % 2], f"message {index}")
+
+    assert [m.id for m in hub.messages()] == [f"SM{i}" for i in range(3, MAX_MESSAGES + 3)]
+    for parity, user in enumerate(users):
+        kept = [f"SM{i}" for i in range(3, MAX_MESSAGES + 3) if i % 2 == parity]
+        assert [m.id for m in hub.messages(user)] == kept
+    assert hub.messages("+15550000003") == []
 
 
 async def test_closing_the_hub_ends_its_streams() -> None:

@@ -156,6 +156,9 @@ class ChatHub:
 
     def __init__(self, store: SandboxStore) -> None:
         self._messages: OrderedDict[str, ChatMessage] = OrderedDict()
+        # Each user's messages too, oldest first: a reply or a typing request looks at one
+        # user's messages, not through everyone's (the benchmarks drive thousands of users).
+        self._by_user: dict[str, dict[str, ChatMessage]] = {}
         self._typing: dict[str, datetime] = {}
         self._subscriptions: set[Subscription] = set()
         store.twilio_messages.subscribe(self._on_twilio_message)
@@ -164,7 +167,9 @@ class ChatHub:
 
     def messages(self, user: str | None = None) -> list[ChatMessage]:
         """The transcript, oldest first: one user's, or everyone's."""
-        return [m for m in self._messages.values() if user is None or m.user == user]
+        if user is None:
+            return list(self._messages.values())
+        return list(self._by_user.get(user, {}).values())
 
     def get(self, message_id: str) -> ChatMessage | None:
         """A message by its Twilio SID."""
@@ -246,8 +251,13 @@ class ChatHub:
 
     def _add(self, message: ChatMessage) -> None:
         self._messages[message.id] = message
+        self._by_user.setdefault(message.user, {})[message.id] = message
         while len(self._messages) > MAX_MESSAGES:
-            self._messages.popitem(last=False)
+            _, oldest = self._messages.popitem(last=False)
+            own = self._by_user[oldest.user]
+            del own[oldest.id]
+            if not own:
+                del self._by_user[oldest.user]
         self._publish(message.user, ("message", message.to_json()))
 
     def _publish(self, user: str, event: ChatEvent) -> None:
