@@ -9,8 +9,8 @@ parts in the order the user sent them: text (``input_text``, adjacent lines join
 conversation OpenAI no longer knows (404) is replaced by a new one, once, instead of failing
 the user for ever.
 
-The turn's request goes through the SDK's generic ``post`` (its auth, headers, timeouts and
-errors) with a body typed as the SDK's ``ResponseCreateParams`` but serialised here: the typed
+Both requests go through the SDK's generic ``post`` (its auth, headers, timeouts and errors)
+with bodies typed as the SDK's create parameters but serialised here: the typed
 ``responses.create`` walks every parameter's type annotations on each call, about 0.4 ms of CPU
 per turn, and one process runs hundreds of turns a second (bench/conversation.py).
 """
@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import httpx2
 import openai
 from openai import AsyncOpenAI, RequestOptions
+from openai.types.conversations import ConversationCreateParams
 from openai.types.responses import ResponseInputMessageContentListParam, ResponseInputParam
 from openai.types.responses.response_create_params import ResponseCreateParamsNonStreaming
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +37,14 @@ __all__ = ["ResponsesBackend", "turn_input"]
 
 
 _JSON: RequestOptions = {"headers": {"Content-Type": "application/json"}}
+
+
+class _Created(BaseModel):
+    """The field of a new Conversation that a turn reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
 
 
 class _Part(BaseModel):
@@ -137,10 +146,16 @@ class ResponsesBackend:
         )
 
     async def _new_conversation(self, user_key: str) -> str:
-        conversation = await self._requests.setup(
-            lambda: self._client.conversations.create(metadata={"user": user_key})
-        )
-        return conversation.id
+        params: ConversationCreateParams = {"metadata": {"user": user_key}}
+        body = json.dumps(params).encode()
+
+        async def create() -> _Created:
+            raw = await self._client.post(
+                "/conversations", content=body, cast_to=httpx2.Response, options=_JSON
+            )
+            return _Created.model_validate_json(raw.content)
+
+        return (await self._requests.setup(create)).id
 
     async def _respond(
         self, user_key: str, given: str | ResponseInputParam, conversation_id: str
