@@ -110,7 +110,7 @@ class Bucket:
 
 
 INBOUND = Stream("CHAT_INBOUND", "chat.inbound", max_age=7 * _DAY, allow_direct=True)
-OUTBOUND = Stream("CHAT_OUTBOUND", "chat.outbound", max_age=7 * _DAY)
+OUTBOUND = Stream("CHAT_OUTBOUND", "chat.outbound", max_age=7 * _DAY, allow_direct=True)
 EVENTS = Stream("CHAT_EVENTS", "chat.events", max_age=7 * _DAY)
 DLQ = Stream("CHAT_DLQ", "chat.dlq", max_age=30 * _DAY)
 

@@ -55,7 +55,7 @@ class Progress:
         while after + 1 < seq:
             try:
                 found = await self._js.get_msg(
-                    OUTBOUND.name, seq=after + 1, subject=subject, next=True
+                    OUTBOUND.name, seq=after + 1, subject=subject, next=True, direct=True
                 )
             except NotFoundError:
                 return None
