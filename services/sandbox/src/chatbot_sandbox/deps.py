@@ -2,7 +2,9 @@
 
 The app factory keeps the settings and the store on `app.state` (no module-level globals, so
 several sandboxes can run in one process, as tests do). These dependencies give handlers that
-state with real types instead of Starlette's untyped `State`.
+state with real types instead of Starlette's untyped `State`. They are `async` because FastAPI
+runs a plain `def` dependency in a worker thread: two thread hops per request would cost more
+than the handlers (the benchmarks drive the sandbox at hundreds of requests a second).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from chatbot_sandbox.store import SandboxStore
 __all__ = ["Settings", "Store", "get_settings", "get_store"]
 
 
-def get_settings(request: Request) -> SandboxSettings:
+async def get_settings(request: Request) -> SandboxSettings:
     """The settings the app was created with."""
     settings = request.app.state.settings
     if not isinstance(settings, SandboxSettings):
@@ -25,7 +27,7 @@ def get_settings(request: Request) -> SandboxSettings:
     return settings
 
 
-def get_store(request: Request) -> SandboxStore:
+async def get_store(request: Request) -> SandboxStore:
     """The app's in-memory records."""
     store = request.app.state.store
     if not isinstance(store, SandboxStore):
