@@ -13,7 +13,9 @@ UV := $(BIN)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run chat test test-tools lint fmt lock clean bench bench-ingress bench-conversation
+.PHONY: help install run chat test test-tools lint fmt lock clean
+.PHONY: bench bench-install bench-ingress bench-pipeline bench-concurrency bench-bursts bench-soak
+.PHONY: bench-conversation
 .PHONY: helm chart-test chart-readme
 
 help: ## Show the targets
@@ -71,13 +73,34 @@ test-tools: ## Install the Debian packages the tests use (promtool, prometheus, 
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $(DEBIAN_TEST_PACKAGES) >/dev/null; }
 
-bench: bench-ingress bench-conversation ## Run every benchmark; JSON reports go to bench/reports/
+# The benchmarks need the `bench` dependency group (matplotlib for the plots, py-spy for
+# --profile), which `make install` leaves out; uv sync puts it back in well under a second when
+# it is already there. ARGS passes options through: ARGS="--seconds 5 --profile".
+BENCH := $(BIN)/python -m bench
 
-bench-ingress: install ## Benchmark ingress against a bare FastAPI endpoint, side by side
-	$(BIN)/python bench/ingress.py
+bench-install: install
+	$(UV) sync --frozen --group bench --quiet
 
-bench-conversation: install ## Benchmark the conversation service (turns in flight, replies/s, own time per turn)
-	$(BIN)/python bench/conversation.py
+bench: bench-install ## Benchmarks 1-4 on the real stack (SCENARIO="pipeline bursts" for some); results in bench/results/
+	$(BENCH) $(SCENARIO) $(ARGS)
+
+bench-ingress: bench-install ## Benchmark 1: ingress capacity at p99 < 50 ms, beside a bare FastAPI endpoint
+	$(BENCH) ingress $(ARGS)
+
+bench-pipeline: bench-install ## Benchmark 2: end-to-end overhead at 200 messages/s, model and Twilio at 0 ms
+	$(BENCH) pipeline $(ARGS)
+
+bench-concurrency: bench-install ## Benchmark 3: 2,000 users in 5 s against a 2 s model
+	$(BENCH) concurrency $(ARGS)
+
+bench-bursts: bench-install ## Benchmark 4: bursts of 5 messages per user, coalescing and order
+	$(BENCH) bursts $(ARGS)
+
+bench-soak: bench-install ## Benchmark 5: 10 minutes of steady load (MINUTES=N), memory of every process
+	$(BENCH) soak $(if $(MINUTES),--minutes $(MINUTES)) $(ARGS)
+
+bench-conversation: bench-install ## The conversation service alone: own time per turn, turns in flight
+	$(BENCH) conversation $(ARGS)
 
 lint: install ## Check lint, formatting, types and the Dockerfile
 	$(BIN)/ruff check .

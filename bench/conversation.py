@@ -12,16 +12,15 @@ ingress does) and the sender (reading CHAT_OUTBOUND through a JetStream consumer
    messages from many users (each user writes again only after their reply could be out), and
    the `chatbot_turns_in_flight` gauge sampled while it runs.
 
-The report goes to bench/reports/conversation.json.
+This is `python -m bench conversation` (`make bench-conversation`), not one of the default
+scenarios: it isolates the service, where the others measure the whole stack.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -30,16 +29,19 @@ from typing import Any
 
 import httpx
 import nats
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.report import Options, Report
+from bench.stats import Check, percentile
+from bench.system import nats_server, process
 from chatbot_common.bus import publish
 from chatbot_common.contracts import InboundMessage, OutboundMessage, decode, utcnow
 from chatbot_common.topology import INBOUND, OUTBOUND
 from chatbot_common.userkey import user_key
 from chatbot_sandbox.stack import find_executable, free_port
-from harness import nats_server, process, write_report
 
 SECRET = "bench-user-key-secret"
 BUSINESS = "whatsapp:+14155238886"
@@ -119,7 +121,7 @@ def histogram_median(before: dict[str, Any], after: dict[str, Any], name: str) -
     for le, cumulative in buckets:
         if cumulative >= half:
             share = (half - below) / (cumulative - below) if cumulative > below else 0.0
-            return lower + (le - lower) * share
+            return float(lower + (le - lower) * share)
         lower, below = le, cumulative
     return float("nan")
 
@@ -128,7 +130,7 @@ def cpu_per_turn(before: dict[str, Any], after: dict[str, Any], turns: int) -> f
     """CPU milliseconds the service process used per turn (Linux exports the counter)."""
     if "process_cpu_seconds_total" not in after:
         return None
-    used = after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
+    used = float(after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"])
     return round(used * 1000 / turns, 2)
 
 
@@ -148,11 +150,6 @@ def processes_cpu() -> dict[str, float]:
     return used
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def env(nats_url: str, sandbox_url: str, port: int, **extra: str) -> dict[str, str]:
     return {
         "NATS_URL": nats_url,
@@ -166,7 +163,7 @@ def env(nats_url: str, sandbox_url: str, port: int, **extra: str) -> dict[str, s
     }
 
 
-async def connect(nats_url: str, traffic: Traffic) -> tuple[nats.NATS, JetStreamContext]:
+async def connect(nats_url: str, traffic: Traffic) -> tuple[NATS, JetStreamContext]:
     client = await nats.connect(nats_url)
     js = client.jetstream()
     await js.subscribe(f"{OUTBOUND.prefix}.>", cb=traffic.on_outbound, ordered_consumer=True)
@@ -303,54 +300,48 @@ def phase(nats_url: str, latency: str, settings: dict[str, str], run: Any) -> di
     return {"responder_latency_s": float(latency), "settings": settings, **result}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=int, default=300, help="messages per second offered")
-    parser.add_argument("--seconds", type=int, default=20, help="seconds of load")
-    parser.add_argument("--users", type=int, default=1800, help="distinct users under load")
-    parser.add_argument("--turns", type=int, default=400, help="sequential turns timed")
-    args = parser.parse_args()
-
-    with nats_server() as nats_url:
-        print("own time: responder at 0 ms, one turn at a time...", flush=True)
+def run(options: Options) -> Report:
+    rate = int(options.rate or 300)
+    seconds = int(options.seconds or 20)
+    users = options.users or 1800
+    turns = 400
+    with nats_server() as (nats_url, _):
+        print("   own time: responder at 0 ms, one turn at a time...", flush=True)
         own = phase(
             nats_url,
             "0",
             {"COALESCE_WINDOW": "0"},
-            lambda metrics: own_time(nats_url, metrics, args.turns, users=50),
+            lambda metrics: own_time(nats_url, metrics, turns, users=50),
         )
-        print(
-            f"   own time median {own['own_ms_median']} ms; end to end median "
-            f"{own['end_to_end_ms_median']} ms, p90 {own['end_to_end_ms_p90']} ms",
-            flush=True,
-        )
-        print(f"load: responder at 2 s, {args.rate} messages/s for {args.seconds} s...", flush=True)
+        print(f"   load: responder at 2 s, {rate} messages/s for {seconds} s...", flush=True)
         loaded = phase(
             nats_url,
             "2",
             {},
-            lambda metrics: load(
-                nats_url, metrics, rate=args.rate, seconds=args.seconds, users=args.users
-            ),
+            lambda metrics: load(nats_url, metrics, rate=rate, seconds=seconds, users=users),
         )
-        print(f"   {loaded['replies_per_second']} replies/s; turns in flight max "
-              f"{loaded['in_flight_max']:.0f}, median {loaded['in_flight_median_while_busy']:.0f}; "
-              f"reply median {loaded['reply_ms_median']} ms, p99 {loaded['reply_ms_p99']} ms; "
-              f"service CPU {loaded['service_cpu_ms_per_turn']} ms/turn",
-              flush=True)  # fmt: skip
-
-    met = (
-        loaded["in_flight_max"] >= TARGETS["in_flight"]
-        and loaded["replies_per_second"] >= TARGETS["replies_per_second"]
-        and own["own_ms_median"] < TARGETS["own_ms_median"]
-    )
-    path = write_report(
-        "conversation", {"own_time": own, "load": loaded, "targets": TARGETS, "targets_met": met}
-    )
-    print(f"report: {path}")
-    print("targets met" if met else "TARGETS NOT MET")
-    sys.exit(0 if met else 1)
-
-
-if __name__ == "__main__":
-    main()
+    return Report(
+        "conversation",
+        "conversation alone: own time per turn (responder 0 ms), turns in flight and replies/s "
+        "(responder 2 s)",
+        {"rate_per_second": rate, "seconds": seconds, "users": users, "sequential_turns": turns},
+        rows=[
+            ("own time per turn, median", f"{own['own_ms_median']} ms"),
+            ("end to end (publish -> reply), median / p90",
+             f"{own['end_to_end_ms_median']} / {own['end_to_end_ms_p90']} ms"),
+            ("replies per second", f"{loaded['replies_per_second']}"),
+            ("turns in flight, max / median while busy",
+             f"{loaded['in_flight_max']:.0f} / {loaded['in_flight_median_while_busy']:.0f}"),
+            ("reply latency median / p99",
+             f"{loaded['reply_ms_median']} / {loaded['reply_ms_p99']} ms"),
+            ("service CPU per turn", f"{loaded['service_cpu_ms_per_turn']} ms"),
+        ],
+        checks=[
+            Check("turns in flight", loaded["in_flight_max"], TARGETS["in_flight"], "", ">="),
+            Check("replies per second", loaded["replies_per_second"],
+                  TARGETS["replies_per_second"], "/s", ">="),
+            Check("own time per turn, median", own["own_ms_median"], TARGETS["own_ms_median"],
+                  " ms"),
+        ],
+        data={"own_time": own, "load": loaded},
+    )  # fmt: skip

@@ -1,0 +1,336 @@
+"""The system under test: started as `make run` starts it, driven, sampled and read back.
+
+Each scenario gets its own fresh stack (`LocalStack`: nats-server, the sandbox, ingress,
+conversation, sender, each a separate process on free ports) so no scenario inherits another's
+streams or warm caches. While the open-loop generator sends, a sampler reads every process's
+CPU time and resident memory from /proc and any gauge asked for, and the fake Twilio's accepted
+messages are read in pieces, so a run knows when every message has its reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from bench.loadgen import Run, run_apart
+from bench.profile import profiling
+from bench.report import RESULTS
+from bench.stats import Accounting, Planned, Reply, account, tokens_in
+from bench.webhooks import address, signed_requests
+from chatbot_sandbox.stack import (
+    LocalStack,
+    ManagedProcess,
+    Ports,
+    ProcessSpec,
+    free_port,
+    nats_server_spec,
+)
+
+__all__ = [
+    "BENCH_ENVIRONMENT",
+    "Driven",
+    "Sample",
+    "Sampler",
+    "bench_stack",
+    "drive",
+    "gauge",
+    "nats_server",
+    "process",
+    "quiet",
+    "usage",
+]
+
+BENCH_ENVIRONMENT = {
+    "LOG_LEVEL": "WARNING",
+    # The sender's per-number token bucket models WhatsApp's limit (default 10/s), not a cost of
+    # ours: with the one business number every scenario uses it would cap replies at 10/s.
+    "SEND_RATE_PER_SECOND": "100000",
+    "SEND_RATE_BURST": "1000",
+}
+"""Settings every benchmark stack gets on top of the local defaults."""
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def quiet(_: str, line: str) -> None:
+    """A process output sink that shows only errors (the runs log at WARNING anyway)."""
+    if '"level": "ERROR"' in line or "Traceback" in line:
+        print("   ", line[-1500:], file=sys.stderr)
+
+
+@contextmanager
+def bench_stack(**environment: str) -> Iterator[LocalStack]:
+    """A fresh LocalStack with the benchmark settings plus ``environment``."""
+    with tempfile.TemporaryDirectory(prefix="bench-stack-") as run_dir:
+        stack = LocalStack(
+            ports=Ports.free(),
+            run_dir=Path(run_dir),
+            environment={"PATH": os.environ.get("PATH", ""), **BENCH_ENVIRONMENT, **environment},
+            sink=quiet,
+        )
+        stack.start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
+
+
+@contextmanager
+def nats_server() -> Iterator[tuple[str, ManagedProcess]]:
+    """A nats-server with JetStream on a free port: its URL and process."""
+    with tempfile.TemporaryDirectory(prefix="bench-nats-") as store:
+        port = free_port()
+        server = ManagedProcess(nats_server_spec(port, Path(store)), quiet)
+        server.start()
+        try:
+            server.wait_ready(10)
+            yield f"nats://127.0.0.1:{port}", server
+        finally:
+            server.stop()
+
+
+@contextmanager
+def process(
+    name: str, argv: list[str], env: Mapping[str, str], ready_url: str
+) -> Iterator[ManagedProcess]:
+    """One service process with ``env`` added to this one's, ready when ``ready_url`` is 200."""
+    running = ManagedProcess(ProcessSpec(name, argv, {**os.environ, **env}, ready_url), quiet)
+    running.start()
+    try:
+        running.wait_ready(30)
+        yield running
+    finally:
+        running.stop()
+
+
+def gauge(text: str, name: str) -> float | None:
+    """The value of an unlabelled metric in a Prometheus text page (no full parse: it is sampled
+    several times a second while the service is under load)."""
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+def usage(pid: int) -> tuple[float, int] | None:
+    """CPU seconds used so far and resident bytes of a process, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        resident = Path(f"/proc/{pid}/statm").read_text().split()[1]
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS, int(resident) * _PAGE
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One look at the processes: wall clock, CPU seconds and RSS bytes by name, gauges."""
+
+    at: float
+    cpu: dict[str, float]
+    rss: dict[str, int]
+    gauges: dict[str, float]
+
+
+@dataclass
+class Sampler:
+    """Samples each process's CPU and memory, and the gauges asked for, every ``every`` s.
+
+    ``gauges`` maps a label to (metrics URL, metric name).
+    """
+
+    pids: dict[str, int]
+    gauges: dict[str, tuple[str, str]] = field(default_factory=dict)
+    every: float = 0.25
+    samples: list[Sample] = field(default_factory=list)
+
+    async def run(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        while True:
+            await self.sample(http)
+            try:
+                await asyncio.wait_for(stop.wait(), self.every)
+                await self.sample(http)
+                return
+            except TimeoutError:
+                pass
+
+    async def sample(self, http: httpx.AsyncClient) -> None:
+        cpu, rss = {}, {}
+        for name, pid in self.pids.items():
+            if (used := usage(pid)) is not None:
+                cpu[name], rss[name] = used
+        values = {}
+        for label, (url, metric) in self.gauges.items():
+            try:
+                value = gauge((await http.get(url)).text, metric)
+            except httpx.HTTPError:
+                value = None
+            if value is not None:
+                values[label] = value
+        self.samples.append(Sample(time.time(), cpu, rss, values))
+
+    def cpu_used(self, since: float, until: float) -> dict[str, float]:
+        """CPU seconds each process used between two wall-clock times (nearest samples)."""
+        inside = [s for s in self.samples if since <= s.at <= until] or self.samples
+        first, last = inside[0], inside[-1]
+        return {name: round(last.cpu[name] - first.cpu.get(name, 0.0), 3) for name in last.cpu}
+
+
+@dataclass
+class _ReplyLog:
+    """The fake Twilio's accepted messages, read in pieces (`after=`) as they come."""
+
+    http: httpx.AsyncClient
+    url: str
+    replies: list[Reply] = field(default_factory=list)
+    answered: set[int] = field(default_factory=set)
+
+    async def read(self) -> int:
+        answer = await self.http.get(self.url, params={"after": len(self.replies)})
+        answer.raise_for_status()
+        new = [
+            Reply(
+                at=datetime.fromisoformat(record["received_at"]).timestamp(),
+                to=record["to"] or "",
+                body=record["body"] or "",
+            )
+            for record in answer.json()
+        ]
+        self.replies += new
+        for reply in new:
+            self.answered.update(tokens_in(reply.body))
+        return len(new)
+
+    async def follow(
+        self, expected: set[int], sending: asyncio.Event, *, quiet: float, grace: float
+    ) -> None:
+        """Read until every expected message is answered (then ``grace`` more seconds, to see
+        late duplicates), or until nothing new came for ``quiet`` s after the last send."""
+        last_news = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            if await self.read():
+                last_news = time.monotonic()
+            if expected <= self.answered:
+                await asyncio.sleep(grace)
+                await self.read()
+                return
+            if sending.is_set() and time.monotonic() - last_news > quiet:
+                return
+
+
+@dataclass
+class Driven:
+    """One open-loop run through the whole stack and what came back."""
+
+    planned: Sequence[Planned]
+    run: Run
+    accounting: Accounting
+    replies: list[Reply]
+    sampler: Sampler
+    profile: dict[str, Any]
+
+    def timed(self, after: float = 0.0) -> list[tuple[float, float]]:
+        """(scheduled send, seconds until its reply reached the fake Twilio) of each answered
+        message scheduled at ``after`` or later."""
+        answered = self.accounting.answered
+        start = self.run.started_wall
+        return [
+            (message.at, answered[message.number] - (start + message.at))
+            for message in self.planned
+            if message.at >= after and message.number in answered
+        ]
+
+    def latencies(self, after: float = 0.0) -> list[float]:
+        return [seconds for _, seconds in self.timed(after)]
+
+    def cpu_used(self) -> dict[str, float]:
+        """CPU seconds each process used from the first send to the last reply."""
+        last = max((reply.at for reply in self.replies), default=time.time())
+        return self.sampler.cpu_used(self.run.started_wall, last)
+
+    def accounting_summary(self) -> dict[str, Any]:
+        """The accounting for the JSON file: counts, and the first lost and duplicated numbers."""
+        accounting = self.accounting
+        return {
+            "messages": len(self.planned),
+            "answered": len(accounting.answered),
+            "turns": accounting.turns,
+            "lost": len(accounting.lost),
+            "duplicates": len(accounting.duplicates),
+            "unmatched": accounting.unmatched,
+            "misdirected": accounting.misdirected,
+            "order_violations": accounting.order_violations,
+            "first_lost": accounting.lost[:20],
+            "first_duplicates": accounting.duplicates[:20],
+        }
+
+
+PROFILED = ("ingress", "conversation", "sender", "sandbox")
+"""The Python processes `--profile` records (nats-server is Go)."""
+
+
+async def drive(
+    stack: LocalStack,
+    planned: Sequence[Planned],
+    *,
+    scenario: str,
+    profile: bool = False,
+    quiet: float = 15.0,
+    grace: float = 2.0,
+    gauges: dict[str, tuple[str, str]] | None = None,
+    sample_every: float = 0.25,
+) -> Driven:
+    """Send ``planned`` as signed webhooks on schedule and collect every reply.
+
+    The requests are built and signed first, outside the measured run. ``gauges`` maps a label
+    to (process, metric) to sample. With ``profile``, py-spy records the Python services
+    meanwhile (see bench/profile.py).
+    """
+    base = stack.env["PUBLIC_BASE_URL"]
+    requests = signed_requests(base, planned, stack.env["TWILIO_AUTH_TOKEN"])
+    target = urlsplit(base)
+    pids = {name: p.pid for name, p in stack.processes.items() if p.pid is not None}
+    scraped = {
+        label: (stack.url(name) + "/metrics", metric)
+        for label, (name, metric) in (gauges or {}).items()
+    }
+    sampler = Sampler({**pids, "bench": os.getpid()}, scraped, sample_every)
+    sending, stop = asyncio.Event(), asyncio.Event()
+    with ExitStack() as context:
+        summaries: dict[str, Any] = {}
+        if profile:
+            spied = {name: pid for name, pid in pids.items() if name in PROFILED}
+            summaries = context.enter_context(profiling(spied, RESULTS, scenario))
+        async with httpx.AsyncClient(timeout=30) as http:
+            log = _ReplyLog(http, stack.url("sandbox") + "/_sandbox/twilio/messages")
+            sampling = asyncio.create_task(sampler.run(http, stop))
+            following = asyncio.create_task(
+                log.follow({m.number for m in planned}, sending, quiet=quiet, grace=grace)
+            )
+            run = await run_apart(
+                target.hostname or "127.0.0.1",
+                target.port or 80,
+                requests,
+                [message.at for message in planned],
+            )
+            sending.set()
+            await following
+            stop.set()
+            await sampling
+    users = {message.user for message in planned}
+    accounting = account(planned, log.replies, {user: address(user) for user in users})
+    return Driven(planned, run, accounting, log.replies, sampler, summaries)
