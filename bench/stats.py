@@ -138,7 +138,8 @@ class Accounting:
     """What became of the planned messages, read from the replies.
 
     ``answered`` maps a message number to when its (first) reply reached Twilio; a message
-    answered by no reply is lost, one answered by two or more is duplicated. A reply that
+    answered by no reply is lost, one answered by two or more is duplicated (``copies`` has
+    when each of its replies arrived, to tell a retry from a redelivery). A reply that
     answers no planned message (a rate-limit notice, say) is ``unmatched``; one sent to another
     user than the message's is ``misdirected``. ``order_violations`` counts messages answered
     after a later message of the same user was.
@@ -147,6 +148,7 @@ class Accounting:
     answered: dict[int, float] = field(default_factory=dict)
     lost: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
+    copies: dict[int, list[float]] = field(default_factory=dict)
     unmatched: int = 0
     misdirected: int = 0
     order_violations: int = 0
@@ -185,6 +187,7 @@ def account(
         for number in numbers:
             seen[number] += 1
             if seen[number] > 1:
+                result.copies.setdefault(number, [result.answered[number]]).append(reply.at)
                 continue
             result.answered[number] = reply.at
             if address[by_number[number].user] != reply.to:

@@ -15,6 +15,7 @@ import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -66,10 +67,19 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def quiet(_: str, line: str) -> None:
-    """A process output sink that shows only errors (the runs log at WARNING anyway)."""
+_ERRORS: Counter[str] = Counter()
+_SHOWN_ERRORS = 3
+
+
+def quiet(name: str, line: str) -> None:
+    """A process output sink that shows a process's first few errors (the runs log at WARNING;
+    an overloaded stack can log thousands of timeouts, which would bury the results)."""
     if '"level": "ERROR"' in line or "Traceback" in line:
-        print("   ", line[-1500:], file=sys.stderr)
+        _ERRORS[name] += 1
+        if _ERRORS[name] <= _SHOWN_ERRORS:
+            print(f"    {name}: {line[-1500:]}", file=sys.stderr)
+        elif _ERRORS[name] == _SHOWN_ERRORS + 1:
+            print(f"    {name}: more errors, not shown", file=sys.stderr)
 
 
 @contextmanager
@@ -263,7 +273,8 @@ class Driven:
         return self.sampler.cpu_used(self.run.started_wall, last)
 
     def accounting_summary(self) -> dict[str, Any]:
-        """The accounting for the JSON file: counts, and the first lost and duplicated numbers."""
+        """The accounting for the JSON file: counts, the first lost numbers, and the first
+        duplicated ones with when each copy arrived (seconds after the start)."""
         accounting = self.accounting
         return {
             "messages": len(self.planned),
@@ -275,7 +286,10 @@ class Driven:
             "misdirected": accounting.misdirected,
             "order_violations": accounting.order_violations,
             "first_lost": accounting.lost[:20],
-            "first_duplicates": accounting.duplicates[:20],
+            "first_duplicates": {
+                number: [round(at - self.run.started_wall, 3) for at in accounting.copies[number]]
+                for number in accounting.duplicates[:20]
+            },
         }
 
 
