@@ -138,8 +138,9 @@ class Accounting:
     """What became of the planned messages, read from the replies.
 
     ``answered`` maps a message number to when its (first) reply reached Twilio; a message
-    answered by no reply is lost, one answered by two or more is duplicated (``copies`` has
-    when each of its replies arrived, to tell a retry from a redelivery). A reply that
+    answered by no reply is lost, one answered by two or more is duplicated (``copies`` keeps
+    each of its replies: the same text twice is a reply sent twice, a different echo number
+    is a second turn). A reply that
     answers no planned message (a rate-limit notice, say) is ``unmatched``; one sent to another
     user than the message's is ``misdirected``. ``order_violations`` counts messages answered
     after a later message of the same user was.
@@ -148,7 +149,7 @@ class Accounting:
     answered: dict[int, float] = field(default_factory=dict)
     lost: list[int] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
-    copies: dict[int, list[float]] = field(default_factory=dict)
+    copies: dict[int, list[Reply]] = field(default_factory=dict)
     unmatched: int = 0
     misdirected: int = 0
     order_violations: int = 0
@@ -177,6 +178,7 @@ def account(
     result = Accounting()
     by_number = {message.number: message for message in planned}
     seen: Counter[int] = Counter()
+    first: dict[int, Reply] = {}
     highest: dict[str, int] = defaultdict(lambda: -1)
     for reply in sorted(replies, key=lambda reply: reply.at):
         numbers = [number for number in tokens_in(reply.body) if number in by_number]
@@ -187,9 +189,10 @@ def account(
         for number in numbers:
             seen[number] += 1
             if seen[number] > 1:
-                result.copies.setdefault(number, [result.answered[number]]).append(reply.at)
+                result.copies.setdefault(number, [first[number]]).append(reply)
                 continue
             result.answered[number] = reply.at
+            first[number] = reply
             if address[by_number[number].user] != reply.to:
                 result.misdirected += 1
             if number < highest[reply.to]:

@@ -274,7 +274,7 @@ class Driven:
 
     def accounting_summary(self) -> dict[str, Any]:
         """The accounting for the JSON file: counts, the first lost numbers, and the first
-        duplicated ones with when each copy arrived (seconds after the start)."""
+        duplicated ones with each copy's arrival (seconds after the start) and text."""
         accounting = self.accounting
         return {
             "messages": len(self.planned),
@@ -287,7 +287,10 @@ class Driven:
             "order_violations": accounting.order_violations,
             "first_lost": accounting.lost[:20],
             "first_duplicates": {
-                number: [round(at - self.run.started_wall, 3) for at in accounting.copies[number]]
+                number: [
+                    (round(copy.at - self.run.started_wall, 3), copy.body[:40])
+                    for copy in accounting.copies[number]
+                ]
                 for number in accounting.duplicates[:20]
             },
         }

@@ -103,7 +103,7 @@ def test_accounting_counts_lost_duplicate_unmatched_and_misdirected() -> None:
     result = account(PLANNED, replies, ADDRESS)
     assert result.lost == [2, 3]
     assert result.duplicates == [0]
-    assert result.copies == {0: [1.0, 1.5]}
+    assert [copy.at for copy in result.copies[0]] == [1.0, 1.5]
     assert result.answered[0] == 1.0  # the first reply counts for latency
     assert (result.unmatched, result.misdirected) == (1, 1)
     assert not result.clean
