@@ -85,3 +85,24 @@ async def test_replay_republishes_the_original_once(
     stored = await js.get_msg(OUTBOUND.name, seq=1)
     assert stored.data.decode() == ORIGINAL
     assert stored.subject == "chat.outbound.abc"
+
+
+async def test_a_record_whose_payload_was_cut_is_listed_as_such_and_never_replayed(
+    monkeypatch: pytest.MonkeyPatch, nats_server: Any, nc: NATS
+) -> None:
+    js = nc.jetstream()
+    await provision(js, streams=(OUTBOUND, DLQ), duplicate_window=3600)
+    record = DeadLetter(
+        service="sender",
+        reason="malformed",
+        attempts=1,
+        original_subject="chat.outbound.abc",
+        original_payload="{" * 10,
+        original_size=900_000,
+    )
+    await publish_dead_letter(js, record, stream_id="CHAT_OUTBOUND:1", timeout=2)
+    _, listed = await command(monkeypatch, nats_server.url, "list")
+    status, out = await command(monkeypatch, nats_server.url, "replay", "1")
+    assert "cut (900000 bytes)" in listed
+    assert (status, out) == (1, "1: not replayed: only part of its payload was kept\n")
+    assert (await js.stream_info(OUTBOUND.name)).state.messages == 0

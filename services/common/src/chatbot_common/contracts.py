@@ -146,6 +146,11 @@ class DeadLetter(Contract):
     original_subject: NonEmpty
     original_id: str | None = None
     original_payload: str = Field(description="The original payload, as text (UTF-8, replaced).")
+    original_size: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bytes of the original payload when original_payload keeps only its start.",
+    )
     failed_at: datetime = Field(default_factory=utcnow)
 
 

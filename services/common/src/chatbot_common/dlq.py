@@ -1,4 +1,10 @@
-"""Dead letters: messages a service gives up on, kept with the reason for an operator."""
+"""Dead letters: messages a service gives up on, kept with the reason for an operator.
+
+A dead letter carries the original payload as text. A payload of any size must still make a
+record NATS accepts (1 MB by default), or the message could never be given up and would come
+back for ever: so a record keeps at most :data:`MAX_ORIGINAL_BYTES` of it, and then says how
+large the whole was (``original_size``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,13 @@ from .bus import MSG_ID_HEADER, publish
 from .contracts import DeadLetter
 from .topology import DLQ
 
-__all__ = ["DEAD_LETTERS", "dead_letter", "publish_dead_letter"]
+__all__ = [
+    "DEAD_LETTERS",
+    "MAX_ORIGINAL_BYTES",
+    "dead_letter",
+    "kept_payload",
+    "publish_dead_letter",
+]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +33,17 @@ DEAD_LETTERS = Counter(
     "Messages written to the dead-letter stream, by service and reason.",
     ["service", "reason"],
 )
+
+MAX_ORIGINAL_BYTES = 128 * 1024
+"""Bytes of an original payload a dead letter keeps. JSON can spell one byte in six (a control
+character as ``\\u0000``), so the record stays well under NATS's 1 MB message limit."""
+
+
+def kept_payload(data: bytes) -> tuple[str, int | None]:
+    """A dead letter's ``original_payload`` for ``data``, and ``original_size`` when it is cut."""
+    if len(data) <= MAX_ORIGINAL_BYTES:
+        return data.decode("utf-8", errors="replace"), None
+    return data[:MAX_ORIGINAL_BYTES].decode("utf-8", errors="replace"), len(data)
 
 
 async def dead_letter(
@@ -38,6 +61,7 @@ async def dead_letter(
     """
     original_id = (message.headers or {}).get(MSG_ID_HEADER)
     stream_id = f"{message.metadata.stream}:{message.metadata.sequence.stream}"
+    payload, size = kept_payload(message.data)
     record = DeadLetter(
         service=service,
         reason=reason,
@@ -45,7 +69,8 @@ async def dead_letter(
         attempts=message.metadata.num_delivered,
         original_subject=message.subject,
         original_id=original_id,
-        original_payload=message.data.decode("utf-8", errors="replace"),
+        original_payload=payload,
+        original_size=size,
     )
     await publish_dead_letter(js, record, stream_id=stream_id, timeout=timeout)
 

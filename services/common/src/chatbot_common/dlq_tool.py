@@ -7,7 +7,8 @@
 A replay publishes the original payload to its original subject with a new ``Nats-Msg-Id``
 (``<original id>:replay:<dlq seq>``), so JetStream does not drop it as a duplicate and a second
 replay of the same record is dropped instead. The record stays in CHAT_DLQ (``list`` marks what
-was replayed in this run only); fix the cause before replaying, or it comes straight back.
+was replayed in this run only); fix the cause before replaying, or it comes straight back. A
+record whose payload was too large to keep whole (``cut`` in the list) is never replayed.
 NATS_URL says where NATS is, as for the services.
 """
 
@@ -60,9 +61,10 @@ def _line(seq: int, record: DeadLetter | ContractError) -> str:
     when = record.failed_at.isoformat(timespec="seconds")
     code = record.error_code or "-"
     prefix = record.original_subject.rpartition(".")[0]
+    cut = f"  cut ({record.original_size} bytes)" if record.original_size is not None else ""
     return (
         f"{seq:>8}  {when}  {record.service:<12} {record.reason:<22} {code:<24} "
-        f"{prefix}  attempts={record.attempts}"
+        f"{prefix}  attempts={record.attempts}{cut}"
     )
 
 
@@ -90,8 +92,13 @@ async def _show(js: JetStreamContext, out: TextIO, seq: int) -> int:
 
 
 async def _replay(js: JetStreamContext, out: TextIO, seqs: Sequence[int]) -> int:
+    status = 0
     for seq in seqs:
         record = await _get(js, seq)
+        if record.original_size is not None:
+            print(f"{seq}: not replayed: only part of its payload was kept", file=out)
+            status = 1
+            continue
         msg_id = f"{record.original_id or record.original_subject}:replay:{seq}"
         ack = await js.publish(
             record.original_subject,
@@ -100,7 +107,7 @@ async def _replay(js: JetStreamContext, out: TextIO, seqs: Sequence[int]) -> int
         )
         verdict = "already replayed" if ack.duplicate else f"replayed as {ack.stream}:{ack.seq}"
         print(f"{seq}: {verdict}", file=out)
-    return 0
+    return status
 
 
 async def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:

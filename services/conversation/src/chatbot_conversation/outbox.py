@@ -15,7 +15,7 @@ from nats.js.errors import NotFoundError
 
 from chatbot_common.bus import MSG_ID_HEADER, publish
 from chatbot_common.contracts import DeadLetter, OutboundMessage
-from chatbot_common.dlq import publish_dead_letter
+from chatbot_common.dlq import kept_payload, publish_dead_letter
 from chatbot_common.topology import INBOUND, OUTBOUND
 
 from .mailbox import Inbound
@@ -84,6 +84,7 @@ class Outbox:
     ) -> None:
         """One dead letter per message of ``segment``, deduplicated by its stream sequence."""
         for item in segment:
+            payload, size = kept_payload(item.data)
             record = DeadLetter(
                 service=SERVICE,
                 reason=reason,
@@ -91,7 +92,8 @@ class Outbox:
                 attempts=attempts,
                 original_subject=item.subject,
                 original_id=item.msg_id,
-                original_payload=item.data.decode("utf-8", errors="replace"),
+                original_payload=payload,
+                original_size=size,
             )
             await publish_dead_letter(
                 self._js, record, stream_id=f"{INBOUND.name}:{item.seq}", timeout=self._timeout
