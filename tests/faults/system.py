@@ -203,10 +203,10 @@ class System:
             for sample in family.samples
         }
 
-    async def metric(self, service: str, name: str, **labels: str) -> float:
+    async def metric(self, process: str, name: str, /, **labels: str) -> float:
         """The sum of ``name``'s samples whose labels include ``labels`` (0 when none)."""
         wanted = set(labels.items())
-        samples = await self.metrics(service)
+        samples = await self.metrics(process)
         return sum(v for (n, got), v in samples.items() if n == name and wanted <= got)
 
     async def kill(self, name: str) -> None:
