@@ -20,6 +20,7 @@ __all__ = ["run"]
 TARGET_REPLIES_PER_SECOND = 200.0
 TARGET_P99_MS = 3000.0
 IN_FLIGHT = "turns in flight"
+IN_HAND = "deliveries in hand"
 
 
 def run(options: Options) -> Report:
@@ -36,7 +37,10 @@ def run(options: Options) -> Report:
         options,
         planned,
         environment,
-        gauges={IN_FLIGHT: ("conversation", "chatbot_turns_in_flight")},
+        gauges={
+            IN_FLIGHT: ("conversation", "chatbot_turns_in_flight"),
+            IN_HAND: ("conversation", "chatbot_consumer_in_flight_messages"),
+        },
         sample_every=0.1,
     )
     start = driven.run.started_wall
@@ -44,8 +48,10 @@ def run(options: Options) -> Report:
     span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0
     replies_per_second = round(len(arrivals) / span, 1) if span else 0.0
     per_sec = per_second(arrivals, start)
-    in_flight = [(s.at - start, s.gauges[IN_FLIGHT]) for s in driven.sampler.samples
-                 if IN_FLIGHT in s.gauges]  # fmt: skip
+    in_flight, in_hand = (
+        [(s.at - start, s.gauges[label]) for s in driven.sampler.samples if label in s.gauges]
+        for label in (IN_FLIGHT, IN_HAND)
+    )
     peak = max((value for _, value in in_flight), default=0.0)
     latency = Latency.of(driven.latencies())
     report = base_report(
@@ -69,6 +75,7 @@ def run(options: Options) -> Report:
         "replies_each_second": per_sec,
         "peak_turns_in_flight": peak,
         "turns_in_flight_samples": in_flight,
+        "deliveries_in_hand_samples": in_hand,
     }
     report.plot = lambda path: plots.timeline(
         path,
@@ -76,7 +83,10 @@ def run(options: Options) -> Report:
         {
             "reply latency (ms)": {"by scheduled send": plots.points(driven.timed())},
             "replies / s": {"replies": (list(range(len(per_sec))), per_sec)},
-            "turns in flight": {IN_FLIGHT: ([t for t, _ in in_flight], [v for _, v in in_flight])},
+            "in flight": {
+                IN_FLIGHT: ([t for t, _ in in_flight], [v for _, v in in_flight]),
+                IN_HAND: ([t for t, _ in in_hand], [v for _, v in in_hand]),
+            },
         },
         dots=("reply latency (ms)",),
     )

@@ -128,10 +128,10 @@ def process(
 
 
 def gauge(text: str, name: str) -> float | None:
-    """The value of an unlabelled metric in a Prometheus text page (no full parse: it is sampled
-    several times a second while the service is under load)."""
-    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else None
+    """The value of a metric in a Prometheus text page, summed over its labelled series (no
+    full parse: it is sampled several times a second while the service is under load)."""
+    found = re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+    return sum(float(value) for value in found) if found else None
 
 
 def usage(pid: int) -> tuple[float, int] | None:
