@@ -67,6 +67,32 @@ async def test_kill_9_mid_turn_then_restart_answers_exactly_once(
     assert [text.body.split(": ", 1)[1] for text in texts] == ["hello", "after"]
     assert texts[0].idempotency_key == f"{chat.key()}.{seq}-{seq}"
     assert await chat.dead_letters() == []
+    # The restarted service continued the conversation the killed one had created.
+    records = chat.sandbox.store.openai_requests.snapshot()
+    (created,) = [r.conversation for r in records if r.endpoint == "conversations.create"]
+    assert {r.conversation for r in chat.model_requests()} == {created}
+
+
+async def test_a_new_conversation_is_kept_before_the_model_is_asked_in_it(
+    chat: Any, start_service: Any
+) -> None:
+    """So a holder that dies after its answer went out leaves the conversation to continue."""
+    chat.fault("stall", seconds=0.5)
+    async with start_service():
+        seq = await chat.send("hello")
+        await chat.model_request_in_flight()
+        during = await chat.state()
+        await chat.answered(seq)
+        await chat.send("and then")
+        await chat.replies(2)
+
+    (asked, *_) = chat.model_requests()
+    assert (during.conversation_id, during.pending) == (
+        asked.conversation,
+        SeqRange(first=seq, last=seq),
+    )
+    assert during.last_seq < seq
+    assert await chat.replies(2) == ["Echo #1: hello", "Echo #2: and then"]
 
 
 def dead_holder(pending: SeqRange) -> ConversationState:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .history import estimate_tokens, trim_history
 from .inputs import Prompt
-from .llm import ModelReply, ModelRequests, Usage
+from .llm import ModelReply, ModelRequests, Remember, Usage
 from .state import ChatTurn
 
 __all__ = ["ChatBackend"]
@@ -98,8 +98,12 @@ class ChatBackend:
         prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],
+        remember: Remember,
     ) -> ModelReply:
-        """Answer ``prompts`` after as much of ``history`` as the budget allows."""
+        """Answer ``prompts`` after as much of ``history`` as the budget allows.
+
+        The history lives in our state, not on the server: there is no conversation to remember.
+        """
         asked = tuple(ChatTurn(role="user", content=prompt.as_text()) for prompt in prompts)
         room = self._budget - sum(estimate_tokens(turn.content) for turn in asked)
         sent = trim_history(history, room)

@@ -111,6 +111,17 @@ class Lease:
                 self._lost = True
                 raise LeaseLostError(self.key) from None
 
+    async def remember_conversation(self, conversation_id: str) -> None:
+        """Keep a conversation just created for this turn, before anything is asked in it.
+
+        A holder that dies after its answer went out leaves a successor that commits the turn
+        without asking again (``Outbox.already_sent``): the conversation id must already
+        be in the state then, or the user's next turn would start a new conversation.
+        """
+        await self.write(
+            self.state.model_copy(update={"conversation_id": conversation_id}), keep=True
+        )
+
     async def abandon(self) -> None:
         """Release the lease but keep ``pending``: the next holder answers that range again."""
         await self.write(self.state, keep=False)

@@ -25,7 +25,7 @@ from .retry import Failure, ModelCallError, RetryPolicy, with_retries
 from .state import ChatTurn
 from .telemetry import fail, model_span
 
-__all__ = ["Backend", "ModelReply", "ModelRequests", "Usage"]
+__all__ = ["Backend", "ModelReply", "ModelRequests", "Remember", "Usage"]
 
 T = TypeVar("T")
 
@@ -50,8 +50,16 @@ class ModelReply:
     usage: Usage
 
 
+Remember = Callable[[str], Awaitable[None]]
+"""Keeps the id of a conversation a backend just created, before anything is asked in it."""
+
+
 class Backend(Protocol):
-    """Answers a user's messages, continuing their conversation."""
+    """Answers a user's messages, continuing their conversation.
+
+    A backend that creates a conversation on the server calls ``remember`` with its id first,
+    so that whoever answers the turn after a crash continues that conversation.
+    """
 
     async def reply(
         self,
@@ -60,6 +68,7 @@ class Backend(Protocol):
         prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],
+        remember: Remember,
     ) -> ModelReply: ...
 
 

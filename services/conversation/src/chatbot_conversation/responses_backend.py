@@ -7,7 +7,8 @@ the user key, never a phone number. A turn with photos sends one user message in
 parts in the order the user sent them: text (``input_text``, adjacent lines joined) and images
 (``input_image``, a data URL); OpenAI then keeps the images in the conversation too. A
 conversation OpenAI no longer knows (404) is replaced by a new one, once, instead of failing
-the user for ever.
+the user for ever. A new conversation's id is handed to the turn (``remember``) before anything
+is asked in it, so that a crash after the answer went out cannot cost the user the conversation.
 
 Both requests go through the SDK's generic ``post`` (its auth, headers, timeouts and errors)
 with bodies typed as the SDK's create parameters but serialised here: the typed
@@ -29,7 +30,7 @@ from openai.types.responses.response_create_params import ResponseCreateParamsNo
 from pydantic import BaseModel, ConfigDict
 
 from .inputs import Prompt
-from .llm import ModelReply, ModelRequests, Usage
+from .llm import ModelReply, ModelRequests, Remember, Usage
 from .retry import ModelCallError
 from .state import ChatTurn
 
@@ -128,24 +129,25 @@ class ResponsesBackend:
         prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],
+        remember: Remember,
     ) -> ModelReply:
         """Answer ``prompts`` in the user's conversation, creating it when there is none."""
         given = turn_input(prompts)
         if conversation_id is None:
-            conversation_id = await self._new_conversation(user_key)
+            conversation_id = await self._new_conversation(user_key, remember)
         try:
             answer, usage = await self._respond(user_key, given, conversation_id)
         except ModelCallError as error:
             if not isinstance(error.__cause__, openai.NotFoundError):
                 raise
             # Deleted or expired on OpenAI's side: carry on in a new conversation.
-            conversation_id = await self._new_conversation(user_key)
+            conversation_id = await self._new_conversation(user_key, remember)
             answer, usage = await self._respond(user_key, given, conversation_id)
         return ModelReply(
             text=answer.text, conversation_id=conversation_id, history=(), usage=usage
         )
 
-    async def _new_conversation(self, user_key: str) -> str:
+    async def _new_conversation(self, user_key: str, remember: Remember) -> str:
         params: ConversationCreateParams = {"metadata": {"user": user_key}}
         body = json.dumps(params).encode()
 
@@ -155,7 +157,9 @@ class ResponsesBackend:
             )
             return _Created.model_validate_json(raw.content)
 
-        return (await self._requests.setup(create)).id
+        conversation_id = (await self._requests.setup(create)).id
+        await remember(conversation_id)
+        return conversation_id
 
     async def _respond(
         self, user_key: str, given: str | ResponseInputParam, conversation_id: str

@@ -255,6 +255,7 @@ class TurnRunner:
                 prompts=prepared.prompts,
                 conversation_id=state.conversation_id,
                 history=state.history,
+                remember=lease.remember_conversation,
             )
             if not reply.text.strip():
                 LLM_ERRORS.labels(self._model, "empty_output").inc()
