@@ -67,3 +67,10 @@ async def test_kill_9_of_each_service_under_load_loses_doubles_and_reorders_noth
     )
     assert summary.apologies >= (1 if doomed else 0)
     assert summary.sender_dlq == {}
+    # A crash never starts a user's conversation over: the responder's count begins once.
+    restarted = [
+        user
+        for user in sent
+        if sum(r.body.startswith("Echo #1:") for r in outcome.replies if r.to == user) > 1
+    ]
+    assert restarted == []
