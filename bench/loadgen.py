@@ -84,6 +84,11 @@ class Run:
             if at >= after and not math.isnan(sent)
         ]
 
+    def acknowledged(self) -> list[int]:
+        """The indexes of the requests answered 200, in the order their answers arrived."""
+        answered = [i for i, status in enumerate(self.status) if status == 200]
+        return sorted(answered, key=lambda i: self.done[i])
+
     def statuses(self, after: float = 0.0) -> dict[int, int]:
         """How many requests got each HTTP status (0: no answer)."""
         counts: dict[int, int] = {}

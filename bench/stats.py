@@ -25,6 +25,7 @@ __all__ = [
     "constant_rate",
     "growth",
     "next_rate",
+    "overtaken",
     "per_second",
     "percentile",
     "round_robin",
@@ -140,10 +141,10 @@ class Accounting:
     ``answered`` maps a message number to when its (first) reply reached Twilio; a message
     answered by no reply is lost, one answered by two or more is duplicated (``copies`` keeps
     each of its replies: the same text twice is a reply sent twice, a different echo number
-    is a second turn). A reply that
-    answers no planned message (a rate-limit notice, say) is ``unmatched``; one sent to another
-    user than the message's is ``misdirected``. ``order_violations`` counts messages answered
-    after a later message of the same user was.
+    is a second turn). A reply that answers no planned message (a rate-limit notice, say) is
+    ``unmatched``; one sent to another user than the message's is ``misdirected``.
+    ``order_violations`` counts messages answered after a later message of the same user was,
+    "later" in the order ingress accepted them (see :func:`account`).
     """
 
     answered: dict[int, float] = field(default_factory=dict)
@@ -168,15 +169,22 @@ class Accounting:
 
 
 def account(
-    planned: Sequence[Planned], replies: Iterable[Reply], address: dict[int, str]
+    planned: Sequence[Planned],
+    replies: Iterable[Reply],
+    address: dict[int, str],
+    accepted: Sequence[int] | None = None,
 ) -> Accounting:
     """Match replies to messages by the tokens their texts carry (see :data:`TOKEN`).
 
     ``address`` maps a user to the WhatsApp address replies to them go to. Replies are taken
-    in the order Twilio accepted them (by time, ties in the given order).
+    in the order Twilio accepted them (by time, ties in the given order). ``accepted`` lists
+    the message numbers in the order ingress acknowledged their webhooks: the order the system
+    promises to keep. Webhooks sent 100 ms apart can overtake each other on the way in (as
+    Twilio's can), and no service could tell; without ``accepted`` the send order is used.
     """
     result = Accounting()
     by_number = {message.number: message for message in planned}
+    rank = {number: position for position, number in enumerate(accepted or sorted(by_number))}
     seen: Counter[int] = Counter()
     first: dict[int, Reply] = {}
     highest: dict[str, int] = defaultdict(lambda: -1)
@@ -195,9 +203,10 @@ def account(
             first[number] = reply
             if address[by_number[number].user] != reply.to:
                 result.misdirected += 1
-            if number < highest[reply.to]:
+            position = rank.get(number, number)
+            if position < highest[reply.to]:
                 result.order_violations += 1
-            highest[reply.to] = max(highest[reply.to], number)
+            highest[reply.to] = max(highest[reply.to], position)
     result.lost = sorted(number for number in by_number if number not in seen)
     result.duplicates = sorted(number for number, count in seen.items() if count > 1)
     return result
@@ -276,6 +285,18 @@ def per_second(times: Sequence[float], start: float) -> list[int]:
     for at in times:
         counts[max(0, math.floor(at - start))] += 1
     return counts
+
+
+def overtaken(planned: Sequence[Planned], accepted: Sequence[int]) -> int:
+    """How many messages ingress acknowledged after a later message of the same user."""
+    user = {message.number: message.user for message in planned}
+    latest: dict[int, int] = {}
+    count = 0
+    for number in accepted:
+        if number < latest.get(user[number], -1):
+            count += 1
+        latest[user[number]] = max(latest.get(user[number], -1), number)
+    return count
 
 
 def growth(times: Sequence[float], values: Sequence[float], *, skip: float = 0.2) -> float:

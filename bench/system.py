@@ -349,5 +349,6 @@ async def drive(
             stop.set()
             await sampling
     users = {message.user for message in planned}
-    accounting = account(planned, log.replies, {user: address(user) for user in users})
+    accepted = [planned[index].number for index in run.acknowledged()]
+    accounting = account(planned, log.replies, {u: address(u) for u in users}, accepted)
     return Driven(planned, run, accounting, log.replies, sampler, summaries)

@@ -46,3 +46,4 @@ async def test_sends_on_schedule_whatever_the_answers_do() -> None:
     assert max(run.lags()) < 0.05  # a closed loop of 2 connections would be 1.8 s late
     assert run.connections >= 19
     assert all(DELAY <= latency < DELAY + 0.1 for latency in run.latencies())
+    assert run.acknowledged() == list(range(20))

@@ -16,6 +16,7 @@ from bench.stats import (
     constant_rate,
     growth,
     next_rate,
+    overtaken,
     per_second,
     percentile,
     round_robin,
@@ -119,6 +120,14 @@ def test_order_violations_are_per_user_and_by_arrival_time() -> None:
     assert account(PLANNED, replies, ADDRESS).order_violations == 1
     in_one_turn_backwards = [_reply(1.0, "whatsapp:+1", 2, 0)]
     assert account(PLANNED, in_one_turn_backwards, ADDRESS).order_violations == 1
+
+
+def test_order_is_judged_against_the_order_ingress_accepted() -> None:
+    accepted = [2, 0, 1, 3]  # message 2 overtook message 0 on the way in
+    replies = [_reply(1.0, "whatsapp:+1", 2, 0), _reply(1.1, "whatsapp:+2", 1, 3)]
+    assert account(PLANNED, replies, ADDRESS, accepted).order_violations == 0
+    assert overtaken(PLANNED, accepted) == 1
+    assert overtaken(PLANNED, [0, 1, 2, 3]) == 0
 
 
 def _search(capacity: float) -> list[float]:
