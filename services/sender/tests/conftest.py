@@ -50,11 +50,18 @@ class Verdicts:
 
     async def acked(self, count: int = 1, timeout: float = 10.0) -> None:
         """Wait until ``count`` more messages were acked (an ack's payload is empty or +ACK)."""
+        await self._until((b"", b"+ACK"), count, timeout)
+
+    async def in_progress(self, timeout: float = 10.0) -> None:
+        """Wait until the sender reports progress on a message (+WPI: it is about to send)."""
+        await self._until((b"+WPI",), 1, timeout)
+
+    async def _until(self, verdicts: tuple[bytes, ...], count: int, timeout: float) -> None:
         async with asyncio.timeout(timeout):
             while count:
                 message: Msg = await self.subscription.next_msg(timeout=timeout)
                 self.seen.append(message.data)
-                if message.data in (b"", b"+ACK"):
+                if message.data in verdicts:
                     count -= 1
 
 

@@ -1,4 +1,7 @@
-"""kill -9 between two parts of a reply: after a restart, no part twice and none missing."""
+"""A sender stopped mid-reply: after a restart, no part twice and none missing.
+
+kill -9 between two parts, and SIGTERM in the middle of a Twilio call that outlasts the drain.
+"""
 
 from __future__ import annotations
 
@@ -64,3 +67,39 @@ async def test_a_sender_killed_between_parts_sends_the_rest_once_after_restart(
             log.close()
         sent = h.sandbox.store.twilio_messages.snapshot()
     assert [record.body for record in sent] == expected
+
+
+async def test_a_sender_stopped_mid_call_records_the_part_before_it_gives_the_reply_back(
+    harness: HarnessFactory, tmp_path: Path
+) -> None:
+    log = (tmp_path / "sender.log").open("a", buffering=1)
+    # Twilio answers after 2 s, the drain gives in-hand work 0.5 s: SIGTERM cuts the call.
+    async with harness(twilio_latency=2.0) as h:
+        port = free_port()
+        spec = ProcessSpec(
+            name="sender",
+            argv=[find_executable("chatbot-sender")],
+            env=h.environment(
+                PORT=str(port),
+                DRAIN_TIMEOUT="0.5",
+                TWILIO_TIMEOUT="4",
+                NATS_PUBLISH_TIMEOUT="1",
+                SEND_ACK_WAIT="6",
+            ),
+            ready_url=f"http://127.0.0.1:{port}/readyz",
+        )
+        process = ManagedProcess(spec, lambda _, line: log.write(line + "\n"))
+        process.start()
+        try:
+            await asyncio.to_thread(process.wait_ready, 30)
+            await h.publish(h.outbound(h.user(901), "said once"))
+            await h.verdicts.in_progress()
+            await asyncio.to_thread(process.stop, 15)
+            process = process.respawn()
+            await asyncio.to_thread(process.wait_ready, 30)
+            await h.verdicts.acked(timeout=20)
+        finally:
+            await asyncio.to_thread(process.stop, 10)
+            log.close()
+        sent = [record.body for record in h.sandbox.store.twilio_messages.snapshot()]
+    assert sent == ["said once"]

@@ -2,7 +2,8 @@
 
 Each part Twilio accepts is recorded in CHAT_DELIVERIES before the next is sent and before the
 message is acked, so a redelivery (after a crash, a retry or a rate-limit pause) sends only the
-parts still missing, in order. Twilio's answer decides what happens after a failure
+parts still missing, in order. A shutdown never cuts a Twilio call off: the call and its record
+finish before the message is handed back. Twilio's answer decides what happens after a failure
 (:mod:`chatbot_sender.failures`): a retryable one returns the message to the stream with a
 delay, Retry-After when Twilio gave one and otherwise the consumer's growing delay; a
 permanent one goes to the dead-letter stream. Either way the handler returns at once, so one
@@ -18,6 +19,7 @@ anyway, is dropped rather than retried.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import timedelta
@@ -183,18 +185,30 @@ class SendHandler:
         RATE_LIMIT_WAIT_SECONDS.observe(waited)
         if waited:
             await _report_progress(msg)
+        call = asyncio.ensure_future(self._send_and_record(message, sender, part))
         try:
-            sid = await self._twilio.send_message(
-                to=message.to, sender=sender, body=part.body, media_url=part.media_url
-            )
+            await asyncio.shield(call)
         except TwilioFailure as failure:
             await self._after_failure(msg, message, part, failure)
             return False
-        await self._deliveries.record(message.idempotency_key, part.index, sid)
+        except asyncio.CancelledError:
+            # Shutting down mid-call: Twilio may still accept this part. Cut off here, its
+            # record would never be written and the part would go out again; so wait for
+            # Twilio's answer (TWILIO_TIMEOUT at most) and record it before giving up.
+            with contextlib.suppress(Exception):
+                await call
+            raise
         SENDS.labels("message", "accepted", "").inc()
         if part.index == 0 and message.received_at is not None:
             REPLY_LATENCY_SECONDS.observe((utcnow() - message.received_at).total_seconds())
         return True
+
+    async def _send_and_record(self, message: OutboundMessage, sender: Sender, part: Part) -> None:
+        """Create one part at Twilio and record its SID (raises TwilioFailure)."""
+        sid = await self._twilio.send_message(
+            to=message.to, sender=sender, body=part.body, media_url=part.media_url
+        )
+        await self._deliveries.record(message.idempotency_key, part.index, sid)
 
     async def _after_failure(
         self, msg: Msg, message: OutboundMessage, part: Part, failure: TwilioFailure
