@@ -24,7 +24,7 @@ import httpx
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
-from nats.js.errors import NoKeysError, NotFoundError
+from nats.js.errors import NotFoundError
 from prometheus_client.parser import text_string_to_metric_families
 
 from chatbot_common.contracts import ContractError, DeadLetter, OutboundMessage, decode
@@ -294,16 +294,11 @@ class System:
         )
 
     async def _recorded_sids(self) -> frozenset[str]:
-        try:
-            kv = await self.js.key_value(DELIVERIES_BUCKET.name)
-            keys = await kv.keys()
-        except (NotFoundError, NoKeysError):
-            return frozenset()
-        return frozenset([((await kv.get(key)).value or b"").decode() for key in keys])
-
-    async def inbound_count(self) -> int:
-        """Messages in CHAT_INBOUND."""
-        return int((await self.js.stream_info(INBOUND.name)).state.messages)
+        # Read from the bucket's stream: the client's key listing (a watcher) can end early.
+        stream = f"KV_{DELIVERIES_BUCKET.name}"
+        return frozenset(
+            (raw.data or b"").decode() for raw in await stream_messages(self.js, stream)
+        )
 
 
 class Traffic:
