@@ -118,7 +118,8 @@ async def stream_messages(js: JetStreamContext, stream: str) -> list[RawStreamMs
     seq = state.first_seq
     while state.messages and seq <= state.last_seq:
         try:
-            raw = await js.get_msg(stream, seq=seq, next=True)
+            # The next message at or after seq: a stream can have gaps (a bucket's has).
+            raw = await js.get_msg(stream, seq=seq, subject=">", next=True)
         except NotFoundError:
             break
         assert raw.seq is not None
