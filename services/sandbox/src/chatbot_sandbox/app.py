@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from chatbot_sandbox import chat_api, inspect_api, openai_api, twilio_api
 from chatbot_sandbox.chat_hub import ChatHub
 from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox.status_callbacks import StatusReporter
 from chatbot_sandbox.store import SandboxStore
 
 __all__ = ["create_app"]
@@ -40,7 +41,10 @@ def create_app(settings: SandboxSettings) -> FastAPI:
                 "twilio_real": settings.twilio_real,
             },
         )
-        yield
+        try:
+            yield
+        finally:
+            await reporter.stop()
 
     app = FastAPI(
         title="chatbot sandbox",
@@ -50,6 +54,9 @@ def create_app(settings: SandboxSettings) -> FastAPI:
     app.state.settings = settings
     app.state.store = store = SandboxStore(settings.fault_seed)
     app.state.chat_hub = ChatHub(store)
+    app.state.status_reporter = reporter = StatusReporter(
+        settings.twilio_auth_token.get_secret_value(), store.twilio_status_callbacks
+    )
     app.include_router(twilio_api.router)
     app.include_router(openai_api.router)
     app.include_router(inspect_api.router)

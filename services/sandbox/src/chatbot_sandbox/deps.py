@@ -14,9 +14,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox.status_callbacks import StatusReporter
 from chatbot_sandbox.store import SandboxStore
 
-__all__ = ["Settings", "Store", "get_settings", "get_store"]
+__all__ = ["Reporter", "Settings", "Store", "get_settings", "get_status_reporter", "get_store"]
 
 
 async def get_settings(request: Request) -> SandboxSettings:
@@ -35,5 +36,14 @@ async def get_store(request: Request) -> SandboxStore:
     return store
 
 
+async def get_status_reporter(request: Request) -> StatusReporter:
+    """The app's status callback poster."""
+    reporter = request.app.state.status_reporter
+    if not isinstance(reporter, StatusReporter):
+        raise RuntimeError("app.state.status_reporter is not set; build the app with create_app()")
+    return reporter
+
+
 Settings = Annotated[SandboxSettings, Depends(get_settings)]
 Store = Annotated[SandboxStore, Depends(get_store)]
+Reporter = Annotated[StatusReporter, Depends(get_status_reporter)]

@@ -8,15 +8,15 @@ delivery. Each callback is posted like Twilio's: form-encoded, one after the oth
 ``X-Twilio-Signature`` computed by the twilio SDK's RequestValidator over the exact callback
 URL and fields, with the auth token the sandbox accepts. ``SANDBOX_STATUS_CALLBACKS=false``
 turns them off. The posts run in the background: the create is answered first, as Twilio does.
+One keep-alive HTTP client serves every callback for the sandbox's lifetime: a client (and a
+connection) per message cost the sandbox and ingress more CPU than the callbacks themselves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from datetime import UTC, datetime
-from functools import cache
 
 import httpx
 from twilio.request_validator import RequestValidator
@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from chatbot_sandbox.store import RecordLog, TwilioMessageRecord
 from chatbot_sandbox.twilio_records import StatusCallbackRecord
 
-__all__ = ["DELIVERED", "FAILED", "SIGNATURE_HEADER", "report_statuses"]
+__all__ = ["DELIVERED", "FAILED", "SIGNATURE_HEADER", "StatusReporter"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,33 +33,67 @@ FAILED = ("queued", "failed")
 SIGNATURE_HEADER = "X-Twilio-Signature"
 _TIMEOUT = 5.0
 
-# Running callback tasks, referenced until done so the event loop does not drop them.
-_running: set[asyncio.Task[None]] = set()
 
+class StatusReporter:
+    """Posts the status callbacks of accepted messages, in the background, over one client."""
 
-@cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every callback client: building one loads the CA bundle, which
-    costs more CPU than all of a message's callbacks together."""
-    return httpx.create_ssl_context()
+    def __init__(self, auth_token: str, log: RecordLog[StatusCallbackRecord]) -> None:
+        self._validator = RequestValidator(auth_token)
+        self._log = log
+        self._client: httpx.AsyncClient | None = None
+        # Running callback tasks, referenced until done so the event loop does not drop them.
+        self._running: set[asyncio.Task[None]] = set()
 
+    async def stop(self) -> None:
+        """Cancel the callbacks still being posted and close the client."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
-def report_statuses(
-    record: TwilioMessageRecord,
-    *,
-    auth_token: str,
-    log: RecordLog[StatusCallbackRecord],
-    error_code: int | None = None,
-) -> None:
-    """Start posting ``record``'s statuses to its StatusCallback URL (if it has one)."""
-    if not record.status_callback or not record.sid:
-        return
-    task = asyncio.create_task(
-        _post_statuses(record, record.status_callback, auth_token, log, error_code),
-        name=f"status-callbacks-{record.sid}",
-    )
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+    def report(self, record: TwilioMessageRecord, *, error_code: int | None = None) -> None:
+        """Start posting ``record``'s statuses to its StatusCallback URL (if it has one)."""
+        if not record.status_callback or not record.sid:
+            return
+        if self._client is None:  # opened on first use, inside the event loop that uses it
+            self._client = httpx.AsyncClient(timeout=_TIMEOUT)
+        task = asyncio.create_task(
+            self._post_statuses(self._client, record, record.status_callback, error_code),
+            name=f"status-callbacks-{record.sid}",
+        )
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _post_statuses(
+        self,
+        client: httpx.AsyncClient,
+        record: TwilioMessageRecord,
+        url: str,
+        error_code: int | None,
+    ) -> None:
+        for status in DELIVERED if error_code is None else FAILED:
+            fields = _fields(record, status, error_code)
+            signature = self._validator.compute_signature(url, fields)
+            entry = StatusCallbackRecord(
+                message_sid=record.sid or "",
+                status=status,
+                url=url,
+                params=fields,
+                signature=signature,
+                sent_at=datetime.now(UTC),
+            )
+            try:
+                answer = await client.post(url, data=fields, headers={SIGNATURE_HEADER: signature})
+                entry.response_status = answer.status_code
+            except httpx.HTTPError as exc:
+                entry.error = type(exc).__name__
+                logger.info(
+                    "sandbox status callback not delivered",
+                    extra={"message_sid": record.sid, "status": status, "error": entry.error},
+                )
+            self._log.append(entry)
 
 
 def _fields(record: TwilioMessageRecord, status: str, error_code: int | None) -> dict[str, str]:
@@ -81,36 +115,3 @@ def _fields(record: TwilioMessageRecord, status: str, error_code: int | None) ->
     if status == "failed" and error_code is not None:
         fields["ErrorCode"] = str(error_code)
     return fields
-
-
-async def _post_statuses(
-    record: TwilioMessageRecord,
-    url: str,
-    auth_token: str,
-    log: RecordLog[StatusCallbackRecord],
-    error_code: int | None,
-) -> None:
-    validator = RequestValidator(auth_token)
-    statuses = DELIVERED if error_code is None else FAILED
-    async with httpx.AsyncClient(timeout=_TIMEOUT, verify=_tls()) as client:
-        for status in statuses:
-            fields = _fields(record, status, error_code)
-            signature = validator.compute_signature(url, fields)
-            entry = StatusCallbackRecord(
-                message_sid=record.sid or "",
-                status=status,
-                url=url,
-                params=fields,
-                signature=signature,
-                sent_at=datetime.now(UTC),
-            )
-            try:
-                answer = await client.post(url, data=fields, headers={SIGNATURE_HEADER: signature})
-                entry.response_status = answer.status_code
-            except httpx.HTTPError as exc:
-                entry.error = type(exc).__name__
-                logger.info(
-                    "sandbox status callback not delivered",
-                    extra={"message_sid": record.sid, "status": status, "error": entry.error},
-                )
-            log.append(entry)

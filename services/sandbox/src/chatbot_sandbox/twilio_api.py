@@ -36,8 +36,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from chatbot_sandbox import twilio_media
 from chatbot_sandbox.config import SandboxSettings
-from chatbot_sandbox.deps import Settings, Store
-from chatbot_sandbox.status_callbacks import report_statuses
+from chatbot_sandbox.deps import Reporter, Settings, Store
 from chatbot_sandbox.store import TwilioMessageRecord
 from chatbot_sandbox.twilio_records import (
     MediaFetchRecord,
@@ -204,7 +203,7 @@ def _message_resource(record: TwilioMessageRecord, sid: str, now: datetime) -> d
 
 @router.post(MESSAGES_PATH, status_code=201)
 async def create_message(
-    account_sid: str, request: Request, settings: Settings, store: Store
+    account_sid: str, request: Request, settings: Settings, store: Store, reporter: Reporter
 ) -> JSONResponse:
     """Accept (record, 201) or refuse (record as rejected, 401/400/fault) one message."""
     received_at = datetime.now(UTC)
@@ -253,12 +252,7 @@ async def create_message(
         extra={"message_sid": sid, "num_media": len(record.media_urls)},
     )
     if settings.status_callbacks:
-        report_statuses(
-            record,
-            auth_token=settings.twilio_auth_token.get_secret_value(),
-            log=store.twilio_status_callbacks,
-            error_code=fault.delivery_error_code if fault else None,
-        )
+        reporter.report(record, error_code=fault.delivery_error_code if fault else None)
     return JSONResponse(_message_resource(record, sid, datetime.now(UTC)), status_code=201)
 
 
