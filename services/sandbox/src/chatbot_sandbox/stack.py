@@ -7,6 +7,7 @@ own port and each started with the environment a deployment would give it.
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
@@ -94,7 +95,16 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(**{f.name: free_port() for f in fields(cls)})
+        """Free ports, all different: each is held until all are picked, so none comes twice."""
+        with ExitStack() as held:
+            ports = {}
+            for f in fields(cls):
+                sock = held.enter_context(
+                    closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                )
+                sock.bind(("127.0.0.1", 0))
+                ports[f.name] = sock.getsockname()[1]
+        return cls(**ports)
 
     def items(self) -> Iterator[tuple[str, int]]:
         for f in fields(self):
@@ -173,7 +183,7 @@ class ManagedProcess:
             try:
                 with urllib.request.urlopen(self.spec.ready_url, timeout=1) as answer:  # noqa: S310
                     return bool(answer.status == 200)
-            except (urllib.error.URLError, OSError):
+            except (urllib.error.URLError, OSError, http.client.HTTPException):
                 return False
         return True
 
