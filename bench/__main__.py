@@ -12,6 +12,7 @@ status is 1 when any target was missed, so a script can tell.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 
@@ -29,7 +30,14 @@ SCENARIOS: dict[str, Callable[[Options], Report]] = {
 DEFAULT = ("ingress", "pipeline", "concurrency", "bursts")
 
 
+def _stop(signum: int, _: object) -> None:
+    """SIGTERM (a `timeout`, a CI cancel) unwinds like Ctrl-C: the stacks' services run in
+    sessions of their own, and only the context managers on the way out stop them."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
