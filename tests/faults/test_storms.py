@@ -91,6 +91,9 @@ async def test_an_openai_storm_is_answered_or_dead_lettered_with_bounded_retries
         attempts = await system.metric(
             "conversation", "chatbot_llm_request_seconds_count", model=MODEL
         )
+        answered = await system.metric(
+            "conversation", "chatbot_llm_request_seconds_count", model=MODEL, outcome="ok"
+        )
 
     summary = check_ledger(sent, outcome)
     # Dead letters only for spent retries; the #storm messages among them, with their cause.
@@ -108,7 +111,8 @@ async def test_an_openai_storm_is_answered_or_dead_lettered_with_bounded_retries
     assert errors["conversation_locked"] == sum(
         r["error_code"] == "conversation_locked" for r in refused
     )
-    assert errors["timeout"] >= 1 or not any(r["status_code"] is None for r in requests)
+    # Every attempt was answered or failed in an injected way (a stall is a timeout): none else.
+    assert answered + sum(errors.values()) == attempts
     # Bounded: no request is tried more than OPENAI_MAX_ATTEMPTS times, and a rate-limited one
     # not again before its Retry-After.
     turns = attempts_by_request(requests, "conversation", "input_text")
