@@ -75,6 +75,14 @@ def test_missing_required_field_is_named(missing: str) -> None:
         parse_inbound(form, received_at=NOW)
 
 
+@pytest.mark.parametrize("sid", [" ", "SM 1", "SM1\nSM2", "S", "SM" + "0" * 63])
+def test_a_message_sid_that_is_no_sid_is_refused(sid: str) -> None:
+    with pytest.raises(WebhookFieldError, match="MessageSid"):
+        parse_inbound(BASE | {"MessageSid": sid}, received_at=NOW)
+    with pytest.raises(WebhookFieldError, match="MessageSid"):
+        parse_status({"MessageSid": sid, "MessageStatus": "sent"}, received_at=NOW)
+
+
 @pytest.mark.parametrize(
     ("fields", "problem"),
     [

@@ -6,6 +6,7 @@ Twilio adds webhook fields without notice, so every field this version does not 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TypeVar
 
@@ -61,10 +62,17 @@ def _validated(model: type[_Message], fields: dict[str, object]) -> _Message:
         raise WebhookFieldError(f"invalid field {where}: {first['msg']}") from None
 
 
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+"""A Twilio SID: two letters and 32 hex digits; any letters and digits are let through."""
+
+
 def _require(form: Form, *names: str) -> None:
     missing = [name for name in names if not form.get(name)]
     if missing:
         raise WebhookFieldError(f"missing required field(s): {', '.join(missing)}")
+    # MessageSid becomes the Nats-Msg-Id: a blank or mangled one would defeat deduplication.
+    if not _SID.fullmatch(form["MessageSid"]):
+        raise WebhookFieldError("MessageSid is not a Twilio SID (letters and digits)")
 
 
 def _media(form: Form) -> tuple[list[dict[str, str]], set[str]]:
