@@ -209,8 +209,13 @@ class _ReplyLog:
     answered: set[int] = field(default_factory=set)
 
     async def read(self) -> int:
-        answer = await self.http.get(self.url, params={"after": len(self.replies)})
-        answer.raise_for_status()
+        """Read the records added since the last read; 0 when the sandbox did not answer in
+        time (an overloaded sandbox is read again a second later, not given up on)."""
+        try:
+            answer = await self.http.get(self.url, params={"after": len(self.replies)})
+            answer.raise_for_status()
+        except httpx.TimeoutException:
+            return 0
         new = [
             Reply(
                 at=datetime.fromisoformat(record["received_at"]).timestamp(),
