@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Msg], Awaitable[None]]
 
 _FETCH_WAIT = 1.0
+"""Seconds an idle loop's pull request waits for the next message (it returns on arrival)."""
+_DRAIN_WAIT = 0.02
+"""Seconds a busy loop's batch pull may wait to fill up: a longer batch wait holds the
+messages already there until the batch is full or the wait ends (a 1 s sawtooth in latency)."""
 _MAX_BATCH = 64
 LAG_INTERVAL = 5.0
 """Seconds between two reads of the consumer's pending counts from NATS."""
@@ -112,14 +116,19 @@ class ConsumerLoop:
 
     async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
         failures = 0
+        busy = False
         while not self._stopping.is_set():
             if len(self._tasks) >= self._limit:
                 await self._until_slot_free_or_stopping()
                 continue
-            batch = min(self._limit - len(self._tasks), _MAX_BATCH)
             try:
-                messages = await subscription.fetch(batch, timeout=_FETCH_WAIT)
+                if busy:  # take what is there now, in one batch
+                    batch = min(self._limit - len(self._tasks), _MAX_BATCH)
+                    messages = await subscription.fetch(batch, timeout=_DRAIN_WAIT)
+                else:  # wait for the next message, handed over the moment it arrives
+                    messages = await subscription.fetch(1, timeout=_FETCH_WAIT)
             except TimeoutError:  # nothing to fetch in this wait (nats raises both kinds)
+                busy = False
                 continue
             except (NatsError, OSError) as exc:
                 failures += 1
@@ -127,6 +136,7 @@ class ConsumerLoop:
                 await self._pause(min(5.0, 0.2 * 2**failures))
                 continue
             failures = 0
+            busy = True
             for message in messages:
                 task = asyncio.create_task(self._handle(message))
                 self._tasks.add(task)
