@@ -19,7 +19,8 @@ per turn, and one process runs hundreds of turns a second (bench/conversation.py
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 import httpx2
 import openai
@@ -38,6 +39,7 @@ __all__ = ["ResponsesBackend", "turn_input"]
 
 
 _JSON: RequestOptions = {"headers": {"Content-Type": "application/json"}}
+_Read = TypeVar("_Read", bound=BaseModel)
 
 
 class _Created(BaseModel):
@@ -149,14 +151,7 @@ class ResponsesBackend:
 
     async def _new_conversation(self, user_key: str, remember: Remember) -> str:
         params: ConversationCreateParams = {"metadata": {"user": user_key}}
-        body = json.dumps(params).encode()
-
-        async def create() -> _Created:
-            raw = await self._client.post(
-                "/conversations", content=body, cast_to=httpx2.Response, options=_JSON
-            )
-            return _Created.model_validate_json(raw.content)
-
+        create = self._poster("/conversations", params, _Created)
         conversation_id = (await self._requests.setup(create)).id
         await remember(conversation_id)
         return conversation_id
@@ -177,12 +172,19 @@ class ResponsesBackend:
             params["temperature"] = requests.temperature
         if requests.max_tokens is not None:
             params["max_output_tokens"] = requests.max_tokens
+        respond = self._poster("/responses", params, _Answer)
+        return await requests.call(respond, _Answer.summary, conversation_id=conversation_id)
+
+    def _poster(
+        self, path: str, params: Mapping[str, object], answer: type[_Read]
+    ) -> Callable[[], Awaitable[_Read]]:
+        """One request, serialised once and sent on each attempt, its answer read as ``answer``."""
         body = json.dumps(params).encode()
 
-        async def respond() -> _Answer:
+        async def post() -> _Read:
             raw = await self._client.post(
-                "/responses", content=body, cast_to=httpx2.Response, options=_JSON
+                path, content=body, cast_to=httpx2.Response, options=_JSON
             )
-            return _Answer.model_validate_json(raw.content)
+            return answer.model_validate_json(raw.content)
 
-        return await requests.call(respond, _Answer.summary, conversation_id=conversation_id)
+        return post
