@@ -36,7 +36,7 @@ from .lease import Lease
 from .mailbox import Inbound, Mailbox, next_segment
 from .metrics import LEASE_CONTENTION, TURNS_IN_FLIGHT
 from .outbox import SERVICE
-from .state import StateConflictError, StateStore, StoredState
+from .state import SeqRange, StateConflictError, StateStore, StoredState
 from .turns import Stopwatch, TurnRunner, seq_range
 
 __all__ = ["TurnHandler"]
@@ -140,6 +140,9 @@ class TurnHandler:
                 await self._skip_lost_range(key, stored)
                 return False
             return await self._take(key, stored, segment, [], msg, recovering=True, watch=watch)
+        if last_known is not None and not self._mailbox.coalesces:
+            window = SeqRange(first=stored.state.last_seq + 1, last=last_known)
+            return await self._take_while_reading(key, stored, window, msg, watch)
         batch = await self._mailbox.read(key, after=stored.state.last_seq, through=last_known)
         batch, waited = await self._mailbox.coalesce(key, batch)
         watch.waiting += waited
@@ -147,6 +150,45 @@ class TurnHandler:
         if not segment:
             return False  # not readable (any more): the next delivery looks again
         return await self._take(key, stored, segment, rest, msg, recovering=False, watch=watch)
+
+    async def _take_while_reading(
+        self, key: str, stored: StoredState, window: SeqRange, msg: Msg, watch: Stopwatch
+    ) -> bool:
+        """Take the lease for ``window`` while reading its messages; False to look again.
+
+        With nothing to wait for and the range known, this saves a round trip per turn. A
+        pending range is answered as one turn by whoever recovers it, so ``window`` is the
+        right ``pending`` when its messages make one segment; when a command cuts it, pending
+        is narrowed to the first segment before the turn starts.
+        """
+        taken, read = await asyncio.gather(
+            self._lease(key, stored, window),
+            self._mailbox.read(key, after=window.first - 1, through=window.last),
+            return_exceptions=True,
+        )
+        if isinstance(taken, StateConflictError):
+            LEASE_CONTENTION.inc()
+            return False
+        if isinstance(taken, BaseException):
+            raise taken
+        if isinstance(read, BaseException):
+            await self._abandon(taken)
+            raise read
+        segment, rest = next_segment(read)
+        if not segment:
+            await self._abandon(taken)  # the next look answers or skips the range
+            return False
+        if rest:
+            await taken.write(
+                taken.state.model_copy(update={"pending": seq_range(segment)}), keep=True
+            )
+        await self._turns.run(taken, segment, rest, msg, recovering=False, watch=watch)
+        return True
+
+    @staticmethod
+    async def _abandon(lease: Lease) -> None:
+        with contextlib.suppress(Exception):
+            await lease.abandon()
 
     async def _skip_lost_range(self, key: str, stored: StoredState) -> None:
         """Commit a pending range the stream no longer holds (older than its max age)."""
@@ -179,19 +221,19 @@ class TurnHandler:
     ) -> bool:
         """Take the lease and run turns; False when another writer got there first."""
         try:
-            lease = await Lease.take(
-                self._store,
-                key,
-                stored,
-                owner=self._owner,
-                ttl=self._lease_ttl,
-                pending=(stored.state.pending if recovering else None) or seq_range(segment),
+            lease = await self._lease(
+                key, stored, (stored.state.pending if recovering else None) or seq_range(segment)
             )
         except StateConflictError:
             LEASE_CONTENTION.inc()
             return False
         await self._turns.run(lease, segment, rest, msg, recovering=recovering, watch=watch)
         return True
+
+    async def _lease(self, key: str, stored: StoredState, pending: SeqRange) -> Lease:
+        return await Lease.take(
+            self._store, key, stored, owner=self._owner, ttl=self._lease_ttl, pending=pending
+        )
 
     @staticmethod
     async def _later(msg: Msg) -> None:

@@ -91,9 +91,14 @@ class Mailbox:
             )
         return found
 
+    @property
+    def coalesces(self) -> bool:
+        """Whether a turn waits for what follows its first message (a window is set)."""
+        return self._window > 0
+
     def wait_before(self, batch: Sequence[Inbound]) -> float:
         """Seconds until the coalescing window of the batch's oldest message closes."""
-        if not batch or self._window <= 0:
+        if not batch or not self.coalesces:
             return 0.0
         return max(0.0, self._window - (utcnow() - batch[0].stored_at).total_seconds())
 

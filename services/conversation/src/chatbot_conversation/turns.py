@@ -79,6 +79,8 @@ class Stopwatch:
 class _Outcome:
     state: ConversationState
     label: str
+    answer: str | None = None
+    """The text to publish as the turn's one reply (None: the turn publishes nothing)."""
 
 
 def seq_range(segment: Sequence[Inbound]) -> SeqRange:
@@ -126,12 +128,16 @@ class TurnRunner:
         try:
             async with lease.kept_alive(delivery, interval=self._renew_every):
                 while segment:
-                    outcome = await self._turn(
-                        lease, segment, recovering=recovering, watch=watch, delivered_seq=own_seq
+                    outcome, arrived = await self._turn(
+                        lease,
+                        segment,
+                        seen=(rest or segment)[-1].seq,
+                        recovering=recovering,
+                        watch=watch,
+                        delivered_seq=own_seq,
                     )
                     recovering = False
-                    seen = (rest or segment)[-1].seq
-                    batch = rest + await self._mailbox.read(lease.key, after=seen)
+                    batch = rest + arrived
                     await lease.write(
                         outcome.state.model_copy(update={"pending": None}), keep=bool(batch)
                     )
@@ -160,10 +166,16 @@ class TurnRunner:
         lease: Lease,
         segment: list[Inbound],
         *,
+        seen: int,
         recovering: bool,
         watch: Stopwatch,
         delivered_seq: int,
-    ) -> _Outcome:
+    ) -> tuple[_Outcome, list[Inbound]]:
+        """Answer ``segment``; the outcome, and the user's messages that arrived after ``seen``.
+
+        The reply is published while the mailbox is read: the two do not depend on each other,
+        and a turn's own time is mostly such round trips.
+        """
         last = segment[-1].seq
         before = lease.state
         state = before.model_copy(
@@ -183,6 +195,14 @@ class TurnRunner:
             else:
                 outcome = await self._answer(lease, segment, state, watch)
             span.set_attribute("chatbot.turn.outcome", outcome.label)
+            reading = asyncio.create_task(self._mailbox.read(lease.key, after=seen))
+            try:
+                if outcome.answer is not None:
+                    await self._say(lease, segment, outcome.answer)
+            except BaseException:
+                reading.cancel()
+                raise
+            arrived = await reading
         log.info(
             "turn done",
             extra={
@@ -192,7 +212,7 @@ class TurnRunner:
                 "outcome": outcome.label,
             },
         )
-        return outcome
+        return outcome, arrived
 
     async def _answer(
         self, lease: Lease, segment: list[Inbound], state: ConversationState, watch: Stopwatch
@@ -203,22 +223,17 @@ class TurnRunner:
         )
         state = state.model_copy(update={"rate": rate})
         if not verdict.allowed:
-            if verdict.notify:
-                await self._say(lease, segment, rate_limited(self._rate_limit))
-            return _Outcome(state, "rate_limited")
+            answer = rate_limited(self._rate_limit) if verdict.notify else None
+            return _Outcome(state, "rate_limited", answer)
         command = command_of(segment[0].message)
         if command == "help":
-            await self._say(lease, segment, HELP)
-            return _Outcome(state, "command")
+            return _Outcome(state, "command", HELP)
         if command == "reset":
-            await self._say(lease, segment, RESET_DONE)
-            return _Outcome(state.fresh_conversation(), "command")
+            return _Outcome(state.fresh_conversation(), "command", RESET_DONE)
         budget, verdict = check_budget(state.budget, today=now.date(), limit=self._budget)
         state = state.model_copy(update={"budget": budget})
         if not verdict.allowed:
-            if verdict.notify:
-                await self._say(lease, segment, OVER_BUDGET)
-            return _Outcome(state, "over_budget")
+            return _Outcome(state, "over_budget", OVER_BUDGET if verdict.notify else None)
         if self._idle_since(state, now):
             state = state.fresh_conversation()
         return await self._ask_model(lease, segment, state, now, watch)
@@ -247,8 +262,7 @@ class TurnRunner:
         if not prepared.answerable:
             watch.model += time.perf_counter() - started
             await self._settle(typing, lease.key)
-            await self._say(lease, segment, with_notices(prepared.notices))
-            return _Outcome(state, "media_refused")
+            return _Outcome(state, "media_refused", with_notices(prepared.notices))
         try:
             reply = await self._backend.reply(
                 user_key=lease.key,
@@ -270,11 +284,11 @@ class TurnRunner:
                 error_code=error.failure.kind,
                 attempts=error.attempts,
             )
-            await self._say(lease, segment, with_notices(prepared.notices, APOLOGY))
-            return _Outcome(state, "gave_up" if exhausted else "failed")
+            return _Outcome(
+                state, "gave_up" if exhausted else "failed", with_notices(prepared.notices, APOLOGY)
+            )
         watch.model += time.perf_counter() - started
         await self._settle(typing, lease.key)
-        await self._say(lease, segment, with_notices(prepared.notices, reply.text))
         tokens = reply.usage.input_tokens + reply.usage.output_tokens
         answered = state.model_copy(
             update={
@@ -285,7 +299,7 @@ class TurnRunner:
                 "last_turn_at": now,
             }
         )
-        return _Outcome(answered, "replied")
+        return _Outcome(answered, "replied", with_notices(prepared.notices, reply.text))
 
     async def _settle_media(
         self, prepared: Prepared, state: ConversationState, now: datetime
