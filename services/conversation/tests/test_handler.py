@@ -34,7 +34,7 @@ class RecordingRunner:
         lease: Lease,
         segment: list[Inbound],
         rest: list[Inbound],
-        delivery: Msg,
+        deliveries: list[Msg],
         *,
         recovering: bool,
         watch: Stopwatch,

@@ -11,6 +11,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import REGISTRY
 
 from chatbot_common.contracts import utcnow
+from chatbot_common.topology import INBOUND
+from chatbot_conversation.app import CONSUMER_NAME
 from chatbot_conversation.history import estimate_tokens
 from chatbot_conversation.replies import HELP, OVER_BUDGET, RESET_DONE, rate_limited
 from chatbot_conversation.state import StateStore
@@ -132,6 +134,23 @@ async def test_messages_that_arrive_during_a_turn_are_answered_together_next(
 
     assert replies == ["Echo #1: first", "Echo #2: second\nthird"]
     assert len(chat.model_requests()) == 2
+
+
+async def test_deliveries_during_a_turn_wait_for_it_and_are_acked_by_its_commit(
+    chat: Any, start_service: Any
+) -> None:
+    """Not given back to the stream to come round again: no redelivery, nothing left pending."""
+    chat.fault("stall", seconds=0.5)
+    async with start_service():
+        await chat.send("first")
+        await chat.model_request_in_flight()
+        await chat.send("second")
+        last = await chat.send("third")
+        await chat.replies(2)
+        await chat.answered(last)
+
+    info = await chat.js.consumer_info(INBOUND.name, CONSUMER_NAME)
+    assert (info.num_redelivered, info.num_ack_pending, info.num_pending) == (0, 0, 0)
 
 
 async def test_reset_and_help_are_turns_of_their_own_in_order(

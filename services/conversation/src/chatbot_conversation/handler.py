@@ -4,8 +4,10 @@ Any replica may receive any user's message. The delivery handler decides, from t
 state, between three things:
 
 - the message is already answered (``seq <= last_seq``): ack it;
-- another turn of this user is running (a live lease, here or on another replica): give the
-  message back with a delay; the running turn will answer it, and the redelivery is then acked;
+- another turn of this user is running in this process: wait for it; it answers the message
+  and acks this delivery when it commits it (if it ends first, look again);
+- another replica holds the user's live lease: give the message back with a delay; the running
+  turn will answer it, and the redelivery is then acked;
 - otherwise: gather the user's unanswered messages (waiting out the coalescing window), take
   the lease for the first segment, and run turns (:mod:`.turns`).
 
@@ -22,6 +24,7 @@ import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -49,6 +52,17 @@ _RETRY_BASE = 0.5
 _RETRY_CAP = 5.0
 
 
+@dataclass
+class _Serving:
+    """This process at work on one user's messages, and the deliveries it takes along.
+
+    The first delivery is the one being served; the others came while it was.
+    """
+
+    deliveries: list[Msg]
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class TurnHandler:
     """The CHAT_INBOUND consumer's handler."""
 
@@ -68,7 +82,7 @@ class TurnHandler:
         self._lease_ttl = settings.lease_ttl
         self._publish_timeout = settings.nats_publish_timeout
         self._owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
-        self._serving: set[str] = set()
+        self._serving: dict[str, _Serving] = {}
 
     async def __call__(self, msg: Msg) -> None:
         try:
@@ -85,17 +99,24 @@ class TurnHandler:
             await msg.ack()
             return
         key = INBOUND.token(msg.subject)
-        if key in self._serving:
-            # This process is already gathering or answering this user's messages.
-            await self._later(msg)
-            return
-        self._serving.add(key)
+        while (running := self._serving.get(key)) is not None:
+            # This process is already gathering or answering this user's messages: they take
+            # this delivery along, and ack it with the commit that answers it.
+            LEASE_CONTENTION.inc()
+            running.deliveries.append(msg)
+            await running.finished.wait()
+            if msg.is_acked:
+                return
+        serving = _Serving([msg])
+        self._serving[key] = serving
         try:
-            await self._serve(key, msg)
+            await self._serve(key, serving.deliveries)
         finally:
-            self._serving.discard(key)
+            del self._serving[key]
+            serving.finished.set()
 
-    async def _serve(self, key: str, msg: Msg) -> None:
+    async def _serve(self, key: str, deliveries: list[Msg]) -> None:
+        msg = deliveries[0]
         seq = msg.metadata.sequence.stream
         watch = Stopwatch()
         # Whether anything followed this message is looked up while the state loads: when
@@ -115,7 +136,7 @@ class TurnHandler:
                 await self._later(msg)
                 return
             with TURNS_IN_FLIGHT.track_inprogress():
-                if await self._start(key, stored, last_known, msg, watch):
+                if await self._start(key, stored, last_known, deliveries, watch):
                     return
             last_known = None
         await self._later(msg)
@@ -125,7 +146,7 @@ class TurnHandler:
         key: str,
         stored: StoredState,
         last_known: int | None,
-        msg: Msg,
+        deliveries: list[Msg],
         watch: Stopwatch,
     ) -> bool:
         """Gather the user's unanswered messages and run turns; False to look again.
@@ -139,20 +160,29 @@ class TurnHandler:
             if not segment:
                 await self._skip_lost_range(key, stored)
                 return False
-            return await self._take(key, stored, segment, [], msg, recovering=True, watch=watch)
+            return await self._take(
+                key, stored, segment, [], deliveries, recovering=True, watch=watch
+            )
         if last_known is not None and not self._mailbox.coalesces:
             window = SeqRange(first=stored.state.last_seq + 1, last=last_known)
-            return await self._take_while_reading(key, stored, window, msg, watch)
+            return await self._take_while_reading(key, stored, window, deliveries, watch)
         batch = await self._mailbox.read(key, after=stored.state.last_seq, through=last_known)
         batch, waited = await self._mailbox.coalesce(key, batch)
         watch.waiting += waited
         segment, rest = next_segment(batch)
         if not segment:
             return False  # not readable (any more): the next delivery looks again
-        return await self._take(key, stored, segment, rest, msg, recovering=False, watch=watch)
+        return await self._take(
+            key, stored, segment, rest, deliveries, recovering=False, watch=watch
+        )
 
     async def _take_while_reading(
-        self, key: str, stored: StoredState, window: SeqRange, msg: Msg, watch: Stopwatch
+        self,
+        key: str,
+        stored: StoredState,
+        window: SeqRange,
+        deliveries: list[Msg],
+        watch: Stopwatch,
     ) -> bool:
         """Take the lease for ``window`` while reading its messages; False to look again.
 
@@ -182,7 +212,7 @@ class TurnHandler:
             await taken.write(
                 taken.state.model_copy(update={"pending": seq_range(segment)}), keep=True
             )
-        await self._turns.run(taken, segment, rest, msg, recovering=False, watch=watch)
+        await self._turns.run(taken, segment, rest, deliveries, recovering=False, watch=watch)
         return True
 
     @staticmethod
@@ -214,7 +244,7 @@ class TurnHandler:
         stored: StoredState,
         segment: list[Inbound],
         rest: list[Inbound],
-        msg: Msg,
+        deliveries: list[Msg],
         *,
         recovering: bool,
         watch: Stopwatch,
@@ -227,7 +257,7 @@ class TurnHandler:
         except StateConflictError:
             LEASE_CONTENTION.inc()
             return False
-        await self._turns.run(lease, segment, rest, msg, recovering=recovering, watch=watch)
+        await self._turns.run(lease, segment, rest, deliveries, recovering=recovering, watch=watch)
         return True
 
     async def _lease(self, key: str, stored: StoredState, pending: SeqRange) -> Lease:
@@ -237,7 +267,7 @@ class TurnHandler:
 
     @staticmethod
     async def _later(msg: Msg) -> None:
-        """Give the message back: another turn of the same user is running."""
+        """Give the message back: another replica runs a turn of the same user."""
         LEASE_CONTENTION.inc()
         delay = redelivery_delay(msg.metadata.num_delivered, base=_RETRY_BASE, cap=_RETRY_CAP)
         await msg.nak(delay=delay)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 
 from nats.aio.msg import Msg
@@ -127,25 +127,31 @@ class Lease:
         await self.write(self.state, keep=False)
 
     @contextlib.asynccontextmanager
-    async def kept_alive(self, delivery: Msg, *, interval: float) -> AsyncIterator[None]:
-        """Renew the lease and the delivery's ack wait every ``interval`` seconds in the block."""
+    async def kept_alive(
+        self, deliveries: Sequence[Msg], *, interval: float
+    ) -> AsyncIterator[None]:
+        """Renew the lease, and the ack wait of the deliveries not yet acked, every ``interval``
+        seconds in the block (``deliveries`` may grow meanwhile)."""
         stop = asyncio.Event()
-        task = asyncio.create_task(self._keep_alive(delivery, stop, interval))
+        task = asyncio.create_task(self._keep_alive(deliveries, stop, interval))
         try:
             yield
         finally:
             stop.set()
             await task
 
-    async def _keep_alive(self, delivery: Msg, stop: asyncio.Event, interval: float) -> None:
+    async def _keep_alive(
+        self, deliveries: Sequence[Msg], stop: asyncio.Event, interval: float
+    ) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
                 return
             try:
                 await self.write(self.state, keep=True)
-                if not delivery.is_acked:
-                    await delivery.in_progress()
+                for delivery in list(deliveries):
+                    if not delivery.is_acked:
+                        await delivery.in_progress()
             except LeaseLostError:
                 log.warning("lease taken over by another replica", extra={"user_key": self.key})
                 return

@@ -86,7 +86,7 @@ BATCH_SIZE = Histogram(
 )
 LEASE_CONTENTION = Counter(
     "chatbot_lease_contention_total",
-    "Deliveries that found another turn of the same user running and were returned for later.",
+    "Deliveries that found another turn of the same user running (waited for it or returned).",
 )
 LLM_SECONDS = Histogram(
     "chatbot_llm_request_seconds",

@@ -118,15 +118,19 @@ class TurnRunner:
         lease: Lease,
         segment: list[Inbound],
         rest: list[Inbound],
-        delivery: Msg,
+        deliveries: list[Msg],
         *,
         recovering: bool,
         watch: Stopwatch,
     ) -> None:
-        """Answer ``segment`` (already pending in the lease), then whatever follows it."""
-        own_seq = delivery.metadata.sequence.stream
+        """Answer ``segment`` (already pending in the lease), then whatever follows it.
+
+        ``deliveries`` are this user's deliveries in this process's hands (the first is the one
+        being served; more may join while turns run): each is acked by the commit answering it.
+        """
+        own_seq = deliveries[0].metadata.sequence.stream
         try:
-            async with lease.kept_alive(delivery, interval=self._renew_every):
+            async with lease.kept_alive(deliveries, interval=self._renew_every):
                 while segment:
                     outcome, arrived = await self._turn(
                         lease,
@@ -145,8 +149,7 @@ class TurnRunner:
                     TURN_SECONDS.observe(watch.turn_seconds())
                     TURN_OVERHEAD_SECONDS.observe(watch.own_seconds())
                     BATCH_SIZE.observe(len(segment))
-                    if not delivery.is_acked and own_seq <= outcome.state.last_seq:
-                        await delivery.ack()
+                    await _ack_answered(deliveries, outcome.state.last_seq)
                     if not batch:
                         return
                     watch = Stopwatch()
@@ -335,3 +338,10 @@ class TurnRunner:
             log.warning(
                 "typing request not published (%s)", type(exc).__name__, extra={"user_key": key}
             )
+
+
+async def _ack_answered(deliveries: list[Msg], last_seq: int) -> None:
+    """Ack the deliveries whose message a commit up to ``last_seq`` answered."""
+    for delivery in deliveries:
+        if not delivery.is_acked and delivery.metadata.sequence.stream <= last_seq:
+            await delivery.ack()
