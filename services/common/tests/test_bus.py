@@ -9,6 +9,7 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import NoStreamResponseError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from chatbot_common.bus import MSG_ID_HEADER, NatsUnavailableError, connect, publish, redact_url
 from chatbot_common.contracts import DeliveryStatus, utcnow
@@ -93,6 +94,24 @@ async def test_publish_carries_the_current_trace_context(nc: NATS) -> None:
     trace_id = format(span.get_span_context().trace_id, "032x")
     assert stored.headers["traceparent"].split("-")[1] == trace_id
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+async def test_publish_without_recorded_spans_carries_the_callers_own_span(
+    nc: NATS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing exported: no producer span of its own, the caller's trace context travels on."""
+    provider = TracerProvider(sampler=ALWAYS_OFF)
+    # What configure_tracing installs when no OTLP endpoint is set (set back after the test).
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    js = nc.jetstream()
+    await provision(js, streams=(EVENTS,), duplicate_window=WINDOW)
+    with provider.get_tracer("test").start_as_current_span("webhook") as span:
+        ack = await publish(js, EVENTS.subject("status.k"), _status(), msg_id="x", timeout=2)
+    stored = await js.get_msg(EVENTS.name, seq=ack.seq)
+    assert stored.headers is not None
+    context = span.get_span_context()
+    _, trace_id, parent_id, _ = stored.headers["traceparent"].split("-")
+    assert (trace_id, parent_id) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
 
 
 async def test_publish_to_a_missing_stream_raises_instead_of_pretending(nc: NATS) -> None:

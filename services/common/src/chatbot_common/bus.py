@@ -22,7 +22,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from .contracts import Contract, encode
-from .tracing import messaging_attributes
+from .tracing import messaging_attributes, spans_recorded
 
 __all__ = ["MSG_ID_HEADER", "NatsUnavailableError", "connect", "publish", "redact_url"]
 
@@ -95,15 +95,30 @@ async def publish(
 ) -> PubAck:
     """Publish ``message`` with ``Nats-Msg-Id`` and the current trace context; await the PubAck.
 
-    ``PubAck.duplicate`` is true when JetStream dropped it as a repeat of ``msg_id``.
+    The publish is a producer span of its own when spans are recorded. ``PubAck.duplicate`` is
+    true when JetStream dropped it as a repeat of ``msg_id``.
     """
+    if not spans_recorded():
+        return await _send(js, subject, message, msg_id=msg_id, timeout=timeout, headers=headers)
     prefix = subject.rpartition(".")[0]
     with _tracer.start_as_current_span(
         f"send {prefix}",
         kind=SpanKind.PRODUCER,
         attributes=messaging_attributes(prefix, "send", msg_id),
     ):
-        carrier: dict[str, str] = dict(headers or {})
-        propagate.inject(carrier)
-        carrier[MSG_ID_HEADER] = msg_id
-        return await js.publish(subject, encode(message), timeout=timeout, headers=carrier)
+        return await _send(js, subject, message, msg_id=msg_id, timeout=timeout, headers=headers)
+
+
+async def _send(
+    js: JetStreamContext,
+    subject: str,
+    message: Contract,
+    *,
+    msg_id: str,
+    timeout: float,
+    headers: Mapping[str, str] | None,
+) -> PubAck:
+    carrier: dict[str, str] = dict(headers or {})
+    propagate.inject(carrier)
+    carrier[MSG_ID_HEADER] = msg_id
+    return await js.publish(subject, encode(message), timeout=timeout, headers=carrier)

@@ -23,6 +23,7 @@ __all__ = [
     "configure_tracing",
     "context_from_headers",
     "messaging_attributes",
+    "spans_recorded",
 ]
 
 _UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -72,6 +73,18 @@ def configure_tracing(service: str) -> None:
         # record nothing, which keeps the cost of a span near zero.
         provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF)
     trace.set_tracer_provider(provider)
+
+
+def spans_recorded() -> bool:
+    """Whether this process records spans: False when :func:`configure_tracing` found nowhere
+    to send them.
+
+    A span that is not recorded still costs its ids, its sampling and two context switches. A
+    hot path whose own span would only matter if recorded (a publish) skips it then, and the
+    caller's trace context travels on unchanged.
+    """
+    provider = trace.get_tracer_provider()
+    return not (isinstance(provider, TracerProvider) and provider.sampler is ALWAYS_OFF)
 
 
 def messaging_attributes(prefix: str, operation: str, msg_id: str | None) -> dict[str, str]:
