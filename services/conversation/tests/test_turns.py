@@ -120,9 +120,8 @@ async def test_a_burst_is_answered_in_order_by_one_coalesced_turn(
     assert request.input == "part 1\npart 2\npart 3\npart 4\npart 5"
 
 
-async def test_messages_that_arrive_during_a_turn_are_answered_together_next(
-    chat: Any, start_service: Any
-) -> None:
+async def two_messages_during_a_turn(chat: Any, start_service: Any) -> list[str]:
+    """ "first", then "second" and "third" while the model answers it; the two replies."""
     chat.fault("stall", seconds=0.5)
     async with start_service():
         await chat.send("first")
@@ -131,6 +130,13 @@ async def test_messages_that_arrive_during_a_turn_are_answered_together_next(
         last = await chat.send("third")
         replies = await chat.replies(2)
         await chat.answered(last)
+    return replies
+
+
+async def test_messages_that_arrive_during_a_turn_are_answered_together_next(
+    chat: Any, start_service: Any
+) -> None:
+    replies = await two_messages_during_a_turn(chat, start_service)
 
     assert replies == ["Echo #1: first", "Echo #2: second\nthird"]
     assert len(chat.model_requests()) == 2
@@ -140,14 +146,7 @@ async def test_deliveries_during_a_turn_wait_for_it_and_are_acked_by_its_commit(
     chat: Any, start_service: Any
 ) -> None:
     """Not given back to the stream to come round again: no redelivery, nothing left pending."""
-    chat.fault("stall", seconds=0.5)
-    async with start_service():
-        await chat.send("first")
-        await chat.model_request_in_flight()
-        await chat.send("second")
-        last = await chat.send("third")
-        await chat.replies(2)
-        await chat.answered(last)
+    await two_messages_during_a_turn(chat, start_service)
 
     info = await chat.js.consumer_info(INBOUND.name, CONSUMER_NAME)
     assert (info.num_redelivered, info.num_ack_pending, info.num_pending) == (0, 0, 0)
