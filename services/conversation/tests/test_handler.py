@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from nats.aio.msg import Msg
 
 from chatbot_common.topology import INBOUND
@@ -45,14 +46,27 @@ class RecordingRunner:
         )
 
 
-async def handle_last_delivery(chat: Chat, nats_server: Any, sandbox: Any) -> RecordingRunner:
+class UnreadableRange(Mailbox):
+    """A mailbox whose reads of a bounded range fail, as when NATS stops answering."""
+
+    async def read(
+        self, key: str, *, after: int, through: int | None = None, limit: int | None = None
+    ) -> list[Inbound]:
+        if through is not None:
+            raise TimeoutError("no answer from NATS")
+        return await super().read(key, after=after, through=through, limit=limit)
+
+
+async def handle_last_delivery(
+    chat: Chat, nats_server: Any, sandbox: Any, mailbox: type[Mailbox] = Mailbox
+) -> RecordingRunner:
     """Run the handler, coalescing off, on the delivery of the user's latest message."""
     settings = service_settings(sandbox, nats_server.url)
     runner = RecordingRunner(StateStore(chat.kv))
     handler = TurnHandler(
         js=chat.js,
         store=runner.store,
-        mailbox=Mailbox(chat.js, coalesce_window=0.0),
+        mailbox=mailbox(chat.js, coalesce_window=0.0),
         turns=runner,  # type: ignore[arg-type]
         settings=settings,
     )
@@ -88,3 +102,18 @@ async def test_a_command_in_the_backlog_narrows_the_pending_range_to_the_first_t
     runner = await handle_last_delivery(chat, nats_server, sandbox)
 
     assert runner.turns == [(SeqRange(first=first, last=first), [first], [command, last])]
+
+
+async def test_a_lease_taken_for_a_range_that_cannot_be_read_is_handed_over_at_once(
+    chat: Chat, nats_server: Any, sandbox: Any
+) -> None:
+    """Released with its range still pending, not held until it expires."""
+    seq = await chat.send("one")
+
+    with pytest.raises(TimeoutError):
+        await handle_last_delivery(chat, nats_server, sandbox, mailbox=UnreadableRange)
+
+    state = await chat.state()
+    assert state.lease is None
+    assert state.pending is not None
+    assert state.pending.last == seq

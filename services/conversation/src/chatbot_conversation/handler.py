@@ -191,34 +191,31 @@ class TurnHandler:
         right ``pending`` when its messages make one segment; when a command cuts it, pending
         is narrowed to the first segment before the turn starts.
         """
-        taken, read = await asyncio.gather(
-            self._lease(key, stored, window),
-            self._mailbox.read(key, after=window.first - 1, through=window.last),
-            return_exceptions=True,
-        )
-        if isinstance(taken, StateConflictError):
+        taking = asyncio.create_task(self._lease(key, stored, window))
+        try:
+            batch = await self._mailbox.read(key, after=window.first - 1, through=window.last)
+        except BaseException:
+            await _abandon_once_taken(taking)
+            raise
+        try:
+            lease = await taking
+        except StateConflictError:
             LEASE_CONTENTION.inc()
             return False
-        if isinstance(taken, BaseException):
-            raise taken
-        if isinstance(read, BaseException):
-            await self._abandon(taken)
-            raise read
-        segment, rest = next_segment(read)
+        segment, rest = next_segment(batch)
         if not segment:
-            await self._abandon(taken)  # the next look answers or skips the range
+            await lease.abandon()  # the next look answers or skips the range
             return False
         if rest:
-            await taken.write(
-                taken.state.model_copy(update={"pending": seq_range(segment)}), keep=True
-            )
-        await self._turns.run(taken, segment, rest, deliveries, recovering=False, watch=watch)
+            try:
+                await lease.write(
+                    lease.state.model_copy(update={"pending": seq_range(segment)}), keep=True
+                )
+            except BaseException:
+                await lease.abandon()
+                raise
+        await self._turns.run(lease, segment, rest, deliveries, recovering=False, watch=watch)
         return True
-
-    @staticmethod
-    async def _abandon(lease: Lease) -> None:
-        with contextlib.suppress(Exception):
-            await lease.abandon()
 
     async def _skip_lost_range(self, key: str, stored: StoredState) -> None:
         """Commit a pending range the stream no longer holds (older than its max age)."""
@@ -271,3 +268,12 @@ class TurnHandler:
         LEASE_CONTENTION.inc()
         delay = redelivery_delay(msg.metadata.num_delivered, base=_RETRY_BASE, cap=_RETRY_CAP)
         await msg.nak(delay=delay)
+
+
+async def _abandon_once_taken(taking: asyncio.Task[Lease]) -> None:
+    """Abandon the lease ``taking`` takes, if it takes it."""
+    try:
+        lease = await taking
+    except BaseException:
+        return
+    await lease.abandon()

@@ -123,8 +123,14 @@ class Lease:
         )
 
     async def abandon(self) -> None:
-        """Release the lease but keep ``pending``: the next holder answers that range again."""
-        await self.write(self.state, keep=False)
+        """Release the lease but keep ``pending``: the next holder answers that range again.
+
+        For a holder whose turn will not run or finish, so that the range is handed over now
+        rather than when the lease expires: never raises (if the write fails, the expiry
+        still hands it over), and a cancellation does not cut the write short.
+        """
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.write(self.state, keep=False))
 
     @contextlib.asynccontextmanager
     async def kept_alive(

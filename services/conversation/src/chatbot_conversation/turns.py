@@ -23,7 +23,6 @@ outcome ``media_refused``), and a failed download a dead letter of its message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -159,9 +158,7 @@ class TurnRunner:
                         lease.state.model_copy(update={"pending": seq_range(segment)}), keep=True
                     )
         except BaseException:
-            # Hand the pending range to whoever comes next now, not when the lease expires.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(lease.abandon())
+            await lease.abandon()
             raise
 
     async def _turn(
