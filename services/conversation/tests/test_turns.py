@@ -152,6 +152,44 @@ async def test_deliveries_during_a_turn_wait_for_it_and_are_acked_by_its_commit(
     assert (info.num_redelivered, info.num_ack_pending, info.num_pending) == (0, 0, 0)
 
 
+async def all_acked(chat: Any) -> None:
+    """Until nothing delivered to the inbound consumer waits for an ack (given-back messages
+    come back after their delay; JetStream has no event for this, so it is polled, bounded)."""
+    async with asyncio.timeout(10):
+        while True:
+            info = await chat.js.consumer_info(INBOUND.name, CONSUMER_NAME)
+            if not info.num_ack_pending and not info.num_pending:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_flood_during_a_turn_waits_only_ten_deep_and_the_rest_comes_back(
+    chat: Any, start_service: Any
+) -> None:
+    """One user's flood must not take the slots other users' turns need; nothing is lost."""
+    handled = metric("chatbot_consumer_messages_total", consumer=CONSUMER_NAME, outcome="ok")
+    chat.fault("stall", seconds=0.5)
+    async with start_service():
+        await chat.send("first")
+        await chat.model_request_in_flight()
+        flood = [f"more {number}" for number in range(12)]
+        for body in flood:
+            last = await chat.send(body)
+        replies = await chat.replies(2)
+        await chat.answered(last)
+        await all_acked(chat)
+
+    assert replies == ["Echo #1: first", "Echo #2: " + "\n".join(flood)]
+    # 13 messages; at least the 2 over ten deep were given back and came round again (more
+    # often if they came back while the second turn still ran).
+    redelivered = (
+        metric("chatbot_consumer_messages_total", consumer=CONSUMER_NAME, outcome="ok")
+        - handled
+        - 13
+    )
+    assert redelivered >= 2
+
+
 async def test_reset_and_help_are_turns_of_their_own_in_order(
     chat: Any, start_service: Any
 ) -> None:

@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 _RACES = 3
 """Times a delivery re-reads the state after losing a race before it gives the message back."""
+_MAX_WAITING = 10
+"""Deliveries of one user that may wait for that user's running turns; the rest are given back."""
 _RETRY_BASE = 0.5
 _RETRY_CAP = 5.0
 
@@ -103,6 +105,10 @@ class TurnHandler:
             # This process is already gathering or answering this user's messages: they take
             # this delivery along, and ack it with the commit that answers it.
             LEASE_CONTENTION.inc()
+            if sum(not waiting.is_acked for waiting in running.deliveries[1:]) >= _MAX_WAITING:
+                # A flood from one user must not fill the slots other users' turns need.
+                await self._later(msg)
+                return
             running.deliveries.append(msg)
             await running.finished.wait()
             if msg.is_acked:
