@@ -104,11 +104,11 @@ class TurnHandler:
         while (running := self._serving.get(key)) is not None:
             # This process is already gathering or answering this user's messages: they take
             # this delivery along, and ack it with the commit that answers it.
-            LEASE_CONTENTION.inc()
             if sum(not waiting.is_acked for waiting in running.deliveries[1:]) >= _MAX_WAITING:
                 # A flood from one user must not fill the slots other users' turns need.
                 await self._later(msg)
                 return
+            LEASE_CONTENTION.inc()
             running.deliveries.append(msg)
             await running.finished.wait()
             if msg.is_acked:
