@@ -75,12 +75,22 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         return probe.connect_ex((host, port)) != 0
 
 
+def _free_ports(count: int) -> list[int]:
+    """``count`` different TCP ports nothing listens on right now: each is held until all are
+    picked, so none comes twice."""
+    with ExitStack() as held:
+        sockets = [
+            held.enter_context(closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)))
+            for _ in range(count)
+        ]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now (for tests)."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return _free_ports(1)[0]
 
 
 @dataclass(frozen=True)
@@ -95,16 +105,9 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        """Free ports, all different: each is held until all are picked, so none comes twice."""
-        with ExitStack() as held:
-            ports = {}
-            for f in fields(cls):
-                sock = held.enter_context(
-                    closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                )
-                sock.bind(("127.0.0.1", 0))
-                ports[f.name] = sock.getsockname()[1]
-        return cls(**ports)
+        """Free ports, all different."""
+        names = [f.name for f in fields(cls)]
+        return cls(**dict(zip(names, _free_ports(len(names)), strict=True)))
 
     def items(self) -> Iterator[tuple[str, int]]:
         for f in fields(self):
