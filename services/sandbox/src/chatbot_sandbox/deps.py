@@ -9,7 +9,8 @@ than the handlers (the benchmarks drive the sandbox at hundreds of requests a se
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
@@ -19,30 +20,27 @@ from chatbot_sandbox.store import SandboxStore
 
 __all__ = ["Reporter", "Settings", "Store", "get_settings", "get_status_reporter", "get_store"]
 
-
-async def get_settings(request: Request) -> SandboxSettings:
-    """The settings the app was created with."""
-    settings = request.app.state.settings
-    if not isinstance(settings, SandboxSettings):
-        raise RuntimeError("app.state.settings is not set; build the app with create_app()")
-    return settings
+T = TypeVar("T")
 
 
-async def get_store(request: Request) -> SandboxStore:
-    """The app's in-memory records."""
-    store = request.app.state.store
-    if not isinstance(store, SandboxStore):
-        raise RuntimeError("app.state.store is not set; build the app with create_app()")
-    return store
+def _app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency giving ``app.state.<name>``, checked to be a ``kind``."""
+
+    async def get(request: Request) -> T:
+        value = getattr(request.app.state, name, None)
+        if not isinstance(value, kind):
+            raise RuntimeError(f"app.state.{name} is not set; build the app with create_app()")
+        return value
+
+    return get
 
 
-async def get_status_reporter(request: Request) -> StatusReporter:
-    """The app's status callback poster."""
-    reporter = request.app.state.status_reporter
-    if not isinstance(reporter, StatusReporter):
-        raise RuntimeError("app.state.status_reporter is not set; build the app with create_app()")
-    return reporter
-
+get_settings = _app_state("settings", SandboxSettings)
+"""The settings the app was created with."""
+get_store = _app_state("store", SandboxStore)
+"""The app's in-memory records."""
+get_status_reporter = _app_state("status_reporter", StatusReporter)
+"""The app's status callback poster."""
 
 Settings = Annotated[SandboxSettings, Depends(get_settings)]
 Store = Annotated[SandboxStore, Depends(get_store)]
