@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from fastapi import FastAPI
@@ -29,14 +28,12 @@ from chatbot_common.topology import EVENTS, INBOUND, Stream
 from chatbot_common.tracing import NO_FASTAPI_TELEMETRY
 from chatbot_common.userkey import user_key
 
-from .asgi import BodyTooLargeError, header, read_body, respond
+from .asgi import BodyTooLargeError, header, parse_form, read_body, respond
 from .config import IngressSettings, normalise_address
 from .metrics import (
     DELIVERY_STATUSES,
-    DUPLICATES,
-    PUBLISH_SECONDS,
-    REQUEST_SECONDS,
-    REQUESTS,
+    PUBLISH_SECONDS_BY_STREAM,
+    ROUTE_SERIES,
     delivery_status_labels,
 )
 from .signature import SignatureChecker
@@ -86,12 +83,11 @@ async def _read_form(scope: Scope, receive: Receive, limit: int) -> dict[str, st
         raise EarlyAnswer(415, "unsupported_media_type", f"expected {FORM_TYPE}")
     try:
         body = await read_body(scope, receive, limit)
-        pairs = parse_qsl(body.decode(), keep_blank_values=True)
+        return parse_form(body.decode())
     except BodyTooLargeError:
         raise EarlyAnswer(413, "too_large", f"body over {limit} bytes") from None
     except UnicodeDecodeError:
         raise EarlyAnswer(400, "bad_request", "body is not UTF-8") from None
-    return dict(pairs)
 
 
 @dataclass(frozen=True)
@@ -174,10 +170,11 @@ class Webhooks:
                 await respond(send, 200, EMPTY_TWIML_BYTES, TWIML_TYPE)
             if span.is_recording():
                 span.set_attributes({"http.route": route, "http.response.status_code": status})
+        series = ROUTE_SERIES[route]
         if outcome == "duplicate":
-            DUPLICATES.labels(route).inc()
-        REQUESTS.labels(route, outcome).inc()
-        REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+            series.duplicates.inc()
+        series.requests[outcome].inc()
+        series.seconds.observe(time.perf_counter() - started)
 
     async def _accept(self, scope: Scope, receive: Receive, build: Builder) -> str:
         """Check and publish one webhook; return the outcome or raise :class:`EarlyAnswer`."""
@@ -203,7 +200,7 @@ class Webhooks:
         except (NatsError, TimeoutError, OSError) as exc:
             log.warning("publish failed: %s", type(exc).__name__)
             raise EarlyAnswer(503, "unavailable", UNAVAILABLE) from None
-        PUBLISH_SECONDS.labels(publication.stream.name).observe(time.perf_counter() - started)
+        PUBLISH_SECONDS_BY_STREAM[publication.stream.name].observe(time.perf_counter() - started)
         if ack.duplicate:
             return "duplicate"
         if publication.status_labels is not None:

@@ -7,9 +7,11 @@ FastAPI app.
 
 from __future__ import annotations
 
+from urllib.parse import unquote_to_bytes
+
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["BodyTooLargeError", "header", "read_body", "respond"]
+__all__ = ["BodyTooLargeError", "header", "parse_form", "read_body", "respond"]
 
 
 class BodyTooLargeError(Exception):
@@ -39,6 +41,27 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             raise BodyTooLargeError
         if not message.get("more_body", False):
             return body
+
+
+def _unescape(text: str) -> str:
+    if "%" not in text:
+        return text.replace("+", " ")
+    return unquote_to_bytes(text.replace("+", " ")).decode("utf-8", "replace")
+
+
+def parse_form(body: str) -> dict[str, str]:
+    """The fields of a form body, as ``dict(parse_qsl(body, keep_blank_values=True))``.
+
+    The same result at less than half the cost: parse_qsl's per-field argument handling was
+    the largest single item of a webhook's own CPU (bench/ingress.py). A repeated field keeps
+    its last value, as the dict of parse_qsl's pairs does.
+    """
+    form: dict[str, str] = {}
+    for field in body.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            form[_unescape(name)] = _unescape(value)
+    return form
 
 
 async def respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
