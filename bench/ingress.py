@@ -11,6 +11,10 @@ so the rate is ingress's own (the whole pipeline is scenario 2).
 
 An open loop finds what a caller such as Twilio sees: past the knee, requests queue and
 latency climbs steeply rather than the throughput flattening politely as under wrk.
+
+Each server runs alone on one core; the generator and nats-server share the other (see
+:func:`bench.system.own_core`). Sharing both cores with them cost ingress 5-10% more CPU per
+webhook and made the capacity found swing by a fifth between runs.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from bench import plots
 from bench.loadgen import run_apart
 from bench.report import Options, Report
 from bench.stats import Check, Latency, constant_rate, next_rate, round_robin
-from bench.system import nats_server, process, usage
+from bench.system import nats_server, own_core, process, usage
 from bench.webhooks import ROUTE, signed_requests
 from chatbot_sandbox.stack import find_executable, free_port
 
@@ -67,17 +71,22 @@ def _uvicorn(target: str, port: int) -> list[str]:
 
 
 @contextmanager
-def _bare(port: int) -> Iterator[int]:
-    """The bare endpoint; yields the pid whose CPU counts."""
+def _bare(port: int) -> Iterator[tuple[int, str]]:
+    """The bare endpoint on a core of its own; yields the pid whose CPU counts and how the CPUs
+    are shared."""
     env = {"PYTHONPATH": str(Path(__file__).parent)}
-    with process("bare", _uvicorn("bare_app:app", port), env, f"http://127.0.0.1:{port}/docs") as p:
-        yield p.pid or 0
+    with (
+        process("bare", _uvicorn("bare_app:app", port), env, f"http://127.0.0.1:{port}/docs") as p,
+        own_core(p.pid or 0) as pinning,
+    ):
+        yield p.pid or 0, pinning
 
 
 @contextmanager
-def _ingress(port: int) -> Iterator[int]:
-    """nats-server and ingress; yields ingress's pid."""
-    with nats_server() as (nats_url, _):
+def _ingress(port: int) -> Iterator[tuple[int, str]]:
+    """nats-server and ingress, ingress on a core of its own; yields ingress's pid and how the
+    CPUs are shared."""
+    with nats_server() as (nats_url, server):
         env = {
             "NATS_URL": nats_url,
             "USER_KEY_SECRET": "bench-secret",
@@ -88,8 +97,11 @@ def _ingress(port: int) -> Iterator[int]:
             "LOG_LEVEL": "WARNING",
         }
         ready = f"http://127.0.0.1:{port}/readyz"
-        with process("ingress", [find_executable("chatbot-ingress")], env, ready) as p:
-            yield p.pid or 0
+        with (
+            process("ingress", [find_executable("chatbot-ingress")], env, ready) as p,
+            own_core(p.pid or 0, server.pid or 0) as pinning,
+        ):
+            yield p.pid or 0, pinning
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -145,10 +157,10 @@ def _best(steps: list[Step]) -> Step | None:
 
 def run(options: Options) -> Report:
     seconds = options.seconds or 5.0
-    searches = {}
-    with _bare(port := free_port()) as pid:
+    searches, pinning = {}, {}
+    with _bare(port := free_port()) as (pid, pinning["bare FastAPI"]):
         searches["bare FastAPI"] = _search("bare", port, pid, seconds)
-    with _ingress(port := free_port()) as pid:
+    with _ingress(port := free_port()) as (pid, pinning["ingress"]):
         searches["ingress"] = _search("ingress", port, pid, seconds)
     best = {name: _best(steps) for name, steps in searches.items()}
     capacity = {name: step.rate if step else 0.0 for name, step in best.items()}
@@ -164,6 +176,7 @@ def run(options: Options) -> Report:
             "to 8%",
             "uvicorn_workers": 1,
             "route": ROUTE,
+            "cpus": pinning,
         },
     )
     for name, step in best.items():

@@ -49,6 +49,7 @@ __all__ = [
     "drive",
     "gauge",
     "nats_server",
+    "own_core",
     "process",
     "quiet",
     "usage",
@@ -125,6 +126,37 @@ def process(
         yield running
     finally:
         running.stop()
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Keep every thread of process ``pid`` on ``cpus``."""
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(thread.name), cpus)
+
+
+@contextmanager
+def own_core(pid: int, *helpers: int) -> Iterator[str]:
+    """Give process ``pid`` (the server under test) the last CPU to itself; this process, the
+    load generators it starts meanwhile and the ``helpers`` (its nats-server) share the others.
+
+    On two cores, a server sharing both with its load generator and nats-server pays for their
+    preemptions and for the caches they evict, which a real deployment does not: they run on
+    other machines. Yields how the CPUs were shared, for the report.
+    """
+    available = os.sched_getaffinity(0)
+    if len(available) < 2:
+        yield "not pinned: one CPU"
+        return
+    server = {max(available)}
+    others = available - server
+    _pin(pid, server)
+    for helper in helpers:
+        _pin(helper, others)
+    os.sched_setaffinity(0, others)
+    try:
+        yield f"server alone on CPU {max(server)}; generator and nats-server on {sorted(others)}"
+    finally:
+        os.sched_setaffinity(0, available)
 
 
 def gauge(text: str, name: str) -> float | None:
