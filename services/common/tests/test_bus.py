@@ -9,7 +9,6 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import NoStreamResponseError
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from chatbot_common.bus import MSG_ID_HEADER, NatsUnavailableError, connect, publish, redact_url
 from chatbot_common.contracts import DeliveryStatus, utcnow
@@ -21,6 +20,7 @@ from chatbot_common.topology import (
     Consumer,
     provision,
 )
+from chatbot_common.tracing import IdsOnlyTracerProvider
 from chatbot_sandbox.stack import free_port
 
 WINDOW = 3600.0
@@ -100,7 +100,7 @@ async def test_publish_without_recorded_spans_carries_the_callers_own_span(
     nc: NATS, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing exported: no producer span of its own, the caller's trace context travels on."""
-    provider = TracerProvider(sampler=ALWAYS_OFF)
+    provider = IdsOnlyTracerProvider()
     # What configure_tracing installs when no OTLP endpoint is set (set back after the test).
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
     js = nc.jetstream()
