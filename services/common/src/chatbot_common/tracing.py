@@ -7,7 +7,7 @@ endpoint is set; spans are still made, so trace ids reach the logs and the NATS 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,8 +18,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind
-from opentelemetry.util.types import Attributes
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
 
 __all__ = [
     "NO_FASTAPI_TELEMETRY",
@@ -69,16 +68,10 @@ class _IdsOnlyTracer(trace.Tracer):
 
     _ids = RandomIdGenerator()
 
+    # Only the name and the parent context matter: the other arguments of the API (kind,
+    # attributes, links, ...) are what a recorded span would keep.
     def start_span(
-        self,
-        name: str,
-        context: context_api.Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
+        self, name: str, context: context_api.Context | None = None, *_: Any, **__: Any
     ) -> Span:
         parent = trace.get_current_span(context).get_span_context()
         trace_id = parent.trace_id if parent.is_valid else self._ids.generate_trace_id()
@@ -86,16 +79,7 @@ class _IdsOnlyTracer(trace.Tracer):
 
     @contextmanager
     def start_as_current_span(  # type: ignore[override]  # a plain context manager suffices
-        self,
-        name: str,
-        context: context_api.Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
-        end_on_exit: bool = True,
+        self, name: str, context: context_api.Context | None = None, *_: Any, **__: Any
     ) -> Iterator[Span]:
         span = self.start_span(name, context)
         token = context_api.attach(trace.set_span_in_context(span))
@@ -109,13 +93,7 @@ class IdsOnlyTracerProvider(trace.TracerProvider):
     """What a process traces with when it has nowhere to send spans: every span is a
     non-recording one with trace ids of its own (continuing its parent's trace)."""
 
-    def get_tracer(
-        self,
-        instrumenting_module_name: str,
-        instrumenting_library_version: str | None = None,
-        schema_url: str | None = None,
-        attributes: Attributes = None,
-    ) -> trace.Tracer:
+    def get_tracer(self, instrumenting_module_name: str, *_: Any, **__: Any) -> trace.Tracer:
         return _TRACER
 
 
