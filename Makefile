@@ -1,11 +1,13 @@
 # chatbot: a WhatsApp AI assistant. `make help` lists the targets.
-# Needs only python3 (3.11+) and make: everything else is installed into .venv.
+# Needs make and Python 3.13 (.python-version, the image's version): everything else goes into .venv.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+# The venv runs the interpreter the image ships (.python-version), found on PATH or in pyenv.
+PYTHON_VERSION := $(shell cat .python-version)
+PYTHON ?= $(shell hack/find-python $(PYTHON_VERSION))
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
@@ -13,22 +15,26 @@ UV := $(BIN)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help install run chat test test-tools lint fmt lock clean
+.PHONY: help install run chat dlq test test-tools lint fmt lock clean
 .PHONY: bench bench-install bench-ingress bench-pipeline bench-concurrency bench-bursts bench-soak
 .PHONY: bench-conversation
-.PHONY: helm chart-test chart-readme
+.PHONY: helm chart-test chart-readme settings-docs
 
 help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-19s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(BIN)/python:
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "chatbot needs Python 3.11 or newer; set PYTHON=python3.x")'
+# pyvenv.cfg, not bin/python (a symlink to an old file): a new .python-version rebuilds the venv.
+$(VENV)/pyvenv.cfg: .python-version
+	@test -n "$(PYTHON)" || { echo "chatbot needs Python $(PYTHON_VERSION), the version its image ships," \
+	  "and found none on PATH or in pyenv. Install it (pyenv install $(PYTHON_VERSION), or your" \
+	  "distribution's python$(PYTHON_VERSION) with venv), or set PYTHON=/path/to/python$(PYTHON_VERSION)."; exit 1; }
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 
-$(UV): | $(BIN)/python
+$(UV): | $(VENV)/pyvenv.cfg
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: uv.lock pyproject.toml $(wildcard services/*/pyproject.toml) | $(UV)
+$(VENV)/.synced: uv.lock pyproject.toml $(VENV)/pyvenv.cfg $(wildcard services/*/pyproject.toml) | $(UV)
 	$(UV) sync --frozen
 	@touch $@
 
@@ -113,6 +119,9 @@ chart-test: install test-tools helm ## Lint, render and validate the Helm chart 
 
 chart-readme: install ## Regenerate the parameter table of charts/chatbot/README.md from values.yaml
 	$(BIN)/python tests/chart/chart_readme.py --write
+
+settings-docs: install ## Regenerate README.md's settings tables and .env.example from the settings classes
+	$(BIN)/python hack/settings_docs.py --write
 
 fmt: install ## Format the code and apply safe lint fixes
 	$(BIN)/ruff check --fix .

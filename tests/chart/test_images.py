@@ -17,6 +17,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,12 @@ class Stage:
     instructions: list[tuple[str, str]] = field(default_factory=list)
 
 
+def dockerfile_text() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
 def dockerfile_stages() -> dict[str, Stage]:
-    text = (ROOT / "Dockerfile").read_text()
+    text = dockerfile_text()
     text = re.sub(r"\\\n\s*", " ", text)  # line continuations
     stages: dict[str, Stage] = {}
     current: Stage | None = None
@@ -140,7 +145,25 @@ def replay(stage_name: str, stages: dict[str, Stage], root: Path) -> Path:
 def test_the_build_uses_the_makefiles_uv() -> None:
     makefile = (ROOT / "Makefile").read_text()
     (wanted,) = re.findall(r"^UV_VERSION := (\S+)$", makefile, re.MULTILINE)
-    assert f"uv=={wanted}" in (ROOT / "Dockerfile").read_text()
+    assert f"uv=={wanted}" in dockerfile_text()
+
+
+def test_the_tests_run_the_python_the_image_ships() -> None:
+    """.python-version, the image's tag, requires-python, ruff, mypy and this venv agree."""
+    (wanted,) = (ROOT / ".python-version").read_text().split()
+    (image,) = re.findall(r"^ARG PYTHON_IMAGE=python:(\d+\.\d+)\.", dockerfile_text(), re.M)
+    assert image == wanted
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" == wanted
+    major, minor = wanted.split(".")
+    upper = f"{major}.{int(minor) + 1}"
+    manifests = [ROOT / "pyproject.toml", *sorted(ROOT.glob("services/*/pyproject.toml"))]
+    for manifest in manifests:
+        project = tomllib.loads(manifest.read_text())
+        assert project["project"]["requires-python"] == f">={wanted},<{upper}", manifest
+    tools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    assert tools["ruff"]["target-version"] == f"py{major}{minor}"
+    assert tools["mypy"]["python_version"] == wanted
+    assert f'requires-python = "=={wanted}.*"' in (ROOT / "uv.lock").read_text()
 
 
 def test_the_context_holds_only_what_the_images_need() -> None:

@@ -16,21 +16,30 @@ Twilio accepts and reports failed. The tests then check that:
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatbot_sandbox.stack import LocalStack, ManagedProcess, Ports, ProcessSpec, free_port
+from chatbot_sandbox.stack import (
+    DEFAULT_OPENAI_MODEL,
+    LocalStack,
+    ManagedProcess,
+    Ports,
+    ProcessSpec,
+    free_port,
+)
 
 from ..observability.catalogue import catalogue
 from ..observability.promql import (
@@ -51,7 +60,14 @@ JOBS = {name: f"chatbot-{name}" for name in SERVICES}
 """The job names the chart's ServiceMonitors give for release "chatbot" (the Service names)."""
 USERS = [f"whatsapp:+1555000{n:04d}" for n in range(1, 5)]
 
-T = TypeVar("T")
+
+SHUTDOWN = (datetime.now(UTC) + timedelta(days=20)).date()
+"""The answering model's shutdown date in this run: inside the 30 days of the warning."""
+UNKNOWN_MODEL = "gpt-transcribe-withdrawn"
+MODEL_LIFECYCLE = {
+    "SANDBOX_OPENAI_MODELS": json.dumps({DEFAULT_OPENAI_MODEL: SHUTDOWN.isoformat()}),
+    "OPENAI_TRANSCRIPTION_MODEL": UNKNOWN_MODEL,
+}
 
 
 @dataclass(frozen=True)
@@ -62,9 +78,10 @@ class Observed:
     prometheus: str
     rules: list[dict[str, Any]]
     scrapes: dict[str, str]
+    log: Path
 
 
-def poll(attempt: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
+def poll[T](attempt: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
     """``attempt()`` until it returns something, for at most ``timeout`` seconds.
 
     For Prometheus, whose API cannot wait for a condition: it scrapes and evaluates each second.
@@ -204,7 +221,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     stack = LocalStack(
         ports=Ports.free(),
         run_dir=folder / "run",
-        environment={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "INFO"},
+        environment={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "INFO", **MODEL_LIFECYCLE},
         sink=lambda name, line: log.write(f"{name:<12}| {line}\n"),
     )
     try:
@@ -214,7 +231,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             query_until(http, url, "up == 1", expected=3)
             drive(http, stack)
             scrapes = {name: http.get(f"{stack.url(name)}/metrics").text for name in SERVICES}
-            yield Observed(stack, url, groups, scrapes)
+            yield Observed(stack, url, groups, scrapes, folder / "stack.log")
     finally:
         stack.stop()
         log.close()
@@ -303,7 +320,44 @@ def test_the_alert_rules_evaluate_and_the_quota_alert_fires(
     assert {a["labels"]["alertname"] for a in firing} <= {
         "ChatbotOpenAIQuotaExhausted",
         "ChatbotDeadLetters",
+        "ChatbotModelUnknown",
     }
+
+
+def test_the_model_watch_logs_exports_and_alerts_a_shutdown_date_and_an_unknown_model(
+    observed: Observed, http: httpx.Client
+) -> None:
+    url = observed.prometheus
+    midnight = datetime(SHUTDOWN.year, SHUTDOWN.month, SHUTDOWN.day, tzinfo=UTC).timestamp()
+    (gauge,) = query_until(http, url, "chatbot_model_shutdown_timestamp_seconds", expected=1)
+    assert gauge["metric"]["model"] == DEFAULT_OPENAI_MODEL
+    assert float(gauge["value"][1]) == midnight
+
+    def alerts() -> dict[str, dict[str, Any]] | None:
+        found = http.get(f"{url}/api/v1/alerts").json()["data"]["alerts"]
+        named = {a["labels"]["alertname"]: a for a in found}
+        wanted = ("ChatbotModelShutdownSoon", "ChatbotModelUnknown")
+        return named if all(name in named for name in wanted) else None
+
+    named = poll(alerts, "the model lifecycle alerts")
+    soon = named["ChatbotModelShutdownSoon"]
+    assert soon["state"] == "pending"  # `for: 15m`
+    assert soon["labels"] == {
+        "alertname": "ChatbotModelShutdownSoon",
+        "model": DEFAULT_OPENAI_MODEL,
+        "severity": "warning",
+    }
+    assert "ChatbotModelShutdownImminent" not in named
+    unknown = named["ChatbotModelUnknown"]
+    assert (unknown["state"], unknown["labels"]["model"]) == ("firing", UNKNOWN_MODEL)
+
+    lines = [line.partition("| ")[2] for line in observed.log.read_text().splitlines()]
+    logged = [json.loads(line) for line in lines if '"model"' in line and "model_watch" in line]
+    levels = {(entry["level"], entry["model"]) for entry in logged}
+    assert ("WARNING", DEFAULT_OPENAI_MODEL) in levels
+    assert ("ERROR", UNKNOWN_MODEL) in levels
+    (warning,) = [e for e in logged if e["level"] == "WARNING"]
+    assert SHUTDOWN.isoformat() in warning["message"]
 
 
 def sample_names(scrape: str) -> set[str]:

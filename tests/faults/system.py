@@ -211,9 +211,10 @@ class System:
         return sum(v for (n, got), v in samples.items() if n == name and wanted <= got)
 
     async def kill(self, name: str) -> None:
-        """kill -9, as a crash or the OOM killer would."""
-        self.kills.setdefault(name, []).append(datetime.now(UTC))
+        """kill -9, as a crash or the OOM killer would; noted once the process is dead."""
         await asyncio.to_thread(self.stack.processes[name].kill)
+        # Not before the signal: the process may still send (and Twilio accept) until it dies.
+        self.kills.setdefault(name, []).append(datetime.now(UTC))
 
     async def terminate(self, name: str, grace: float) -> float:
         """SIGTERM, as Kubernetes sends it; the seconds until the process exited.

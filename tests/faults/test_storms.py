@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 
 USERS = 20
 PER_USER = 4
-MODEL = "gpt-5-mini"  # the stack's default OPENAI_MODEL
+MODEL = "gpt-6.1-terra"  # the stack's default OPENAI_MODEL
 MAX_ATTEMPTS = 6
 STORM = " #storm"
 

@@ -22,16 +22,9 @@ from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
 from chatbot_common.topology import EVENTS, INBOUND
-from chatbot_sandbox.stack import (
-    LOCAL_AUTH_TOKEN,
-    ManagedProcess,
-    ProcessSpec,
-    find_executable,
-    free_port,
-    nats_server_spec,
-)
 
 from ..e2e.conftest import inbound_form, signed
+from .ingress_alone import ingress_alone
 
 pytestmark = pytest.mark.e2e
 
@@ -107,31 +100,10 @@ def ingress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingress]:
     def sink(name: str, line: str) -> None:
         log.write(f"{name:<8}| {line}\n")
 
-    nats_port, port = free_port(), free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = ManagedProcess(nats_server_spec(nats_port, directory / "jetstream"), sink)
-    environment = {
-        "NATS_URL": f"nats://127.0.0.1:{nats_port}",
-        "USER_KEY_SECRET": "abuse-test-secret",
-        "TWILIO_AUTH_TOKEN": LOCAL_AUTH_TOKEN,
-        "PUBLIC_BASE_URL": url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "PATH": "/usr/bin:/bin",
-    }
-    spec = ProcessSpec(
-        "ingress", [find_executable("chatbot-ingress")], environment, ready_url=f"{url}/readyz"
-    )
-    process = ManagedProcess(spec, sink)
     try:
-        server.start()
-        server.wait_ready(10)
-        process.start()
-        process.wait_ready(30)
-        yield Ingress(url, environment["NATS_URL"])
+        with ingress_alone(directory, sink) as running:
+            yield Ingress(running.url, running.nats_url)
     finally:
-        process.stop()
-        server.stop()
         log.close()
 
 

@@ -24,6 +24,9 @@ component name here, so the three Deployments cannot drift apart.
 {{- /* The chart owns these: a passthrough must not move the server off the probes' port. */}}
 {{- $_ := set $data "HOST" "0.0.0.0" }}
 {{- $_ := set $data "PORT" (include "chatbot.port" .) }}
+{{- if eq .component "ingress" }}
+{{- include "chatbot.requirePublicBaseUrl" (dict "data" $data "component" $c) }}
+{{- end }}
 apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -33,6 +36,22 @@ metadata:
     {{- include "chatbot.componentLabels" . | nindent 4 }}
 data:
   {{- toYaml $data | nindent 2 }}
+{{- end }}
+
+{{/* Fails the render when ingress would refuse to start: signatures checked, and neither a
+PUBLIC_BASE_URL (publicBaseUrl, the Ingress's first host, or an env passthrough) nor the explicit
+PUBLIC_BASE_URL_FROM_REQUEST=true opt-in. Without one, the signed URL would come from headers the
+client chooses. (dict "data" $configMapData "component" .Values.ingress) */}}
+{{- define "chatbot.requirePublicBaseUrl" -}}
+{{- $data := .data }}
+{{- $fromEnv := dict }}
+{{- range .component.extraEnv }}{{ $_ := set $fromEnv .name true }}{{ end }}
+{{- $validating := ne (toString (get $data "TWILIO_VALIDATE_SIGNATURE")) "false" }}
+{{- $url := or (get $data "PUBLIC_BASE_URL") (hasKey $fromEnv "PUBLIC_BASE_URL") }}
+{{- $optIn := or (eq (lower (toString (get $data "PUBLIC_BASE_URL_FROM_REQUEST"))) "true") (hasKey $fromEnv "PUBLIC_BASE_URL_FROM_REQUEST") }}
+{{- if and $validating (not $url) (not $optIn) }}
+{{- fail "publicBaseUrl: set it to the https origin Twilio calls (https://host[:port]), or enable ingress.ingress with a host to derive it from. ingress checks webhook signatures against it and will not start without it; only for a test install, ingress.env.PUBLIC_BASE_URL_FROM_REQUEST=\"true\" checks them on the URL the request names instead" }}
+{{- end }}
 {{- end }}
 
 {{/* The env entries that come from Secrets: only the keys this component reads. */}}

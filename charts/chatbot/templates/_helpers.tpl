@@ -120,16 +120,29 @@ image.tag, then to the chart's appVersion. (dict "root" $ "component" "ingress")
 {{- end }}
 {{- end }}
 
-{{/* NATS_URL when it holds no credentials: nats.url, or the bundled NATS chart's Service. */}}
+{{/* NATS_URL when it holds no credentials: nats.url, or the bundled NATS chart's client
+Service (its `nats` port). */}}
 {{- define "chatbot.natsUrl" -}}
 {{- if .Values.nats.url }}
 {{- .Values.nats.url }}
 {{- else if .Values.nats.enabled }}
-{{- printf "nats://%s:4222" (include "chatbot.natsFullname" .) }}
+{{- printf "nats://%s:%s" (include "chatbot.natsServiceName" .) (include "chatbot.natsClientPort" .) }}
 {{- end }}
 {{- end }}
 
-{{/* The bundled NATS chart's release name (its Service name), as that chart computes it. */}}
+{{/* The bundled NATS chart's client Service: nats.service.name (a plain name), else the
+chart's full name. */}}
+{{- define "chatbot.natsServiceName" -}}
+{{- default (include "chatbot.natsFullname" .) (dig "service" "name" "" .Values.nats) }}
+{{- end }}
+
+{{/* The bundled NATS chart's client port: nats.config.nats.port (that chart's default 4222). */}}
+{{- define "chatbot.natsClientPort" -}}
+{{- dig "config" "nats" "port" 4222 .Values.nats | int }}
+{{- end }}
+
+{{/* The bundled NATS chart's full name (the default name of its Service and StatefulSet), as
+that chart computes it. */}}
 {{- define "chatbot.natsFullname" -}}
 {{- if .Values.nats.fullnameOverride }}
 {{- .Values.nats.fullnameOverride | trunc 63 | trimSuffix "-" }}
@@ -207,6 +220,14 @@ Checks that need more than the schema; each fails the render with a clear messag
 {{- end }}
 {{- if and .Values.nats.enabled (not .Values.nats.config.jetstream.enabled) }}
 {{- fail "nats.config.jetstream.enabled: the services need JetStream; keep it true" }}
+{{- end }}
+{{- if and .Values.nats.enabled .Values.networkPolicy.enabled }}
+{{- $port := include "chatbot.natsClientPort" . | int }}
+{{- $listed := false }}
+{{- range .Values.networkPolicy.natsPorts }}{{ if eq (int .) $port }}{{ $listed = true }}{{ end }}{{ end }}
+{{- if not $listed }}
+{{- fail (printf "networkPolicy.natsPorts: add %d, the bundled NATS client port (nats.config.nats.port)" $port) }}
+{{- end }}
 {{- end }}
 {{- $drain := float64 .Values.config.drainTimeout }}
 {{- range $component := list "ingress" "conversation" "sender" }}

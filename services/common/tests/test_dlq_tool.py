@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -106,3 +108,33 @@ async def test_a_record_whose_payload_was_cut_is_listed_as_such_and_never_replay
     assert "cut (900000 bytes)" in listed
     assert (status, out) == (1, "1: not replayed: only part of its payload was kept\n")
     assert (await js.stream_info(OUTBOUND.name)).state.messages == 0
+
+
+async def test_an_empty_dead_letter_stream_lists_none_and_nothing_else_is_printed(
+    monkeypatch: pytest.MonkeyPatch,
+    nats_server: Any,
+    nc: NATS,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await provision(nc.jetstream(), streams=(DLQ,), duplicate_window=3600)
+    status, out = await command(monkeypatch, nats_server.url, "list")
+    assert (status, out.splitlines()[-1]) == (0, "0 dead letter(s)")
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [f"chatbot-dlq: NATS at {nats_server.url} (NATS_URL)"]  # no disconnect line
+
+
+async def test_without_nats_url_the_tool_finds_make_runs_nats_port_in_dot_env(
+    monkeypatch: pytest.MonkeyPatch,
+    nats_server: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = urlsplit(nats_server.url).port
+    (tmp_path / ".env").write_text(f"NATS_PORT={port}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NATS_URL", raising=False)
+    monkeypatch.delenv("NATS_PORT", raising=False)
+    out = io.StringIO()
+    assert await run(["list"], out) == 0
+    assert out.getvalue().splitlines()[-1] == "0 dead letter(s)"
+    assert f"nats://127.0.0.1:{port} (NATS_PORT)" in capsys.readouterr().err

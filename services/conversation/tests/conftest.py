@@ -215,7 +215,13 @@ async def chat(nc: NATS, sandbox: RunningSandbox) -> AsyncIterator[Chat]:
 async def sandbox() -> AsyncIterator[RunningSandbox]:
     """A responder with no latency of its own: tests that need a slow answer queue a stall."""
     settings = SandboxSettings.model_validate(
-        {"host": "127.0.0.1", "port": 0, "openai_api_key": "", "openai_latency": 0.0}
+        {
+            "host": "127.0.0.1",
+            "port": 0,
+            "openai_api_key": "",
+            "openai_latency": 0.0,
+            "openai_models": {MODEL: None},
+        }
     )
     async with running_sandbox(settings) as running:
         yield running

@@ -114,8 +114,9 @@ async def test_insufficient_quota_is_not_retried_and_is_counted_for_an_alert(
 
 
 async def test_a_conversation_openai_no_longer_knows_is_replaced(
-    chat: Any, start_service: Any
+    chat: Any, start_service: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    replaced_before = metric("chatbot_conversations_replaced_total")
     async with start_service():
         await chat.send("first")
         await chat.replies(1)
@@ -129,3 +130,5 @@ async def test_a_conversation_openai_no_longer_knows_is_replaced(
     assert lost.status_code == 404
     assert first.conversation == lost.conversation != second.conversation
     assert state.conversation_id == second.conversation
+    assert metric("chatbot_conversations_replaced_total") == replaced_before + 1
+    assert "no longer knows this conversation" in caplog.text

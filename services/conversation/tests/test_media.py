@@ -56,7 +56,7 @@ async def test_a_voice_note_is_transcribed_and_its_transcript_answered(
 
     assert reply == f"Echo #1: [Voice note, transcribed:] {VOICE.decode()}"
     (transcription,) = chat.transcriptions()
-    assert transcription.model == "gpt-4o-mini-transcribe"
+    assert transcription.model == "gpt-transcribe"
     assert transcription.file == {
         "filename": "voice-note.ogg",
         "content_type": "audio/ogg",

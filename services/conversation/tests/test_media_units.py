@@ -65,7 +65,7 @@ def test_media_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert defaults.media_image_types == {"image/jpeg", "image/png"}
     assert "audio/ogg" in defaults.media_audio_types
     assert defaults.twilio_account_sid is None
-    assert defaults.openai_transcription_model == "gpt-4o-mini-transcribe"
+    assert defaults.openai_transcription_model == "gpt-transcribe"
 
     monkeypatch.setenv("MEDIA_IMAGE_TYPES", " Image/JPEG ,image/webp; q=1,")
     monkeypatch.setenv("MEDIA_AUDIO_TYPES", "audio/ogg")

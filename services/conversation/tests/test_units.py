@@ -90,16 +90,20 @@ def test_backoff_doubles_with_jitter_is_capped_and_honours_retry_after() -> None
 def test_the_rate_limit_counts_messages_per_minute_and_notifies_once() -> None:
     now = utcnow()
     window, verdict = check_rate(None, now=now, messages=2, limit=3)
-    assert verdict.allowed
+    assert (verdict.admitted, verdict.refused, verdict.notify) == (2, 0, False)
+    # A segment crossing the limit: what is within it is admitted, the rest refused, told.
     window, verdict = check_rate(window, now=now, messages=2, limit=3)
-    assert (verdict.allowed, verdict.notify) == (False, True)
+    assert (verdict.admitted, verdict.refused, verdict.notify) == (1, 1, True)
     window, verdict = check_rate(window, now=now + timedelta(seconds=30), messages=1, limit=3)
-    assert (verdict.allowed, verdict.notify) == (False, False)
+    assert (verdict.admitted, verdict.refused, verdict.notify) == (0, 1, False)
     window, verdict = check_rate(window, now=now + timedelta(seconds=61), messages=1, limit=3)
-    assert verdict.allowed
+    assert (verdict.admitted, verdict.refused) == (1, 0)
     assert window is not None
     assert (window.messages, window.notified) == (1, False)
-    assert check_rate(None, now=now, messages=100, limit=0)[1].allowed
+    assert check_rate(None, now=now, messages=100, limit=0)[1].admitted == 100
+    # A burst far over the limit in one segment: the first `limit` are answered.
+    _, verdict = check_rate(None, now=now, messages=200, limit=20)
+    assert (verdict.admitted, verdict.refused, verdict.notify) == (20, 180, True)
 
 
 def test_the_token_budget_is_per_day_and_notifies_once() -> None:

@@ -158,9 +158,61 @@ async def test_behind_a_proxy_the_forwarded_url_is_checked_only_when_trusted(
         "X-Forwarded-Proto": "https",
         "X-Forwarded-Host": "public.example.org",
     }
-    async with make_ingress(public_base_url=None, trust_proxy_headers=trusted) as client:
+    async with make_ingress(
+        public_base_url=None, public_base_url_from_request=True, trust_proxy_headers=trusted
+    ) as client:
         answer = await client.post("/twilio/messages", data=form, headers=headers)
     assert answer.status_code == expected
+
+
+@pytest.mark.parametrize(
+    ("proto", "host"),
+    [
+        ("javascript", "public.example.org"),
+        ("ftp", "public.example.org"),
+        ("https", "public.example.org/evil"),
+        ("https", "user@public.example.org"),
+        ("https", "public.example.org?x=1"),
+        ("https", ""),
+    ],
+)
+async def test_forwarded_headers_that_make_no_http_url_are_refused_even_when_signed(
+    make_ingress: Factory, proto: str, host: str
+) -> None:
+    form = inbound()
+    headers = signature(f"{proto}://{host}/twilio/messages", form) | {
+        "X-Forwarded-Proto": proto,
+        "X-Forwarded-Host": host,
+    }
+    before = counted("/twilio/messages", "forbidden")
+    async with make_ingress(
+        public_base_url=None, public_base_url_from_request=True, trust_proxy_headers=True
+    ) as client:
+        answer = await client.post("/twilio/messages", data=form, headers=headers)
+    assert answer.status_code == 403
+    assert counted("/twilio/messages", "forbidden") == before + 1
+
+
+async def test_signing_the_request_url_warns_at_start(
+    make_ingress: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        async with make_ingress(public_base_url=None, public_base_url_from_request=True):
+            pass
+    assert "PUBLIC_BASE_URL is unset" in caplog.text
+    assert "Host header" in caplog.text
+
+
+async def test_a_public_url_means_no_warning_and_the_opt_in_is_moot(
+    make_ingress: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    form = inbound()
+    headers = signature(f"{PUBLIC}/twilio/messages", form) | {"Host": "evil.example.com"}
+    with caplog.at_level(logging.WARNING):
+        async with make_ingress(public_base_url_from_request=True) as client:
+            answer = await client.post("/twilio/messages", data=form, headers=headers)
+    assert answer.status_code == 200
+    assert "PUBLIC_BASE_URL" not in caplog.text
 
 
 async def test_three_deliveries_of_one_message_make_one_stream_message(
@@ -337,7 +389,47 @@ async def test_turning_validation_off_warns_at_start(
 
 def test_validation_on_without_a_token_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN is required"):
-        IngressSettings(user_key_secret=SECRET, twilio_auth_token=None)
+        IngressSettings(user_key_secret=SECRET, twilio_auth_token=None, public_base_url=PUBLIC)
+
+
+@pytest.mark.parametrize("unset", [{}, {"public_base_url": ""}, {"public_base_url": "  "}])
+def test_validation_on_without_a_public_url_is_a_configuration_error(
+    unset: dict[str, str],
+) -> None:
+    with pytest.raises(ValueError, match="PUBLIC_BASE_URL is required") as raised:
+        IngressSettings(user_key_secret=SECRET, twilio_auth_token=TOKEN, **unset)
+    assert "PUBLIC_BASE_URL_FROM_REQUEST=true" in str(raised.value)
+
+
+def test_the_request_url_is_used_only_on_explicit_opt_in_or_without_validation() -> None:
+    opted_in = IngressSettings(
+        user_key_secret=SECRET, twilio_auth_token=TOKEN, public_base_url_from_request=True
+    )
+    assert opted_in.public_base_url is None
+    assert opted_in.signs_request_url
+    unchecked = IngressSettings(user_key_secret=SECRET, twilio_validate_signature=False)
+    assert not unchecked.signs_request_url
+    configured = IngressSettings(
+        user_key_secret=SECRET, twilio_auth_token=TOKEN, public_base_url=PUBLIC + "/"
+    )
+    assert not configured.signs_request_url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript://bot.example.com",
+        "bot.example.com",
+        "https://",
+        "https://user@bot.example.com",
+        "https://bot.example.com?x=1",
+        "https://bot.example.com#x",
+        "https://bot.example.com:http",
+    ],
+)
+def test_a_public_url_must_be_an_http_origin(url: str) -> None:
+    with pytest.raises(ValueError, match="PUBLIC_BASE_URL"):
+        IngressSettings(user_key_secret=SECRET, twilio_auth_token=TOKEN, public_base_url=url)
 
 
 async def test_webhook_routes_take_only_post_and_others_are_404(client: httpx.AsyncClient) -> None:

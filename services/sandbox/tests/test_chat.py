@@ -107,7 +107,7 @@ async def test_config_says_which_model_answers_and_where_twilio_is(
 ) -> None:
     async with (
         start_sandbox(
-            model_label="gpt-5-mini",
+            model_label="gpt-6.1-terra",
             model_provider="openai",
             twilio_real=True,
             business_number="+14155550100",
@@ -117,7 +117,7 @@ async def test_config_says_which_model_answers_and_where_twilio_is(
         httpx.AsyncClient(base_url=sandbox.base_url) as client,
     ):
         config = (await client.get("/_sandbox/chat/config")).json()
-    assert config["model_label"] == "gpt-5-mini"
+    assert config["model_label"] == "gpt-6.1-terra"
     assert config["model_provider"] == "openai"
     assert config["twilio_real"] is True
     assert config["business_number"] == "whatsapp:+14155550100"

@@ -8,14 +8,24 @@ must both say which, from the environment the services really get.
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chatbot_conversation.config import ConversationSettings
 from chatbot_sandbox.config import SandboxSettings
-from chatbot_sandbox.devrun import banner
-from chatbot_sandbox.stack import DEFAULT_OPENAI_MODEL, LocalStack, Ports, local_environment
+from chatbot_sandbox.devrun import banner, free_ports_instead
+from chatbot_sandbox.stack import (
+    DEFAULT_OPENAI_MODEL,
+    LocalStack,
+    Ports,
+    StackError,
+    local_environment,
+    port_is_free,
+)
 
 PORTS = Ports()
 REAL_TWILIO = {
@@ -56,7 +66,7 @@ def test_with_no_keys_everything_is_the_sandbox() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "label"), [({}, DEFAULT_OPENAI_MODEL), ({"OPENAI_MODEL": "gpt-5"}, "gpt-5")]
+    ("model", "label"), [({}, DEFAULT_OPENAI_MODEL), ({"OPENAI_MODEL": "my-model"}, "my-model")]
 )
 def test_with_an_openai_key_openai_answers_and_twilio_stays_local(
     model: dict[str, str], label: str
@@ -106,3 +116,44 @@ def test_real_twilio_without_a_public_url_is_warned_about() -> None:
 def test_a_label_of_ones_own_names_the_local_responder() -> None:
     env = local_environment(PORTS, {"SANDBOX_MODEL_LABEL": "my-echo"})
     assert sandbox_settings(env).model_label == "my-echo"
+
+
+@pytest.fixture
+def two_busy_ports() -> Iterator[tuple[int, int]]:
+    """Two ports another `make run` holds."""
+    with (
+        socket.create_server(("127.0.0.1", 0)) as one,
+        socket.create_server(("127.0.0.1", 0)) as two,
+    ):
+        yield one.getsockname()[1], two.getsockname()[1]
+
+
+def test_busy_default_ports_move_to_free_ones_with_one_message_naming_all(
+    two_busy_ports: tuple[int, int],
+) -> None:
+    nats, ingress = two_busy_ports
+    ports = dataclasses.replace(Ports.free(), nats=nats, ingress=ingress)
+    moved, message = free_ports_instead(ports, chosen=set())
+    assert (moved.conversation, moved.sender, moved.sandbox) == (
+        ports.conversation,
+        ports.sender,
+        ports.sandbox,
+    )
+    assert port_is_free(moved.nats)
+    assert port_is_free(moved.ingress)
+    assert len({port for _, port in moved.items()}) == 5
+    assert message is not None
+    assert f"ports {nats} (nats), {ingress} (ingress) are in use" in message
+    assert f"NATS_PORT={moved.nats} INGRESS_PORT={moved.ingress}" in message
+
+
+def test_a_busy_port_the_user_chose_is_an_error_naming_every_busy_port(
+    two_busy_ports: tuple[int, int],
+) -> None:
+    nats, ingress = two_busy_ports
+    ports = dataclasses.replace(Ports.free(), nats=nats, ingress=ingress)
+    with pytest.raises(StackError) as refused:
+        free_ports_instead(ports, chosen={"ingress"})
+    assert f"ports {nats} (nats), {ingress} (ingress) are already in use" in str(refused.value)
+    assert "INGRESS_PORT" in str(refused.value)
+    assert free_ports_instead(Ports.free(), chosen=set())[1] is None

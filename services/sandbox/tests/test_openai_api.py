@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from openai.types.responses import ResponseReasoningItem
 
 from chatbot_sandbox.openai_api import LOCKED_MESSAGE
 from chatbot_sandbox.store import OpenAIRequestRecord
@@ -221,3 +223,83 @@ async def test_image_parts_are_echoed_as_placeholders(sandbox: RunningSandbox) -
             ],
         )
     assert reply.output_text == "Echo #1: what is this?\n[image]"
+
+
+def _image_turn(**detail: object) -> list[dict[str, object]]:
+    """One user message with text and an image part (``detail`` given, or left out)."""
+    image = {"type": "input_image", "image_url": "https://example.com/a.png", **detail}
+    return [{"role": "user", "content": [{"type": "input_text", "text": "what?"}, image]}]
+
+
+@pytest.mark.parametrize(
+    ("given", "code", "param", "message"),
+    [
+        (
+            {"max_output_tokens": 15},
+            "integer_below_min_value",
+            "max_output_tokens",
+            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, "
+            "but got 15 instead.",
+        ),
+        ({"max_output_tokens": 100.5}, "invalid_type", "max_output_tokens", None),
+        (
+            {"temperature": 3},
+            "decimal_above_max_value",
+            "temperature",
+            "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got "
+            "3 instead.",
+        ),
+        ({"temperature": -0.5}, "decimal_below_min_value", "temperature", None),
+        ({"temperature": "0.7"}, "invalid_type", "temperature", None),
+        (
+            {"input": _image_turn()},
+            "missing_required_parameter",
+            "input[0].content[1].detail",
+            "Missing required parameter: 'input[0].content[1].detail'.",
+        ),
+        (
+            {"input": _image_turn(detail="medium")},
+            "invalid_value",
+            "input[0].content[1].detail",
+            None,
+        ),
+    ],
+    ids=["tokens<16", "tokens-decimal", "temp>2", "temp<0", "temp-str", "no-detail", "bad-detail"],
+)
+async def test_out_of_range_parameters_and_an_image_without_detail_are_400(
+    sandbox: RunningSandbox, given: dict[str, Any], code: str, param: str, message: str | None
+) -> None:
+    async with openai_client(sandbox) as client:
+        with pytest.raises(openai.BadRequestError) as raised:
+            await client.responses.create(**{"model": MODEL, "input": "hi", **given})
+    assert (raised.value.code, raised.value.param, raised.value.type) == (
+        code,
+        param,
+        "invalid_request_error",
+    )
+    if message is not None:
+        assert isinstance(raised.value.body, dict)
+        assert raised.value.body["message"] == message
+
+
+async def test_a_response_reasons_before_it_answers(sandbox: RunningSandbox) -> None:
+    async with openai_client(sandbox) as client:
+        conversation = await client.conversations.create()
+        reply = await client.responses.create(  # the bounds themselves are accepted
+            model=MODEL,
+            input=_image_turn(detail="original"),
+            conversation=conversation.id,
+            temperature=2,
+            max_output_tokens=16,
+        )
+    reasoning, message = reply.output
+    assert (reasoning.type, message.type) == ("reasoning", "message")
+    assert isinstance(reasoning, ResponseReasoningItem)
+    assert reasoning.id.startswith("rs_")
+    assert reasoning.summary == []
+    assert reply.output_text == "Echo #1: what?\n[image]"
+    assert reply.usage is not None
+    reasoning_tokens = reply.usage.output_tokens_details.reasoning_tokens
+    assert reply.usage.output_tokens == reasoning_tokens + 4  # "Echo #1: what? [image]"
+    items = sandbox.store.conversations[conversation.id].items
+    assert [item.get("type", "message") for item in items] == ["message", "reasoning", "message"]

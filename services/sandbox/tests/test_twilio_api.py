@@ -55,6 +55,7 @@ async def test_messaging_service_instead_of_from(sandbox: RunningSandbox) -> Non
         )
     assert message.from_ is None
     assert message.messaging_service_sid == SERVICE_SID
+    assert message.status == "accepted"  # Twilio's initial status with a Messaging Service
     assert message.num_media == "1"
     [record] = sandbox.store.twilio_messages.snapshot()
     assert record.body is None

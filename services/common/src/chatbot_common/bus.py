@@ -50,8 +50,11 @@ async def connect(url: str, *, name: str, timeout: float) -> NATS:
     """Connect to NATS, retrying for up to ``timeout`` seconds, then reconnecting forever."""
     servers = [server.strip() for server in url.split(",") if server.strip()]
     connected = False
+    client: NATS | None = None
 
     async def on_disconnect() -> None:
+        if client is not None and client.is_closed:
+            return  # our own close or drain, not an outage
         log.warning("nats disconnected")
 
     async def on_reconnect() -> None:

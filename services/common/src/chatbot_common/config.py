@@ -22,9 +22,18 @@ class HttpSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    host: str = Field("127.0.0.1", description="Interface the HTTP server binds to.")
-    port: int = Field(8080, ge=0, le=65535, description="Port the HTTP server listens on.")
-    log_level: LogLevel = Field("INFO", description="Minimum level of the JSON log lines.")
+    host: str = Field(
+        "127.0.0.1", description="Interface the HTTP server binds to; 0.0.0.0 in a container."
+    )
+    port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="HTTP port: webhooks and health on ingress, health and metrics on the workers.",
+    )
+    log_level: LogLevel = Field(
+        "INFO", description="Minimum level of the log lines: DEBUG, INFO, WARNING or ERROR."
+    )
 
 
 class NatsSettings(BaseSettings):
@@ -36,17 +45,37 @@ class NatsSettings(BaseSettings):
         "nats://127.0.0.1:4222", description="NATS server URL(s), comma-separated for a cluster."
     )
     nats_connect_timeout: float = Field(
-        15.0, gt=0, description="Seconds to keep trying the first connection before giving up."
+        15.0,
+        gt=0,
+        description=(
+            "Seconds to keep trying the first connection before the process exits; after "
+            "that it reconnects for ever."
+        ),
     )
     nats_publish_timeout: float = Field(
         5.0, gt=0, description="Seconds to wait for a JetStream PubAck."
     )
     nats_duplicate_window: float = Field(
-        7200.0, ge=3600, description="Seconds in which JetStream drops a repeated Nats-Msg-Id."
+        7200.0,
+        ge=3600,
+        description=(
+            "Seconds in which JetStream drops a repeated Nats-Msg-Id (at least 3600; the same "
+            "value in every service)."
+        ),
     )
-    nats_replicas: int = Field(1, ge=1, le=5, description="Replicas of each stream and bucket.")
+    nats_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Replicas of each stream and KV bucket (1 to 5); 3 on a clustered NATS.",
+    )
     drain_timeout: float = Field(
-        20.0, gt=0, description="Seconds SIGTERM waits for in-hand work before NATS is drained."
+        20.0,
+        gt=0,
+        description=(
+            "Seconds SIGTERM waits for in-hand work before NATS is drained; below the pod's "
+            "grace period."
+        ),
     )
 
 
@@ -54,5 +83,9 @@ class ServiceSettings(HttpSettings, NatsSettings):
     """A service of the pipeline: HTTP (health, metrics) plus NATS plus the user-key secret."""
 
     user_key_secret: SecretStr = Field(
-        description="Deployment secret for the keyed hash that names each conversation."
+        description=(
+            "Secret of the keyed hash that names each conversation; the same in all three. "
+            "Changing it starts new conversations for everyone."
+        ),
+        examples=["change-me-to-a-long-random-string"],
     )

@@ -1,4 +1,4 @@
-"""The messages the services exchange over NATS (DESIGN.md §2).
+"""The messages the services exchange over NATS (docs/architecture.md, *Contracts*).
 
 Every payload is JSON with a contract version ``v``. A reader accepts only the versions it
 knows and rejects anything else with a :class:`ContractError` naming the first problem, so a
@@ -8,7 +8,7 @@ malformed message goes to the dead-letter stream with a reason instead of crashi
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -158,15 +158,12 @@ class ContractError(ValueError):
     """A payload that is not a valid message of the expected contract."""
 
 
-_Model = TypeVar("_Model", bound=Contract)
-
-
 def encode(message: Contract) -> bytes:
     """Serialise a contract message to its wire form."""
     return message.model_dump_json(exclude_none=True).encode()
 
 
-def decode(model: type[_Model], data: bytes) -> _Model:
+def decode[Model: Contract](model: type[Model], data: bytes) -> Model:
     """Parse ``data`` as ``model``; raise :class:`ContractError` with the first problem."""
     try:
         return model.model_validate_json(data)

@@ -9,14 +9,14 @@ A replay publishes the original payload to its original subject with a new ``Nat
 replay of the same record is dropped instead. The record stays in CHAT_DLQ (``list`` marks what
 was replayed in this run only); fix the cause before replaying, or it comes straight back. A
 record whose payload was too large to keep whole (``cut`` in the list) is never replayed.
-NATS_URL says where NATS is, as for the services.
+NATS_URL says where NATS is, as for the services; without it, NATS_PORT on this machine (as
+`make run` uses it), each from the environment or ``.env``. The first line names the server.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from typing import TextIO
@@ -24,12 +24,31 @@ from typing import TextIO
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .bus import MSG_ID_HEADER, NatsUnavailableError, connect
+from .bus import MSG_ID_HEADER, NatsUnavailableError, connect, redact_url
 from .contracts import ContractError, DeadLetter, decode
 from .topology import DLQ
 
-__all__ = ["main", "run"]
+__all__ = ["ToolSettings", "main", "run"]
+
+
+class ToolSettings(BaseSettings):
+    """Where the operator's NATS is: the services' NATS_URL, else `make run`'s NATS_PORT."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=".env")
+
+    nats_url: str | None = None
+    nats_port: int | None = Field(None, ge=1, le=65535)
+
+    def nats(self) -> tuple[str, str]:
+        """The URL, and which setting gave it."""
+        if self.nats_url:
+            return self.nats_url, "NATS_URL"
+        if self.nats_port is not None:
+            return f"nats://127.0.0.1:{self.nats_port}", "NATS_PORT"
+        return "nats://127.0.0.1:4222", "the local default"
 
 
 async def _records(
@@ -38,6 +57,8 @@ async def _records(
     try:
         state = (await js.stream_info(DLQ.name)).state
     except NotFoundError:
+        return
+    if not state.messages:  # an empty stream reports first_seq 0, which no get accepts
         return
     subject = DLQ.subject(service) if service else None
     seq = state.first_seq
@@ -122,7 +143,8 @@ async def run(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
     replay.add_argument("seq", type=int, nargs="+")
     args = parser.parse_args(argv)
 
-    url = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+    url, source = ToolSettings().nats()
+    print(f"chatbot-dlq: NATS at {redact_url(url)} ({source})", file=sys.stderr)  # noqa: T201
     try:
         nc: NATS = await connect(url, name="chatbot-dlq", timeout=5.0)
     except NatsUnavailableError as error:

@@ -49,6 +49,8 @@ __all__ = [
     "HANDLED",
     "HANDLE_OUTCOMES",
     "HANDLE_SECONDS",
+    "REDECLARED",
+    "WRITES_REFUSED",
     "ConsumerLagReporter",
     "StartHook",
     "at_start",
@@ -95,6 +97,16 @@ CONSUMER_MAX_IN_FLIGHT = Gauge(
     "chatbot_consumer_max_in_flight_messages",
     "Messages this process handles at most at once (its concurrency limit).",
     ["consumer"],
+)
+REDECLARED = Counter(
+    "chatbot_jetstream_redeclared_total",
+    "Times this process found declared streams, consumers or buckets missing on the server "
+    "(a NATS back on an empty store) and declared them again.",
+)
+WRITES_REFUSED = Counter(
+    "chatbot_jetstream_writes_refused_total",
+    "Writes JetStream refused to store: insufficient resources (the store is full) or a "
+    "stream's limit of messages or bytes.",
 )
 
 

@@ -1,4 +1,4 @@
-"""A service's life: connect to NATS, provision JetStream, serve, then drain on SIGTERM.
+"""A service's life: connect to NATS, provision JetStream (and keep it so), serve, then drain.
 
 Both kinds of service use :func:`nats_runtime` in their FastAPI lifespan. Uvicorn turns SIGTERM
 into the end of the lifespan: readiness drops first, in-hand work is finished or returned to the
@@ -24,7 +24,8 @@ from .config import NatsSettings, ServiceSettings
 from .health import Readiness, health_router
 from .logging import configure_logging
 from .metrics import run_start_hooks
-from .topology import Bucket, Consumer, Stream, provision
+from .provisioning import Provisioner, Topology
+from .topology import Consumer
 from .tracing import SERVER_SPANS_ONLY, configure_tracing
 from .worker import ConsumerLoop, Handler
 
@@ -42,20 +43,12 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Topology:
-    """The JetStream parts one service uses, provisioned at its start."""
-
-    streams: tuple[Stream, ...] = ()
-    consumers: tuple[Consumer, ...] = ()
-    buckets: tuple[Bucket, ...] = ()
-
-
-@dataclass(frozen=True)
 class NatsRuntime:
-    """What a running service holds: its connection, JetStream context and readiness."""
+    """What a running service holds: its connection, JetStream context, topology, readiness."""
 
     nc: NATS
     js: JetStreamContext
+    provisioner: Provisioner
     readiness: Readiness
 
 
@@ -67,20 +60,24 @@ async def nats_runtime(
     configure_tracing(service)
     nc = await connect(settings.nats_url, name=service, timeout=settings.nats_connect_timeout)
     readiness.nats = nc
+    provisioner: Provisioner | None = None
     try:
         js = nc.jetstream(timeout=settings.nats_publish_timeout)
-        await provision(
+        provisioner = Provisioner(
             js,
-            streams=topology.streams,
-            consumers=topology.consumers,
-            buckets=topology.buckets,
+            topology,
             duplicate_window=settings.nats_duplicate_window,
             replicas=settings.nats_replicas,
         )
+        await provisioner.declare()
+        provisioner.start()
+        readiness.jetstream = provisioner
         log.info("connected to nats", extra={"nats_url": redact_url(settings.nats_url)})
-        yield NatsRuntime(nc=nc, js=js, readiness=readiness)
+        yield NatsRuntime(nc=nc, js=js, provisioner=provisioner, readiness=readiness)
     finally:
         readiness.serving = False
+        if provisioner is not None:
+            await provisioner.stop()
         if nc.is_connected:
             await nc.drain()
         else:
@@ -153,7 +150,9 @@ def create_worker_app(
             handler_factory(runtime) as handler,
         ):
             run_start_hooks(settings)
-            loop = ConsumerLoop(runtime.js, consumer, handler, limit=concurrency)
+            loop = ConsumerLoop(
+                runtime.js, consumer, handler, limit=concurrency, provisioner=runtime.provisioner
+            )
             await loop.start()
             readiness.serving = True
             log.info("%s taking work", service, extra={"concurrency": concurrency})

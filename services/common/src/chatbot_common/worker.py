@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, NotFoundError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -32,6 +33,7 @@ from .metrics import (
     HANDLED,
     ConsumerLagReporter,
 )
+from .provisioning import Provisioner, is_refusal
 from .topology import Consumer
 from .tracing import context_from_headers, messaging_attributes
 
@@ -67,8 +69,10 @@ class ConsumerLoop:
         *,
         limit: int,
         lag_interval: float = LAG_INTERVAL,
+        provisioner: Provisioner | None = None,
     ) -> None:
         self._js = js
+        self._provisioner = provisioner
         self._consumer = consumer
         self._handler = handler
         self._limit = limit
@@ -133,6 +137,8 @@ class ConsumerLoop:
             except (NatsError, OSError) as exc:
                 failures += 1
                 log.warning("fetch failed (%s); retrying", type(exc).__name__)
+                if isinstance(exc, NotFoundError) and self._provisioner is not None:
+                    self._provisioner.missing()  # the consumer is gone: declare it again
                 await self._pause(min(5.0, 0.2 * 2**failures))
                 continue
             failures = 0
@@ -177,9 +183,16 @@ class ConsumerLoop:
             HANDLED.labels(name, "interrupted").inc()
             await self._give_back(message, delay=0.0)
             raise
-        except Exception:
+        except Exception as exc:
             HANDLED.labels(name, "error").inc()
-            log.exception("handler failed; the message will be redelivered")
+            if is_refusal(exc):  # the store is full: no traceback per message
+                log.warning("jetstream refused a write (%s); the message will be redelivered", exc)
+            else:
+                log.exception("handler failed; the message will be redelivered")
+            if self._provisioner is not None:
+                self._provisioner.wrote(exc)
+                if isinstance(exc, NotFoundError) and not isinstance(exc, KeyNotFoundError):
+                    self._provisioner.missing()  # a stream or bucket is gone
             await self._give_back(message, delay=redelivery_delay(message.metadata.num_delivered))
         finally:
             HANDLE_SECONDS.labels(name).observe(time.perf_counter() - started)

@@ -5,7 +5,8 @@ are in :mod:`.retry`; its aiohttp transport, whose connection pool stays cheap w
 requests in flight, where httpx's scans every pooled connection for each request), the backend
 chosen by ``OPENAI_BACKEND``, the state store, the mailbox and the turn runner, and for inbound
 media an aiohttp session of its own (downloads from Twilio share nothing with model requests:
-not the pool, not the credentials) with the transcriber on the OpenAI client. The consumer's
+not the pool, not the credentials) with the transcriber on the OpenAI client, and the watch of
+the models' shutdown dates. The consumer's
 ack wait comes from the settings, so a crashed turn's message comes back when the operator chose.
 """
 
@@ -33,6 +34,7 @@ from .handler import TurnHandler
 from .llm import Backend, ModelRequests
 from .mailbox import Mailbox
 from .media import MediaDownloader
+from .model_watch import watch_models
 from .outbox import SERVICE, Outbox
 from .responses_backend import ResponsesBackend
 from .retry import RetryPolicy
@@ -68,6 +70,7 @@ def _backend(
             requests,
             instructions=settings.instructions,
             history_tokens=settings.chat_history_tokens,
+            max_tokens_parameter=settings.chat_max_tokens_parameter,
         )
     return ResponsesBackend(client, requests, instructions=settings.instructions)
 
@@ -124,6 +127,11 @@ def create_app(
                 http_client=DefaultAioHttpClient(limits=_connection_limits(settings)),
             ) as client,
             aiohttp.ClientSession(headers={"User-Agent": "chatbot-conversation"}) as media,
+            watch_models(
+                client,
+                (settings.openai_model, settings.openai_transcription_model),
+                interval=settings.openai_model_watch_interval,
+            ),
         ):
             requests = ModelRequests(client, settings, tracer, random.Random())  # noqa: S311 - jitter
             mailbox = Mailbox(runtime.js, coalesce_window=settings.coalesce_window)
@@ -134,7 +142,11 @@ def create_app(
                 mailbox=mailbox,
                 turns=TurnRunner(
                     mailbox=mailbox,
-                    outbox=Outbox(runtime.js, timeout=settings.nats_publish_timeout),
+                    outbox=Outbox(
+                        runtime.js,
+                        timeout=settings.nats_publish_timeout,
+                        max_payload=lambda: runtime.nc.max_payload,
+                    ),
                     backend=_backend(client, requests, settings),
                     attachments=_attachments(media, client, requests, settings),
                     tracer=tracer,

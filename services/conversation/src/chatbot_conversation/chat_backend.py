@@ -3,14 +3,17 @@
 vLLM, Ollama, Azure OpenAI and others speak Chat Completions but keep no conversation, so the
 history lives in the user's state in CHAT_CONVERSATIONS and is sent with every turn, after our
 instructions as the system message, trimmed to ``CHAT_HISTORY_TOKENS``. The answer cap is sent
-as ``max_tokens``, the field every compatible server accepts. A message with photos is sent as
-text and ``image_url`` parts (data URLs); the history keeps its words only, each photo marked,
-since images would not fit in a KV value and the model need not see them twice.
+as ``max_completion_tokens`` (``max_tokens`` is deprecated, and OpenAI's reasoning models reject
+it), or as ``max_tokens`` for a server that knows only that (``CHAT_MAX_TOKENS_PARAMETER``). A
+message with photos is sent as text and ``image_url`` parts (data URLs); the history keeps its
+words only, each photo marked, since images would not fit in a KV value and the model need not
+see them twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from openai import AsyncOpenAI, omit
 from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
@@ -85,8 +88,10 @@ class ChatBackend:
         *,
         instructions: str,
         history_tokens: int,
+        max_tokens_parameter: Literal["max_completion_tokens", "max_tokens"],
     ) -> None:
         self._client = client
+        self._cap_field = max_tokens_parameter
         self._requests = requests
         self._instructions = instructions
         self._budget = history_tokens
@@ -113,13 +118,15 @@ class ChatBackend:
             *(_asked(prompt) for prompt in prompts),
         ]
         requests = self._requests
+        cap = requests.max_tokens if requests.max_tokens is not None else omit
 
         async def complete() -> _Completion:
             raw = await self._client.chat.completions.with_raw_response.create(
                 model=requests.model,
                 messages=messages,
                 temperature=requests.temperature if requests.temperature is not None else omit,
-                max_tokens=requests.max_tokens if requests.max_tokens is not None else omit,
+                max_completion_tokens=cap if self._cap_field == "max_completion_tokens" else omit,
+                max_tokens=cap if self._cap_field == "max_tokens" else omit,
             )
             return _Completion.model_validate_json(raw.content)
 

@@ -20,7 +20,7 @@ from chatbot_common.config import ServiceSettings
 
 from .mediatypes import AUDIO_EXTENSIONS, IMAGE_TYPES, media_type
 
-__all__ = ["DEFAULT_INSTRUCTIONS", "Backend", "ConversationSettings"]
+__all__ = ["DEFAULT_INSTRUCTIONS", "MIN_OUTPUT_TOKENS", "Backend", "ConversationSettings"]
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful assistant answering on WhatsApp. Keep answers short and clear, "
@@ -28,6 +28,9 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 Backend = Literal["responses", "chat"]
+
+MIN_OUTPUT_TOKENS = 16
+"""The smallest ``max_output_tokens`` the Responses API accepts."""
 
 MediaTypes = Annotated[frozenset[str], NoDecode]
 """A set of media types, read from the environment as a comma-separated list."""
@@ -48,7 +51,7 @@ class ConversationSettings(ServiceSettings):
             "Completions against any OpenAI-compatible server, history kept in NATS KV."
         ),
     )
-    openai_model: str = Field("gpt-5-mini", min_length=1, description="Model that answers.")
+    openai_model: str = Field("gpt-6.1-terra", min_length=1, description="Model that answers.")
     openai_instructions: str = Field(
         DEFAULT_INSTRUCTIONS, min_length=1, description="System instructions sent every turn."
     )
@@ -59,7 +62,8 @@ class ConversationSettings(ServiceSettings):
         None, ge=0, le=2, description="Sampling temperature; unset uses the model's default."
     )
     openai_max_output_tokens: int | None = Field(
-        None, ge=1, description="Cap on the tokens of one answer; unset uses the model's limit."
+        None,
+        description="Cap on the tokens of one answer, at least 16; unset uses the model's limit.",
     )
     openai_timeout: float = Field(60.0, gt=0, description="Seconds one model request may take.")
     openai_max_attempts: int = Field(
@@ -74,6 +78,21 @@ class ConversationSettings(ServiceSettings):
     openai_retry_budget: float = Field(
         90.0, gt=0, description="Seconds one turn may spend retrying before it apologises."
     )
+    openai_model_watch_interval: float = Field(
+        6 * 3600.0,
+        ge=0,
+        description=(
+            "Seconds between two lookups of the models in use (their shutdown dates, with the "
+            "models API); 0 = never."
+        ),
+    )
+    chat_max_tokens_parameter: Literal["max_completion_tokens", "max_tokens"] = Field(
+        "max_completion_tokens",
+        description=(
+            "chat backend: the request field that carries OPENAI_MAX_OUTPUT_TOKENS; max_tokens "
+            "only for a server that knows no other (OpenAI's reasoning models reject it)."
+        ),
+    )
     chat_history_tokens: int = Field(
         8000,
         ge=100,
@@ -84,6 +103,32 @@ class ConversationSettings(ServiceSettings):
         ge=0,
         le=30,
         description="Seconds after a user's first unanswered message to wait for more; 0 = off.",
+    )
+    turn_max_input_chars: int = Field(
+        20_000,
+        ge=1000,
+        description=(
+            "Characters of user text one turn gives the model: a longer burst is answered in "
+            "several turns, a longer single message is cut (and the user told)."
+        ),
+    )
+    reply_max_chars: int = Field(
+        8000,
+        ge=1600,
+        description=(
+            "Characters of one reply at most (the sender sends it in 1600-character parts); "
+            "a longer answer is cut short, and always to fit NATS's max payload."
+        ),
+    )
+    turn_max_attempts: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description=(
+            "Times one turn (one range of a user's messages) is attempted: after as many "
+            "attempts that did not commit, the user gets the apology and the messages are "
+            "dead-lettered, without asking the model again."
+        ),
     )
     idle_reset_after: float = Field(
         86400.0,
@@ -106,13 +151,18 @@ class ConversationSettings(ServiceSettings):
         description="Inbound deliveries this process works on at once (turns and their waits).",
     )
     user_rate_limit: int = Field(
-        20, ge=0, description="Messages one user may send per minute; 0 = no limit."
+        20,
+        ge=0,
+        description=(
+            "Messages one user may send per minute, counted per message: of a burst over it "
+            "the first ones are answered and the user is told once about the rest; 0 = no limit."
+        ),
     )
     user_daily_token_budget: int = Field(
         200_000, ge=0, description="Model tokens one user may use per UTC day; 0 = no budget."
     )
     openai_transcription_model: str = Field(
-        "gpt-4o-mini-transcribe", min_length=1, description="Model that transcribes voice notes."
+        "gpt-transcribe", min_length=1, description="Model that transcribes voice notes."
     )
     twilio_account_sid: str | None = Field(
         None,
@@ -177,6 +227,16 @@ class ConversationSettings(ServiceSettings):
             known = ", ".join(sorted(AUDIO_EXTENSIONS))
             raise ValueError(f"cannot transcribe {', '.join(unknown)} (known: {known})")
         return types
+
+    @field_validator("openai_max_output_tokens")
+    @classmethod
+    def _answer_cap_openai_takes(cls, cap: int | None) -> int | None:
+        if cap is not None and cap < MIN_OUTPUT_TOKENS:
+            raise ValueError(
+                f"is {cap}; it must be at least {MIN_OUTPUT_TOKENS}, the smallest cap the "
+                "Responses API accepts (unset it to use the model's own limit)"
+            )
+        return cap
 
     @model_validator(mode="after")
     def _twilio_credentials_in_pairs(self) -> ConversationSettings:

@@ -83,6 +83,7 @@ class TurnHandler:
         self._turns = turns
         self._lease_ttl = settings.lease_ttl
         self._publish_timeout = settings.nats_publish_timeout
+        self._max_input = settings.turn_max_input_chars
         self._owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._serving: dict[str, _Serving] = {}
 
@@ -175,7 +176,7 @@ class TurnHandler:
         batch = await self._mailbox.read(key, after=stored.state.last_seq, through=last_known)
         batch, waited = await self._mailbox.coalesce(key, batch)
         watch.waiting += waited
-        segment, rest = next_segment(batch)
+        segment, rest = next_segment(batch, max_chars=self._max_input)
         if not segment:
             return False  # not readable (any more): the next delivery looks again
         return await self._take(
@@ -208,7 +209,7 @@ class TurnHandler:
         except StateConflictError:
             LEASE_CONTENTION.inc()
             return False
-        segment, rest = next_segment(batch)
+        segment, rest = next_segment(batch, max_chars=self._max_input)
         if not segment:
             await lease.abandon()  # the next look answers or skips the range
             return False

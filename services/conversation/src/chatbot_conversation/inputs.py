@@ -11,17 +11,20 @@ the model reads is all here; :mod:`.attachments` decides which of it applies.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from chatbot_common.contracts import Button, InboundMessage, Location
 
 __all__ = [
+    "CUT_MARK",
     "EMPTY_MESSAGE",
     "IMAGE_MARK",
     "Command",
     "Image",
     "Prompt",
+    "bounded",
     "command_of",
     "message_words",
     "text_prompt",
@@ -34,6 +37,9 @@ Command = Literal["reset", "help"]
 EMPTY_MESSAGE = "[The user sent a message without text.]"
 IMAGE_MARK = "[The user sent a photo.]"
 """What stands for an image where only text is kept (the chat backend's history)."""
+
+CUT_MARK = "[The rest of this message is left out: it was too long.]"
+"""What the model reads where a turn's input was cut to its bound."""
 
 _COMMANDS: dict[str, Command] = {"/reset": "reset", "/help": "help"}
 
@@ -119,3 +125,26 @@ def transcribed(transcript: str) -> str:
 def unopened(noun: str, why: str) -> str:
     """An attachment the model does not get, and why (the user is told separately)."""
     return f"[The user sent {noun} that you cannot see or hear: {why}.]"
+
+
+def bounded(prompts: Sequence[Prompt], limit: int) -> tuple[tuple[Prompt, ...], bool]:
+    """``prompts`` with at most ``limit`` characters of text in all, and whether any was cut.
+
+    Turns are cut at whole messages to stay within the bound (:func:`.mailbox.next_segment`);
+    what is still over it (one message longer than the bound, a long voice note's transcript)
+    keeps its start, and the model is told the rest is left out. Images are kept: their size
+    has its own limits.
+    """
+    left = limit
+    kept: list[Prompt] = []
+    cut = False
+    for prompt in prompts:
+        if len(prompt.text) <= left:
+            kept.append(prompt)
+            left -= len(prompt.text)
+            continue
+        cut = True
+        start = prompt.text[:left].rstrip()
+        kept.append(Prompt("\n".join(part for part in (start, CUT_MARK) if part), prompt.images))
+        left = 0
+    return tuple(kept), cut

@@ -67,8 +67,13 @@ class Lease:
     ) -> Lease:
         """Take the lease to answer ``pending``, if the state is still as read.
 
-        Raises :class:`~.state.StateConflictError` when another writer changed it since.
+        Taking it for the range already pending (a holder's turn did not commit) counts one
+        more attempt of that range. Raises :class:`~.state.StateConflictError` when another
+        writer changed it since.
         """
+        previous = stored.state.pending
+        if previous is not None and pending.same_range(previous):
+            pending = previous.again()
         state = stored.state.model_copy(
             update={
                 "lease": LeaseRecord(owner=owner, expires_at=utcnow() + timedelta(seconds=ttl)),
@@ -122,15 +127,21 @@ class Lease:
             self.state.model_copy(update={"conversation_id": conversation_id}), keep=True
         )
 
-    async def abandon(self) -> None:
+    async def abandon(self, error: str | None = None) -> None:
         """Release the lease but keep ``pending``: the next holder answers that range again.
 
         For a holder whose turn will not run or finish, so that the range is handed over now
         rather than when the lease expires: never raises (if the write fails, the expiry
-        still hands it over), and a cancellation does not cut the write short.
+        still hands it over), and a cancellation does not cut the write short. ``error``
+        (why the turn failed) is kept with the range, for its dead letters if it is given up.
         """
+        state = self.state
+        if error is not None and state.pending is not None:
+            state = state.model_copy(
+                update={"pending": state.pending.model_copy(update={"error": error})}
+            )
         with contextlib.suppress(Exception):
-            await asyncio.shield(self.write(self.state, keep=False))
+            await asyncio.shield(self.write(state, keep=False))
 
     @contextlib.asynccontextmanager
     async def kept_alive(

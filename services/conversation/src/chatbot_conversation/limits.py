@@ -4,6 +4,10 @@ Both live in the user's state and are decided when a turn starts, so every repli
 same numbers. A user over a limit is told once per minute window (or once per UTC day for the
 budget); further messages in that period are answered with silence, so a flood never turns
 into a flood of notices.
+
+The rate limit counts messages, not turns: a turn whose segment crosses the limit (a burst
+coalesced into one batch) answers the messages within it, from the segment's start, and the
+user is told about the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from datetime import date, datetime, timedelta
 
 from .state import DailyTokens, RateWindow
 
-__all__ = ["RATE_WINDOW", "Verdict", "check_budget", "check_rate", "spend_tokens"]
+__all__ = [
+    "RATE_WINDOW",
+    "RateVerdict",
+    "Verdict",
+    "check_budget",
+    "check_rate",
+    "spend_tokens",
+]
 
 RATE_WINDOW = timedelta(minutes=1)
 
@@ -26,19 +37,37 @@ class Verdict:
     notify: bool = False
 
 
+@dataclass(frozen=True)
+class RateVerdict:
+    """How many of a turn's messages are within the rate limit, and whether to tell the user.
+
+    The first ``admitted`` messages are answered; the ``refused`` ones after them are not read.
+    """
+
+    admitted: int
+    refused: int = 0
+    notify: bool = False
+
+
 def check_rate(
     window: RateWindow | None, *, now: datetime, messages: int, limit: int
-) -> tuple[RateWindow | None, Verdict]:
-    """Count ``messages`` more in the current minute window; over ``limit`` is refused."""
+) -> tuple[RateWindow | None, RateVerdict]:
+    """Count ``messages`` more in the current minute window; those over ``limit`` are refused.
+
+    Every message is counted, refused ones included, so a flood keeps the window full.
+    """
     if limit <= 0:
-        return window, Verdict(allowed=True)
+        return window, RateVerdict(admitted=messages)
     if window is None or now - window.started_at >= RATE_WINDOW:
         window = RateWindow(started_at=now)
-    total = window.messages + messages
-    allowed = total <= limit
-    verdict = Verdict(allowed=allowed, notify=not allowed and not window.notified)
+    admitted = max(0, min(messages, limit - window.messages))
+    refused = messages - admitted
+    verdict = RateVerdict(admitted, refused, notify=refused > 0 and not window.notified)
     counted = window.model_copy(
-        update={"messages": total, "notified": window.notified or not allowed}
+        update={
+            "messages": window.messages + messages,
+            "notified": window.notified or refused > 0,
+        }
     )
     return counted, verdict
 

@@ -9,10 +9,12 @@ latency, error and token metrics by model, and the GenAI span.
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from openai import AsyncOpenAI
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
@@ -25,9 +27,15 @@ from .retry import Failure, ModelCallError, RetryPolicy, with_retries
 from .state import ChatTurn
 from .telemetry import fail, model_span
 
-__all__ = ["Backend", "ModelReply", "ModelRequests", "Remember", "Usage"]
-
-T = TypeVar("T")
+__all__ = [
+    "Backend",
+    "ModelCalls",
+    "ModelReply",
+    "ModelRequests",
+    "Remember",
+    "Usage",
+    "counting_model_calls",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,27 @@ class ModelReply:
     conversation_id: str | None
     history: tuple[ChatTurn, ...]
     usage: Usage
+
+
+@dataclass
+class ModelCalls:
+    """The model requests made in one turn (every attempt, retries included)."""
+
+    count: int = 0
+
+
+_CALLS: ContextVar[ModelCalls | None] = ContextVar("chatbot_model_calls", default=None)
+
+
+@contextlib.contextmanager
+def counting_model_calls() -> Iterator[ModelCalls]:
+    """Count the model requests made in the block (and in the tasks it starts)."""
+    calls = ModelCalls()
+    token = _CALLS.set(calls)
+    try:
+        yield calls
+    finally:
+        _CALLS.reset(token)
 
 
 Remember = Callable[[str], Awaitable[None]]
@@ -95,11 +124,11 @@ class ModelRequests:
             budget=settings.openai_retry_budget,
         )
 
-    async def setup(self, request: Callable[[], Awaitable[T]]) -> T:
+    async def setup[T](self, request: Callable[[], Awaitable[T]]) -> T:
         """A request that prepares a model call (creating a conversation): retried, untimed."""
         return await with_retries(request, self._policy, rng=self._rng)
 
-    async def call(
+    async def call[T](
         self,
         request: Callable[[], Awaitable[T]],
         describe: Callable[[T], Usage],
@@ -116,6 +145,12 @@ class ModelRequests:
         """
         chatting = model is None
         model = model or self.model
+        calls = _CALLS.get()
+
+        async def attempt() -> T:
+            if calls is not None:
+                calls.count += 1
+            return await request()
 
         def observe(outcome: str, seconds: float) -> None:
             LLM_SECONDS.labels(model, outcome).observe(seconds)
@@ -140,7 +175,7 @@ class ModelRequests:
 
             try:
                 result = await with_retries(
-                    request, self._policy, rng=self._rng, observe=observe, on_retry=on_retry
+                    attempt, self._policy, rng=self._rng, observe=observe, on_retry=on_retry
                 )
             except ModelCallError as error:
                 fail(span, error.failure.kind)

@@ -4,7 +4,8 @@ The shared consumer hands any replica any message, so whoever holds a user's lea
 user's unanswered messages itself with direct gets by subject (``next_by_subj`` from
 ``last_seq + 1``): one turn can answer every message that arrived before it started, in order,
 whichever replica received their deliveries. Messages are cut into turns so that a command
-(`/reset`, `/help`) is always a turn of its own, answered in its place in the sequence.
+(`/reset`, `/help`) is always a turn of its own, answered in its place in the sequence, and so
+that no turn takes more than ``TURN_MAX_INPUT_CHARS`` of text.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from chatbot_common.bus import MSG_ID_HEADER
 from chatbot_common.contracts import ContractError, InboundMessage, decode, utcnow
 from chatbot_common.topology import INBOUND
 
-from .inputs import command_of
+from .inputs import command_of, text_prompt
 
 __all__ = ["Inbound", "Mailbox", "next_segment"]
 
@@ -111,17 +112,29 @@ class Mailbox:
         return batch + await self.read(key, after=batch[-1].seq), wait
 
 
-def next_segment(batch: Sequence[Inbound]) -> tuple[list[Inbound], list[Inbound]]:
+def next_segment(
+    batch: Sequence[Inbound], *, max_chars: int | None = None
+) -> tuple[list[Inbound], list[Inbound]]:
     """The messages the next turn answers, and the rest.
 
     A command is a turn of its own; otherwise the turn takes every message up to the next
-    command.
+    command, and no more than ``max_chars`` characters of text (``TURN_MAX_INPUT_CHARS``) in
+    all, cut at whole messages: a longer burst is answered in several turns, in order. A
+    single message longer than that is a turn of its own (cut to the bound when the model is
+    asked, :func:`.inputs.bounded`).
     """
     if not batch:
         return [], []
     if command_of(batch[0].message) is not None:
         return [batch[0]], list(batch[1:])
-    end = next(
-        (i for i, item in enumerate(batch) if command_of(item.message) is not None), len(batch)
-    )
+    end = 0
+    chars = 0
+    for item in batch:
+        if command_of(item.message) is not None:
+            break
+        if max_chars is not None:
+            chars += len(text_prompt(item.message).text)
+            if end and chars > max_chars:
+                break
+        end += 1
     return list(batch[:end]), list(batch[end:])

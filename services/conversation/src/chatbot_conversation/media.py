@@ -16,7 +16,11 @@ answers with a redirect to a CDN URL that needs none. So:
   missing one falls back to the type the webhook announced);
 - failures are sorted as the model's are (:mod:`.retry`): 5xx, 429, 408, timeouts and
   connection errors get another attempt, honouring Retry-After; 401, 403, 404 do not. A file
-  too large or of the wrong type is a refusal, not a failure: no retry.
+  too large or of the wrong type is a refusal, not a failure: no retry;
+- a media URL is the webhook's text: whatever parsing it, rewriting it or requesting it raises
+  (bad punycode, credentials in the URL, a host the parser chokes on) ends as the attachment's
+  failure (``bad_url``, ``request_failed``; not retried), so :meth:`MediaDownloader.download`
+  raises nothing but :class:`MediaRefusedError` and :class:`MediaUnavailableError`.
 
 URLs and bytes are never logged, and no error raised here carries a URL (the HTTP client's
 errors quote it, so they are replaced, never chained).
@@ -56,6 +60,9 @@ _PERMANENT = frozenset({401, 403, 404, 410})
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 _CHUNK = 64 * 1024
 _TWILIO_DOMAIN = "twilio.com"
+_BAD_URL = Failure("bad_url", retryable=False)
+_REQUEST_FAILED = Failure("request_failed", retryable=False)
+"""An attempt that failed in a way none of the HTTP outcomes describes: not retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +142,26 @@ class MediaDownloader:
     def locate(self, url: str) -> URL:
         """Where to download ``url`` from: rewritten to the base URL, or checked as Twilio's.
 
-        Raises :class:`MediaUnavailableError` for a URL that is malformed or not Twilio's.
+        Raises :class:`MediaUnavailableError` for a URL that is malformed or not Twilio's, and
+        nothing else: a webhook's URL is anyone's text, and any exception of parsing it
+        (yarl raises ValueError, UnicodeError, even IndexError) or of rewriting it is the
+        attachment's failure (``bad_url``), never the turn's.
         """
         try:
-            parsed = URL(url)
-            usable = parsed.absolute and parsed.scheme in ("http", "https")
-        except (TypeError, ValueError):
-            usable = False
-        if not usable:
-            raise MediaUnavailableError(Failure("bad_url", retryable=False), attempts=1)
+            return self._locate(url)
+        except MediaUnavailableError:
+            raise
+        except Exception:
+            raise MediaUnavailableError(_BAD_URL, attempts=1) from None
+
+    def _locate(self, url: str) -> URL:
+        parsed = URL(url)
+        if not parsed.absolute or parsed.scheme not in ("http", "https"):
+            raise MediaUnavailableError(_BAD_URL, attempts=1)
+        if parsed.raw_user is not None or parsed.raw_password is not None:
+            # Credentials in a media URL are no Twilio URL's; the HTTP client would also
+            # refuse them next to our Authorization header.
+            raise MediaUnavailableError(_BAD_URL, attempts=1)
         if self._base is not None:
             return URL.build(
                 scheme=self._base.scheme,
@@ -153,7 +171,7 @@ class MediaDownloader:
                 query_string=parsed.raw_query_string,
                 encoded=True,
             )
-        host = (parsed.host or "").lower()
+        host = (parsed.host or "").lower()  # decodes IDNA: may raise for bad punycode
         if parsed.scheme != "https" or not (
             host == _TWILIO_DOMAIN or host.endswith("." + _TWILIO_DOMAIN)
         ):
@@ -190,10 +208,17 @@ class MediaDownloader:
         except MediaRefusedError:
             DOWNLOAD_SECONDS.labels("refused").observe(time.monotonic() - started)
             raise
+        except _AttemptError:
+            raise
         except TimeoutError:
             raise _AttemptError(Failure("timeout", retryable=True)) from None
         except aiohttp.ClientError:
             raise _AttemptError(Failure("connection", retryable=True)) from None
+        except Exception:
+            # Anything else the request raised (the client refusing a URL, a redirect target
+            # it cannot build): this attachment's failure, not the turn's. Never chained: the
+            # client's errors quote the URL.
+            raise _AttemptError(_REQUEST_FAILED) from None
 
     async def _follow(self, url: URL, allowed: frozenset[str], announced: str) -> Download:
         """GET ``url``, following redirects; credentials only to ``url``'s own origin."""
@@ -223,9 +248,10 @@ class MediaDownloader:
     def _redirect(current: URL, location: str | None) -> URL:
         try:
             target = current.join(URL(location or ""))
-        except (TypeError, ValueError):
-            target = None
-        if not location or target is None or target.scheme not in ("http", "https"):
+            usable = bool(location) and target.scheme in ("http", "https") and bool(target.host)
+        except Exception:  # yarl raises more than ValueError for what a server may send
+            usable = False
+        if not usable:
             raise _AttemptError(Failure("bad_redirect", retryable=False))
         return target
 

@@ -22,14 +22,20 @@ from .config import ConversationSettings
 
 __all__ = [
     "BATCH_SIZE",
+    "CONVERSATIONS_REPLACED",
     "LEASE_CONTENTION",
     "LLM_ERRORS",
     "LLM_SECONDS",
+    "MODEL_LOOKUPS",
+    "MODEL_SHUTDOWN",
+    "MODEL_UNKNOWN",
     "TOKENS",
     "TURNS",
     "TURNS_IN_FLIGHT",
+    "TURN_MODEL_CALLS",
     "TURN_OUTCOMES",
     "TURN_OVERHEAD_SECONDS",
+    "TURN_RETRIES",
     "TURN_SECONDS",
     "preinitialise_model",
 ]
@@ -42,8 +48,15 @@ TURN_OUTCOMES = (
     "gave_up",
     "failed",
     "recovered",
+    "media_refused",
+    "abandoned",
 )
-_DEAD_LETTER_REASONS = ("malformed", "llm_failed", "llm_retries_exhausted")
+_DEAD_LETTER_REASONS = (
+    "malformed",
+    "llm_failed",
+    "llm_retries_exhausted",
+    "turn_attempts_exhausted",
+)
 _LLM_ERRORS = (
     "insufficient_quota",
     "rate_limited",
@@ -60,7 +73,8 @@ _LLM_ERRORS = (
 TURNS = Counter(
     "chatbot_turns_total",
     "Turns finished, by outcome: replied, command, rate_limited, over_budget, gave_up, failed, "
-    "recovered (a dead holder's reply found published).",
+    "recovered (a dead holder's reply found published), media_refused, abandoned (attempted "
+    "TURN_MAX_ATTEMPTS times without a commit: apologised, dead-lettered).",
     ["outcome"],
 )
 TURN_SECONDS = Histogram(
@@ -84,6 +98,17 @@ BATCH_SIZE = Histogram(
     "Inbound messages answered together by one turn (coalesced).",
     buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50),
 )
+TURN_MODEL_CALLS = Histogram(
+    "chatbot_turn_model_calls",
+    "Model requests one turn attempt made (answers and transcriptions, each retry counted), "
+    "whether the attempt committed or failed.",
+    buckets=(0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30),
+)
+TURN_RETRIES = Counter(
+    "chatbot_turn_retries_total",
+    "Turns started again for a range of a user's messages an earlier attempt did not commit "
+    "(after a crash, a cancellation or a failure of the turn).",
+)
 LEASE_CONTENTION = Counter(
     "chatbot_lease_contention_total",
     "Deliveries that found another turn of the same user running (waited for it or returned).",
@@ -98,6 +123,28 @@ LLM_ERRORS = Counter(
     "chatbot_llm_errors_total",
     "Failed model requests, by model and error kind (retried or not).",
     ["model", "error"],
+)
+CONVERSATIONS_REPLACED = Counter(
+    "chatbot_conversations_replaced_total",
+    "Users' OpenAI Conversations the API no longer knew (404: deleted, expired, another "
+    "project or a restarted sandbox), each replaced by a new one without the earlier context.",
+)
+MODEL_SHUTDOWN = Gauge(
+    "chatbot_model_shutdown_timestamp_seconds",
+    "When a model in use shuts down (Unix time, midnight UTC of the date the models API gives); "
+    "no series for a model with no shutdown date.",
+    ["model"],
+)
+MODEL_UNKNOWN = Gauge(
+    "chatbot_model_unknown",
+    "1 while the models API does not know a model in use (404 at its last lookup), else 0.",
+    ["model"],
+)
+MODEL_LOOKUPS = Counter(
+    "chatbot_model_lookups_total",
+    "Lookups of a model in use with the models API, by outcome: active, retiring (a shutdown "
+    "date), unknown (the API does not know it), failed, unsupported (no models endpoint).",
+    ["model", "outcome"],
 )
 TOKENS = Counter(
     "chatbot_llm_tokens_total",

@@ -4,25 +4,40 @@ A reply's ``Nats-Msg-Id`` is its idempotency key, ``<user_key>.<first seq>-<last
 turn answering the same range again publishes the same id, and JetStream drops the repeat.
 :meth:`Outbox.already_sent` lets a new lease holder see that the previous holder got as far as
 publishing before it died, so the range is committed without asking the model again.
+
+Every message published fits the NATS server's max payload (1 MB by default): a reply whose
+encoding would not is cut short first (:func:`.replies.capped`), since a publish that cannot
+succeed would fail the turn on every attempt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from chatbot_common.bus import MSG_ID_HEADER, publish
-from chatbot_common.contracts import DeadLetter, OutboundMessage
+from chatbot_common.contracts import DeadLetter, OutboundMessage, encode
 from chatbot_common.dlq import kept_payload, publish_dead_letter
 from chatbot_common.topology import INBOUND, OUTBOUND
 
 from .mailbox import Inbound
+from .replies import capped
 
-__all__ = ["SERVICE", "Outbox", "reply_key"]
+__all__ = ["DEFAULT_MAX_PAYLOAD", "SERVICE", "Outbox", "reply_key"]
 
 SERVICE = "conversation"
+
+DEFAULT_MAX_PAYLOAD = 1024 * 1024
+"""nats-server's default max_payload, for an outbox not told the connection's."""
+_HEADROOM = 4096
+"""Bytes left for a publish's headers (Nats-Msg-Id, trace context): they count against the
+server's max payload too."""
+_BYTES_PER_CHAR = 6
+"""The most bytes one character of a body takes in the JSON encoding (a ``\\u00XX`` escape)."""
+_BYTES_PER_SID = 64
+_ENVELOPE = 2048
 
 
 def reply_key(key: str, segment: Sequence[Inbound]) -> str:
@@ -33,11 +48,21 @@ def reply_key(key: str, segment: Sequence[Inbound]) -> str:
 class Outbox:
     """Publishes to CHAT_OUTBOUND and CHAT_DLQ, each publish awaited to its PubAck."""
 
-    def __init__(self, js: JetStreamContext, *, timeout: float) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        timeout: float,
+        max_payload: Callable[[], int] = lambda: DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        """``max_payload`` says the connected server's (``nc.max_payload``), read per publish:
+        a reconnect may reach a server with another."""
         self._js = js
         self._timeout = timeout
+        self._max_payload = max_payload
 
     async def send(self, key: str, message: OutboundMessage) -> None:
+        message = self.fitting(message)
         await publish(
             self._js,
             OUTBOUND.subject(key),
@@ -45,6 +70,25 @@ class Outbox:
             msg_id=message.idempotency_key,
             timeout=self._timeout,
         )
+
+    def fitting(self, message: OutboundMessage) -> OutboundMessage:
+        """``message``, its body cut short if its encoding would exceed the max payload."""
+        limit = self._max_payload() - _HEADROOM
+        bound = (
+            _BYTES_PER_CHAR * len(message.body)
+            + _BYTES_PER_SID * len(message.in_reply_to)
+            + _ENVELOPE
+        )
+        if bound <= limit:  # the common case, told without encoding
+            return message
+        for _ in range(3):
+            excess = len(encode(message)) - limit
+            if excess <= 0:
+                break
+            # Each character cut takes at least one byte off the encoding.
+            body = capped(message.body, max(1, len(message.body) - excess))
+            message = message.model_copy(update={"body": body})
+        return message
 
     def typing(self, key: str, segment: Sequence[Inbound]) -> OutboundMessage:
         """A typing request for the turn answering ``segment`` (the sender may ignore it)."""

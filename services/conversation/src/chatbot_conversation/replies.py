@@ -14,13 +14,17 @@ __all__ = [
     "APOLOGY",
     "HELP",
     "OVER_BUDGET",
+    "REPLY_CUT",
     "RESET_DONE",
     "TRANSCRIPTION_FAILED",
+    "capped",
+    "input_too_long",
     "media_too_large",
     "media_too_many",
     "media_unavailable",
     "media_unsupported",
     "rate_limited",
+    "rate_limited_partly",
     "size_in_words",
     "with_notices",
 ]
@@ -49,6 +53,44 @@ def rate_limited(limit: int) -> str:
         f"You are sending messages faster than I can answer (more than {limit} a minute). "
         "Please wait a minute, then send your message again."
     )
+
+
+def rate_limited_partly(limit: int, skipped: int) -> str:
+    """The notice for a burst that crossed the limit: the first messages were answered."""
+    those = "message" if skipped == 1 else f"{skipped} messages"
+    again = "it" if skipped == 1 else "them"
+    return (
+        f"You are sending messages faster than I can answer (more than {limit} a minute), "
+        f"so I did not read your last {those}. Please wait a minute, then send {again} again."
+    )
+
+
+def input_too_long(limit: int) -> str:
+    """The notice for a message longer than a turn takes (``TURN_MAX_INPUT_CHARS``)."""
+    return (
+        f"Your message is too long for me, so I only read its first {limit:,} characters. "
+        "Please send the rest in shorter messages."
+    )
+
+
+REPLY_CUT = "[My answer was too long, so I cut it short here.]"
+
+
+def capped(text: str, limit: int) -> str:
+    """``text`` of at most ``limit`` characters: cut at a paragraph, line or word if it is longer.
+
+    The cut is marked (:data:`REPLY_CUT`), so the user knows the answer goes on.
+    """
+    if len(text) <= limit:
+        return text
+    room = max(0, limit - len(REPLY_CUT) - 2)
+    start = text[:room]
+    for boundary in ("\n\n", "\n", " "):
+        at = start.rfind(boundary)
+        if at >= room * 4 // 5:
+            start = start[:at]
+            break
+    return "\n\n".join(part for part in (start.rstrip(), REPLY_CUT) if part)
 
 
 TRANSCRIPTION_FAILED = (

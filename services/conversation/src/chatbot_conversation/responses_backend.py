@@ -19,8 +19,8 @@ per turn, and one process runs hundreds of turns a second (bench/conversation.py
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
 
 import httpx2
 import openai
@@ -32,14 +32,16 @@ from pydantic import BaseModel, ConfigDict
 
 from .inputs import Prompt
 from .llm import ModelReply, ModelRequests, Remember, Usage
+from .metrics import CONVERSATIONS_REPLACED
 from .retry import ModelCallError
 from .state import ChatTurn
 
 __all__ = ["ResponsesBackend", "turn_input"]
 
+log = logging.getLogger(__name__)
+
 
 _JSON: RequestOptions = {"headers": {"Content-Type": "application/json"}}
-_Read = TypeVar("_Read", bound=BaseModel)
 
 
 class _Created(BaseModel):
@@ -56,8 +58,10 @@ class _Part(BaseModel):
 
 
 class _Item(BaseModel):
+    """An output item: a message, or a reasoning item (whose ``content`` may be null)."""
+
     type: str
-    content: list[_Part] = []
+    content: list[_Part] | None = None
 
 
 class _Usage(BaseModel):
@@ -86,7 +90,7 @@ class _Answer(BaseModel):
             part.text
             for item in self.output
             if item.type == "message"
-            for part in item.content
+            for part in item.content or ()
             if part.type == "output_text"
         )
 
@@ -143,6 +147,12 @@ class ResponsesBackend:
             if not isinstance(error.__cause__, openai.NotFoundError):
                 raise
             # Deleted or expired on OpenAI's side: carry on in a new conversation.
+            CONVERSATIONS_REPLACED.inc()
+            log.warning(
+                "the model API no longer knows this conversation; starting a new one, "
+                "without the user's earlier context",
+                extra={"user_key": user_key, "conversation_id": conversation_id},
+            )
             conversation_id = await self._new_conversation(user_key, remember)
             answer, usage = await self._respond(user_key, given, conversation_id)
         return ModelReply(
@@ -175,13 +185,13 @@ class ResponsesBackend:
         respond = self._poster("/responses", params, _Answer)
         return await requests.call(respond, _Answer.summary, conversation_id=conversation_id)
 
-    def _poster(
-        self, path: str, params: Mapping[str, object], answer: type[_Read]
-    ) -> Callable[[], Awaitable[_Read]]:
+    def _poster[Read: BaseModel](
+        self, path: str, params: Mapping[str, object], answer: type[Read]
+    ) -> Callable[[], Awaitable[Read]]:
         """One request, serialised once and sent on each attempt, its answer read as ``answer``."""
         body = json.dumps(params).encode()
 
-        async def post() -> _Read:
+        async def post() -> Read:
             raw = await self._client.post(
                 path, content=body, cast_to=httpx2.Response, options=_JSON
             )

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
 
 import openai
 
@@ -31,7 +30,6 @@ __all__ = [
     "with_retries",
 ]
 
-T = TypeVar("T")
 
 _TRANSIENT_STATUSES = frozenset({408, 409, 429})
 
@@ -133,7 +131,7 @@ Observer = Callable[[str, float], None]
 """Told the outcome (``ok`` or a failure kind) and the duration of every attempt."""
 
 
-async def with_retries(
+async def with_retries[T](
     call: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
     *,

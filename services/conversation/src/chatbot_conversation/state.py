@@ -52,10 +52,25 @@ class LeaseRecord(_Value):
 
 
 class SeqRange(_Value):
-    """The inbound stream sequences one turn answers (its reply's idempotency key)."""
+    """The inbound stream sequences one turn answers (its reply's idempotency key).
+
+    As ``pending``, it also counts the turns started for that range (``attempts``, this one
+    included) and says why the last one did not commit (``error``: an exception's type name;
+    none after a crash), so that a range whose turn keeps failing is given up on after
+    ``TURN_MAX_ATTEMPTS`` instead of asking the model again on every redelivery.
+    """
 
     first: int
     last: int
+    attempts: int = 1
+    error: str | None = None
+
+    def again(self) -> SeqRange:
+        """The same range, attempted once more."""
+        return self.model_copy(update={"attempts": self.attempts + 1})
+
+    def same_range(self, other: SeqRange | None) -> bool:
+        return other is not None and (other.first, other.last) == (self.first, self.last)
 
 
 class RateWindow(_Value):

@@ -18,6 +18,19 @@ A turn that asks the model first deals with the segment's attachments (:mod:`.at
 photos become image input, voice notes transcripts; what cannot be taken in becomes a notice
 at the head of the reply (a segment with nothing else is answered with the notices alone,
 outcome ``media_refused``), and a failed download a dead letter of its message.
+
+What a turn costs and publishes is bounded, so that no input can make it fail on every
+attempt and ask the model each time:
+
+- the rate limit counts the segment's messages: those within it are answered, the user is told
+  once about the rest, which the model never sees;
+- the model gets at most ``TURN_MAX_INPUT_CHARS`` of text (segments are cut at whole messages
+  to that bound, and a longer message is cut, the user told);
+- the reply is at most ``REPLY_MAX_CHARS`` and always fits NATS's max payload (:mod:`.outbox`);
+- a range is attempted at most ``TURN_MAX_ATTEMPTS`` times (``pending.attempts``, counted when
+  the lease is taken for it again): the next holder apologises, dead-letters the messages
+  (``turn_attempts_exhausted``, error code: the last failure's type) and commits, without
+  asking the model. Crashes, cancellations and failures of the turn all count.
 """
 
 from __future__ import annotations
@@ -36,20 +49,32 @@ from chatbot_common.contracts import utcnow
 
 from .attachments import Attachments, Prepared
 from .config import ConversationSettings
-from .inputs import command_of
+from .inputs import bounded, command_of
 from .lease import Lease
 from .limits import check_budget, check_rate, spend_tokens
-from .llm import Backend
+from .llm import Backend, counting_model_calls
 from .mailbox import Inbound, Mailbox, next_segment
 from .metrics import (
     BATCH_SIZE,
     LLM_ERRORS,
+    TURN_MODEL_CALLS,
     TURN_OVERHEAD_SECONDS,
+    TURN_RETRIES,
     TURN_SECONDS,
     TURNS,
 )
 from .outbox import Outbox, reply_key
-from .replies import APOLOGY, HELP, OVER_BUDGET, RESET_DONE, rate_limited, with_notices
+from .replies import (
+    APOLOGY,
+    HELP,
+    OVER_BUDGET,
+    RESET_DONE,
+    capped,
+    input_too_long,
+    rate_limited,
+    rate_limited_partly,
+    with_notices,
+)
 from .retry import Failure, ModelCallError
 from .state import ConversationState, SeqRange
 from .telemetry import turn_span
@@ -111,6 +136,9 @@ class TurnRunner:
         self._idle = timedelta(seconds=settings.idle_reset_after)
         self._renew_every = min(settings.lease_ttl, settings.inbound_ack_wait) / 3
         self._fence = settings.lease_ttl / 6
+        self._max_input = settings.turn_max_input_chars
+        self._max_reply = settings.reply_max_chars
+        self._max_attempts = settings.turn_max_attempts
 
     async def run(
         self,
@@ -153,12 +181,13 @@ class TurnRunner:
                         return
                     watch = Stopwatch()
                     batch, watch.waiting = await self._mailbox.coalesce(lease.key, batch)
-                    segment, rest = next_segment(batch)
+                    segment, rest = next_segment(batch, max_chars=self._max_input)
                     await lease.write(
                         lease.state.model_copy(update={"pending": seq_range(segment)}), keep=True
                     )
-        except BaseException:
-            await lease.abandon()
+        except BaseException as exc:
+            # The range stays pending, with one attempt more counted when it is taken again.
+            await lease.abandon(error=type(exc).__name__)
             raise
 
     async def _turn(
@@ -178,6 +207,8 @@ class TurnRunner:
         """
         last = segment[-1].seq
         before = lease.state
+        pending = before.pending
+        attempt = pending.attempts if pending is not None else 1
         state = before.model_copy(
             update={
                 "last_seq": last,
@@ -185,24 +216,35 @@ class TurnRunner:
                 "messages": before.messages + len(segment),
             }
         )
-        with turn_span(
-            self._tracer, key=lease.key, segment=segment, delivered_seq=delivered_seq
-        ) as span:
-            if recovering and await self._outbox.already_sent(
-                lease.key, reply_key(lease.key, segment)
-            ):
-                outcome = _Outcome(state, "recovered")
-            else:
-                outcome = await self._answer(lease, segment, state, watch)
-            span.set_attribute("chatbot.turn.outcome", outcome.label)
-            reading = asyncio.create_task(self._mailbox.read(lease.key, after=seen))
+        if attempt > 1:
+            TURN_RETRIES.inc()
+        with (
+            turn_span(
+                self._tracer, key=lease.key, segment=segment, delivered_seq=delivered_seq
+            ) as span,
+            counting_model_calls() as calls,
+        ):
             try:
-                if outcome.answer is not None:
-                    await self._say(lease, segment, outcome.answer)
-            except BaseException:
-                reading.cancel()
-                raise
-            arrived = await reading
+                if recovering and await self._outbox.already_sent(
+                    lease.key, reply_key(lease.key, segment)
+                ):
+                    outcome = _Outcome(state, "recovered")
+                elif attempt > self._max_attempts:
+                    outcome = await self._give_up(lease.key, segment, state, pending)
+                else:
+                    outcome = await self._answer(lease, segment, state, watch)
+                span.set_attribute("chatbot.turn.outcome", outcome.label)
+                reading = asyncio.create_task(self._mailbox.read(lease.key, after=seen))
+                try:
+                    if outcome.answer is not None:
+                        await self._say(lease, segment, outcome.answer)
+                except BaseException:
+                    reading.cancel()
+                    raise
+                arrived = await reading
+            finally:
+                # Failed attempts too: a turn that keeps failing shows in this histogram.
+                TURN_MODEL_CALLS.observe(calls.count)
         log.info(
             "turn done",
             extra={
@@ -214,6 +256,23 @@ class TurnRunner:
         )
         return outcome, arrived
 
+    async def _give_up(
+        self, key: str, segment: list[Inbound], state: ConversationState, pending: SeqRange | None
+    ) -> _Outcome:
+        """The range was attempted as often as allowed: apologise and dead-letter it."""
+        tried = pending.attempts - 1 if pending is not None else self._max_attempts
+        error = (pending.error if pending is not None else None) or "not_committed"
+        log.warning(
+            "turn given up after %d attempts (%s)",
+            tried,
+            error,
+            extra={"user_key": key, "seq": segment[-1].seq, "messages": len(segment)},
+        )
+        await self._outbox.dead_letters(
+            segment, reason="turn_attempts_exhausted", error_code=error, attempts=tried
+        )
+        return _Outcome(state, "abandoned", APOLOGY)
+
     async def _answer(
         self, lease: Lease, segment: list[Inbound], state: ConversationState, watch: Stopwatch
     ) -> _Outcome:
@@ -222,21 +281,25 @@ class TurnRunner:
             state.rate, now=now, messages=len(segment), limit=self._rate_limit
         )
         state = state.model_copy(update={"rate": rate})
-        if not verdict.allowed:
+        if not verdict.admitted:
             answer = rate_limited(self._rate_limit) if verdict.notify else None
             return _Outcome(state, "rate_limited", answer)
+        # A burst that crossed the limit: the messages within it are answered, and the user
+        # is told (once a window) that the rest were not read.
+        read = segment[: verdict.admitted]
+        notices = [rate_limited_partly(self._rate_limit, verdict.refused)] if verdict.notify else []
         command = command_of(segment[0].message)
         if command == "help":
             return _Outcome(state, "command", HELP)
         if command == "reset":
             return _Outcome(state.fresh_conversation(), "command", RESET_DONE)
-        budget, verdict = check_budget(state.budget, today=now.date(), limit=self._budget)
+        budget, spent = check_budget(state.budget, today=now.date(), limit=self._budget)
         state = state.model_copy(update={"budget": budget})
-        if not verdict.allowed:
-            return _Outcome(state, "over_budget", OVER_BUDGET if verdict.notify else None)
+        if not spent.allowed:
+            return _Outcome(state, "over_budget", OVER_BUDGET if spent.notify else None)
         if self._idle_since(state, now):
             state = state.fresh_conversation()
-        return await self._ask_model(lease, segment, state, now, watch)
+        return await self._ask_model(lease, segment, read, state, now, watch, notices)
 
     def _idle_since(self, state: ConversationState, now: datetime) -> bool:
         return (
@@ -249,24 +312,36 @@ class TurnRunner:
         self,
         lease: Lease,
         segment: list[Inbound],
+        read: list[Inbound],
         state: ConversationState,
         now: datetime,
         watch: Stopwatch,
+        notices: list[str],
     ) -> _Outcome:
+        """Answer ``read`` (the segment's messages within the rate limit) with the model.
+
+        The reply answers the whole ``segment``; ``notices`` come first in it.
+        """
         typing = asyncio.create_task(
             self._outbox.send(lease.key, self._outbox.typing(lease.key, segment))
         )
         started = time.perf_counter()
-        prepared = await self._attachments.prepare(segment)
+        prepared = await self._attachments.prepare(read)
         state = await self._settle_media(prepared, state, now)
+        prompts, cut = bounded(prepared.prompts, self._max_input)
+        notices = [
+            *notices,
+            *([input_too_long(self._max_input)] if cut else []),
+            *prepared.notices,
+        ]
         if not prepared.answerable:
             watch.model += time.perf_counter() - started
             await self._settle(typing, lease.key)
-            return _Outcome(state, "media_refused", with_notices(prepared.notices))
+            return _Outcome(state, "media_refused", with_notices(notices))
         try:
             reply = await self._backend.reply(
                 user_key=lease.key,
-                prompts=prepared.prompts,
+                prompts=prompts,
                 conversation_id=state.conversation_id,
                 history=state.history,
                 remember=lease.remember_conversation,
@@ -279,13 +354,13 @@ class TurnRunner:
             await self._settle(typing, lease.key)
             exhausted = error.failure.retryable
             await self._outbox.dead_letters(
-                segment,
+                read,
                 reason="llm_retries_exhausted" if exhausted else "llm_failed",
                 error_code=error.failure.kind,
                 attempts=error.attempts,
             )
             return _Outcome(
-                state, "gave_up" if exhausted else "failed", with_notices(prepared.notices, APOLOGY)
+                state, "gave_up" if exhausted else "failed", with_notices(notices, APOLOGY)
             )
         watch.model += time.perf_counter() - started
         await self._settle(typing, lease.key)
@@ -299,7 +374,7 @@ class TurnRunner:
                 "last_turn_at": now,
             }
         )
-        return _Outcome(answered, "replied", with_notices(prepared.notices, reply.text))
+        return _Outcome(answered, "replied", with_notices(notices, reply.text))
 
     async def _settle_media(
         self, prepared: Prepared, state: ConversationState, now: datetime
@@ -322,9 +397,15 @@ class TurnRunner:
         )
 
     async def _say(self, lease: Lease, segment: list[Inbound], body: str) -> None:
-        """Publish the turn's one answer, unless the lease is (about to be) lost."""
+        """Publish the turn's one answer, unless the lease is (about to be) lost.
+
+        An answer over ``REPLY_MAX_CHARS`` is cut short (WhatsApp shows 1600 characters a
+        message; an answer of more than a few of them helps nobody).
+        """
         lease.check(self._fence)
-        await self._outbox.send(lease.key, self._outbox.text(lease.key, segment, body))
+        await self._outbox.send(
+            lease.key, self._outbox.text(lease.key, segment, capped(body, self._max_reply))
+        )
 
     @staticmethod
     async def _settle(typing: asyncio.Task[None], key: str) -> None:

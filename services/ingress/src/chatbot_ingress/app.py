@@ -7,6 +7,7 @@ the answer is 503 and Twilio retries or uses the fallback URL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from xml.sax.saxutils import escape
 
 from fastapi import FastAPI
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,12 +25,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatbot_common.bus import publish
 from chatbot_common.contracts import Contract, utcnow
 from chatbot_common.health import Readiness, health_router
+from chatbot_common.provisioning import is_refusal
 from chatbot_common.runtime import NatsRuntime, Topology, nats_runtime
 from chatbot_common.topology import EVENTS, INBOUND, Stream
 from chatbot_common.tracing import NO_FASTAPI_TELEMETRY
 from chatbot_common.userkey import user_key
 
-from .asgi import BodyTooLargeError, header, parse_form, read_body, respond
+from .asgi import (
+    BodyTooLargeError,
+    ClientDisconnectedError,
+    header,
+    parse_form,
+    read_body,
+    respond,
+)
 from .config import IngressSettings, normalise_address
 from .metrics import (
     DELIVERY_STATUSES,
@@ -53,20 +63,28 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 class EarlyAnswer(Exception):
-    """A webhook answered before anything was published (an error, or a refused sender)."""
+    """A webhook answered before anything was published (an error, or a refused sender).
 
-    def __init__(self, status: int, outcome: str, message: str, *, twiml: bool = False) -> None:
+    ``close`` ends the connection after the answer: for answers given before the body was
+    read to its end (see :func:`~.asgi.respond`).
+    """
+
+    def __init__(
+        self, status: int, outcome: str, message: str, *, twiml: bool = False, close: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.outcome = outcome
         self.message = message
         self.twiml = twiml
+        self.close = close
 
     async def send(self, send: Send) -> None:
         if self.twiml:
-            await respond(send, self.status, self.message.encode(), TWIML_TYPE)
+            await respond(send, self.status, self.message.encode(), TWIML_TYPE, close=self.close)
         else:
-            await respond(send, self.status, f"{self.message}\n".encode(), TEXT_TYPE)
+            body = f"{self.message}\n".encode()
+            await respond(send, self.status, body, TEXT_TYPE, close=self.close)
 
 
 def twiml_message(text: str) -> str:
@@ -76,16 +94,25 @@ def twiml_message(text: str) -> str:
     return f"{XML_DECLARATION}<Response><Message>{escape(text)}</Message></Response>"
 
 
-async def _read_form(scope: Scope, receive: Receive, limit: int) -> dict[str, str]:
-    """The form fields of a webhook, refusing other content types and oversized bodies."""
+async def _read_form(scope: Scope, receive: Receive, limit: int, timeout: float) -> dict[str, str]:
+    """The form fields of a webhook, refusing other content types and oversized bodies.
+
+    The whole body must arrive within ``timeout`` seconds, however steadily it trickles in:
+    a slower client is answered 408 and its connection closed. A client that hangs up while
+    sending raises :class:`ClientDisconnectedError`.
+    """
     content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
     if content_type != FORM_TYPE:
-        raise EarlyAnswer(415, "unsupported_media_type", f"expected {FORM_TYPE}")
+        raise EarlyAnswer(415, "unsupported_media_type", f"expected {FORM_TYPE}", close=True)
     try:
-        body = await read_body(scope, receive, limit)
+        async with asyncio.timeout(timeout):
+            body = await read_body(scope, receive, limit)
         return parse_form(body.decode())
     except BodyTooLargeError:
-        raise EarlyAnswer(413, "too_large", f"body over {limit} bytes") from None
+        raise EarlyAnswer(413, "too_large", f"body over {limit} bytes", close=True) from None
+    except TimeoutError:
+        message = f"body not received within {timeout:g} s"
+        raise EarlyAnswer(408, "request_timeout", message, close=True) from None
     except UnicodeDecodeError:
         raise EarlyAnswer(400, "bad_request", "body is not UTF-8") from None
 
@@ -159,17 +186,24 @@ class Webhooks:
     ) -> None:
         started = time.perf_counter()
         with self._tracer.start_as_current_span(f"POST {route}", kind=SpanKind.SERVER) as span:
+            status: int | None
             try:
                 outcome = await self._accept(scope, receive, build)
             except EarlyAnswer as answer:
                 outcome, status = answer.outcome, answer.status
                 await answer.send(send)
                 log.info("webhook not published", extra={"route": route, "outcome": outcome})
+            except ClientDisconnectedError:
+                # Nobody is left to answer; anyone can do this at will, so no traceback.
+                outcome, status = "client_disconnected", None
+                log.info("webhook not published", extra={"route": route, "outcome": outcome})
             else:
                 status = 200
                 await respond(send, 200, EMPTY_TWIML_BYTES, TWIML_TYPE)
             if span.is_recording():
-                span.set_attributes({"http.route": route, "http.response.status_code": status})
+                span.set_attribute("http.route", route)
+                if status is not None:
+                    span.set_attribute("http.response.status_code", status)
         series = ROUTE_SERIES[route]
         if outcome == "duplicate":
             series.duplicates.inc()
@@ -178,7 +212,8 @@ class Webhooks:
 
     async def _accept(self, scope: Scope, receive: Receive, build: Builder) -> str:
         """Check and publish one webhook; return the outcome or raise :class:`EarlyAnswer`."""
-        form = await _read_form(scope, receive, self._settings.max_body_bytes)
+        settings = self._settings
+        form = await _read_form(scope, receive, settings.max_body_bytes, settings.body_read_timeout)
         if self._checker and not self._checker.is_valid(scope, form):
             raise EarlyAnswer(403, "forbidden", "missing or invalid X-Twilio-Signature")
         try:
@@ -198,8 +233,12 @@ class Webhooks:
                 timeout=self._settings.nats_publish_timeout,
             )
         except (NatsError, TimeoutError, OSError) as exc:
-            log.warning("publish failed: %s", type(exc).__name__)
+            log.warning("publish failed: %s", exc if is_refusal(exc) else type(exc).__name__)
+            runtime.provisioner.wrote(exc)
+            if isinstance(exc, NoRespondersError):  # no stream takes the subject: declare it
+                runtime.provisioner.missing()
             raise EarlyAnswer(503, "unavailable", UNAVAILABLE) from None
+        runtime.provisioner.wrote()
         PUBLISH_SECONDS_BY_STREAM[publication.stream.name].observe(time.perf_counter() - started)
         if ack.duplicate:
             return "duplicate"
@@ -232,15 +271,29 @@ class IngressApp:
             await endpoint(scope, receive, send)
 
 
+def warn_about_trust(settings: IngressSettings) -> None:
+    """Say at start-up, once, when anyone can have a webhook taken (logging is set up now)."""
+    if not settings.twilio_validate_signature:
+        log.warning("TWILIO_VALIDATE_SIGNATURE is off: anyone can post webhooks to this service")
+    elif settings.signs_request_url:
+        headers = "X-Forwarded-Proto/-Host" if settings.trust_proxy_headers else "Host"
+        log.warning(
+            "PUBLIC_BASE_URL is unset (PUBLIC_BASE_URL_FROM_REQUEST): webhook signatures are "
+            "checked on the URL the request's %s header names, which the client chooses, so "
+            "a webhook Twilio signed for another URL can be replayed here. Set PUBLIC_BASE_URL "
+            "to the URL Twilio calls outside a local run.",
+            headers,
+        )
+
+
 def create_app(settings: IngressSettings) -> IngressApp:
     """The ingress ASGI app; NATS is connected in its lifespan."""
     readiness = Readiness()
     webhooks = Webhooks(settings)
-    if not settings.twilio_validate_signature:
-        log.warning("TWILIO_VALIDATE_SIGNATURE is off: anyone can post webhooks to this service")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        warn_about_trust(settings)
         topology = Topology(streams=(INBOUND, EVENTS))
         async with nats_runtime(
             service="ingress", settings=settings, topology=topology, readiness=readiness

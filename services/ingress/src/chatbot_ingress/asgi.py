@@ -11,11 +11,25 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["BodyTooLargeError", "header", "parse_form", "read_body", "respond"]
+__all__ = [
+    "BodyTooLargeError",
+    "ClientDisconnectedError",
+    "header",
+    "parse_form",
+    "read_body",
+    "respond",
+]
 
 
 class BodyTooLargeError(Exception):
     """The request body is over the limit (found before reading it all)."""
+
+
+class ClientDisconnectedError(Exception):
+    """The client closed the connection before it had sent the whole body.
+
+    Anyone can do that at will, so it is an outcome to count, not an error to log.
+    """
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -35,7 +49,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ConnectionResetError("client went away")
+            raise ClientDisconnectedError
         body += bytes(message.get("body", b""))
         if len(body) > limit:
             raise BodyTooLargeError
@@ -64,15 +78,17 @@ def parse_form(body: str) -> dict[str, str]:
     return form
 
 
-async def respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+async def respond(
+    send: Send, status: int, body: bytes, content_type: bytes, *, close: bool = False
+) -> None:
+    """Answer with ``body``; ``close`` ends the connection after it (``Connection: close``).
+
+    Close whenever the answer comes before the request body was read to its end: uvicorn would
+    otherwise keep the connection for a next request and discard the rest of this body for as
+    long as the client keeps sending it (every byte received cancels its keep-alive timeout).
+    """
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

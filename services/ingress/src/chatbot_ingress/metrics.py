@@ -44,6 +44,8 @@ OUTCOMES = (
     "too_large",
     "unavailable",
     "not_allowed",
+    "request_timeout",
+    "client_disconnected",
 )
 """The ``outcome`` values of ``chatbot_webhook_requests_total``."""
 STREAMS = ("CHAT_INBOUND", "CHAT_EVENTS")

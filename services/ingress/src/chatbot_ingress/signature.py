@@ -1,11 +1,17 @@
 """Checking X-Twilio-Signature with the twilio SDK's RequestValidator.
 
 Twilio signs the exact URL it called. Behind a load balancer the URL the app sees differs, so
-the signed URL is rebuilt from PUBLIC_BASE_URL, or from X-Forwarded-Proto/-Host when the
-deployment trusts its proxy; the SDK then tries it with and without the default port.
+the signed URL is PUBLIC_BASE_URL plus the request's path and query. Only with the explicit
+PUBLIC_BASE_URL_FROM_REQUEST is it rebuilt from the request itself: its Host, or
+X-Forwarded-Proto/-Host when the deployment trusts its proxy. Those headers are the client's
+to choose, so they must at least make a URL: the scheme ``http`` or ``https``, the host a
+plain ``host[:port]``; a request whose headers do not fails the check. The SDK then tries the
+URL with and without the default port.
 """
 
 from __future__ import annotations
+
+import re
 
 from starlette.types import Scope
 from twilio.request_validator import (
@@ -22,6 +28,10 @@ __all__ = ["SignatureChecker"]
 
 _SIGNATURE = SIGNATURE_HEADER.lower().encode()
 _SETTINGS = SIGNATURE_SETTINGS_HEADER.lower().encode()
+_SCHEMES = frozenset({"http", "https"})
+_HOST = re.compile(r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+"""A host as a URL's authority names it (a name, an IPv4 or a bracketed IPv6, and a port):
+no user part, path, query, spaces or anything else a header could smuggle into the URL."""
 
 
 class _Params(dict[str, str]):
@@ -41,16 +51,19 @@ class SignatureChecker:
         self._public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self._trust_proxy_headers = trust_proxy_headers
 
-    def signed_url(self, scope: Scope) -> str:
-        """The URL Twilio called, as it signed it."""
+    def signed_url(self, scope: Scope) -> str | None:
+        """The URL Twilio called, as it signed it; None when the request's headers make none."""
         query = scope.get("query_string", b"").decode("latin-1")
         path_and_query = str(scope["path"]) + (f"?{query}" if query else "")
         if self._public_base_url:
             return self._public_base_url + path_and_query
-        scheme, host = scope.get("scheme", "http"), header(scope, b"host") or ""
+        scheme, host = str(scope.get("scheme", "http")), header(scope, b"host") or ""
         if self._trust_proxy_headers:
             scheme = (header(scope, b"x-forwarded-proto") or scheme).split(",")[0].strip()
             host = (header(scope, b"x-forwarded-host") or host).split(",")[0].strip()
+        scheme = scheme.lower()
+        if scheme not in _SCHEMES or not _HOST.fullmatch(host):
+            return None
         return f"{scheme}://{host}{path_and_query}"
 
     def is_valid(self, scope: Scope, form: dict[str, str]) -> bool:
@@ -60,6 +73,8 @@ class SignatureChecker:
             return False
         algorithm = get_signature_algorithm(header(scope, _SETTINGS))
         url = self.signed_url(scope)
+        if url is None:
+            return False
         params = _Params(form)
         try:
             # Fast path: the URL exactly as configured (the common case, one HMAC).

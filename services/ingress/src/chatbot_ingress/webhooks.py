@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -50,10 +49,9 @@ class WebhookFieldError(ValueError):
     """A webhook field that is missing or malformed."""
 
 
-_Message = TypeVar("_Message", InboundMessage, DeliveryStatus)
-
-
-def _validated(model: type[_Message], fields: dict[str, object]) -> _Message:
+def _validated[Message: (InboundMessage, DeliveryStatus)](
+    model: type[Message], fields: dict[str, object]
+) -> Message:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from chatbot_sandbox import chat_api, inspect_api, openai_api, twilio_api
 from chatbot_sandbox.chat_hub import ChatHub
 from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox.origins import OriginCheck, TrustedHostMiddleware
 from chatbot_sandbox.status_callbacks import StatusReporter
 from chatbot_sandbox.store import SandboxStore
 
@@ -52,7 +53,7 @@ def create_app(settings: SandboxSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = store = SandboxStore(settings.fault_seed)
+    app.state.store = store = SandboxStore(settings.fault_seed, settings.openai_models)
     app.state.chat_hub = ChatHub(store)
     app.state.status_reporter = reporter = StatusReporter(
         settings.twilio_auth_token.get_secret_value(), store.twilio_status_callbacks
@@ -61,4 +62,6 @@ def create_app(settings: SandboxSettings) -> FastAPI:
     app.include_router(openai_api.router)
     app.include_router(inspect_api.router)
     app.include_router(chat_api.router)
+    app.add_middleware(OriginCheck, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
     return app

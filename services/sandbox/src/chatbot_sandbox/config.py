@@ -10,10 +10,11 @@ is configured, and the sandbox has no business with it.
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import date
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_ACCOUNT_SID",
@@ -57,6 +58,14 @@ class SandboxSettings(BaseSettings):
         validation_alias="SANDBOX_PORT",
         description="Port the sandbox HTTP server listens on (0 picks a free one).",
     )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("127.0.0.1", "localhost", "[::1]"),
+        validation_alias="SANDBOX_ALLOWED_HOSTS",
+        description=(
+            "Host names the sandbox answers (comma-separated; any port). Loopback only, so a "
+            "page on another site cannot reach it through DNS rebinding."
+        ),
+    )
     log_level: LogLevel = Field(
         "INFO", validation_alias="LOG_LEVEL", description="Minimum level of the JSON log lines."
     )
@@ -85,6 +94,22 @@ class SandboxSettings(BaseSettings):
         validation_alias="SANDBOX_OPENAI_LATENCY",
         description="Seconds the responder takes to produce each response.",
     )
+    openai_models_endpoint: bool = Field(
+        True,
+        validation_alias="SANDBOX_OPENAI_MODELS_ENDPOINT",
+        description=(
+            "Answer the models API (GET /v1/models, /v1/models/{id}); off plays an "
+            "OpenAI-compatible server that has none (404)."
+        ),
+    )
+    openai_models: dict[str, date | None] = Field(
+        {},
+        validation_alias="SANDBOX_OPENAI_MODELS",
+        description=(
+            'Models the models API knows besides its defaults, as JSON: {"model": '
+            '"YYYY-MM-DD" (its shutdown date) or null}; a default named here is replaced.'
+        ),
+    )
     twilio_latency: float = Field(
         0.0,
         ge=0,
@@ -103,8 +128,8 @@ class SandboxSettings(BaseSettings):
         True,
         validation_alias="SANDBOX_STATUS_CALLBACKS",
         description=(
-            "Post signed status callbacks (queued, sent, delivered, read) to each accepted "
-            "message's StatusCallback URL, as Twilio does."
+            "Post signed status callbacks (sent, delivered, read; or failed) to each accepted "
+            "message's StatusCallback URL, as Twilio does (none for the initial status)."
         ),
     )
     model_label: str = Field(
@@ -151,6 +176,13 @@ class SandboxSettings(BaseSettings):
         validation_alias="TWILIO_WHATSAPP_FROM",
         description="The business number the chat page's users write to (the `To` field).",
     )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(host.strip() for host in value.split(",") if host.strip())
+        return value
 
     @property
     def business_address(self) -> str:

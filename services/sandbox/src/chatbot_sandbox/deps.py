@@ -10,7 +10,7 @@ than the handlers (the benchmarks drive the sandbox at hundreds of requests a se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -20,10 +20,8 @@ from chatbot_sandbox.store import SandboxStore
 
 __all__ = ["Reporter", "Settings", "Store", "get_settings", "get_status_reporter", "get_store"]
 
-T = TypeVar("T")
 
-
-def _app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+def _app_state[T](name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A dependency giving ``app.state.<name>``, checked to be a ``kind``."""
 
     async def get(request: Request) -> T:

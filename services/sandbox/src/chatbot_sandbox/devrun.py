@@ -6,10 +6,12 @@ then from the local defaults; each process's output is shown with its name in fr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from types import FrameType
 
@@ -17,9 +19,9 @@ from dotenv import dotenv_values
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .stack import LocalModes, LocalStack, Ports, Sink, StackError
+from .stack import LocalModes, LocalStack, Ports, Sink, StackError, port_is_free
 
-__all__ = ["RunSettings", "banner", "main"]
+__all__ = ["RunSettings", "banner", "free_ports_instead", "main"]
 
 _COLOURS = {"nats": 90, "sandbox": 35, "ingress": 36, "conversation": 33, "sender": 32}
 
@@ -44,6 +46,43 @@ class RunSettings(BaseSettings):
             sender=self.sender_port,
             sandbox=self.sandbox_port,
         )
+
+    def chosen(self, names: Iterable[str]) -> set[str]:
+        """Which of the processes ``names`` have a port the user set (environment or .env)."""
+        return {name for name in names if f"{name}_port" in self.model_fields_set}
+
+
+def free_ports_instead(ports: Ports, chosen: set[str]) -> tuple[Ports, str | None]:
+    """``ports``, with each busy one the user did not choose moved to the next free port.
+
+    Also the message that says so; a busy port the user chose is a :class:`StackError` that
+    names every busy port at once.
+    """
+    busy = [(name, port) for name, port in ports.items() if not port_is_free(port)]
+    if not busy:
+        return ports, None
+    listed = ", ".join(f"{port} ({name})" for name, port in busy)
+    if stuck := [name for name, _ in busy if name in chosen]:
+        settings = ", ".join(f"{name.upper()}_PORT" for name in stuck)
+        raise StackError(
+            f"ports {listed} are already in use (another `make run`?), and you set {settings}: "
+            "stop the other process, or choose other ports."
+        )
+    taken = {port for _, port in ports.items()}
+    moved: dict[str, int] = {}
+    for name, port in busy:
+        candidate = port + 1
+        while candidate in taken or not port_is_free(candidate):
+            candidate += 1
+        taken.add(candidate)
+        moved[name] = candidate
+    instead = ", ".join(f"{port} ({name})" for name, port in moved.items())
+    exports = " ".join(f"{name.upper()}_PORT={port}" for name, port in moved.items())
+    message = (
+        f"make run: ports {listed} are in use (another `make run`?); using {instead} instead. "
+        f"To reach this run from another shell: export {exports}"
+    )
+    return dataclasses.replace(ports, **moved), message
 
 
 def _printer(colour: bool) -> Sink:
@@ -112,9 +151,14 @@ def main() -> None:
     environment = file_values | dict(os.environ)
     settings = RunSettings()
     sink = _printer(sys.stdout.isatty())
-    stack = LocalStack(
-        ports=settings.ports(), run_dir=settings.run_dir, environment=environment, sink=sink
-    )
+    try:
+        ports, moved = free_ports_instead(settings.ports(), settings.chosen(Ports().names()))
+    except StackError as exc:
+        print(f"make run: {exc}", file=sys.stderr)  # noqa: T201
+        sys.exit(1)
+    if moved:
+        print(moved, file=sys.stderr, flush=True)  # noqa: T201
+    stack = LocalStack(ports=ports, run_dir=settings.run_dir, environment=environment, sink=sink)
     stop = threading.Event()
 
     def request_stop(signum: int, _: FrameType | None) -> None:

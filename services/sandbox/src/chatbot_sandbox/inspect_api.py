@@ -9,7 +9,7 @@ with whatever there is), so callers wait on events instead of sleeping in loops.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -18,7 +18,6 @@ from chatbot_sandbox.store import RecordLog
 
 __all__ = ["router"]
 
-T = TypeVar("T")
 
 router = APIRouter(tags=["sandbox"])
 
@@ -29,7 +28,7 @@ After = Annotated[
 ]
 
 
-async def _records(log: RecordLog[T], min_count: int, timeout: float) -> list[T]:
+async def _records[T](log: RecordLog[T], min_count: int, timeout: float) -> list[T]:
     if min_count > len(log) and timeout > 0:
         try:
             return await log.wait_for(min_count, timeout)

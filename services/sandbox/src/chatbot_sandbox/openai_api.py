@@ -7,12 +7,17 @@ completed in it; in a chat completion N is one more than the assistant messages 
 can tell turns apart and see how much history a caller sent. Image input is accepted (an
 `input_image` part, or a chat `image_url` part; a data URL must be a base64 PNG, JPEG, GIF or
 WebP) and stands in the echo as `[image]`; its URLs are recorded (`images`) for assertions.
+A completed response's output starts with a `reasoning` item (empty summary), as current
+models answer, before the message; it costs no tokens, as at the `minimal` effort it reports,
+so the usage stays the echo's word counts.
 `POST /v1/audio/transcriptions` (multipart: `file`, `model`, optional `response_format` json or
 text) checks the file's extension as OpenAI does and answers a deterministic transcript: the
 file's bytes when they are printable UTF-8 text (so a test's "audio" can say what it means),
 else `transcript of <n> bytes of <content type>`; the file's name, type and size are recorded.
 
 What matters to the caller is mimicked: Bearer auth, OpenAI's error JSON (`{"error": {...}}`),
+the checks OpenAI makes on what our services send (`temperature` 0..2, `max_output_tokens` >= 16,
+the chat token caps integers and not both, an image part's `detail`),
 404 for an unknown conversation, and `conversation_locked` (400) when a response is requested
 while another one on the same conversation is still being produced (`SANDBOX_OPENAI_LATENCY`
 makes that window observable). Every request is recorded for inspection; no text is logged.
@@ -54,7 +59,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -66,12 +71,13 @@ from chatbot_sandbox.config import SandboxSettings
 from chatbot_sandbox.deps import Settings, Store
 from chatbot_sandbox.store import (
     ConversationState,
+    ModelEntry,
     OpenAIFault,
     OpenAIRequestRecord,
     SandboxStore,
 )
 
-__all__ = ["INSUFFICIENT_QUOTA_MESSAGE", "LOCKED_MESSAGE", "FaultSpec", "router"]
+__all__ = ["INSUFFICIENT_QUOTA_MESSAGE", "LOCKED_MESSAGE", "FaultSpec", "ModelSpec", "router"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +102,31 @@ _CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 _AUDIO_FORMATS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
 _IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,(.*)$", re.DOTALL)
 _TRANSCRIPT_FORMATS = ("json", "text")
+_REASONING_TOKENS = 0
+"""What each response's reasoning item costs, counted in its output tokens (0, as at `minimal`
+effort: the consumers' tests count a turn's tokens as the echo's words)."""
+_IMAGE_DETAILS = {
+    "input_image": ("low", "high", "auto", "original"),
+    "image_url": ("auto", "low", "high"),
+}
+"""The `detail` values of an image part, by part type (required on an `input_image`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """The bounds OpenAI puts on a numeric parameter (`null` stands for unset)."""
+
+    integer: bool
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+_RESPONSE_RANGES = {"temperature": _Range(False, 0, 2), "max_output_tokens": _Range(True, 16)}
+_CHAT_RANGES = {
+    "temperature": _Range(False, 0, 2),
+    "max_completion_tokens": _Range(True),
+    "max_tokens": _Range(True),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +153,10 @@ _CHAT_PARTS = _PartKinds(
 FaultKind = Literal[
     "rate_limit", "insufficient_quota", "server_error", "conversation_locked", "stall"
 ]
-FaultEndpoint = Literal["model", "responses", "chat", "conversations", "transcriptions", "any"]
-_Family = Literal["responses", "chat", "conversations", "transcriptions"]
+FaultEndpoint = Literal[
+    "model", "responses", "chat", "conversations", "transcriptions", "models", "any"
+]
+_Family = Literal["responses", "chat", "conversations", "transcriptions", "models"]
 
 router = APIRouter(tags=["openai"])
 
@@ -210,7 +243,7 @@ def _words(text: str) -> int:
 
 
 def _type_name(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    names = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string"}
     names |= {list: "an array", dict: "an object", type(None): "null"}
     return names.get(type(value), "an unknown value")
 
@@ -267,6 +300,40 @@ def _invalid_value(value: Any, supported: str, param: str) -> _ApiError:
     )
 
 
+def _one_of(value: Any, supported: tuple[str, ...], param: str) -> str:
+    """``value`` if it is one of ``supported``, else OpenAI's invalid value error."""
+    if value in supported:
+        return str(value)
+    names = [f"'{name}'" for name in supported]
+    raise _invalid_value(value, ", ".join(names[:-1]) + f" and {names[-1]}", param)
+
+
+def _check_ranges(body: dict[str, Any], ranges: Mapping[str, _Range]) -> None:
+    """Check the numeric parameters given against their type and bounds, as OpenAI does."""
+    for key, bounds in ranges.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        kind, number = ("integer", int) if bounds.integer else ("decimal", int | float)
+        if isinstance(value, bool) or not isinstance(value, number):
+            raise _invalid_type(key, "an integer" if bounds.integer else "a decimal", value)
+        low, high = bounds.minimum, bounds.maximum
+        if low is not None and value < low:
+            raise _out_of_range(key, value, f"{kind} below minimum", f">= {low}")
+        if high is not None and value > high:
+            raise _out_of_range(key, value, f"{kind} above maximum", f"<= {high}")
+
+
+def _out_of_range(key: str, value: float, what: str, expected: str) -> _ApiError:
+    """OpenAI's error for a number out of bounds (``what``: e.g. `integer below minimum`)."""
+    return _ApiError(
+        400,
+        f"Invalid '{key}': {what} value. Expected a value {expected}, but got {value} instead.",
+        param=key,
+        code=what.replace(" ", "_").replace("imum", "") + "_value",
+    )
+
+
 def _optional_str(body: dict[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is None or isinstance(value, str):
@@ -297,9 +364,12 @@ def _image_url(part: dict[str, Any], param: str) -> str | None:
         value = part.get("image_url")
         if not isinstance(value, dict):
             raise _invalid_type(f"{param}.image_url", "an object", value)
+        if value.get("detail") is not None:
+            _one_of(value["detail"], _IMAGE_DETAILS["image_url"], f"{param}.image_url.detail")
         url = value.get("url")
         param = f"{param}.image_url.url"
     else:  # responses: {"image_url": ..., "file_id": ..., "detail": ...}
+        _one_of(_required(part, "detail", param), _IMAGE_DETAILS["input_image"], f"{param}.detail")
         url = part.get("image_url")
         if url is None and isinstance(part.get("file_id"), str):
             return None
@@ -354,11 +424,7 @@ def _content_text(content: Any, param: str, kinds: _PartKinds, images: list[str]
 
 
 def _role(item: dict[str, Any], roles: tuple[str, ...], param: str) -> str:
-    role = item.get("role")
-    if role not in roles:
-        names = [f"'{name}'" for name in roles]
-        raise _invalid_value(role, ", ".join(names[:-1]) + f" and {names[-1]}", f"{param}.role")
-    return str(role)
+    return _one_of(item.get("role"), roles, f"{param}.role")
 
 
 def _missing(param: str) -> _ApiError:
@@ -438,9 +504,9 @@ def _conversation_id(body: dict[str, Any]) -> str | None:
     raise _invalid_type("conversation", "one of a string or an object with an 'id'", value)
 
 
-def _required(body: dict[str, Any], key: str) -> Any:
+def _required(body: dict[str, Any], key: str, parent: str = "") -> Any:
     if body.get(key) is None:
-        raise _missing(key)
+        raise _missing(f"{parent}.{key}" if parent else key)
     return body[key]
 
 
@@ -557,7 +623,7 @@ def _response_object(
     input_tokens: int,
     created_at: int,
 ) -> dict[str, Any]:
-    output_tokens = _words(reply)
+    output_tokens = _words(reply) + _REASONING_TOKENS
     return {
         "id": response_id,
         "object": "response",
@@ -572,6 +638,7 @@ def _response_object(
         "max_tool_calls": body.get("max_tool_calls"),
         "model": model,
         "output": [
+            {"type": "reasoning", "id": _new_id("rs_"), "summary": []},
             {
                 "type": "message",
                 "id": _new_id("msg_"),
@@ -580,12 +647,12 @@ def _response_object(
                 "content": [
                     {"type": "output_text", "text": reply, "annotations": [], "logprobs": []}
                 ],
-            }
+            },
         ],
         "parallel_tool_calls": bool(body.get("parallel_tool_calls", True)),
         "previous_response_id": body.get("previous_response_id"),
         "prompt_cache_key": body.get("prompt_cache_key"),
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": "minimal", "summary": None},
         "safety_identifier": body.get("safety_identifier"),
         "service_tier": "default",
         "store": bool(body.get("store", True)),
@@ -600,7 +667,7 @@ def _response_object(
             "input_tokens": input_tokens,
             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": _REASONING_TOKENS},
             "total_tokens": input_tokens + output_tokens,
         },
         "user": body.get("user"),
@@ -739,6 +806,7 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
             raise _invalid_type("instructions", "a string", instructions)
         metadata = _metadata(body)
         _optional_str(body, "previous_response_id")
+        _check_ranges(body, _RESPONSE_RANGES)
         _check_common(body, record)
         if conversation_id is not None and body.get("previous_response_id") is not None:
             raise _ApiError(
@@ -814,6 +882,15 @@ async def create_chat_completion(
         record.input = body.get("messages")
         messages = _chat_messages(_required(body, "messages"), record.images)
         _metadata(body)
+        _check_ranges(body, _CHAT_RANGES)
+        if body.get("max_tokens") is not None and body.get("max_completion_tokens") is not None:
+            raise _ApiError(
+                400,
+                "Setting 'max_tokens' and 'max_completion_tokens' at the same time is not "
+                "supported.",
+                param="max_tokens",
+                code="invalid_parameter_combination",
+            )
         _check_common(body, record)
         answered = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
         record.input_text = "\n".join(m.text for m in messages[answered + 1 :] if m.role == "user")
@@ -917,6 +994,70 @@ async def create_transcription(request: Request, settings: Settings, store: Stor
         return PlainTextResponse(transcript, headers={"x-request-id": _new_id("req_")})
     usage = _transcription_usage(model, len(data), transcript)
     return _answer({"text": transcript, "usage": usage})
+
+
+_NO_ROUTE = JSONResponse({"detail": "Not Found"}, status_code=404)
+"""What a compatible server without a models endpoint answers (FastAPI's, as vLLM's)."""
+
+
+class ModelSpec(BaseModel):
+    """A model for the models API to know, as `PUT /_sandbox/openai/models/{id}` takes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shutdown_date: date | None = Field(None, description="When the model shuts down, if ever.")
+
+
+@router.get("/v1/models")
+async def list_models(request: Request, settings: Settings, store: Store) -> JSONResponse:
+    """The models the responder knows, as OpenAI's list object."""
+    if not settings.openai_models_endpoint:
+        return _NO_ROUTE
+    try:
+        _check_auth(request, settings)
+        stall = _take_fault(store, "models")
+    except _ApiError as error:
+        return error.response()
+    await asyncio.sleep(stall)
+    return _answer({"object": "list", "data": [m.to_json() for m in store.models.values()]})
+
+
+@router.get("/v1/models/{model:path}")
+async def retrieve_model(
+    model: str, request: Request, settings: Settings, store: Store
+) -> JSONResponse:
+    """One model, with its shutdown date (404 ``model_not_found`` when unknown)."""
+    if not settings.openai_models_endpoint:
+        return _NO_ROUTE
+    try:
+        _check_auth(request, settings)
+        stall = _take_fault(store, "models")
+        entry = store.models.get(model)
+        if entry is None:
+            raise _ApiError(
+                404,
+                f"The model '{model}' does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+    except _ApiError as error:
+        return error.response()
+    await asyncio.sleep(stall)
+    return _answer(entry.to_json())
+
+
+@router.put("/_sandbox/openai/models/{model:path}")
+async def put_model(model: str, spec: ModelSpec, store: Store) -> dict[str, Any]:
+    """Make the models API know ``model``, with the shutdown date given (or none)."""
+    shutdown = spec.shutdown_date.isoformat() if spec.shutdown_date else None
+    store.models[model] = entry = ModelEntry(model, shutdown_date=shutdown)
+    return entry.to_json()
+
+
+@router.delete("/_sandbox/openai/models/{model:path}")
+async def delete_model(model: str, store: Store) -> dict[str, bool]:
+    """Make the models API forget ``model`` (then it answers 404 ``model_not_found``)."""
+    return {"deleted": store.models.pop(model, None) is not None}
 
 
 @router.post("/_sandbox/openai/faults")

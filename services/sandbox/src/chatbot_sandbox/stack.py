@@ -44,7 +44,7 @@ __all__ = [
 LOCAL_ACCOUNT_SID = "AC00000000000000000000000000000000"
 LOCAL_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - the sandbox's own, not a real secret
 LOCAL_WHATSAPP_FROM = "whatsapp:+14155238886"
-DEFAULT_OPENAI_MODEL = "gpt-5-mini"
+DEFAULT_OPENAI_MODEL = "gpt-6.1-terra"
 """The conversation service's default OPENAI_MODEL (a sandbox test keeps the two equal)."""
 SANDBOX_MODEL_LABEL = "sandbox-echo"
 """What the chat page and the banner call the sandbox's responder unless told otherwise."""
@@ -95,7 +95,7 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Ports:
-    """The local ports of DESIGN.md §7."""
+    """The local ports (the README's *Configuration*, `make run`)."""
 
     nats: int = 4222
     ingress: int = 8080
@@ -112,6 +112,9 @@ class Ports:
     def items(self) -> Iterator[tuple[str, int]]:
         for f in fields(self):
             yield f.name, getattr(self, f.name)
+
+    def names(self) -> list[str]:
+        return [f.name for f in fields(self)]
 
 
 @dataclass(frozen=True)
@@ -361,12 +364,12 @@ class LocalStack:
         return ProcessSpec(name, [find_executable(f"chatbot-{name}")], env, ready_url=url)
 
     def check_ports(self) -> None:
-        for name, port in self.ports.items():
-            if not port_is_free(port):
-                raise StackError(
-                    f"port {port} ({name}) is already in use: is another `make run` running? "
-                    f"Stop it, or choose another port with {name.upper()}_PORT."
-                )
+        if busy := [(name, port) for name, port in self.ports.items() if not port_is_free(port)]:
+            listed = ", ".join(f"{port} ({name}, {name.upper()}_PORT)" for name, port in busy)
+            raise StackError(
+                f"ports already in use: {listed}. Is another `make run` running? Stop it, or "
+                "choose other ports."
+            )
 
     def start(self, timeout: float = 60.0) -> None:
         """Start everything and wait until each process is ready; on failure stop what runs."""

@@ -2,12 +2,14 @@
 
 Twilio reports a message's progress to the StatusCallback URL given when it was created. The
 sandbox does the same, so ingress's ``/twilio/status`` and everything behind it run in tests
-and ``make run``: each accepted message reports ``queued``, ``sent``, ``delivered`` and
-``read``, or ``queued`` then ``failed`` with an ErrorCode when a fault asked for a failed
-delivery. Each callback is posted like Twilio's: form-encoded, one after the other, signed with
-``X-Twilio-Signature`` computed by the twilio SDK's RequestValidator over the exact callback
-URL and fields, with the auth token the sandbox accepts. ``SANDBOX_STATUS_CALLBACKS=false``
-turns them off. The posts run in the background: the create is answered first, as Twilio does.
+and ``make run``: each accepted message reports ``sent``, ``delivered`` and ``read``, or only
+``failed`` with an ErrorCode when a fault asked for a failed delivery. Like Twilio, no callback
+reports the initial status (``queued``, or ``accepted`` with a Messaging Service), which the
+create's answer already gave. Each callback is posted like Twilio's: form-encoded, one after
+the other, signed with ``X-Twilio-Signature`` computed by the twilio SDK's RequestValidator
+over the exact callback URL and fields, with the auth token the sandbox accepts.
+``SANDBOX_STATUS_CALLBACKS=false`` turns them off. The posts run in the background: the create
+is answered first, as Twilio does.
 One keep-alive HTTP client serves every callback for the sandbox's lifetime: a client (and a
 connection) per message cost the sandbox and ingress more CPU than the callbacks themselves.
 """
@@ -28,8 +30,8 @@ __all__ = ["DELIVERED", "FAILED", "SIGNATURE_HEADER", "StatusReporter"]
 
 logger = logging.getLogger(__name__)
 
-DELIVERED = ("queued", "sent", "delivered", "read")
-FAILED = ("queued", "failed")
+DELIVERED = ("sent", "delivered", "read")
+FAILED = ("failed",)
 SIGNATURE_HEADER = "X-Twilio-Signature"
 _TIMEOUT = 5.0
 _CONNECTIONS = 16

@@ -11,11 +11,12 @@ Everything lives on one event loop (the server's), so no locks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from datetime import date, datetime
+from typing import Any
 
 from chatbot_sandbox.twilio_records import (
     MediaFetchRecord,
@@ -26,7 +27,9 @@ from chatbot_sandbox.twilio_records import (
 )
 
 __all__ = [
+    "DEFAULT_MODELS",
     "ConversationState",
+    "ModelEntry",
     "OpenAIFault",
     "OpenAIRequestRecord",
     "RecordLog",
@@ -34,10 +37,8 @@ __all__ = [
     "TwilioMessageRecord",
 ]
 
-T = TypeVar("T")
 
-
-class RecordLog(Generic[T]):
+class RecordLog[T]:
     """An append-only list (until cleared) whose readers can wait for a condition on it."""
 
     def __init__(self) -> None:
@@ -227,6 +228,36 @@ class ConversationState:
 
 
 @dataclass(slots=True)
+class ModelEntry:
+    """A model the responder's models API knows, with its shutdown date (``YYYY-MM-DD``)."""
+
+    id: str
+    shutdown_date: str | None = None
+    created: int = 1_761_436_800
+    owned_by: str = "openai"
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as OpenAI's Model object."""
+        return {
+            "id": self.id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": self.owned_by,
+            "shutdown_date": self.shutdown_date,
+        }
+
+
+DEFAULT_MODELS = (
+    ModelEntry("gpt-6.1-terra"),
+    ModelEntry("gpt-transcribe"),
+    ModelEntry("gpt-5-mini", shutdown_date="2026-12-11"),
+    ModelEntry("gpt-4o-mini-transcribe", shutdown_date="2027-02-26"),
+)
+"""What the models API knows at start: today's defaults, and the two they replaced with the
+shutdown dates of OpenAI's deprecations page (docs/conversation.md, *Model lifecycle*)."""
+
+
+@dataclass(slots=True)
 class OpenAIFault:
     """A failure the responder injects into the next `remaining` requests to `endpoint`.
 
@@ -262,12 +293,19 @@ class SandboxStore:
     repeatable.
     """
 
-    def __init__(self, fault_seed: int | None = None) -> None:
+    def __init__(
+        self, fault_seed: int | None = None, models: Mapping[str, date | None] | None = None
+    ) -> None:
+        self._configured_models = [
+            ModelEntry(model, shutdown.isoformat() if shutdown else None)
+            for model, shutdown in (models or {}).items()
+        ]
         self.fault_rng = random.Random(fault_seed)  # noqa: S311 - fault draws, not secrets
         self.twilio_messages: RecordLog[TwilioMessageRecord] = RecordLog()
         self.twilio_rejected: RecordLog[TwilioMessageRecord] = RecordLog()
         self.openai_requests: RecordLog[OpenAIRequestRecord] = RecordLog()
         self.conversations: dict[str, ConversationState] = {}
+        self.models = self._known_models()
         self.openai_faults: list[OpenAIFault] = []
         self.twilio_faults: list[TwilioFault] = []
         self.twilio_typing: RecordLog[TypingIndicatorRecord] = RecordLog()
@@ -275,8 +313,13 @@ class SandboxStore:
         self.twilio_media: dict[str, StoredMedia] = {}
         self.twilio_media_fetches: RecordLog[MediaFetchRecord] = RecordLog()
 
+    def _known_models(self) -> dict[str, ModelEntry]:
+        entries = (*DEFAULT_MODELS, *self._configured_models)
+        return {entry.id: dataclasses.replace(entry) for entry in entries}
+
     def clear(self) -> None:
-        """Forget every record and conversation."""
+        """Forget every record and conversation; the models API knows its start's models again."""
+        self.models = self._known_models()
         self.twilio_messages.clear()
         self.twilio_rejected.clear()
         self.openai_requests.clear()

@@ -74,7 +74,7 @@ class _EmbeddedServer(uvicorn.Server):
             self.ready.set()
 
     @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
+    def capture_signals(self) -> Generator[None]:
         yield
 
 

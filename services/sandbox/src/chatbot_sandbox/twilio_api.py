@@ -174,7 +174,7 @@ def _validate(params: dict[str, list[str]]) -> None:
 
 
 def _message_resource(record: TwilioMessageRecord, sid: str, now: datetime) -> dict[str, Any]:
-    """Twilio's Message resource JSON for a freshly queued message."""
+    """Twilio's Message resource JSON for a new message: `queued`, `accepted` with a service."""
     base = f"/2010-04-01/Accounts/{record.account_sid}/Messages/{sid}"
     stamp = format_datetime(now)
     return {
@@ -194,7 +194,7 @@ def _message_resource(record: TwilioMessageRecord, sid: str, now: datetime) -> d
         "price": None,
         "price_unit": "USD",
         "sid": sid,
-        "status": "queued",
+        "status": "accepted" if record.messaging_service_sid else "queued",
         "subresource_uris": {"media": f"{base}/Media.json"},
         "to": record.to,
         "uri": f"{base}.json",

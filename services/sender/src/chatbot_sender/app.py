@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,10 +31,11 @@ def create_app(settings: SenderSettings) -> FastAPI:
     @asynccontextmanager
     async def handler(runtime: NatsRuntime) -> AsyncIterator[Handler]:
         kv = await runtime.js.key_value(DELIVERIES_BUCKET.name)
-        async with open_twilio(settings) as twilio:
+        deliveries = Deliveries(kv)
+        async with open_twilio(settings) as twilio, contextlib.aclosing(deliveries):
             yield SendHandler(
                 js=runtime.js,
-                deliveries=Deliveries(kv),
+                deliveries=deliveries,
                 progress=Progress(runtime.js, kv, consumer),
                 twilio=twilio,
                 limiter=RateLimiter(
@@ -48,6 +50,8 @@ def create_app(settings: SenderSettings) -> FastAPI:
                 media=settings.send_media,
                 typing=settings.send_typing_indicator,
                 publish_timeout=settings.nats_publish_timeout,
+                record_hold=settings.delivery_record_hold,
+                provisioner=runtime.provisioner,
             )
 
     return create_worker_app(

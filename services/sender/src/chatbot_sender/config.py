@@ -59,6 +59,14 @@ class SenderSettings(ServiceSettings):
         True,
         description="Send media URLs as WhatsApp media; off sends them as links in the text.",
     )
+    delivery_record_hold: float = Field(
+        900.0,
+        gt=0,
+        description=(
+            "Seconds a reply waits while CHAT_DELIVERIES refuses writes (nothing is sent "
+            "meanwhile) before it is dead-lettered as record_unavailable."
+        ),
+    )
     send_ack_wait: float = Field(
         60.0,
         gt=0,

@@ -6,11 +6,20 @@ monospace, `- ` and `1. ` lists, `> ` quotes), so a reply is parsed as CommonMar
 tables and strikethrough) by markdown-it-py and written out again in that markup. Parsing
 instead of pattern-replacing keeps `snake_case`, `2*3*4` and code spans intact. Headings become
 bold lines, links become their text followed by the URL, images their description and URL.
+A reply the parser cannot take in whole (nested past its depth limit, a table row wider than
+its header...) is returned as written: formatting never costs the user a word.
 """
 
 from __future__ import annotations
 
+import html
+import re
+from collections import Counter
+from typing import Any
+
 from markdown_it import MarkdownIt
+from markdown_it.common.normalize_url import normalizeLinkText
+from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
 __all__ = ["to_whatsapp"]
@@ -19,11 +28,57 @@ _PARSER = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethro
 _MONOSPACE = "```"
 _RULE = "———"
 _INLINE_MARKERS = {"strong": "*", "em": "_", "s": "~"}
+_WORD = re.compile(r"[^\W_]+")
 
 
 def to_whatsapp(markdown: str) -> str:
-    """The text of ``markdown`` with WhatsApp formatting, blocks separated by a blank line."""
-    return _blocks(SyntaxTreeNode(_PARSER.parse(markdown)).children, "\n\n").strip()
+    """The text of ``markdown`` with WhatsApp formatting, blocks separated by a blank line.
+
+    If the parser dropped any of the writer's words, ``markdown`` itself, stripped.
+    """
+    env: dict[str, Any] = {}
+    tokens = _PARSER.parse(markdown, env)
+    if _too_deep(tokens) or _words(markdown) - _kept_words(tokens, env):
+        return markdown.strip()
+    return _blocks(SyntaxTreeNode(tokens).children, "\n\n").strip()
+
+
+def _too_deep(tokens: list[Token]) -> bool:
+    """Whether the parse reached markdown-it's ``maxNesting``, where it drops the rest of a block.
+
+    Also bounds the depth of the tree, so rendering cannot exhaust Python's recursion limit.
+    """
+    deepest = _PARSER.options.maxNesting - 1
+    return any(
+        token.level >= deepest or any(child.level >= deepest for child in token.children or ())
+        for token in tokens
+    )
+
+
+def _kept_words(tokens: list[Token], env: dict[str, Any]) -> Counter[str]:
+    """The words the parse holds and the rendering shows: text, code, fence info strings, list
+    numbers, and the link reference definitions (kept aside, in ``env``) that a link uses.
+
+    A word of the source missing from them is lost: a table cell past the header's width, say.
+    """
+    kept: Counter[str] = Counter()
+    used = set()
+    for token in tokens:
+        if token.type in ("inline", "fence", "code_block"):
+            kept += _words(token.content)
+        kept += _words(token.info)
+        used |= {child.attrs.get("href", child.attrs.get("src")) for child in token.children or ()}
+    definitions = [*env.get("references", {}).items()]
+    definitions += [(ref["label"], ref) for ref in env.get("duplicate_refs", [])]
+    for label, definition in definitions:
+        if definition["href"] in used:
+            url = normalizeLinkText(definition["href"])
+            kept += _words(f"{label} {url} {definition.get('title', '')}")
+    return kept
+
+
+def _words(text: str) -> Counter[str]:
+    return Counter(word.casefold() for word in _WORD.findall(html.unescape(text)))
 
 
 def _blocks(nodes: list[SyntaxTreeNode], separator: str) -> str:

@@ -1,4 +1,4 @@
-"""The sender's Prometheus metrics (DESIGN.md §6), in one place so dashboards have one list.
+"""The sender's Prometheus metrics (docs/metrics.md), in one place so dashboards have one list.
 
 Labels are low-cardinality by construction: operations and outcomes are fixed words and codes
 are Twilio error codes (or an HTTP status, ``timeout``, ``network``). No phone number, user
@@ -11,12 +11,14 @@ appear with the first failure of that code.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from chatbot_common.dlq import DEAD_LETTERS
 
 __all__ = [
     "RATE_LIMIT_WAIT_SECONDS",
+    "RECORDS_UNWRITTEN",
+    "RECORD_FAILURES",
     "REPLY_LATENCY_SECONDS",
     "REPLY_PARTS",
     "SENDS",
@@ -25,7 +27,7 @@ __all__ = [
 ]
 
 TWILIO_OPERATIONS = ("messages.create", "typing_indicator.create")
-_DEAD_LETTER_REASONS = ("malformed", "invalid", "twilio_rejected")
+_DEAD_LETTER_REASONS = ("malformed", "invalid", "twilio_rejected", "record_unavailable")
 
 
 SENDS = Counter(
@@ -56,6 +58,16 @@ RATE_LIMIT_WAIT_SECONDS = Histogram(
     "Time a send waited for its sender's rate-limit token in the handler.",
     buckets=(0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
 )
+RECORD_FAILURES = Counter(
+    "chatbot_delivery_record_failures_total",
+    "Writes to CHAT_DELIVERIES that failed, by step: claim (before the Twilio call: the part "
+    "waits) or record (the SID of an accepted part: kept in memory and written again).",
+    ["step"],
+)
+RECORDS_UNWRITTEN = Gauge(
+    "chatbot_delivery_records_unwritten",
+    "SIDs of parts Twilio accepted that CHAT_DELIVERIES has not taken yet (held in memory).",
+)
 
 for _operation in TWILIO_OPERATIONS:
     for _outcome in ("ok", "error"):
@@ -64,5 +76,7 @@ SENDS.labels("message", "accepted", "")
 SENDS.labels("typing", "accepted", "")
 SENDS.labels("typing", "skipped", "disabled")
 SENDS.labels("typing", "skipped", "stale")
+for _step in ("claim", "record"):
+    RECORD_FAILURES.labels(_step)
 for _reason in _DEAD_LETTER_REASONS:
     DEAD_LETTERS.labels("sender", _reason)

@@ -1,13 +1,15 @@
 """Handling one OutboundMessage: send each part not yet sent, record it, then ack.
 
-Each part Twilio accepts is recorded in CHAT_DELIVERIES before the next is sent and before the
-message is acked, so a redelivery (after a crash, a retry or a rate-limit pause) sends only the
-parts still missing, in order. A shutdown never cuts a Twilio call off: the call and its record
-finish before the message is handed back. Twilio's answer decides what happens after a failure
-(:mod:`chatbot_sender.failures`): a retryable one returns the message to the stream with a
-delay, Retry-After when Twilio gave one and otherwise the consumer's growing delay; a
-permanent one goes to the dead-letter stream. Either way the handler returns at once, so one
-user's trouble never holds a slot that other users' replies need.
+Each part is claimed in CHAT_DELIVERIES before Twilio is called (a store that refuses writes
+holds the reply back, up to DELIVERY_RECORD_HOLD), and its SID recorded once Twilio accepts it,
+before the next is sent and before the message is acked, so a redelivery (after a crash, a retry
+or a rate-limit pause) sends only the parts still missing, in order. A shutdown never cuts a
+Twilio call off: the call and its record finish before the message is handed back. Twilio's
+answer decides what happens after a failure (:mod:`chatbot_sender.failures`): a retryable one
+returns the message to the stream with a delay, Retry-After when Twilio gave one and otherwise
+the consumer's growing delay; a permanent one goes to the dead-letter stream. Either way the
+handler returns at once, so one user's trouble never holds a slot that other users' replies
+need.
 
 Replies to one user go out in stream order: inside a replica :mod:`chatbot_sender.ordering`
 keeps them so, and across replicas and restarts :mod:`chatbot_sender.progress` holds a reply
@@ -30,10 +32,11 @@ from nats.js import JetStreamContext
 
 from chatbot_common.contracts import ContractError, OutboundMessage, decode, utcnow
 from chatbot_common.dlq import dead_letter
+from chatbot_common.provisioning import Provisioner
 from chatbot_common.topology import OUTBOUND
 from chatbot_common.worker import redelivery_delay
 
-from .deliveries import Deliveries
+from .deliveries import Deliveries, RecordUnavailable
 from .failures import TwilioFailure
 from .metrics import (
     RATE_LIMIT_WAIT_SECONDS,
@@ -82,6 +85,8 @@ class SendHandler:
         media: bool,
         typing: bool,
         publish_timeout: float,
+        record_hold: float = 900.0,
+        provisioner: Provisioner | None = None,
     ) -> None:
         self._js = js
         self._deliveries = deliveries
@@ -92,6 +97,8 @@ class SendHandler:
         self._media = media
         self._typing = typing
         self._publish_timeout = publish_timeout
+        self._record_hold = record_hold
+        self._provisioner = provisioner
         self._order = UserOrder()
 
     async def __call__(self, msg: Msg) -> None:
@@ -185,6 +192,11 @@ class SendHandler:
         RATE_LIMIT_WAIT_SECONDS.observe(waited)
         if waited:
             await _report_progress(msg)
+        try:
+            await self._deliveries.claim(message.idempotency_key, part.index)
+        except RecordUnavailable as unavailable:
+            await self._hold_for_the_store(msg, message, part, unavailable)
+            return False
         call = asyncio.ensure_future(self._send_and_record(message, sender, part))
         try:
             await asyncio.shield(call)
@@ -209,6 +221,29 @@ class SendHandler:
             to=message.to, sender=sender, body=part.body, media_url=part.media_url
         )
         await self._deliveries.record(message.idempotency_key, part.index, sid)
+
+    async def _hold_for_the_store(
+        self, msg: Msg, message: OutboundMessage, part: Part, unavailable: RecordUnavailable
+    ) -> None:
+        """The part cannot be recorded: send nothing, wait for the store, give up after a bound."""
+        cause = unavailable.__cause__ or unavailable
+        if self._provisioner is not None:
+            self._provisioner.wrote(cause)
+        held = (utcnow() - msg.metadata.timestamp).total_seconds()
+        if held > self._record_hold:
+            await self._give_up(msg, "record_unavailable", type(cause).__name__)
+            return
+        delay = redelivery_delay(msg.metadata.num_delivered)
+        log.warning(
+            "delivery record store refuses writes; the reply waits",
+            extra={
+                "idempotency_key": message.idempotency_key,
+                "part": part.index,
+                "error": str(unavailable),
+                "delay": delay,
+            },
+        )
+        await self._retry_later(msg, delay)
 
     async def _after_failure(
         self, msg: Msg, message: OutboundMessage, part: Part, failure: TwilioFailure

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -31,8 +31,6 @@ from .twilio_http import answer_of_call, instrumented_http_client
 __all__ = ["Sender", "TwilioClient", "open_twilio"]
 
 tracer = trace.get_tracer("chatbot.sender")
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -89,9 +87,9 @@ class TwilioClient:
             ),
         )
 
-    async def _call(
-        self, operation: str, base_url: str, request: Callable[[], Awaitable[_T]]
-    ) -> _T:
+    async def _call[T](
+        self, operation: str, base_url: str, request: Callable[[], Awaitable[T]]
+    ) -> T:
         attributes = {
             "twilio.operation": operation,
             "http.request.method": "POST",
