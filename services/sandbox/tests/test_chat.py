@@ -24,6 +24,7 @@ from chatbot_sandbox.chat_hub import END, MAX_MESSAGES, ChatHub, normalise_numbe
 from chatbot_sandbox.sse import ServerSentEvent, encode_event, read_events
 from chatbot_sandbox.stack import free_port
 from chatbot_sandbox.store import SandboxStore
+from chatbot_sandbox.terminal import earlier_note
 from chatbot_sandbox.testing import FormReceiver, RunningSandbox, receiving, twilio_client
 
 USER = "+15550001111"
@@ -491,3 +492,18 @@ async def test_make_chat_says_what_to_do_when_nothing_runs() -> None:
         output, _ = await process.communicate()
     assert process.returncode == 1
     assert "Start the system first with `make run`" in output.decode()
+
+
+@pytest.mark.parametrize(
+    ("hidden", "note"),
+    [
+        (0, None),
+        (-3, None),
+        (1, "(1 earlier message not shown)"),
+        (4, "(4 earlier messages not shown)"),
+    ],
+)
+def test_make_chat_says_how_many_earlier_messages_it_does_not_show(
+    hidden: int, note: str | None
+) -> None:
+    assert earlier_note(hidden) == note

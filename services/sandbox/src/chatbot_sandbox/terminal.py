@@ -28,7 +28,7 @@ from chatbot_sandbox.chat_hub import normalise_number
 from chatbot_sandbox.devrun import RunSettings
 from chatbot_sandbox.sse import read_events
 
-__all__ = ["ChatClient", "main", "sandbox_url"]
+__all__ = ["LOCAL_HELP", "ChatClient", "earlier_note", "main", "sandbox_url"]
 
 SETTLED = frozenset({"delivered", "read", "failed", "undelivered", "canceled"})
 SETTLE_TIMEOUT = 2.0
@@ -37,6 +37,16 @@ ANSWER_TIMEOUT = 60.0
 """Seconds piped input waits, after its last line, for the answer."""
 _TICKS = {"sent": "✓", "delivered": "✓✓", "read": "✓✓"}
 _SHOWN_HISTORY = 10
+
+
+LOCAL_HELP = "/quit or Ctrl-D leaves this terminal."
+
+
+def earlier_note(hidden: int) -> str | None:
+    """What stands for the history messages not shown (None when all are)."""
+    if hidden <= 0:
+        return None
+    return f"({hidden} earlier message{'' if hidden == 1 else 's'} not shown)"
 
 
 def sandbox_url() -> str:
@@ -125,7 +135,7 @@ class ChatClient:
                     "33",
                 )
             )
-        self.say("Type a message and press Enter. /reset starts over; /quit or Ctrl-D leaves.")
+        self.say(f"Type a message and press Enter. /reset starts over; {LOCAL_HELP}")
         return True
 
     async def send(self, body: str) -> bool:
@@ -187,12 +197,11 @@ class ChatClient:
     def _history(self, messages: list[dict[str, Any]]) -> None:
         if not messages:
             return
-        earlier = len(messages) - _SHOWN_HISTORY
-        if earlier > 0:
-            self.say(self._style(f"({earlier} earlier messages)", "2"))
+        if note := earlier_note(len(messages) - _SHOWN_HISTORY):
+            self.say(self._style(note, "2"))
         for message in messages[-_SHOWN_HISTORY:]:
             self.say(self._line(message))
-        self.say(self._style("──", "2"))
+        self.say(self._style("── the conversation so far; new messages below ──", "2"))
 
     def _on_message(self, message: dict[str, Any]) -> None:
         if message["direction"] == "in":
@@ -291,6 +300,8 @@ async def chat(
                 line = next_line.result()
                 if line is None or line.strip() == "/quit":
                     break
+                if line.strip() == "/help":
+                    client.say(LOCAL_HELP)  # the bot's answer lists its own commands
                 if line.strip():
                     sent = await client.send(line) or sent
             if sent and not client.twilio_real and not client.answered.is_set():

@@ -66,7 +66,7 @@
   }
 
   function time(iso) {
-    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   }
 
   function dayLabel(iso) {
@@ -496,7 +496,7 @@
     } catch (error) {
       toast(
         error instanceof TypeError
-          ? "Not sent: the sandbox does not answer. Is `make run` still running?"
+          ? "Not sent: the sandbox does not answer. Is make run still running?"
           : `Not sent: ${error.message}`,
       );
     }
