@@ -65,9 +65,9 @@ async def test_a_refused_write_makes_the_service_unready_until_a_write_succeeds(
     assert readiness.problem() is None
     error = await refused_write(nc.jetstream())
     assert is_refusal(error)
-    provisioner.wrote(error)
+    provisioner.note(error)
     assert "refuses writes" in (readiness.problem() or "")
-    provisioner.wrote()
+    provisioner.note()
     assert readiness.problem() is None
 
 

@@ -16,13 +16,21 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, KeyNotFoundError, NotFoundError
 
 from .metrics import REDECLARED, WRITES_REFUSED
 from .topology import Bucket, Consumer, Stream, provision
 
-__all__ = ["CHECK_INTERVAL", "REFUSAL_MEMORY", "Provisioner", "Topology", "is_refusal"]
+__all__ = [
+    "CHECK_INTERVAL",
+    "REFUSAL_MEMORY",
+    "Provisioner",
+    "Topology",
+    "is_refusal",
+    "says_missing",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,13 @@ _REFUSAL_CODES = frozenset({10023, 10077})
 def is_refusal(error: BaseException) -> bool:
     """Whether ``error`` is JetStream refusing to store a write (full, or over a limit)."""
     return isinstance(error, APIError) and error.err_code in _REFUSAL_CODES
+
+
+def says_missing(error: BaseException) -> bool:
+    """Whether ``error`` means a declared part is gone (not a key: a missing key is data)."""
+    if isinstance(error, NoRespondersError):  # a publish no stream takes
+        return True
+    return isinstance(error, NotFoundError) and not isinstance(error, KeyNotFoundError)
 
 
 @dataclass(frozen=True)
@@ -94,17 +109,19 @@ class Provisioner:
             self._task.cancel()
             await asyncio.wait({self._task})
 
-    def missing(self) -> None:
-        """An operation found a part missing: look (and declare again) now, not in seconds."""
-        self._look_now.set()
+    def note(self, error: BaseException | None = None) -> None:
+        """Note how a JetStream operation ended: ``None`` for done, else its error.
 
-    def wrote(self, error: BaseException | None = None) -> None:
-        """Note how a write ended: ``None`` for stored, else the error (refusals count)."""
+        A refused write makes the service unready for a while; an error that says a stream,
+        consumer or bucket is missing has it looked for (and declared again) now.
+        """
         if error is None:
             self._refused = None
         elif is_refusal(error):
             WRITES_REFUSED.inc()
             self._refused = (time.monotonic(), str(error))
+        elif says_missing(error):
+            self._look_now.set()
 
     @property
     def problem(self) -> str | None:

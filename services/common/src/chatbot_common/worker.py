@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NotFoundError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -137,8 +136,8 @@ class ConsumerLoop:
             except (NatsError, OSError) as exc:
                 failures += 1
                 log.warning("fetch failed (%s); retrying", type(exc).__name__)
-                if isinstance(exc, NotFoundError) and self._provisioner is not None:
-                    self._provisioner.missing()  # the consumer is gone: declare it again
+                if self._provisioner is not None:
+                    self._provisioner.note(exc)  # a consumer gone is declared again
                 await self._pause(min(5.0, 0.2 * 2**failures))
                 continue
             failures = 0
@@ -190,9 +189,7 @@ class ConsumerLoop:
             else:
                 log.exception("handler failed; the message will be redelivered")
             if self._provisioner is not None:
-                self._provisioner.wrote(exc)
-                if isinstance(exc, NotFoundError) and not isinstance(exc, KeyNotFoundError):
-                    self._provisioner.missing()  # a stream or bucket is gone
+                self._provisioner.note(exc)
             await self._give_back(message, delay=redelivery_delay(message.metadata.num_delivered))
         finally:
             HANDLE_SECONDS.labels(name).observe(time.perf_counter() - started)

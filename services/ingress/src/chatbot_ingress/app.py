@@ -17,7 +17,6 @@ from xml.sax.saxutils import escape
 
 from fastapi import FastAPI
 from nats.errors import Error as NatsError
-from nats.errors import NoRespondersError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -234,11 +233,9 @@ class Webhooks:
             )
         except (NatsError, TimeoutError, OSError) as exc:
             log.warning("publish failed: %s", exc if is_refusal(exc) else type(exc).__name__)
-            runtime.provisioner.wrote(exc)
-            if isinstance(exc, NoRespondersError):  # no stream takes the subject: declare it
-                runtime.provisioner.missing()
+            runtime.provisioner.note(exc)  # a full store, or a stream to declare again
             raise EarlyAnswer(503, "unavailable", UNAVAILABLE) from None
-        runtime.provisioner.wrote()
+        runtime.provisioner.note()
         PUBLISH_SECONDS_BY_STREAM[publication.stream.name].observe(time.perf_counter() - started)
         if ack.duplicate:
             return "duplicate"

@@ -85,8 +85,8 @@ class SendHandler:
         media: bool,
         typing: bool,
         publish_timeout: float,
-        record_hold: float = 900.0,
-        provisioner: Provisioner | None = None,
+        record_hold: float,
+        provisioner: Provisioner,
     ) -> None:
         self._js = js
         self._deliveries = deliveries
@@ -227,8 +227,7 @@ class SendHandler:
     ) -> None:
         """The part cannot be recorded: send nothing, wait for the store, give up after a bound."""
         cause = unavailable.__cause__ or unavailable
-        if self._provisioner is not None:
-            self._provisioner.wrote(cause)
+        self._provisioner.note(cause)
         held = (utcnow() - msg.metadata.timestamp).total_seconds()
         if held > self._record_hold:
             await self._give_up(msg, "record_unavailable", type(cause).__name__)
