@@ -18,13 +18,13 @@ ARG PYTHON_IMAGE=python:3.13.9-slim-trixie
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS build
+# uv from its official image, at pyproject.toml's dev pin (tests/chart/test_images.py checks).
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /bin/
+# Copies, not links, out of the cache mount that every `uv sync` below shares.
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PROJECT_ENVIRONMENT=/app/.venv \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-# The same uv as the Makefile's.
-RUN pip install --no-cache-dir uv==0.13.9
+    UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /src
 # The workspace's manifests: enough for uv to resolve from the lock, so the dependency layers
 # below are rebuilt only when uv.lock or a pyproject.toml changes, not on every code change.
@@ -34,24 +34,31 @@ COPY services/ingress/pyproject.toml services/ingress/
 COPY services/conversation/pyproject.toml services/conversation/
 COPY services/sender/pyproject.toml services/sender/
 COPY services/sandbox/pyproject.toml services/sandbox/
+COPY services/devstack/pyproject.toml services/devstack/
 
 FROM build AS build-ingress
-RUN uv sync --frozen --no-dev --no-install-workspace --package chatbot-ingress
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package chatbot-ingress
 COPY services/common/ services/common/
 COPY services/ingress/ services/ingress/
-RUN uv sync --frozen --no-dev --no-editable --package chatbot-ingress
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package chatbot-ingress
 
 FROM build AS build-conversation
-RUN uv sync --frozen --no-dev --no-install-workspace --package chatbot-conversation
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package chatbot-conversation
 COPY services/common/ services/common/
 COPY services/conversation/ services/conversation/
-RUN uv sync --frozen --no-dev --no-editable --package chatbot-conversation
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package chatbot-conversation
 
 FROM build AS build-sender
-RUN uv sync --frozen --no-dev --no-install-workspace --package chatbot-sender
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package chatbot-sender
 COPY services/common/ services/common/
 COPY services/sender/ services/sender/
-RUN uv sync --frozen --no-dev --no-editable --package chatbot-sender
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package chatbot-sender
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

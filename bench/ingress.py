@@ -31,8 +31,9 @@ from bench.loadgen import run_apart
 from bench.report import Options, Report
 from bench.stats import Check, Latency, constant_rate, next_rate, round_robin
 from bench.system import nats_server, own_core, process, usage
-from bench.webhooks import ROUTE, signed_requests
-from chatbot_sandbox.stack import find_executable, free_port
+from bench.webhooks import signed_requests
+from chatbot_devstack import find_executable, free_port
+from chatbot_devstack.webhooks import MESSAGES_ROUTE
 
 __all__ = ["run"]
 
@@ -175,7 +176,7 @@ def run(options: Options) -> Report:
             "search": "a warm-up step at 300/s, then x1.5 from 500/s until a miss, then bisect "
             "to 8%",
             "uvicorn_workers": 1,
-            "route": ROUTE,
+            "route": MESSAGES_ROUTE,
             "cpus": pinning,
         },
     )

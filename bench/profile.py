@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from chatbot_sandbox.stack import find_executable
+from chatbot_devstack import find_executable
 
 __all__ = ["profiling", "summarize"]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.stats import Accounting, Check, Latency
-from chatbot_sandbox.stack import find_executable
+from chatbot_devstack import find_executable
 
 __all__ = [
     "RESULTS",

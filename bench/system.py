@@ -1,10 +1,8 @@
 """The system under test: started as `make run` starts it, driven, sampled and read back.
 
-Each scenario gets its own fresh stack (`LocalStack`: nats-server, the sandbox, ingress,
-conversation, sender, each a separate process on free ports) so no scenario inherits another's
-streams or warm caches. While the open-loop generator sends, a sampler reads every process's
-CPU time and resident memory from /proc and any gauge asked for, and the fake Twilio's accepted
-messages are read in pieces, so a run knows when every message has its reply.
+Each scenario gets its own fresh stack, so none inherits another's streams or warm caches.
+While the open-loop generator sends, a sampler reads each process's CPU and memory from /proc
+and the gauges asked for, and the fake Twilio's accepted messages are read as they come.
 """
 
 from __future__ import annotations
@@ -30,14 +28,15 @@ from bench.loadgen import Run, run_apart
 from bench.profile import profiling
 from bench.report import RESULTS
 from bench.stats import Accounting, Planned, Reply, account, tokens_in
-from bench.webhooks import address, signed_requests
-from chatbot_sandbox.stack import (
+from bench.webhooks import signed_requests
+from chatbot_devstack import (
     LocalStack,
     ManagedProcess,
     Ports,
     ProcessSpec,
     free_port,
     nats_server_spec,
+    user_number,
 )
 
 __all__ = [
@@ -83,6 +82,10 @@ def quiet(name: str, line: str) -> None:
             print(f"    {name}: more errors, not shown", file=sys.stderr)
 
 
+# A scenario runs its own event loop (uvloop) inside these, so they start and stop the
+# processes on short loops of their own; the processes' output threads need none.
+
+
 @contextmanager
 def bench_stack(**environment: str) -> Iterator[LocalStack]:
     """A fresh LocalStack with the benchmark settings plus ``environment``."""
@@ -93,11 +96,21 @@ def bench_stack(**environment: str) -> Iterator[LocalStack]:
             environment={"PATH": os.environ.get("PATH", ""), **BENCH_ENVIRONMENT, **environment},
             sink=quiet,
         )
-        stack.start()
+        asyncio.run(stack.start())
         try:
             yield stack
         finally:
-            stack.stop()
+            asyncio.run(stack.stop())
+
+
+@contextmanager
+def _started(process: ManagedProcess, timeout: float) -> Iterator[ManagedProcess]:
+    process.start()
+    try:
+        asyncio.run(process.ready(timeout))
+        yield process
+    finally:
+        asyncio.run(process.stop())
 
 
 @contextmanager
@@ -105,13 +118,9 @@ def nats_server() -> Iterator[tuple[str, ManagedProcess]]:
     """A nats-server with JetStream on a free port: its URL and process."""
     with tempfile.TemporaryDirectory(prefix="bench-nats-") as store:
         port = free_port()
-        server = ManagedProcess(nats_server_spec(port, Path(store)), quiet)
-        server.start()
-        try:
-            server.wait_ready(10)
+        spec = nats_server_spec(port, Path(store))
+        with _started(ManagedProcess(spec, quiet), 10) as server:
             yield f"nats://127.0.0.1:{port}", server
-        finally:
-            server.stop()
 
 
 @contextmanager
@@ -119,13 +128,9 @@ def process(
     name: str, argv: list[str], env: Mapping[str, str], ready_url: str
 ) -> Iterator[ManagedProcess]:
     """One service process with ``env`` added to this one's, ready when ``ready_url`` is 200."""
-    running = ManagedProcess(ProcessSpec(name, argv, {**os.environ, **env}, ready_url), quiet)
-    running.start()
-    try:
-        running.wait_ready(30)
+    spec = ProcessSpec(name, argv, {**os.environ, **env}, ready_url)
+    with _started(ManagedProcess(spec, quiet), 30) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _pin(pid: int, cpus: set[int]) -> None:
@@ -387,5 +392,5 @@ async def drive(
             await sampling
     users = {message.user for message in planned}
     accepted = [planned[index].number for index in run.acknowledged()]
-    accounting = account(planned, log.replies, {u: address(u) for u in users}, accepted)
+    accounting = account(planned, log.replies, {u: user_number(u) for u in users}, accepted)
     return Driven(planned, run, accounting, log.replies, sampler, summaries)

@@ -13,50 +13,26 @@ import uuid
 from collections.abc import Sequence
 from urllib.parse import urlencode, urlsplit
 
-from twilio.request_validator import RequestValidator
-
 from bench.loadgen import http_post
 from bench.stats import Planned, token
+from chatbot_devstack import inbound_form, signed, user_number
+from chatbot_devstack.webhooks import MESSAGES_ROUTE
 
-__all__ = ["BUSINESS", "ROUTE", "address", "signed_requests"]
-
-ROUTE = "/twilio/messages"
-BUSINESS = "whatsapp:+14155238886"
-ACCOUNT_SID = "AC" + "0" * 32
-
-
-def address(user: int) -> str:
-    """The WhatsApp address of a benchmark user."""
-    return f"whatsapp:+1555{user:07d}"
+__all__ = ["signed_requests"]
 
 
 def _form(message: Planned) -> dict[str, str]:
-    """The fields Twilio posts for an incoming WhatsApp text."""
-    sid = "SM" + uuid.uuid4().hex
-    sender = address(message.user)
-    return {
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "ProfileName": f"Bench {message.user}",
-        "MessageType": "text",
-        "SmsSid": sid,
-        "WaId": sender.removeprefix("whatsapp:+"),
-        "SmsStatus": "received",
-        "Body": f"Question {token(message.number)}: are you open on Sunday?",
-        "To": BUSINESS,
-        "NumSegments": "1",
-        "ReferralNumMedia": "0",
-        "MessageSid": sid,
-        "AccountSid": ACCOUNT_SID,
-        "From": sender,
-        "ApiVersion": "2010-04-01",
-    }
+    """The fields Twilio posts for this planned message's WhatsApp text."""
+    return inbound_form(
+        f"Question {token(message.number)}: are you open on Sunday?",
+        user=user_number(message.user),
+        profile_name=f"Bench {message.user}",
+    )
 
 
 def signed_requests(base_url: str, planned: Sequence[Planned], auth_token: str) -> list[bytes]:
     """One complete, signed HTTP request per planned message, for the webhook at ``base_url``."""
-    validator = RequestValidator(auth_token)
-    url = base_url.rstrip("/") + ROUTE
+    url = base_url.rstrip("/") + MESSAGES_ROUTE
     host = urlsplit(url).netloc
     requests = []
     for message in planned:
@@ -65,7 +41,7 @@ def signed_requests(base_url: str, planned: Sequence[Planned], auth_token: str) 
             "Content-Type": "application/x-www-form-urlencoded",
             "User-Agent": "TwilioProxy/1.1",
             "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
-            "X-Twilio-Signature": validator.compute_signature(url, form),
+            **signed(url, form, auth_token),
         }
-        requests.append(http_post(host, ROUTE, headers, urlencode(form).encode()))
+        requests.append(http_post(host, MESSAGES_ROUTE, headers, urlencode(form).encode()))
     return requests

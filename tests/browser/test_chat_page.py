@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from chatbot_sandbox.stack import LocalStack
+from chatbot_devstack import LocalStack
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,7 @@
 """skaffold.yaml: the three images as artifacts of the Dockerfile's targets, the chart deployed
-with Skaffold's image values, a dev profile, and a port-forward to the ingress Service. No
-skaffold binary here: its templates are filled in as Skaffold would, and the chart rendered."""
+with Skaffold's image values (skaffold/*.yaml), a dev profile, and a port-forward to the ingress
+Service. No skaffold binary here: its templates are filled in as Skaffold would, and the chart
+rendered and linted."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import re
 import pytest
 import yaml
 
-from .helm import CHART, ROOT, ChartCopies, by_kind, chart_values, documents, template
+from .helm import (
+    CHART,
+    ROOT,
+    ChartCopies,
+    by_kind,
+    chart_values,
+    documents,
+    run_helm,
+    template,
+)
 from .helm import RELEASE as HELM_RELEASE
 from .test_images import SERVICES, dockerfile_stages
 
@@ -89,6 +99,28 @@ def test_skaffold_deploys_the_chart(charts: ChartCopies, profile: str | None) ->
     assert forward["resourceName"] in services
     ports = services[forward["resourceName"]]["spec"]["ports"]
     assert forward["port"] in {port["port"] for port in ports}
+
+
+@pytest.mark.parametrize("profile", [None, "dev"])
+def test_skaffold_values_lint_strict(charts: ChartCopies, profile: str | None) -> None:
+    files, sets = skaffold_sets(profile)
+    chart = charts.stubbed if profile == "dev" else charts.offline
+    args = ["lint", "--strict", str(chart)]
+    for path in files:
+        args += ["--values", str(ROOT / path)]
+    for item in sets:
+        args += ["--set", item]
+    result = run_helm("4", args, charts.home, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout, result.stdout
+
+
+def test_profile_values_are_not_chart_scenarios() -> None:
+    """Outside the chart: not packaged, and not rendered as a ci/ scenario."""
+    files, _ = skaffold_sets("dev")
+    for path in files:
+        assert (ROOT / path).is_file(), path
+        assert not (ROOT / path).resolve().is_relative_to(CHART), path
 
 
 def test_dev_profile_is_activated_by_skaffold_dev() -> None:

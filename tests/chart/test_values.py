@@ -15,8 +15,8 @@ from pydantic_settings import BaseSettings
 from chatbot_conversation.config import ConversationSettings
 from chatbot_ingress.config import IngressSettings
 from chatbot_sender.config import SenderSettings
+from hack import chart_readme
 
-from . import chart_readme
 from .helm import (
     CHART,
     SCENARIOS,
@@ -64,13 +64,38 @@ def _objects(schema: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
+def _resolved(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node``, or the shared definition its ``$ref`` names."""
+    ref = node.get("$ref")
+    if ref is None:
+        return node
+    name = ref.removeprefix("#/definitions/")
+    return _resolved(schema, schema["definitions"][name])
+
+
 def test_schema_is_strict() -> None:
-    """Every object with declared properties refuses others, except the NATS chart's values."""
+    """Every object with declared properties refuses others (shared definitions included),
+    except the NATS chart's values."""
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
-    for path, node in _objects(schema):
+    found = _objects(schema)
+    for name, definition in schema["definitions"].items():
+        found += _objects(definition, f"#/definitions/{name}")
+    for path, node in found:
         if "properties" in node and not path.startswith(".nats.config"):
             assert node.get("additionalProperties") is False, path
+
+
+def test_the_components_share_their_definitions() -> None:
+    """What the three components have in common is one definition each, not three copies."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    components = [schema["properties"][name]["properties"] for name in SETTINGS]
+    shared = set.intersection(*(set(props) for props in components)) - {"settings", "service"}
+    for key in sorted(shared):
+        refs = {props[key].get("$ref") for props in components}
+        assert len(refs) == 1, (key, refs)
+        if "properties" in _resolved(schema, components[0][key]):
+            assert refs != {None}, f"{key}: an object the components share, without a $ref"
 
 
 def test_schema_covers_values_yaml_and_nothing_more() -> None:
@@ -93,7 +118,7 @@ def test_schema_covers_values_yaml_and_nothing_more() -> None:
         assert present <= declared, (path, present - declared)
         assert declared - present <= extra_allowed, (path, declared - present)
         for key, value in node.items():
-            sub = props["properties"][key]
+            sub = _resolved(schema, props["properties"][key])
             if isinstance(value, dict) and "properties" in sub:
                 compare(value, sub, f"{path}.{key}".lstrip("."))
 

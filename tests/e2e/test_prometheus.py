@@ -16,6 +16,7 @@ Twilio accepts and reports failed. The tests then check that:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -32,13 +33,17 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatbot_sandbox.stack import (
+from chatbot_devstack import (
+    BUSINESS_NUMBER,
     DEFAULT_OPENAI_MODEL,
     LocalStack,
     ManagedProcess,
     Ports,
     ProcessSpec,
     free_port,
+    inbound_form,
+    signed,
+    user_number,
 )
 
 from ..observability.catalogue import catalogue
@@ -50,7 +55,6 @@ from ..observability.promql import (
     rule_expressions,
     rules_file,
 )
-from .conftest import BUSINESS, inbound_form, signed
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +62,7 @@ SERVICES = ("ingress", "conversation", "sender")
 NAMESPACE = "chat"
 JOBS = {name: f"chatbot-{name}" for name in SERVICES}
 """The job names the chart's ServiceMonitors give for release "chatbot" (the Service names)."""
-USERS = [f"whatsapp:+1555000{n:04d}" for n in range(1, 5)]
+USERS = [user_number(n) for n in range(1, 5)]
 
 
 SHUTDOWN = (datetime.now(UTC) + timedelta(days=20)).date()
@@ -133,10 +137,10 @@ def prometheus(stack: LocalStack, folder: Path, rules: Path) -> Iterator[str]:
     process = ManagedProcess(spec, lambda _, line: log.write(line + "\n"))
     process.start()
     try:
-        process.wait_ready(30)
+        asyncio.run(process.ready(30))
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.stop()
+        asyncio.run(process.stop())
         log.close()
 
 
@@ -225,7 +229,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         sink=lambda name, line: log.write(f"{name:<12}| {line}\n"),
     )
     try:
-        stack.start()
+        asyncio.run(stack.start())
         with prometheus(stack, folder, rules) as url, httpx.Client(timeout=30) as http:
             # Every service scraped once before any traffic: each counter's first step shows.
             query_until(http, url, "up == 1", expected=3)
@@ -233,7 +237,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             scrapes = {name: http.get(f"{stack.url(name)}/metrics").text for name in SERVICES}
             yield Observed(stack, url, groups, scrapes, folder / "stack.log")
     finally:
-        stack.stop()
+        asyncio.run(stack.stop())
         log.close()
 
 
@@ -432,7 +436,7 @@ def test_promtool_accepts_each_services_metrics(observed: Observed) -> None:
 
 def test_no_label_carries_a_phone_number_or_a_message_id(observed: Observed) -> None:
     for service, scrape in observed.scrapes.items():
-        for number in (*USERS, BUSINESS):
+        for number in (*USERS, BUSINESS_NUMBER):
             assert number.removeprefix("whatsapp:+") not in scrape, service
         for family in text_string_to_metric_families(scrape):
             for sample in family.samples:

@@ -13,7 +13,9 @@ import asyncio
 import httpx
 import pytest
 
-from .conftest import StackFactory, inbound_form, post_webhook, sent_messages
+from chatbot_devstack import inbound_form
+
+from .conftest import StackFactory, twilio_of
 from .otlp import ReceivedSpan, otlp_receiver
 
 pytestmark = pytest.mark.e2e
@@ -48,15 +50,16 @@ async def test_one_trace_covers_ingress_conversation_sender_and_twilio(
 ) -> None:
     with otlp_receiver() as (endpoint, sink):
         environment = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
-        with start_stack(**environment) as stack:
+        async with start_stack(**environment) as stack:
+            twilio = twilio_of(stack, http)
             # Probes and scrapes first: were they traced, their spans would be exported before
             # the message's (each process exports its spans in the order they end).
             for service in SERVICES:
                 for path in PROBES:
                     assert (await http.get(f"{stack.url(service)}{path}")).status_code == 200
             form = inbound_form("trace me")
-            assert (await post_webhook(http, stack, form)).status_code == 200
-            await sent_messages(http, stack, at_least=1)
+            assert (await twilio.post(form)).status_code == 200
+            await twilio.sent_messages(at_least=1)
 
             def whole_trace(spans: list[ReceivedSpan]) -> bool:
                 return message_trace(spans) is not None

@@ -9,44 +9,42 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from chatbot_sandbox.stack import LocalStack
-
-from .conftest import BUSINESS, USER, inbound_form, post_webhook, sent_messages
+from chatbot_devstack import BUSINESS_NUMBER, USER, LocalStack, Twilio, inbound_form
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_signed_webhook_is_answered_exactly_once(
-    stack: LocalStack, http: httpx.AsyncClient
+    stack: LocalStack, twilio: Twilio, http: httpx.AsyncClient
 ) -> None:
     form = inbound_form("hello there")
 
-    first = await post_webhook(http, stack, form)
+    first = await twilio.post(form)
     assert first.status_code == 200, first.text
     assert first.headers["content-type"].startswith("text/xml")
     assert "<Response/>" in first.text
 
     # Twilio retries a webhook it thinks failed: same MessageSid, no second reply.
-    assert (await post_webhook(http, stack, form)).status_code == 200
+    assert (await twilio.post(form)).status_code == 200
 
-    (reply,) = await sent_messages(http, stack, at_least=1)
+    (reply,) = await twilio.sent_messages(at_least=1)
     assert reply["body"] == "Echo #1: hello there"
 
     # The user answers: one more reply, in the same conversation (the responder counts turns).
-    assert (await post_webhook(http, stack, inbound_form("and again"))).status_code == 200
-    messages = await sent_messages(http, stack, at_least=2)
+    assert (await twilio.post(inbound_form("and again"))).status_code == 200
+    messages = await twilio.sent_messages(at_least=2)
     assert [message["body"] for message in messages] == [
         "Echo #1: hello there",
         "Echo #2: and again",
     ]
     assert all(message["to"] == USER for message in messages)
-    assert all(message["from"] == BUSINESS for message in messages)
+    assert all(message["from"] == BUSINESS_NUMBER for message in messages)
     metrics = (await http.get(f"{stack.url('ingress')}/metrics")).text
     assert 'chatbot_webhook_duplicates_total{route="/twilio/messages"} 1.0' in metrics
 
 
 async def test_unsigned_webhook_is_refused_and_nothing_is_sent(
-    stack: LocalStack, http: httpx.AsyncClient
+    stack: LocalStack, twilio: Twilio, http: httpx.AsyncClient
 ) -> None:
     url = f"{stack.url('ingress')}/twilio/messages"
     forged = await http.post(
@@ -54,6 +52,6 @@ async def test_unsigned_webhook_is_refused_and_nothing_is_sent(
     )
     assert forged.status_code == 403
     # A signed message afterwards is the only one answered.
-    assert (await post_webhook(http, stack, inbound_form("real"))).status_code == 200
-    messages = await sent_messages(http, stack, at_least=1)
+    assert (await twilio.post(inbound_form("real"))).status_code == 200
+    messages = await twilio.sent_messages(at_least=1)
     assert [message["body"] for message in messages] == ["Echo #1: real"]

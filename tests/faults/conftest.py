@@ -1,8 +1,7 @@
 """Fixtures of the fault suite: the whole system as separate processes, and a seeded dice.
 
-Every test here is an end-to-end test under a fault: it starts the stack through the end-to-end
-suite's ``start_stack`` (nats-server, the sandbox, the three services; loopback, free ports),
-with :data:`~.system.FAST_RECOVERY` settings so that crashed work returns within seconds.
+Every test here starts the stack through the end-to-end suite's ``start_stack``, with
+:data:`~.system.FAST_RECOVERY` settings so that crashed work returns within seconds.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ def start_system(
     @asynccontextmanager
     async def start(**environment: str) -> AsyncIterator[System]:
         seed = {"SANDBOX_FAULT_SEED": str(rng.randrange(2**32))}
-        with start_stack(**(FAST_RECOVERY | seed | environment)) as stack:
+        async with start_stack(**(FAST_RECOVERY | seed | environment)) as stack:
             nc = await nats.connect(f"nats://127.0.0.1:{stack.ports.nats}")
             try:
                 yield System(stack, http, nc)

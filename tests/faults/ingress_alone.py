@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatbot_sandbox.stack import (
-    LOCAL_AUTH_TOKEN,
+from chatbot_devstack import (
+    AUTH_TOKEN,
     ManagedProcess,
     ProcessSpec,
     Sink,
@@ -29,14 +30,17 @@ class RunningIngress:
 
 @contextmanager
 def ingress_alone(directory: Path, sink: Sink, **environment: str) -> Iterator[RunningIngress]:
-    """Start nats-server and ingress (signatures checked for its own URL), stop both after."""
+    """Start nats-server and ingress (signatures checked for its own URL), stop both after.
+
+    For module-scoped fixtures, which run outside the tests' event loops.
+    """
     nats_port, port = free_port(), free_port()
     running = RunningIngress(f"http://127.0.0.1:{port}", port, f"nats://127.0.0.1:{nats_port}")
     server = ManagedProcess(nats_server_spec(nats_port, directory / "jetstream"), sink)
     env = {
         "NATS_URL": running.nats_url,
         "USER_KEY_SECRET": "ingress-alone-secret",
-        "TWILIO_AUTH_TOKEN": LOCAL_AUTH_TOKEN,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "PUBLIC_BASE_URL": running.url,
         "HOST": "127.0.0.1",
         "PORT": str(port),
@@ -49,10 +53,10 @@ def ingress_alone(directory: Path, sink: Sink, **environment: str) -> Iterator[R
     )
     try:
         server.start()
-        server.wait_ready(10)
+        asyncio.run(server.ready(10))
         process.start()
-        process.wait_ready(30)
+        asyncio.run(process.ready(30))
         yield running
     finally:
-        process.stop()
-        server.stop()
+        asyncio.run(process.stop())
+        asyncio.run(server.stop())

@@ -1,11 +1,8 @@
-"""The system under fault: the real processes, Twilio-like traffic, and what must come out.
+"""The system under fault: the running stack, Twilio-like traffic, and what must come out.
 
-A fault test starts the whole stack as `make run` does (nats-server, the sandbox and the three
-services, each its own process, on loopback), sends webhooks the way Twilio does (signed, and
-retried with the same MessageSid until ingress answers 200), breaks something on the way, and
-then waits until both durable consumers have nothing left in hand. Only then does it read what
-came out (CHAT_OUTBOUND, CHAT_DLQ, CHAT_DELIVERIES and what the sandbox's Twilio accepted) and
-:func:`check_ledger` holds that against what was sent.
+A fault test breaks something while users write, waits until both durable consumers have nothing
+left in hand, reads what came out (CHAT_OUTBOUND, CHAT_DLQ, CHAT_DELIVERIES, what the fake
+Twilio accepted), and :func:`check_ledger` holds that against what was sent.
 """
 
 from __future__ import annotations
@@ -30,9 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from chatbot_common.contracts import ContractError, DeadLetter, OutboundMessage, decode
 from chatbot_common.topology import DELIVERIES_BUCKET, DLQ, INBOUND, OUTBOUND
 from chatbot_conversation.replies import APOLOGY
-from chatbot_sandbox.stack import LocalStack
+from chatbot_devstack import LocalStack, Twilio, inbound_form, user_number
 
-from ..e2e.conftest import inbound_form, signed
+from ..e2e.conftest import twilio_of
 
 __all__ = [
     "FAST_RECOVERY",
@@ -66,9 +63,6 @@ FAST_RECOVERY = {
     "SANDBOX_STATUS_CALLBACKS": "false",
 }
 """Settings every fault test starts with (a test may override any)."""
-
-_WEBHOOK_RETRY_STATUSES = frozenset({503})
-"""What ingress answers while it cannot take a message, and Twilio retries on."""
 
 COPY_WINDOW = timedelta(seconds=2)
 """How long before a sender's kill Twilio may have accepted a part the sender never recorded
@@ -148,6 +142,7 @@ class System:
         self.http = http
         self.nc = nc
         self.js = nc.jetstream()
+        self.twilio: Twilio = twilio_of(stack, http)
         self.kills: dict[str, list[datetime]] = {}
         """When each service was killed (kill -9), for :func:`check_ledger`."""
 
@@ -157,26 +152,8 @@ class System:
     async def deliver(
         self, form: dict[str, str], *, path: str = "/twilio/messages", timeout: float = 60.0
     ) -> None:
-        """POST a signed webhook until ingress answers 200, retrying as Twilio does.
-
-        A refused connection, a cut one and 503 are retried with the same MessageSid; any other
-        answer fails the test.
-        """
-        url = self.url("ingress") + path
-        headers = signed(url, form)
-        wait = 0.05
-        async with asyncio.timeout(timeout):
-            while True:
-                try:
-                    answer = await self.http.post(url, data=form, headers=headers)
-                except httpx.TransportError:
-                    pass
-                else:
-                    if answer.status_code == 200:
-                        return
-                    assert answer.status_code in _WEBHOOK_RETRY_STATUSES, answer.text
-                await asyncio.sleep(wait)
-                wait = min(0.5, wait * 2)
+        """POST a signed webhook until ingress answers 200, retrying as Twilio does."""
+        await self.twilio.deliver(form, path, timeout=timeout)
 
     async def ready(self, name: str) -> bool:
         """Whether ``/readyz`` of a service answers 200 now."""
@@ -212,7 +189,7 @@ class System:
 
     async def kill(self, name: str) -> None:
         """kill -9, as a crash or the OOM killer would; noted once the process is dead."""
-        await asyncio.to_thread(self.stack.processes[name].kill)
+        await self.stack.processes[name].kill()
         # Not before the signal: the process may still send (and Twilio accept) until it dies.
         self.kills.setdefault(name, []).append(datetime.now(UTC))
 
@@ -224,7 +201,7 @@ class System:
         process = self.stack.processes[name]
         started = time.monotonic()
         process.signal(signal.SIGTERM)
-        code = await asyncio.to_thread(process.wait, grace)
+        code = await process.wait(grace)
         took = time.monotonic() - started
         if code is None:
             await self.kill(name)
@@ -233,7 +210,7 @@ class System:
 
     async def restart(self, name: str) -> None:
         """Start a stopped or killed process again and wait until it is ready."""
-        await asyncio.to_thread(self.stack.restart, name)
+        await self.stack.restart(name)
 
     async def openai_faults(self, *faults: dict[str, Any]) -> None:
         """Queue responder faults (see chatbot_sandbox.openai_api)."""
@@ -323,16 +300,12 @@ class Traffic:
     ) -> None:
         self._system = system
         self._suffix = suffix or {}
-        self.sent: dict[str, list[Sent]] = {self.user(u): [] for u in range(users)}
+        self.sent: dict[str, list[Sent]] = {user_number(u): [] for u in range(users)}
         # Pauses are drawn up front, so the seed alone decides them.
         gap = duration / per_user
         self._pauses = {
             u: [rng.uniform(0, gap * 1.5) for _ in range(per_user)] for u in range(users)
         }
-
-    @staticmethod
-    def user(number: int) -> str:
-        return f"whatsapp:+1555{number:07d}"
 
     @property
     def count(self) -> int:
@@ -346,7 +319,7 @@ class Traffic:
         return self.sent
 
     async def _user(self, number: int) -> None:
-        user = self.user(number)
+        user = user_number(number)
         for index, pause in enumerate(self._pauses[number]):
             await asyncio.sleep(pause)
             text = f"u{number}m{index}{self._suffix.get((number, index), '')}"

@@ -15,10 +15,10 @@ import contextlib
 import pytest
 
 from chatbot_conversation.replies import media_unavailable
+from chatbot_devstack import inbound_form, user_number
 
-from ..e2e.conftest import inbound_form
 from .conftest import SystemFactory
-from .system import Outcome, System, Traffic
+from .system import Outcome, System
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ def photo_form(url: str, user: str) -> dict[str, str]:
 
 async def send_and_check(system: System, first_user: int) -> tuple[Outcome, list[str]]:
     """Send each broken URL from its own user, then a text from each; the problems found."""
-    users = {name: Traffic.user(first_user + i) for i, name in enumerate(BROKEN)}
+    users = {name: user_number(first_user + i) for i, name in enumerate(BROKEN)}
     photos = {name: photo_form(url, users[name]) for name, url in BROKEN.items()}
     texts = {name: inbound_form(f"after {name}", user=users[name]) for name in BROKEN}
     for name in BROKEN:

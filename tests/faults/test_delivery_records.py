@@ -16,10 +16,10 @@ import pytest
 from nats.js.api import StreamConfig
 
 from chatbot_common.topology import DELIVERIES_BUCKET
+from chatbot_devstack import inbound_form, user_number
 
-from ..e2e.conftest import inbound_form
 from .conftest import SystemFactory
-from .system import Sent, Traffic, check_ledger, poll
+from .system import Sent, check_ledger, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ async def deliver(system: object, user: str, text: str) -> Sent:
 async def test_a_store_refusing_records_holds_the_reply_and_sends_each_part_once(
     start_system: SystemFactory,
 ) -> None:
-    early, late = Traffic.user(1), Traffic.user(2)
+    early, late = user_number(1), user_number(2)
     async with start_system() as system:
         sent = {early: [await deliver(system, early, "u1m0")]}
         await system.settle()
@@ -69,7 +69,7 @@ async def test_a_store_refusing_records_holds_the_reply_and_sends_each_part_once
 async def test_a_record_lost_under_the_twilio_call_is_written_later_and_not_sent_again(
     start_system: SystemFactory,
 ) -> None:
-    user = Traffic.user(3)
+    user = user_number(3)
     async with start_system() as system:
         kv = await system.js.key_value(DELIVERIES_BUCKET.name)
         watcher = await kv.watchall()

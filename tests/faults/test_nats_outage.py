@@ -13,7 +13,8 @@ import random
 
 import pytest
 
-from ..e2e.conftest import inbound_form, signed
+from chatbot_devstack import inbound_form, signed
+
 from .conftest import SystemFactory
 from .system import Traffic, check_ledger
 

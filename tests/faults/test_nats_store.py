@@ -18,8 +18,8 @@ import pytest
 from nats.js.api import DiscardPolicy, StreamConfig
 
 from chatbot_common.topology import INBOUND
+from chatbot_devstack import inbound_form, signed
 
-from ..e2e.conftest import inbound_form, signed
 from .conftest import SystemFactory
 from .system import Traffic, check_ledger
 

@@ -21,10 +21,10 @@ from nats.js.api import StreamConfig
 from chatbot_common.contracts import encode
 from chatbot_common.topology import OUTBOUND
 from chatbot_conversation.replies import APOLOGY
+from chatbot_devstack import inbound_form, user_number
 
-from ..e2e.conftest import inbound_form
 from .conftest import SystemFactory
-from .system import System, Traffic
+from .system import System
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +52,7 @@ async def settled(system: System, timeout: float) -> bool:
 async def test_a_burst_too_large_for_one_reply_is_answered_in_bounded_turns(
     start_system: SystemFactory,
 ) -> None:
-    user = Traffic.user(3)
+    user = user_number(3)
     # The burst is sent within the coalescing window, so it is one batch, as in the incident.
     async with start_system(COALESCE_WINDOW="3") as system:
         forms = [inbound_form(f"m{i} " + "x" * LONG, user=user) for i in range(BURST)]
@@ -88,7 +88,7 @@ async def test_a_burst_too_large_for_one_reply_is_answered_in_bounded_turns(
 async def test_a_turn_that_keeps_failing_ends_in_the_apology_after_bounded_attempts(
     start_system: SystemFactory,
 ) -> None:
-    user = Traffic.user(4)
+    user = user_number(4)
     async with start_system() as system:
         # CHAT_OUTBOUND takes no message over 4 KiB: publishing this user's answer fails on
         # every attempt (as any failure that repeats would), the apology fits.

@@ -14,10 +14,10 @@ import pytest
 from chatbot_common.bus import MSG_ID_HEADER
 from chatbot_common.topology import INBOUND, OUTBOUND
 from chatbot_common.userkey import user_key
+from chatbot_devstack import BUSINESS_NUMBER, inbound_form, user_number
 
-from ..e2e.conftest import BUSINESS, inbound_form
 from .conftest import SystemFactory
-from .system import Sent, Traffic, check_ledger
+from .system import Sent, check_ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -34,9 +34,9 @@ POISONS = {
 async def test_poison_is_dead_lettered_once_and_blocks_none_of_the_users_messages(
     start_system: SystemFactory,
 ) -> None:
-    user = Traffic.user(1)
+    user = user_number(1)
     async with start_system() as system:
-        key = user_key(system.stack.env["USER_KEY_SECRET"], BUSINESS, user)
+        key = user_key(system.stack.env["USER_KEY_SECRET"], BUSINESS_NUMBER, user)
         for stream in (INBOUND, OUTBOUND):
             for name, payload in POISONS.items():
                 headers = {MSG_ID_HEADER: f"poison-{name}"}

@@ -10,25 +10,25 @@ with a plain ``host[:port]`` from the headers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from chatbot_sandbox.stack import (
-    LOCAL_AUTH_TOKEN,
+from chatbot_devstack import (
+    AUTH_TOKEN,
     ManagedProcess,
     ProcessSpec,
     find_executable,
     free_port,
+    inbound_form,
     nats_server_spec,
+    signed,
 )
-
-from ..e2e.conftest import inbound_form, signed
 
 pytestmark = pytest.mark.e2e
 
@@ -58,17 +58,17 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = ManagedProcess(nats_server_spec(port, directory / "jetstream"), Lines())
     server.start()
     try:
-        server.wait_ready(10)
+        asyncio.run(server.ready(10))
         yield f"nats://127.0.0.1:{port}"
     finally:
-        server.stop()
+        asyncio.run(server.stop())
 
 
 def ingress(nats_url: str, port: int, lines: Lines, **environment: str) -> ManagedProcess:
     env = {
         "NATS_URL": nats_url,
         "USER_KEY_SECRET": "public-url-secret",
-        "TWILIO_AUTH_TOKEN": LOCAL_AUTH_TOKEN,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "PATH": "/usr/bin:/bin",
@@ -81,9 +81,10 @@ def ingress(nats_url: str, port: int, lines: Lines, **environment: str) -> Manag
     return process
 
 
-def ready(port: int) -> bool:
+async def ready(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+        async with httpx.AsyncClient(timeout=1) as http:
+            return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
     except httpx.TransportError:
         return False
 
@@ -105,20 +106,18 @@ def warnings(lines: list[str]) -> list[str]:
     [{}, {"PUBLIC_BASE_URL": ""}, {"TRUST_PROXY_HEADERS": "true"}],
     ids=["unset", "empty", "proxy-trust-alone"],
 )
-def test_without_a_public_url_ingress_refuses_to_start(
+async def test_without_a_public_url_ingress_refuses_to_start(
     nats_url: str, environment: dict[str, str]
 ) -> None:
     port, lines = free_port(), Lines()
     process = ingress(nats_url, port, lines, **environment)
     try:
-        deadline = time.monotonic() + 20
-        while process.exit_code() is None and time.monotonic() < deadline:
-            assert not ready(port), "ingress started without PUBLIC_BASE_URL"
-            time.sleep(0.1)
-        code = process.exit_code()
+        async with asyncio.timeout(20):
+            while (code := await process.wait(0.1)) is None:
+                assert not await ready(port), "ingress started without PUBLIC_BASE_URL"
     finally:
-        process.stop()
-    assert code not in (None, 0), "ingress neither started nor exited within 20 s"
+        await process.stop()
+    assert code != 0
     output = "\n".join(lines.all())
     assert "PUBLIC_BASE_URL is required" in output
     assert "PUBLIC_BASE_URL_FROM_REQUEST=true" in output
@@ -136,10 +135,10 @@ def from_request(nats_url: str) -> Iterator[tuple[str, Lines]]:
         TRUST_PROXY_HEADERS="true",
     )
     try:
-        process.wait_ready(30)
+        asyncio.run(process.ready(30))
         yield f"http://127.0.0.1:{port}", lines
     finally:
-        process.stop()
+        asyncio.run(process.stop())
 
 
 def test_the_explicit_opt_in_is_warned_about_at_start(from_request: tuple[str, Lines]) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import pytest
 
 from chatbot_conversation.replies import APOLOGY
+from chatbot_devstack import inbound_form, user_number
 
-from ..e2e.conftest import inbound_form
 from .conftest import SystemFactory
-from .system import Traffic
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +24,7 @@ LIMIT = 20  # USER_RATE_LIMIT's default
 async def test_a_burst_over_the_rate_limit_answers_what_is_within_it_and_says_so_once(
     start_system: SystemFactory,
 ) -> None:
-    user = Traffic.user(5)
+    user = user_number(5)
     async with start_system(COALESCE_WINDOW="2") as system:
         forms = [inbound_form(f"b{i}", user=user) for i in range(BURST)]
         for form in forms:

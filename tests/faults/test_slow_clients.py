@@ -28,7 +28,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ..e2e.conftest import inbound_form, signed
+from chatbot_devstack import inbound_form, signed
+
 from .ingress_alone import ingress_alone
 from .system import poll
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from chatbot_devstack import user_number
+
 from .conftest import SystemFactory
 from .system import System, Traffic, check_ledger
 
@@ -129,7 +131,7 @@ async def test_a_twilio_storm_is_delivered_or_dead_lettered_with_bounded_retries
     start_system: SystemFactory, rng: random.Random
 ) -> None:
     async with start_system() as system:
-        refused_user = Traffic.user(USERS - 1)
+        refused_user = user_number(USERS - 1)
         await system.twilio_fault(status=400, code=63016, to=refused_user, times=10_000)
         await system.twilio_fault(
             status=429, code=20429, retry_after="1", probability=0.3, times=10_000

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
 from chatbot_common.topology import EVENTS, INBOUND
+from chatbot_devstack import inbound_form, signed
 
-from ..e2e.conftest import inbound_form, signed
 from .ingress_alone import ingress_alone
 
 pytestmark = pytest.mark.e2e

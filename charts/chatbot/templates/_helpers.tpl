@@ -1,10 +1,15 @@
 {{/*
 Names, labels and the shared building blocks of the three components.
 
-A component is one of "ingress", "conversation", "sender"; its values live under the key of
-the same name. Templates that need the chart root and a component take
-(dict "root" $ "component" "ingress").
+A component is one of "ingress", "conversation", "sender" (chatbot.components); its values live
+under the key of the same name, and say what differs between them (public, credentials, ...).
+Templates that need the chart root and a component take (dict "root" $ "component" "ingress").
 */}}
+
+{{/* The components, in pipeline order: range over `include "chatbot.components" . | splitList " "`. */}}
+{{- define "chatbot.components" -}}
+ingress conversation sender
+{{- end }}
 
 {{/* The chart name, overridable with nameOverride. */}}
 {{- define "chatbot.name" -}}
@@ -71,12 +76,6 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Name of a component's resources: <fullname>-<component>. */}}
 {{- define "chatbot.componentName" -}}
 {{- printf "%s-%s" (include "chatbot.fullname" .root) .component }}
-{{- end }}
-
-{{/* The port each service listens on (PORT): webhooks and health on ingress, health and
-metrics on the workers. */}}
-{{- define "chatbot.port" -}}
-{{- get (dict "ingress" 8080 "conversation" 8081 "sender" 8082) .component }}
 {{- end }}
 
 {{/* The ServiceAccount the pods run as. */}}
@@ -230,11 +229,90 @@ Checks that need more than the schema; each fails the render with a clear messag
 {{- end }}
 {{- end }}
 {{- $drain := float64 .Values.config.drainTimeout }}
-{{- range $component := list "ingress" "conversation" "sender" }}
+{{- range $component := include "chatbot.components" . | splitList " " }}
 {{- $c := index $.Values $component }}
 {{- $needed := addf $drain (float64 $c.preStopSleepSeconds) }}
 {{- if le (float64 $c.terminationGracePeriodSeconds) $needed }}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed config.drainTimeout (%v) plus %s.preStopSleepSeconds (%v), or Kubernetes kills pods before they drain" $component $c.terminationGracePeriodSeconds $.Values.config.drainTimeout $component $c.preStopSleepSeconds) }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A component's ConfigMap: its non-secret settings, read with envFrom. configmap.yaml renders
+it; deployment.yaml hashes it to roll the pods on a change. (dict "root" $ "component" "ingress") */}}
+{{- define "chatbot.configmap" -}}
+{{- $root := .root }}
+{{- $c := index $root.Values .component }}
+{{- $port := include "chatbot.envValue" $c.containerPort }}
+{{- $data := dict "HOST" "0.0.0.0" "PORT" $port }}
+{{- with include "chatbot.natsUrl" $root }}{{ $_ := set $data "NATS_URL" . }}{{ end }}
+{{- $_ := set $data "NATS_REPLICAS" (include "chatbot.envValue" $root.Values.nats.streamReplicas) }}
+{{- include "chatbot.addSettings" (dict "data" $data "settings" $root.Values.config) }}
+{{- if $c.usesPublicBaseUrl }}
+{{- with include "chatbot.publicBaseUrl" $root }}{{ $_ := set $data "PUBLIC_BASE_URL" . }}{{ end }}
+{{- end }}
+{{- include "chatbot.addSettings" (dict "data" $data "settings" $c.settings) }}
+{{- if $c.instructions }}
+{{- $_ := set $data "OPENAI_INSTRUCTIONS_FILE" "/etc/chatbot/instructions/instructions.txt" }}
+{{- end }}
+{{- include "chatbot.addEnv" (dict "data" $data "env" $root.Values.env) }}
+{{- include "chatbot.addEnv" (dict "data" $data "env" $c.env) }}
+{{- /* The chart owns these: a passthrough must not move the server off the probes' port. */}}
+{{- $_ := set $data "HOST" "0.0.0.0" }}
+{{- $_ := set $data "PORT" $port }}
+{{- if $c.public }}
+{{- include "chatbot.requirePublicBaseUrl" (dict "data" $data "component" $c) }}
+{{- end }}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "chatbot.componentName" . }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "chatbot.componentLabels" . | nindent 4 }}
+data:
+  {{- toYaml $data | nindent 2 }}
+{{- end }}
+
+{{/* Fails the render when the public component would refuse to start: signatures checked, and
+neither a PUBLIC_BASE_URL (publicBaseUrl, the Ingress's first host, or an env passthrough) nor the
+explicit PUBLIC_BASE_URL_FROM_REQUEST=true opt-in. Without one, the signed URL would come from
+headers the client chooses. (dict "data" $configMapData "component" .Values.ingress) */}}
+{{- define "chatbot.requirePublicBaseUrl" -}}
+{{- $data := .data }}
+{{- $fromEnv := dict }}
+{{- range .component.extraEnv }}{{ $_ := set $fromEnv .name true }}{{ end }}
+{{- $validating := ne (toString (get $data "TWILIO_VALIDATE_SIGNATURE")) "false" }}
+{{- $url := or (get $data "PUBLIC_BASE_URL") (hasKey $fromEnv "PUBLIC_BASE_URL") }}
+{{- $optIn := or (eq (lower (toString (get $data "PUBLIC_BASE_URL_FROM_REQUEST"))) "true") (hasKey $fromEnv "PUBLIC_BASE_URL_FROM_REQUEST") }}
+{{- if and $validating (not $url) (not $optIn) }}
+{{- fail "publicBaseUrl: set it to the https origin Twilio calls (https://host[:port]), or enable ingress.ingress with a host to derive it from. ingress checks webhook signatures against it and will not start without it; only for a test install, ingress.env.PUBLIC_BASE_URL_FROM_REQUEST=\"true\" checks them on the URL the request names instead" }}
+{{- end }}
+{{- end }}
+
+{{/* Env entries from the credentials Secret, one per key of `secrets` named in .credentials.
+(dict "root" $ "credentials" (list "twilioAuthToken")) */}}
+{{- define "chatbot.secretEnv" -}}
+{{- $root := .root }}
+{{- $secret := include "chatbot.secretName" $root }}
+{{- $keys := $root.Values.secrets.existingSecretKeys }}
+{{- $vars := dict "openaiApiKey" "OPENAI_API_KEY" "twilioAccountSid" "TWILIO_ACCOUNT_SID" "twilioAuthToken" "TWILIO_AUTH_TOKEN" "userKeySecret" "USER_KEY_SECRET" }}
+{{- range .credentials }}
+- name: {{ get $vars . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ ternary (get $keys .) (get $vars .) (not (empty $root.Values.secrets.existingSecret)) }}
+{{- end }}
+{{- end }}
+
+{{/* The NATS_URL env entry, when the URL carries credentials and so sits in a Secret. */}}
+{{- define "chatbot.natsUrlEnv" -}}
+{{- with include "chatbot.natsSecretName" . }}
+- name: NATS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ if $.Values.nats.auth.existingSecret }}{{ $.Values.nats.auth.existingSecretKey }}{{ else }}NATS_URL{{ end }}
 {{- end }}
 {{- end }}

@@ -1,27 +1,21 @@
 """Bounds that keep one user's input from failing a turn on every attempt (issue "Hardening").
 
 What goes into a turn (rate limit by message, characters of text), what comes out of it (the
-reply's length, NATS's max payload), how often one range is attempted, and media URLs that
-break URL handling. The fault suite proves each against the whole stack (tests/faults:
-test_oversized_turns.py, test_rate_burst.py, test_broken_media_urls.py); these are the quick
-checks of the parts, and of the service in-process.
+reply's length, NATS's max payload) and how often one range is attempted: quick checks of the
+parts, and of the service in-process; tests/faults proves each against the whole stack. Media
+URLs that break URL handling: media/test_download.py.
 """
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
-import pytest
 from prometheus_client import REGISTRY
-from pydantic import SecretStr
 
 from chatbot_common.contracts import InboundMessage, OutboundMessage, encode, utcnow
 from chatbot_conversation.inputs import CUT_MARK, Prompt, bounded
 from chatbot_conversation.mailbox import Inbound, next_segment
-from chatbot_conversation.media import MediaDownloader, MediaUnavailableError
 from chatbot_conversation.outbox import Outbox
 from chatbot_conversation.replies import (
     APOLOGY,
@@ -30,17 +24,7 @@ from chatbot_conversation.replies import (
     input_too_long,
     rate_limited_partly,
 )
-from chatbot_conversation.retry import RetryPolicy
 from chatbot_conversation.state import ConversationState, LeaseRecord, SeqRange, StateStore
-
-MEDIA_PATH = "/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
-BROKEN_URLS = (
-    f"https://xn--a.twilio.com{MEDIA_PATH}",  # bad punycode: decoding the host raises
-    f"https://u:p@api.twilio.com{MEDIA_PATH}",  # credentials in the URL
-    f"https://[::1]u:p@@{MEDIA_PATH}",  # yarl's parser raises IndexError
-    f"https://api.twilio.com:99999{MEDIA_PATH}",
-    "https://\u2100.twilio.com/x",
-)
 
 
 def metric(name: str, **labels: str) -> float:
@@ -57,30 +41,6 @@ def inbound(seq: int, body: str) -> Inbound:
         received_at=utcnow(),
     )
     return Inbound(seq, message, "chat.inbound.k", encode(message), {}, utcnow())
-
-
-async def test_a_media_url_that_breaks_url_handling_is_the_attachments_failure() -> None:
-    policy = RetryPolicy(max_attempts=1, initial=0.1, maximum=0.1, budget=1)
-    async with aiohttp.ClientSession() as session:
-        for base in ("http://127.0.0.1:1/twilio", None):
-            downloader = MediaDownloader(
-                session,
-                account_sid="AC" + "0" * 32,
-                auth_token=SecretStr("token"),
-                base_url=base,
-                max_bytes=1024,
-                timeout=1.0,
-                policy=policy,
-                rng=random.Random(1),
-            )
-            for url in BROKEN_URLS:
-                with pytest.raises(MediaUnavailableError) as failed:
-                    await downloader.download(
-                        url, allowed=frozenset({"image/jpeg"}), announced="image/jpeg"
-                    )
-                if base is None:  # rewritten, a URL's host is not looked at (here: refused)
-                    assert failed.value.failure.kind == "bad_url", url
-                assert url not in str(failed.value)
 
 
 def test_a_turn_takes_whole_messages_up_to_its_character_bound() -> None:

@@ -14,9 +14,17 @@ import pytest
 from chatbot_common.contracts import Button, InboundMessage, Location, utcnow
 from chatbot_conversation.config import DEFAULT_INSTRUCTIONS, ConversationSettings
 from chatbot_conversation.history import estimate_tokens, trim_history
-from chatbot_conversation.inputs import EMPTY_MESSAGE, command_of, text_prompt
+from chatbot_conversation.inputs import (
+    EMPTY_MESSAGE,
+    IMAGE_MARK,
+    Image,
+    Prompt,
+    command_of,
+    text_prompt,
+)
 from chatbot_conversation.limits import check_budget, check_rate, spend_tokens
 from chatbot_conversation.mailbox import Inbound, next_segment
+from chatbot_conversation.responses_backend import turn_input
 from chatbot_conversation.retry import Failure, RetryPolicy, classify, retry_after
 from chatbot_conversation.state import ChatTurn
 
@@ -215,3 +223,54 @@ def test_settings_come_from_the_environment(
     monkeypatch.setenv("OPENAI_INSTRUCTIONS_FILE", str(tmp_path / "missing.txt"))
     with pytest.raises(ValueError, match="cannot read the instructions file"):
         ConversationSettings()
+
+
+def test_media_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    monkeypatch.setenv("USER_KEY_SECRET", "secret")
+    defaults = ConversationSettings()
+    assert defaults.media_image_types == {"image/jpeg", "image/png"}
+    assert "audio/ogg" in defaults.media_audio_types
+    assert defaults.twilio_account_sid is None
+    assert defaults.openai_transcription_model == "gpt-transcribe"
+
+    monkeypatch.setenv("MEDIA_IMAGE_TYPES", " Image/JPEG ,image/webp; q=1,")
+    monkeypatch.setenv("MEDIA_AUDIO_TYPES", "audio/ogg")
+    monkeypatch.setenv("MEDIA_MAX_BYTES", "2048")
+    settings = ConversationSettings()
+    assert settings.media_image_types == {"image/jpeg", "image/webp"}
+    assert settings.media_audio_types == {"audio/ogg"}
+    assert settings.media_max_bytes == 2048
+
+    monkeypatch.setenv("MEDIA_AUDIO_TYPES", "audio/ogg,audio/amr")
+    with pytest.raises(ValueError, match="cannot transcribe audio/amr"):
+        ConversationSettings()
+    monkeypatch.setenv("MEDIA_AUDIO_TYPES", "audio/ogg")
+    monkeypatch.setenv("MEDIA_IMAGE_TYPES", "image/heic")
+    with pytest.raises(ValueError, match="cannot read images of type image/heic"):
+        ConversationSettings()
+    monkeypatch.setenv("MEDIA_IMAGE_TYPES", "image/png")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+    with pytest.raises(ValueError, match="set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"):
+        ConversationSettings()
+
+
+def test_a_turns_input_is_text_until_an_image_comes_then_parts_in_order() -> None:
+    assert turn_input([Prompt("one"), Prompt("two")]) == "one\ntwo"
+    image = Image("image/png", b"\x00\x01")
+    assert image.data_url() == "data:image/png;base64,AAE="
+    part = {"type": "input_image", "image_url": "data:image/png;base64,AAE=", "detail": "auto"}
+    given = turn_input([Prompt("one"), Prompt("", (image, image)), Prompt("two"), Prompt("x")])
+    assert given == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "one"},
+                part,
+                part,
+                {"type": "input_text", "text": "two\nx"},
+            ],
+        }
+    ]
+    assert Prompt("caption", (image,)).as_text() == f"caption\n{IMAGE_MARK}"
+    assert Prompt("", (image,)).as_text() == IMAGE_MARK

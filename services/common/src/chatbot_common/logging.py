@@ -52,5 +52,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         uvicorn_logger.propagate = True
     # Access lines add nothing the request metrics do not already count.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    for noisy in ("httpx", "httpcore", "twilio.http_client", "twilio.async_http_client"):
+    for noisy in ("httpx", "httpx2", "httpcore", "twilio.http_client", "twilio.async_http_client"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

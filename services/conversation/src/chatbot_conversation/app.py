@@ -1,13 +1,8 @@
 """The conversation service app: the CHAT_INBOUND consumer plus health and metrics.
 
-The app wires the parts once per process: the OpenAI client (the SDK's own retries off: ours
-are in :mod:`.retry`; its aiohttp transport, whose connection pool stays cheap with hundreds of
-requests in flight, where httpx's scans every pooled connection for each request), the backend
-chosen by ``OPENAI_BACKEND``, the state store, the mailbox and the turn runner, and for inbound
-media an aiohttp session of its own (downloads from Twilio share nothing with model requests:
-not the pool, not the credentials) with the transcriber on the OpenAI client, and the watch of
-the models' shutdown dates. The consumer's
-ack wait comes from the settings, so a crashed turn's message comes back when the operator chose.
+:func:`create_app` wires the parts once per process: the OpenAI client (our retries, aiohttp
+transport), the backend, state store, mailbox, turn runner, the media downloader on a session
+of its own, and the watch of the models' shutdown dates.
 """
 
 from __future__ import annotations
@@ -27,20 +22,19 @@ from chatbot_common.runtime import NatsRuntime, Topology, create_worker_app
 from chatbot_common.topology import CONVERSATIONS_BUCKET, DLQ, INBOUND, OUTBOUND, Consumer
 from chatbot_common.worker import Handler
 
-from .attachments import Attachments
 from .chat_backend import ChatBackend
 from .config import ConversationSettings
 from .handler import TurnHandler
 from .llm import Backend, ModelRequests
 from .mailbox import Mailbox
-from .media import MediaDownloader
+from .media import Attachments, MediaDownloader
+from .media.transcription import Transcriber
 from .model_watch import watch_models
 from .outbox import SERVICE, Outbox
 from .responses_backend import ResponsesBackend
 from .retry import RetryPolicy
 from .state import StateStore
 from .telemetry import TRACER_NAME
-from .transcription import Transcriber
 from .turns import TurnRunner
 
 __all__ = ["create_app", "inbound_consumer"]

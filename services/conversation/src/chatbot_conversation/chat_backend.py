@@ -1,13 +1,8 @@
 """The portable backend: Chat Completions against any OpenAI-compatible server.
 
-vLLM, Ollama, Azure OpenAI and others speak Chat Completions but keep no conversation, so the
-history lives in the user's state in CHAT_CONVERSATIONS and is sent with every turn, after our
-instructions as the system message, trimmed to ``CHAT_HISTORY_TOKENS``. The answer cap is sent
-as ``max_completion_tokens`` (``max_tokens`` is deprecated, and OpenAI's reasoning models reject
-it), or as ``max_tokens`` for a server that knows only that (``CHAT_MAX_TOKENS_PARAMETER``). A
-message with photos is sent as text and ``image_url`` parts (data URLs); the history keeps its
-words only, each photo marked, since images would not fit in a KV value and the model need not
-see them twice.
+The history lives in the user's state, is sent with every turn after our instructions and is
+trimmed to ``CHAT_HISTORY_TOKENS``; photos are sent as ``image_url`` parts but kept in the
+history as words only (docs/conversation.md, *Backends*).
 """
 
 from __future__ import annotations

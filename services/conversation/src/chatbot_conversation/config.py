@@ -1,10 +1,7 @@
 """Settings of the conversation service (environment only).
 
-Everything an operator tunes is here, with the environment name it is read from: the model and
-how it is called, the turn design (coalescing window, lease, ack wait, concurrency), the
-per-user limits, and how inbound media is fetched from Twilio and what of it is accepted. The
-instructions may come from a file (a mounted ConfigMap), read once at start-up so a bad path
-fails the process before it takes any work; media type lists are checked at start-up too.
+The model and how it is called, the turn design, per-user limits and inbound media. The
+instructions file and the media type lists are checked at start-up, before any work is taken.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from pydantic_settings import NoDecode
 
 from chatbot_common.config import ServiceSettings
 
-from .mediatypes import AUDIO_EXTENSIONS, IMAGE_TYPES, media_type
+from .media import AUDIO_EXTENSIONS, IMAGE_TYPES, media_type
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "MIN_OUTPUT_TOKENS", "Backend", "ConversationSettings"]
 

@@ -1,19 +1,9 @@
 """What happens to each delivery of the shared CHAT_INBOUND consumer.
 
-Any replica may receive any user's message. The delivery handler decides, from the user's
-state, between three things:
-
-- the message is already answered (``seq <= last_seq``): ack it;
-- another turn of this user is running in this process: wait for it; it answers the message
-  and acks this delivery when it commits it (if it ends first, look again);
-- another replica holds the user's live lease: give the message back with a delay; the running
-  turn will answer it, and the redelivery is then acked;
-- otherwise: gather the user's unanswered messages (waiting out the coalescing window), take
-  the lease for the first segment, and run turns (:mod:`.turns`).
-
-A lease left behind by a holder that died still names the range it was answering; the next
-holder answers exactly that range first. Each delivery runs in its own task (the consumer loop
-gives every message one), so a slow user never holds up another.
+From the user's state: ack a message already answered, give it back while another replica
+holds the lease, hand it to this process's running turn of the user, or gather the user's
+unanswered messages, take the lease and run turns (:mod:`.turns`). docs/conversation.md,
+*A delivery, step by step*.
 """
 
 from __future__ import annotations
@@ -25,6 +15,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from enum import Enum
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -39,10 +30,10 @@ from .lease import Lease
 from .mailbox import Inbound, Mailbox, next_segment
 from .metrics import LEASE_CONTENTION, TURNS_IN_FLIGHT
 from .outbox import SERVICE
-from .state import SeqRange, StateConflictError, StateStore, StoredState
+from .state import ConversationState, SeqRange, StateConflictError, StateStore, StoredState
 from .turns import Stopwatch, TurnRunner, seq_range
 
-__all__ = ["TurnHandler"]
+__all__ = ["Outcome", "TurnHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +45,15 @@ _RETRY_BASE = 0.5
 _RETRY_CAP = 5.0
 
 
+class Outcome(Enum):
+    """What one attempt at serving a user's messages came to."""
+
+    ANSWERED = "answered"
+    """Turns ran: each delivery taken along is acked by the commit that answers it."""
+    LOOK_AGAIN = "look_again"
+    """Another writer moved the state first, or nothing was readable: read the state again."""
+
+
 @dataclass
 class _Serving:
     """This process at work on one user's messages, and the deliveries it takes along.
@@ -63,6 +63,36 @@ class _Serving:
 
     deliveries: list[Msg]
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A user this process serves: the state it read, and the deliveries it answers."""
+
+    key: str
+    stored: StoredState
+    deliveries: list[Msg]
+    watch: Stopwatch
+
+    @property
+    def state(self) -> ConversationState:
+        return self.stored.state
+
+    def unanswered_through(self, last: int) -> SeqRange:
+        """The messages after the last answered one, through ``last``."""
+        return SeqRange(first=self.state.last_seq + 1, last=last)
+
+    def with_lost_range_skipped(self) -> ConversationState:
+        """The state with its pending range counted as answered, and no lease."""
+        pending = self.state.pending
+        assert pending is not None
+        return self.state.model_copy(
+            update={
+                "last_seq": max(self.state.last_seq, pending.last),
+                "pending": None,
+                "lease": None,
+            }
+        )
 
 
 class TurnHandler:
@@ -107,7 +137,7 @@ class TurnHandler:
             # this delivery along, and ack it with the commit that answers it.
             if sum(not waiting.is_acked for waiting in running.deliveries[1:]) >= _MAX_WAITING:
                 # A flood from one user must not fill the slots other users' turns need.
-                await self._later(msg)
+                await self._give_back(msg)
                 return
             LEASE_CONTENTION.inc()
             running.deliveries.append(msg)
@@ -135,72 +165,53 @@ class TurnHandler:
         for attempt in range(_RACES):
             if attempt > 0:
                 stored = await self._store.load(key)
-            state = stored.state
-            if seq <= state.last_seq:
+            claim = _Claim(key, stored, deliveries, watch)
+            if seq <= claim.state.last_seq:
                 await msg.ack()
                 return
-            if state.leased_at(utcnow()):
-                await self._later(msg)
+            if claim.state.leased_at(utcnow()):
+                await self._give_back(msg)
                 return
             with TURNS_IN_FLIGHT.track_inprogress():
-                if await self._start(key, stored, last_known, deliveries, watch):
+                if await self._answer(claim, last_known) is Outcome.ANSWERED:
                     return
             last_known = None
-        await self._later(msg)
+        await self._give_back(msg)
 
-    async def _start(
-        self,
-        key: str,
-        stored: StoredState,
-        last_known: int | None,
-        deliveries: list[Msg],
-        watch: Stopwatch,
-    ) -> bool:
-        """Gather the user's unanswered messages and run turns; False to look again.
+    async def _answer(self, claim: _Claim, last_known: int | None) -> Outcome:
+        """Gather the user's unanswered messages and run turns.
 
         ``last_known`` is the user's latest message when that is known (None: not known).
         """
-        pending = stored.state.pending
+        key, pending = claim.key, claim.state.pending
         if pending is not None:
             # Its holder died mid-turn: answer exactly that range first.
             segment = await self._mailbox.read(key, after=pending.first - 1, through=pending.last)
             if not segment:
-                await self._skip_lost_range(key, stored)
-                return False
-            return await self._take(
-                key, stored, segment, [], deliveries, recovering=True, watch=watch
-            )
+                await self._skip_lost_range(claim)
+                return Outcome.LOOK_AGAIN
+            return await self._lease_and_run(claim, segment, [], recovering=True)
         if last_known is not None and not self._mailbox.coalesces:
-            window = SeqRange(first=stored.state.last_seq + 1, last=last_known)
-            return await self._take_while_reading(key, stored, window, deliveries, watch)
-        batch = await self._mailbox.read(key, after=stored.state.last_seq, through=last_known)
+            return await self._lease_while_reading(claim, claim.unanswered_through(last_known))
+        batch = await self._mailbox.read(key, after=claim.state.last_seq, through=last_known)
         batch, waited = await self._mailbox.coalesce(key, batch)
-        watch.waiting += waited
+        claim.watch.waiting += waited
         segment, rest = next_segment(batch, max_chars=self._max_input)
         if not segment:
-            return False  # not readable (any more): the next delivery looks again
-        return await self._take(
-            key, stored, segment, rest, deliveries, recovering=False, watch=watch
-        )
+            return Outcome.LOOK_AGAIN  # not readable (any more)
+        return await self._lease_and_run(claim, segment, rest, recovering=False)
 
-    async def _take_while_reading(
-        self,
-        key: str,
-        stored: StoredState,
-        window: SeqRange,
-        deliveries: list[Msg],
-        watch: Stopwatch,
-    ) -> bool:
-        """Take the lease for ``window`` while reading its messages; False to look again.
+    async def _lease_while_reading(self, claim: _Claim, window: SeqRange) -> Outcome:
+        """Take the lease for ``window`` while reading its messages, then run turns.
 
         With nothing to wait for and the range known, this saves a round trip per turn. A
         pending range is answered as one turn by whoever recovers it, so ``window`` is the
         right ``pending`` when its messages make one segment; when a command cuts it, pending
         is narrowed to the first segment before the turn starts.
         """
-        taking = asyncio.create_task(self._lease(key, stored, window))
+        taking = asyncio.create_task(self._take_lease(claim, window))
         try:
-            batch = await self._mailbox.read(key, after=window.first - 1, through=window.last)
+            batch = await self._mailbox.read(claim.key, after=window.first - 1, through=window.last)
         except BaseException:
             await _abandon_once_taken(taking)
             raise
@@ -208,11 +219,11 @@ class TurnHandler:
             lease = await taking
         except StateConflictError:
             LEASE_CONTENTION.inc()
-            return False
+            return Outcome.LOOK_AGAIN
         segment, rest = next_segment(batch, max_chars=self._max_input)
         if not segment:
             await lease.abandon()  # the next look answers or skips the range
-            return False
+            return Outcome.LOOK_AGAIN
         if rest:
             try:
                 await lease.write(
@@ -221,56 +232,54 @@ class TurnHandler:
             except BaseException:
                 await lease.abandon()
                 raise
-        await self._turns.run(lease, segment, rest, deliveries, recovering=False, watch=watch)
-        return True
+        return await self._run(claim, lease, segment, rest, recovering=False)
 
-    async def _skip_lost_range(self, key: str, stored: StoredState) -> None:
+    async def _skip_lost_range(self, claim: _Claim) -> None:
         """Commit a pending range the stream no longer holds (older than its max age)."""
-        state = stored.state
-        assert state.pending is not None
-        log.warning("pending messages are gone from the stream", extra={"user_key": key})
+        log.warning("pending messages are gone from the stream", extra={"user_key": claim.key})
         with contextlib.suppress(StateConflictError):
             await self._store.save(
-                key,
-                state.model_copy(
-                    update={
-                        "last_seq": max(state.last_seq, state.pending.last),
-                        "pending": None,
-                        "lease": None,
-                    }
-                ),
-                revision=stored.revision,
+                claim.key, claim.with_lost_range_skipped(), revision=claim.stored.revision
             )
 
-    async def _take(
-        self,
-        key: str,
-        stored: StoredState,
-        segment: list[Inbound],
-        rest: list[Inbound],
-        deliveries: list[Msg],
-        *,
-        recovering: bool,
-        watch: Stopwatch,
-    ) -> bool:
-        """Take the lease and run turns; False when another writer got there first."""
+    async def _lease_and_run(
+        self, claim: _Claim, segment: list[Inbound], rest: list[Inbound], *, recovering: bool
+    ) -> Outcome:
+        """Take the lease and run turns; look again when another writer got there first."""
+        pending = (claim.state.pending if recovering else None) or seq_range(segment)
         try:
-            lease = await self._lease(
-                key, stored, (stored.state.pending if recovering else None) or seq_range(segment)
-            )
+            lease = await self._take_lease(claim, pending)
         except StateConflictError:
             LEASE_CONTENTION.inc()
-            return False
-        await self._turns.run(lease, segment, rest, deliveries, recovering=recovering, watch=watch)
-        return True
+            return Outcome.LOOK_AGAIN
+        return await self._run(claim, lease, segment, rest, recovering=recovering)
 
-    async def _lease(self, key: str, stored: StoredState, pending: SeqRange) -> Lease:
+    async def _run(
+        self,
+        claim: _Claim,
+        lease: Lease,
+        segment: list[Inbound],
+        rest: list[Inbound],
+        *,
+        recovering: bool,
+    ) -> Outcome:
+        await self._turns.run(
+            lease, segment, rest, claim.deliveries, recovering=recovering, watch=claim.watch
+        )
+        return Outcome.ANSWERED
+
+    async def _take_lease(self, claim: _Claim, pending: SeqRange) -> Lease:
         return await Lease.take(
-            self._store, key, stored, owner=self._owner, ttl=self._lease_ttl, pending=pending
+            self._store,
+            claim.key,
+            claim.stored,
+            owner=self._owner,
+            ttl=self._lease_ttl,
+            pending=pending,
         )
 
     @staticmethod
-    async def _later(msg: Msg) -> None:
+    async def _give_back(msg: Msg) -> None:
         """Give the message back: another replica runs a turn of the same user."""
         LEASE_CONTENTION.inc()
         delay = redelivery_delay(msg.metadata.num_delivered, base=_RETRY_BASE, cap=_RETRY_CAP)

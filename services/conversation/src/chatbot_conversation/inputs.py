@@ -1,11 +1,8 @@
 """What a turn reads from an inbound message: a command, or the prompt the model is given.
 
-WhatsApp messages are not only text: photos, voice notes, shared locations and button presses
-arrive as fields of the webhook. A :class:`Prompt` is what the model gets for one message: its
-words (the text, a pressed button, a location, a voice note's transcript, a note about an
-attachment it cannot see) and the images it carries. Everything that is not an image is told in
-words, so a message without text still gets an answer instead of an empty prompt. The wording
-the model reads is all here; :mod:`.attachments` decides which of it applies.
+A :class:`Prompt` is one message's words (text, button, location, transcript, a note about an
+attachment) and its images. The wording the model reads is all here; :mod:`.media.attachments`
+decides which of it applies.
 """
 
 from __future__ import annotations

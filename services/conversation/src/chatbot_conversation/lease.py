@@ -1,12 +1,8 @@
 """A user's turn lease while this process holds it: taken, renewed, fenced, released.
 
-The lease is part of the user's state (see :mod:`.state`): an owner and an expiry, next to the
-sequence range being answered. Taking it is a compare-and-set on the state this process read;
-every later write (renewal, commit, release) is a compare-and-set on the revision of our own
-previous write. If another replica took over an expired lease, our next write fails, the lease
-is marked lost, and nothing more is published. While a turn runs, a background task renews the
-lease and tells JetStream the delivery is still being worked on, so neither expires under a
-slow model.
+The lease lives in the user's state; every write is a compare-and-set on our own last
+revision, so a lease taken over elsewhere is noticed at the next write and nothing more is
+published (docs/conversation.md).
 """
 
 from __future__ import annotations

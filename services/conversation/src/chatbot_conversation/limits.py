@@ -1,13 +1,7 @@
 """Per-user protection: a rate limit in messages per minute and a daily token budget.
 
 Both live in the user's state and are decided when a turn starts, so every replica applies the
-same numbers. A user over a limit is told once per minute window (or once per UTC day for the
-budget); further messages in that period are answered with silence, so a flood never turns
-into a flood of notices.
-
-The rate limit counts messages, not turns: a turn whose segment crosses the limit (a burst
-coalesced into one batch) answers the messages within it, from the segment's start, and the
-user is told about the rest.
+same numbers; a user over a limit is told once per window, then answered with silence.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The model side of a turn: what a backend answers, and how each model request is made.
 
-A backend (:mod:`.responses_backend`, :mod:`.chat_backend`) turns a user's messages (one
-:class:`~.inputs.Prompt` each: words and images) into one answer. Every model request it sends,
-and every transcription of a voice note (:mod:`.transcription`), goes through
-:class:`ModelRequests`, which owns what all requests share: our retries (the SDK's are off),
-latency, error and token metrics by model, and the GenAI span.
+Every request of a backend, and every transcription (:mod:`.media.transcription`), goes through
+:class:`ModelRequests`: our retries, metrics by model, and the GenAI span.
 """
 
 from __future__ import annotations

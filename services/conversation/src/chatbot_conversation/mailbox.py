@@ -1,11 +1,8 @@
 """A user's mailbox: their inbound messages read straight from CHAT_INBOUND, in stream order.
 
-The shared consumer hands any replica any message, so whoever holds a user's lease reads that
-user's unanswered messages itself with direct gets by subject (``next_by_subj`` from
-``last_seq + 1``): one turn can answer every message that arrived before it started, in order,
-whichever replica received their deliveries. Messages are cut into turns so that a command
-(`/reset`, `/help`) is always a turn of its own, answered in its place in the sequence, and so
-that no turn takes more than ``TURN_MAX_INPUT_CHARS`` of text.
+The lease holder reads the user's unanswered messages itself (direct gets by subject), whichever
+replica received them, and cuts them into turns: a command is a turn of its own, and no turn
+takes more than ``TURN_MAX_INPUT_CHARS``.
 """
 
 from __future__ import annotations

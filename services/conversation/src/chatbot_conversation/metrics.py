@@ -1,13 +1,7 @@
 """Prometheus metrics of the conversation service, declared in one place.
 
-Labels are low-cardinality only: model names, fixed outcome and error words. User keys, phone
-numbers and message text never become labels. The permanent model errors
-(``chatbot_llm_errors_total{error="insufficient_quota"|"rejected"}``) are what an alert watches:
-retrying does not fix them, an operator does.
-
-The series whose labels are known up front are created at import, so dashboards show zeros
-rather than gaps and ``increase()`` sees a counter's first step. The per-model series are
-created when the service starts (the model name is a setting), by a start hook.
+Labels are low-cardinality (model names, fixed words), never user keys, numbers or text. Fixed
+series are created at import, per-model ones by a start hook (the model is a setting).
 """
 
 from __future__ import annotations

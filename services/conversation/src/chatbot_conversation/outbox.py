@@ -1,13 +1,8 @@
 """Everything a turn publishes: the typing request, the reply, and dead letters.
 
-A reply's ``Nats-Msg-Id`` is its idempotency key, ``<user_key>.<first seq>-<last seq>``: a
-turn answering the same range again publishes the same id, and JetStream drops the repeat.
-:meth:`Outbox.already_sent` lets a new lease holder see that the previous holder got as far as
-publishing before it died, so the range is committed without asking the model again.
-
-Every message published fits the NATS server's max payload (1 MB by default): a reply whose
-encoding would not is cut short first (:func:`.replies.capped`), since a publish that cannot
-succeed would fail the turn on every attempt.
+A reply's ``Nats-Msg-Id`` is its idempotency key (``<user_key>.<first seq>-<last seq>``), so a
+range answered again is dropped by JetStream; every message is cut to fit the server's max
+payload.
 """
 
 from __future__ import annotations

@@ -1,19 +1,8 @@
 """The default backend: OpenAI's Responses API with one server-side Conversation per user.
 
-OpenAI keeps the history; we keep only the conversation id. Each turn sends our instructions
-(from configuration, every call: nothing about the assistant lives on OpenAI's side), the
-user's messages in order, one per line, as the turn's input text, and ``safety_identifier`` =
-the user key, never a phone number. A turn with photos sends one user message instead, its
-parts in the order the user sent them: text (``input_text``, adjacent lines joined) and images
-(``input_image``, a data URL); OpenAI then keeps the images in the conversation too. A
-conversation OpenAI no longer knows (404) is replaced by a new one, once, instead of failing
-the user for ever. A new conversation's id is handed to the turn (``remember``) before anything
-is asked in it, so that a crash after the answer went out cannot cost the user the conversation.
-
-Both requests go through the SDK's generic ``post`` (its auth, headers, timeouts and errors)
-with bodies typed as the SDK's create parameters but serialised here: the typed
-``responses.create`` walks every parameter's type annotations on each call, about 0.4 ms of CPU
-per turn, and one process runs hundreds of turns a second (bench/conversation.py).
+OpenAI keeps the history, we keep the conversation id; our instructions go with every call.
+Requests use the SDK's generic ``post`` with bodies serialised here, which is cheaper per turn
+than the typed ``responses.create`` (docs/conversation.md, *Backends*).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Our own retries of OpenAI requests: which errors are worth another try, and when.
 
-The SDK's built-in retries are off (``max_retries=0``) so that every attempt is ours to count,
-time and trace, and so that ``Retry-After`` and the per-turn retry budget are honoured in one
-place. Rate limits (except ``insufficient_quota``), server errors, timeouts, connection errors
-and ``conversation_locked`` are transient; everything else is permanent and is not retried.
-Other requests (media downloads) reuse the same loop with their own classifier.
+The SDK's retries are off so every attempt is ours to count, time and trace, with Retry-After
+and the per-turn budget honoured here. Media downloads reuse the loop with their own classifier.
 """
 
 from __future__ import annotations

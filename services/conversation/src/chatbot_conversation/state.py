@@ -1,11 +1,7 @@
 """Each user's conversation state in the CHAT_CONVERSATIONS KV bucket, one key per user.
 
-The value holds everything a turn needs and decides: which OpenAI conversation (or, for the
-chat backend, which history) continues, the last inbound stream sequence answered, counters,
-the per-user limits, and the turn lease itself (who runs this user's turn, until when, and which
-sequence range it is answering). Keeping the lease in the same value as ``last_seq`` makes
-taking the lease, committing a turn and releasing it single compare-and-set writes: a writer
-whose revision is stale learns it at once and can never overwrite another's work.
+The value holds what a turn needs and decides, the turn lease included, so taking the lease,
+committing and releasing are each one compare-and-set (docs/conversation.md, *The state record*).
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """Spans of a turn and of its model requests, following OpenTelemetry's GenAI conventions.
 
-A turn continues the trace of a message it answers (the consumer loop's span of the delivery
-being handled, or the first message's ``traceparent``) and links the traces of the others.
-Spans carry the user key, sequence numbers, model names, token counts and error kinds, and
-never message text, instructions or phone numbers: the conventions' opt-in content attributes
-are not set and exceptions are not recorded (an error's message or traceback could quote a
-request), only their kind.
+A turn continues the trace of a message it answers and links the others'. Spans carry keys,
+sequences, models, tokens and error kinds: never text, instructions, numbers or tracebacks.
 """
 
 from __future__ import annotations

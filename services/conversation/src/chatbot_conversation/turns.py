@@ -1,36 +1,8 @@
 """Turns, one at a time, while this process holds a user's lease.
 
-A turn answers one segment of the user's mailbox: checks the rate limit, runs a command or asks
-the model (checking the daily budget and the idle reset first), publishes the reply, then
-commits. The order of those steps is what makes the guarantees:
-
-1. the range being answered is already in the state (``pending``, written when the lease was
-   taken), so whoever answers it after a crash answers exactly that range, under the same
-   reply id;
-2. the reply is published (deduplicated by that id) before the state records it as answered;
-3. the commit (``last_seq``, counters, conversation, ``pending`` cleared) is one
-   compare-and-set, and the inbound delivery is acked only after it.
-
-After a commit the holder reads the mailbox again: messages that arrived during the turn are
-answered together by the next turn, without giving up the lease in between.
-
-A turn that asks the model first deals with the segment's attachments (:mod:`.attachments`):
-photos become image input, voice notes transcripts; what cannot be taken in becomes a notice
-at the head of the reply (a segment with nothing else is answered with the notices alone,
-outcome ``media_refused``), and a failed download a dead letter of its message.
-
-What a turn costs and publishes is bounded, so that no input can make it fail on every
-attempt and ask the model each time:
-
-- the rate limit counts the segment's messages: those within it are answered, the user is told
-  once about the rest, which the model never sees;
-- the model gets at most ``TURN_MAX_INPUT_CHARS`` of text (segments are cut at whole messages
-  to that bound, and a longer message is cut, the user told);
-- the reply is at most ``REPLY_MAX_CHARS`` and always fits NATS's max payload (:mod:`.outbox`);
-- a range is attempted at most ``TURN_MAX_ATTEMPTS`` times (``pending.attempts``, counted when
-  the lease is taken for it again): the next holder apologises, dead-letters the messages
-  (``turn_attempts_exhausted``, error code: the last failure's type) and commits, without
-  asking the model. Crashes, cancellations and failures of the turn all count.
+A turn answers one segment of the user's mailbox: rate limit, command or model (attachments
+first, :mod:`.media`), publish the reply, then commit and ack. Why that order makes the
+guarantees, and the bounds on what a turn costs: docs/conversation.md, *A turn*.
 """
 
 from __future__ import annotations
@@ -47,13 +19,13 @@ from opentelemetry.trace import Tracer
 
 from chatbot_common.contracts import utcnow
 
-from .attachments import Attachments, Prepared
 from .config import ConversationSettings
 from .inputs import bounded, command_of
 from .lease import Lease
 from .limits import check_budget, check_rate, spend_tokens
 from .llm import Backend, counting_model_calls
 from .mailbox import Inbound, Mailbox, next_segment
+from .media import Attachments, Prepared
 from .metrics import (
     BATCH_SIZE,
     LLM_ERRORS,

@@ -1,14 +1,8 @@
 """Prometheus metrics of ingress (low-cardinality labels only).
 
-Every label value is one of a fixed list, so every series is created here at import: a
-dashboard shows zeros instead of gaps and ``increase()`` sees a counter's first step. The one
-open label, ``error_code`` of the delivery statuses, takes Twilio's numeric error codes only
-(a bounded set), and only from callbacks that passed the signature check.
-
-The webhook path is benchmarked (bench/ingress.py): each webhook costs a counter increment and
-a histogram observation here, nothing more. Its series are looked up once, here
-(:data:`ROUTE_SERIES`, :data:`PUBLISH_SECONDS_BY_STREAM`): ``labels()`` costs more than the
-update itself.
+Every series is created at import; ``error_code`` takes Twilio's numeric codes only. The
+webhook path's series are looked up once here (:data:`ROUTE_SERIES`,
+:data:`PUBLISH_SECONDS_BY_STREAM`): ``labels()`` costs more than the update itself.
 """
 
 from __future__ import annotations

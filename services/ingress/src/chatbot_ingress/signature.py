@@ -1,12 +1,7 @@
 """Checking X-Twilio-Signature with the twilio SDK's RequestValidator.
 
-Twilio signs the exact URL it called. Behind a load balancer the URL the app sees differs, so
-the signed URL is PUBLIC_BASE_URL plus the request's path and query. Only with the explicit
-PUBLIC_BASE_URL_FROM_REQUEST is it rebuilt from the request itself: its Host, or
-X-Forwarded-Proto/-Host when the deployment trusts its proxy. Those headers are the client's
-to choose, so they must at least make a URL: the scheme ``http`` or ``https``, the host a
-plain ``host[:port]``; a request whose headers do not fails the check. The SDK then tries the
-URL with and without the default port.
+Twilio signs the URL it called: PUBLIC_BASE_URL plus the request's path and query, or, only
+with PUBLIC_BASE_URL_FROM_REQUEST, a URL rebuilt from the request's (checked) headers.
 """
 
 from __future__ import annotations

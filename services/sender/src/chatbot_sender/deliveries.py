@@ -1,10 +1,8 @@
 """The record of every part Twilio accepted, in the CHAT_DELIVERIES KV bucket.
 
-The key is ``<idempotency key>.<part index>`` (no phone number) and the value the Twilio SID;
-an empty value is a claim: the part is about to be sent. A part is claimed before Twilio is
-called, so nothing is sent while the store refuses writes, and its SID is recorded as soon as
-Twilio accepts it. A SID the store does not take is kept in memory and written again until it
-is (docs/sender.md, *Delivery records*), so a redelivery never sends that part again.
+``<idempotency key>.<part index>`` holds the Twilio SID; an empty value is a claim, written
+before Twilio is called. A SID the store refuses is kept and written again until it is taken
+(docs/sender.md, *Delivery records*).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """What a failed Twilio call means for the message: try again later, or give up.
 
-The retry table (docs/sender.md): rate limits (HTTP 429, 20429, 63017, 63018), Twilio's server
-errors (5xx), timeouts and network errors are retried with growing delays, honouring
-Retry-After; every other 4xx (21211 bad number, 63003, 63014, 63016 outside the 24-hour
-window, 63024, 21617, ...) would fail the same way again and is given up at once.
-
-A :class:`TwilioFailure` carries only what that decision needs. The SDK's own exception text is
-never kept: Twilio's messages can quote the phone number they refuse.
+Rate limits, 5xx, timeouts and network errors are retried; every other 4xx is given up
+(docs/sender.md, *Retry or give up*). A :class:`TwilioFailure` never keeps the SDK's text,
+which can quote a phone number.
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """Markdown, as models write it, turned into WhatsApp's own formatting.
 
-WhatsApp does not render Markdown: `**bold**` shows its asterisks and `[text](url)` its brackets.
-It has a small markup of its own (`*bold*`, `_italic_`, `~strike~`, three backticks for
-monospace, `- ` and `1. ` lists, `> ` quotes), so a reply is parsed as CommonMark (with GitHub's
-tables and strikethrough) by markdown-it-py and written out again in that markup. Parsing
-instead of pattern-replacing keeps `snake_case`, `2*3*4` and code spans intact. Headings become
-bold lines, links become their text followed by the URL, images their description and URL.
-A reply the parser cannot take in whole (nested past its depth limit, a table row wider than
-its header...) is returned as written: formatting never costs the user a word.
+The reply is parsed as CommonMark (markdown-it-py) and written out in WhatsApp's markup; a reply
+the parser cannot take in whole is returned as written (docs/sender.md, *Formatting*).
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
 """The sender's Prometheus metrics (docs/metrics.md), in one place so dashboards have one list.
 
-Labels are low-cardinality by construction: operations and outcomes are fixed words and codes
-are Twilio error codes (or an HTTP status, ``timeout``, ``network``). No phone number, user
-key or message text is ever a label.
-
-The series whose labels are known up front are created at import, so dashboards show zeros
-rather than gaps and ``increase()`` sees a counter's first step; those with a Twilio error code
-appear with the first failure of that code.
+Labels are fixed words and Twilio error codes, never a number, user key or text. Fixed series
+are created at import; those with an error code appear with its first failure.
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
 """Keeping each user's replies in order inside one sender replica.
 
-The consumer loop runs messages concurrently, so without this a user's second reply could
-overtake the first while that one is still sending its parts, or while it waits for a retry.
-Two rules restore the order of the stream:
-
-- one message per user at a time, in the order they were fetched (an asyncio lock is FIFO);
-- a message handed back for a retry holds that user's later messages back until its retry is
-  due, so they do not go out first. The hold names the message's stream sequence, so its own
-  redelivery passes, and it ends by itself at the retry time, so a retry that lands on another
-  replica never blocks this one for long.
-
-Across replicas the order is kept only as far as JetStream delivers in order; docs/sender.md
-says so.
+One message per user at a time, in fetch order; a message handed back for a retry holds the
+user's later ones until its retry is due. Across replicas: :mod:`.progress`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """What one OutboundMessage becomes at Twilio: who sends it, and its numbered parts.
 
-A part's index is its key in CHAT_DELIVERIES, so the plan must come out the same on every
-delivery of a message: it depends only on the message and the settings. The text comes first
-(Markdown turned into WhatsApp formatting, then split), then one Twilio message per media URL:
-WhatsApp carries one media per message, and ten, Twilio's most per request, is also the most
-one reply may carry. With media off, the URLs are added to the text as links.
+A part's index is its key in CHAT_DELIVERIES, so the plan depends only on the message and the
+settings: the text's parts first, then one per media URL (at most ten).
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
 """Each user's replies in order across replicas and restarts: which of them are finished.
 
-:mod:`.ordering` keeps one user's replies in order inside a replica. It cannot help when the
-replica that had a reply in hand dies: JetStream returns that reply only after the ack wait,
-while the same user's next reply is delivered at once to whichever replica fetches, and would
-overtake it. So before a reply goes out the sender looks in the stream itself for the user's
-oldest reply that is not finished yet; while that is an earlier one, this one is handed back
-with a delay, whichever replica holds the earlier one, or none until its redelivery.
-
-A reply is finished once it was sent, found sent already, or dead-lettered. CHAT_DELIVERIES
-keeps, per user, the highest finished stream sequence (``progress.<user_key>``, written with
-compare-and-set so that it only grows); the search starts after it, or after the consumer's ack
-floor (below which everything is acknowledged) when that is higher or the user has no record
-yet. Typing requests never hold a reply back: they are passed over in the search.
+Before a reply goes out, the sender looks in the stream for the user's oldest unfinished reply;
+while that is an earlier one, this one waits. The highest finished sequence per user is kept in
+CHAT_DELIVERIES (docs/sender.md, *One user's replies in order*).
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """A token bucket per sender (WhatsApp number or Messaging Service), in this replica's memory.
 
-WhatsApp and Twilio limit how fast one sender may send; going over earns 429s and, for
-WhatsApp, a worse sender rating. Each send takes a token first. A bucket refills at ``rate``
-tokens a second up to ``burst``; a sender whose bucket is empty reserves the next token and
-waits for it, so waiting sends go out in the order they asked. A wait longer than ``max_wait``
-is not taken in the handler (it would hold a consumer slot): :class:`RateLimited` says how long
-instead, and the caller returns the message to the stream with that delay.
-
-The buckets are per replica: with N replicas a sender can reach N times the rate, so set the
-rate to the sender's limit divided by the replica count (docs/sender.md).
+Each send takes a token; a wait beyond ``max_wait`` is not taken in the handler but raised as
+:class:`RateLimited`, and the message goes back to the stream. Buckets are per replica
+(docs/sender.md, *Rate limit: per replica*).
 """
 
 from __future__ import annotations

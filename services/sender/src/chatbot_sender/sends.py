@@ -1,22 +1,9 @@
 """Handling one OutboundMessage: send each part not yet sent, record it, then ack.
 
-Each part is claimed in CHAT_DELIVERIES before Twilio is called (a store that refuses writes
-holds the reply back, up to DELIVERY_RECORD_HOLD), and its SID recorded once Twilio accepts it,
-before the next is sent and before the message is acked, so a redelivery (after a crash, a retry
-or a rate-limit pause) sends only the parts still missing, in order. A shutdown never cuts a
-Twilio call off: the call and its record finish before the message is handed back. Twilio's
-answer decides what happens after a failure (:mod:`chatbot_sender.failures`): a retryable one
-returns the message to the stream with a delay, Retry-After when Twilio gave one and otherwise
-the consumer's growing delay; a permanent one goes to the dead-letter stream. Either way the
-handler returns at once, so one user's trouble never holds a slot that other users' replies
-need.
-
-Replies to one user go out in stream order: inside a replica :mod:`chatbot_sender.ordering`
-keeps them so, and across replicas and restarts :mod:`chatbot_sender.progress` holds a reply
-back while an earlier one to the same user is not finished.
-
-Typing indicators are best effort: one that fails, or would arrive after WhatsApp hides it
-anyway, is dropped rather than retried.
+Each part is claimed in CHAT_DELIVERIES before Twilio is called and its SID recorded before the
+next, so a redelivery sends only the missing parts, in order; a failure hands the message back
+or dead-letters it. Replies to one user stay in order (:mod:`.ordering`, :mod:`.progress`).
+docs/sender.md, *One message, step by step*.
 """
 
 from __future__ import annotations
@@ -24,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
@@ -50,7 +39,7 @@ from .progress import Progress
 from .ratelimit import RateLimited, RateLimiter
 from .twilio_client import Sender, TwilioClient
 
-__all__ = ["TYPING_LIFETIME", "SendHandler"]
+__all__ = ["TYPING_LIFETIME", "Outcome", "SendHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +51,26 @@ _EARLIER_CAP = 5.0
 
 TYPING_LIFETIME = timedelta(seconds=25)
 """WhatsApp hides a typing indicator after 25 s; an older request would come too late."""
+
+
+class Outcome(Enum):
+    """What became of a reply's delivery, or of one part of it."""
+
+    SENT = "sent"
+    """Twilio accepted it, and its SID is recorded."""
+    HANDED_BACK = "handed_back"
+    """Back to the stream with a delay; this user's later replies wait for it."""
+    GIVEN_UP = "given_up"
+    """Dead-lettered and finished: it will not be sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """A reply in hand: its delivery, its message, and who sends it."""
+
+    msg: Msg
+    message: OutboundMessage
+    sender: Sender
 
 
 async def _report_progress(msg: Msg) -> None:
@@ -126,7 +135,8 @@ class SendHandler:
             else:
                 await self._send_reply(msg, message)
 
-    async def _give_up(self, msg: Msg, reason: str, error_code: str) -> None:
+    async def _give_up(self, msg: Msg, reason: str, error_code: str) -> Outcome:
+        """Dead-letter the message, then finish it."""
         await dead_letter(
             self._js,
             msg,
@@ -136,6 +146,7 @@ class SendHandler:
             timeout=self._publish_timeout,
         )
         await self._finish(msg)
+        return Outcome.GIVEN_UP
 
     async def _finish(self, msg: Msg) -> None:
         """Record the reply as finished (sent or given up), then ack it."""
@@ -163,7 +174,7 @@ class SendHandler:
 
     async def _send_reply(self, msg: Msg, message: OutboundMessage) -> None:
         try:
-            sender = sender_of(message, self._default_sender)
+            reply = _Reply(msg, message, sender_of(message, self._default_sender))
             parts = plan_parts(message, media=self._media)
         except InvalidReply as invalid:
             await self._give_up(msg, "invalid", invalid.code)
@@ -171,7 +182,7 @@ class SendHandler:
         for part in parts:
             if await self._deliveries.sent_sid(message.idempotency_key, part.index) is not None:
                 continue
-            if not await self._send_part(msg, message, sender, part):
+            if await self._send_part(reply, part) is not Outcome.SENT:
                 return
         REPLY_PARTS.observe(len(parts))
         await self._finish(msg)
@@ -179,30 +190,26 @@ class SendHandler:
             "reply sent", extra={"idempotency_key": message.idempotency_key, "parts": len(parts)}
         )
 
-    async def _send_part(
-        self, msg: Msg, message: OutboundMessage, sender: Sender, part: Part
-    ) -> bool:
-        """Send and record one part; ``False`` when the message was handed back or given up."""
+    async def _send_part(self, reply: _Reply, part: Part) -> Outcome:
+        """Claim, send and record one part, unless it must wait or cannot be sent."""
+        msg, message = reply.msg, reply.message
         await _report_progress(msg)
         try:
-            waited = await self._limiter.acquire(sender.key)
+            waited = await self._limiter.acquire(reply.sender.key)
         except RateLimited as limited:
-            await self._retry_later(msg, limited.delay)
-            return False
+            return await self._hand_back(msg, limited.delay)
         RATE_LIMIT_WAIT_SECONDS.observe(waited)
         if waited:
             await _report_progress(msg)
         try:
             await self._deliveries.claim(message.idempotency_key, part.index)
         except RecordUnavailable as unavailable:
-            await self._hold_for_the_store(msg, message, part, unavailable)
-            return False
-        call = asyncio.ensure_future(self._send_and_record(message, sender, part))
+            return await self._hold_for_the_store(reply, part, unavailable)
+        call = asyncio.ensure_future(self._send_and_record(reply, part))
         try:
             await asyncio.shield(call)
         except TwilioFailure as failure:
-            await self._after_failure(msg, message, part, failure)
-            return False
+            return await self._after_failure(reply, part, failure)
         except asyncio.CancelledError:
             # Shutting down mid-call: Twilio may still accept this part. Cut off here, its
             # record would never be written and the part would go out again; so wait for
@@ -213,44 +220,44 @@ class SendHandler:
         SENDS.labels("message", "accepted", "").inc()
         if part.index == 0 and message.received_at is not None:
             REPLY_LATENCY_SECONDS.observe((utcnow() - message.received_at).total_seconds())
-        return True
+        return Outcome.SENT
 
-    async def _send_and_record(self, message: OutboundMessage, sender: Sender, part: Part) -> None:
+    async def _send_and_record(self, reply: _Reply, part: Part) -> None:
         """Create one part at Twilio and record its SID (raises TwilioFailure)."""
+        message = reply.message
         sid = await self._twilio.send_message(
-            to=message.to, sender=sender, body=part.body, media_url=part.media_url
+            to=message.to, sender=reply.sender, body=part.body, media_url=part.media_url
         )
         await self._deliveries.record(message.idempotency_key, part.index, sid)
 
     async def _hold_for_the_store(
-        self, msg: Msg, message: OutboundMessage, part: Part, unavailable: RecordUnavailable
-    ) -> None:
+        self, reply: _Reply, part: Part, unavailable: RecordUnavailable
+    ) -> Outcome:
         """The part cannot be recorded: send nothing, wait for the store, give up after a bound."""
+        msg = reply.msg
         cause = unavailable.__cause__ or unavailable
         self._provisioner.note(cause)
         held = (utcnow() - msg.metadata.timestamp).total_seconds()
         if held > self._record_hold:
-            await self._give_up(msg, "record_unavailable", type(cause).__name__)
-            return
+            return await self._give_up(msg, "record_unavailable", type(cause).__name__)
         delay = redelivery_delay(msg.metadata.num_delivered)
         log.warning(
             "delivery record store refuses writes; the reply waits",
             extra={
-                "idempotency_key": message.idempotency_key,
+                "idempotency_key": reply.message.idempotency_key,
                 "part": part.index,
                 "error": str(unavailable),
                 "delay": delay,
             },
         )
-        await self._retry_later(msg, delay)
+        return await self._hand_back(msg, delay)
 
-    async def _after_failure(
-        self, msg: Msg, message: OutboundMessage, part: Part, failure: TwilioFailure
-    ) -> None:
+    async def _after_failure(self, reply: _Reply, part: Part, failure: TwilioFailure) -> Outcome:
+        """Twilio refused the part: give up when it would refuse again, else retry later."""
+        msg = reply.msg
         if not failure.retryable:
             SENDS.labels("message", "rejected", failure.label).inc()
-            await self._give_up(msg, "twilio_rejected", failure.label)
-            return
+            return await self._give_up(msg, "twilio_rejected", failure.label)
         SENDS.labels("message", "retried", failure.label).inc()
         delay = failure.retry_after
         if delay is None:
@@ -258,15 +265,16 @@ class SendHandler:
         log.warning(
             "twilio send failed; retrying",
             extra={
-                "idempotency_key": message.idempotency_key,
+                "idempotency_key": reply.message.idempotency_key,
                 "part": part.index,
                 "code": failure.label,
                 "delay": delay,
             },
         )
-        await self._retry_later(msg, delay)
+        return await self._hand_back(msg, delay)
 
-    async def _retry_later(self, msg: Msg, delay: float) -> None:
+    async def _hand_back(self, msg: Msg, delay: float) -> Outcome:
         """Hand the message back for ``delay`` s, holding this user's later replies back."""
         self._order.hold(OUTBOUND.token(msg.subject), msg.metadata.sequence.stream, delay)
         await msg.nak(delay=delay)
+        return Outcome.HANDED_BACK

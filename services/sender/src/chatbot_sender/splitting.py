@@ -1,10 +1,7 @@
 """Cutting a reply into parts Twilio accepts, at the most natural places.
 
-Length is measured in UTF-16 code units, as Twilio counts it (1,600 at most, error 21617). Each
-part is the longest prefix that fits and ends at a paragraph break, else a line break, else a
-sentence end, else a space, else a grapheme cluster boundary: no cut splits a character as the
-user sees it, nor a ```monospace``` block that fits in a part. A ``*``, ``_``, ``~`` or
-monospace span cut in two is closed at the end of its part and reopened in the next.
+At most 1,600 UTF-16 code units a part, cut at a paragraph, line, sentence, space or grapheme
+boundary; formatting spans cut in two are closed and reopened (docs/sender.md, *Splitting*).
 """
 
 from __future__ import annotations

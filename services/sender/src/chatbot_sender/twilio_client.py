@@ -1,10 +1,7 @@
 """Twilio's REST API through the official SDK's async client: message parts, typing indicators.
 
-Every call goes through one wrapper that bounds it by the configured timeout (the SDK's async
-client applies none of its own), opens a client span, times it, and turns every way it can fail
-into a :class:`~chatbot_sender.failures.TwilioFailure`. ``TWILIO_API_BASE_URL`` replaces both
-Twilio hosts the sender uses, api.twilio.com (Messages) and messaging.twilio.com (the typing
-indicator), so a stand-in such as the sandbox serves both paths on one host.
+One wrapper bounds, traces and times every call and turns each failure into a
+:class:`~.failures.TwilioFailure`; ``TWILIO_API_BASE_URL`` replaces both Twilio hosts.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The twilio SDK's HTTP client, made to show each answer's status and Retry-After.
 
-The SDK raises its exceptions without the response headers, so the Retry-After of a 429 would
-be lost. An aiohttp TraceConfig on the SDK's session sees every response and writes its status
-and Retry-After into the :class:`Answer` opened by the call in progress. The answer is found
-through a context variable: the SDK awaits the request in the caller's own task, so the
-variable set around a call is the one the hook reads, and concurrent calls never mix answers.
+An aiohttp TraceConfig writes each response's status and Retry-After into the :class:`Answer`
+of the call in progress, found through a context variable (the SDK's exceptions drop headers).
 """
 
 from __future__ import annotations

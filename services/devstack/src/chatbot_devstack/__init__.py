@@ -1,0 +1,41 @@
+"""The whole system on one machine, for `make run`, the stack tests and the benchmarks."""
+
+from .environment import DEFAULT_OPENAI_MODEL, SANDBOX_MODEL_LABEL, LocalModes, local_environment
+from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, USER, user_number
+from .ports import Ports, free_port, port_is_free
+from .processes import (
+    ManagedProcess,
+    ProcessSpec,
+    Sink,
+    StackError,
+    find_executable,
+    nats_server_spec,
+)
+from .stack import LocalStack, running_stack
+from .webhooks import Twilio, inbound_form, signed
+
+__all__ = [
+    "ACCOUNT_SID",
+    "AUTH_TOKEN",
+    "BUSINESS_NUMBER",
+    "DEFAULT_OPENAI_MODEL",
+    "SANDBOX_MODEL_LABEL",
+    "USER",
+    "LocalModes",
+    "LocalStack",
+    "ManagedProcess",
+    "Ports",
+    "ProcessSpec",
+    "Sink",
+    "StackError",
+    "Twilio",
+    "find_executable",
+    "free_port",
+    "inbound_form",
+    "local_environment",
+    "nats_server_spec",
+    "port_is_free",
+    "running_stack",
+    "signed",
+    "user_number",
+]

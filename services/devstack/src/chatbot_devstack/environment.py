@@ -1,0 +1,105 @@
+"""What the local services talk to (the sandbox, OpenAI, Twilio), and the environment they get."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER
+from .ports import Ports
+
+__all__ = [
+    "DEFAULT_OPENAI_MODEL",
+    "SANDBOX_MODEL_LABEL",
+    "LocalModes",
+    "local_environment",
+    "local_modes",
+]
+
+DEFAULT_OPENAI_MODEL = "gpt-6.1-terra"
+"""The conversation service's default OPENAI_MODEL (a test keeps the two equal)."""
+SANDBOX_MODEL_LABEL = "sandbox-echo"
+"""What the chat page and the banner call the sandbox's responder unless told otherwise."""
+OPENAI_API_URL = "https://api.openai.com/v1"
+TWILIO_API_URL = "https://api.twilio.com"
+
+
+@dataclass(frozen=True)
+class LocalModes:
+    """Who answers and who delivers, read from the environment the services get.
+
+    The banner of ``make run`` and the chat page both show this, so it is derived once, from
+    the URLs the services will really call rather than from which keys look real: a user's
+    own OPENAI_BASE_URL or TWILIO_API_BASE_URL is reported as what it is.
+    """
+
+    model_provider: Literal["sandbox", "openai", "compatible"]
+    model_label: str
+    model_url: str
+    twilio_real: bool
+    twilio_url: str
+    public_base_url: str
+
+    @property
+    def public_url_is_local(self) -> bool:
+        """Whether PUBLIC_BASE_URL is a loopback address, which the real Twilio cannot reach."""
+        host = self.public_base_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+        return host in {"127.0.0.1", "localhost", "[::1]", "0.0.0.0"}  # noqa: S104
+
+
+def local_modes(env: Mapping[str, str], ports: Ports) -> LocalModes:
+    """What the services configured by ``env`` talk to: the sandbox, OpenAI, Twilio."""
+    sandbox = f"http://127.0.0.1:{ports.sandbox}"
+    model_url = (env.get("OPENAI_BASE_URL") or OPENAI_API_URL).rstrip("/")
+    provider: Literal["sandbox", "openai", "compatible"]
+    if model_url == f"{sandbox}/v1":
+        provider = "sandbox"
+        label = env.get("SANDBOX_MODEL_LABEL") or SANDBOX_MODEL_LABEL
+    else:
+        provider = "openai" if model_url == OPENAI_API_URL else "compatible"
+        label = env.get("OPENAI_MODEL") or DEFAULT_OPENAI_MODEL
+    twilio_url = (env.get("TWILIO_API_BASE_URL") or TWILIO_API_URL).rstrip("/")
+    return LocalModes(
+        model_provider=provider,
+        model_label=label,
+        model_url=model_url,
+        twilio_real=twilio_url != sandbox,
+        twilio_url=twilio_url,
+        public_base_url=env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{ports.ingress}",
+    )
+
+
+def local_environment(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` with local defaults for everything it leaves unset.
+
+    Without OPENAI_API_KEY the conversation service talks to the sandbox's responder; without
+    TWILIO_ACCOUNT_SID the sender talks to the sandbox's Twilio. Real keys in ``base`` win.
+    The sandbox is then told what the services talk to (SANDBOX_MODEL_LABEL,
+    SANDBOX_MODEL_PROVIDER, SANDBOX_TWILIO_REAL), so its chat page names the model that
+    really answers and warns when replies go to real WhatsApp instead of to the page.
+    """
+    env = dict(base)
+    sandbox = f"http://127.0.0.1:{ports.sandbox}"
+    defaults = {
+        "NATS_URL": f"nats://127.0.0.1:{ports.nats}",
+        "USER_KEY_SECRET": "local-development-user-key-secret",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports.ingress}",
+        "SANDBOX_INGRESS_URL": f"http://127.0.0.1:{ports.ingress}",
+    }
+    if not env.get("OPENAI_API_KEY"):
+        defaults |= {"OPENAI_API_KEY": "sandbox", "OPENAI_BASE_URL": f"{sandbox}/v1"}
+    if not env.get("TWILIO_ACCOUNT_SID"):
+        defaults |= {
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_API_BASE_URL": sandbox,
+            "TWILIO_WHATSAPP_FROM": BUSINESS_NUMBER,
+        }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    modes = local_modes(env, ports)
+    env["SANDBOX_MODEL_PROVIDER"] = modes.model_provider
+    env["SANDBOX_MODEL_LABEL"] = modes.model_label
+    env["SANDBOX_TWILIO_REAL"] = "true" if modes.twilio_real else "false"
+    return env

@@ -1,0 +1,106 @@
+"""Twilio's side of a running stack: signed webhooks to ingress, and what the fake Twilio sent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, USER
+
+__all__ = ["MESSAGES_ROUTE", "STATUS_ROUTE", "Twilio", "inbound_form", "signed"]
+
+MESSAGES_ROUTE = "/twilio/messages"
+STATUS_ROUTE = "/twilio/status"
+_RETRIED = frozenset({503})
+"""What ingress answers while it cannot take a message, and Twilio retries on."""
+
+
+def inbound_form(
+    body: str, *, user: str = USER, profile_name: str = "Ana", sid: str | None = None
+) -> dict[str, str]:
+    """The fields Twilio posts for an incoming WhatsApp text."""
+    sid = sid or "SM" + uuid.uuid4().hex
+    return {
+        "SmsMessageSid": sid,
+        "NumMedia": "0",
+        "ProfileName": profile_name,
+        "MessageType": "text",
+        "SmsSid": sid,
+        "WaId": user.removeprefix("whatsapp:+"),
+        "SmsStatus": "received",
+        "Body": body,
+        "To": BUSINESS_NUMBER,
+        "NumSegments": "1",
+        "ReferralNumMedia": "0",
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": user,
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def signed(url: str, form: dict[str, str], auth_token: str = AUTH_TOKEN) -> dict[str, str]:
+    """The X-Twilio-Signature header Twilio would send for this form at this URL."""
+    return {"X-Twilio-Signature": RequestValidator(auth_token).compute_signature(url, form)}
+
+
+class Twilio:
+    """Posts webhooks to ingress as Twilio does, and reads the messages the fake Twilio took."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        ingress_url: str,
+        sandbox_url: str,
+        auth_token: str = AUTH_TOKEN,
+    ) -> None:
+        self.http = http
+        self.ingress_url = ingress_url
+        self.sandbox_url = sandbox_url
+        self.auth_token = auth_token
+
+    async def post(self, form: dict[str, str], path: str = MESSAGES_ROUTE) -> httpx.Response:
+        """POST one signed webhook; ingress's answer."""
+        url = self.ingress_url + path
+        return await self.http.post(url, data=form, headers=signed(url, form, self.auth_token))
+
+    async def deliver(
+        self, form: dict[str, str], path: str = MESSAGES_ROUTE, *, timeout: float = 60.0
+    ) -> None:
+        """POST a signed webhook until ingress answers 200, retrying as Twilio does.
+
+        A refused connection, a cut one and 503 are retried with the same MessageSid; any other
+        answer is an AssertionError.
+        """
+        wait = 0.05
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    answer = await self.post(form, path)
+                except httpx.TransportError:
+                    pass
+                else:
+                    if answer.status_code == 200:
+                        return
+                    assert answer.status_code in _RETRIED, answer.text
+                await asyncio.sleep(wait)
+                wait = min(0.5, wait * 2)
+
+    async def sent_messages(
+        self, *, at_least: int = 0, timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        """The Messages creates the fake Twilio accepted, oldest first, once there are
+        ``at_least`` (the sandbox holds the request until then, or ``timeout`` seconds)."""
+        answer = await self.http.get(
+            f"{self.sandbox_url}/_sandbox/twilio/messages",
+            params={"min_count": at_least, "timeout": timeout},
+            timeout=timeout + 5,
+        )
+        answer.raise_for_status()
+        messages: list[dict[str, Any]] = answer.json()
+        return messages

@@ -1,0 +1,122 @@
+"""The two webhook endpoints, messages and status callbacks: the same checks, one publish.
+
+Each reads the form, checks Twilio's signature, turns the fields into a contract message and
+publishes it, then answers, traces and counts the webhook by outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from starlette.types import Receive, Scope, Send
+
+from chatbot_common.contracts import utcnow
+from chatbot_common.runtime import NatsRuntime
+from chatbot_common.topology import EVENTS, INBOUND
+from chatbot_common.userkey import user_key
+
+from .answers import EMPTY_TWIML_BYTES, TWIML_TYPE, EarlyAnswer, twiml_message
+from .asgi import ClientDisconnectedError, respond
+from .config import IngressSettings, normalise_address
+from .forms import read_form
+from .metrics import ROUTE_SERIES, delivery_status_labels
+from .publication import Builder, Publication, publish_webhook
+from .signature import SignatureChecker
+from .webhooks import WebhookFieldError, parse_inbound, parse_status
+
+__all__ = ["Webhooks"]
+
+log = logging.getLogger(__name__)
+
+
+class Webhooks:
+    """The two webhook endpoints: the same checks, then one durable publish."""
+
+    def __init__(self, settings: IngressSettings) -> None:
+        self._settings = settings
+        self._secret = settings.user_key_secret.get_secret_value()
+        self._checker = (
+            SignatureChecker(
+                settings.twilio_auth_token.get_secret_value(),
+                public_base_url=settings.public_base_url,
+                trust_proxy_headers=settings.trust_proxy_headers,
+            )
+            if settings.twilio_validate_signature and settings.twilio_auth_token is not None
+            else None
+        )
+        self.runtime: NatsRuntime | None = None
+        self._tracer = trace.get_tracer("chatbot.ingress")
+
+    def _inbound(self, form: dict[str, str]) -> Publication:
+        message = parse_inbound(form, received_at=utcnow())
+        allowed = self._settings.allowed_senders
+        if allowed and normalise_address(message.from_) not in allowed:
+            reply = twiml_message(self._settings.not_allowed_reply)
+            raise EarlyAnswer(200, "not_allowed", reply, twiml=True)
+        key = user_key(self._secret, message.to, message.from_)
+        return Publication(INBOUND, INBOUND.subject(key), message, message.message_sid)
+
+    def _status(self, form: dict[str, str]) -> Publication:
+        status = parse_status(form, received_at=utcnow())
+        # A status is about a message we sent: From is the business number, To the user.
+        key = user_key(self._secret, status.from_ or "", status.to or "")
+        msg_id = f"{status.message_sid}:{status.status}"
+        labels = delivery_status_labels(status.status, status.error_code)
+        return Publication(EVENTS, EVENTS.subject(f"status.{key}"), status, msg_id, labels)
+
+    def start(self, runtime: NatsRuntime) -> None:
+        """Take webhooks over ``runtime`` (tracing is configured by now)."""
+        self.runtime = runtime
+        self._tracer = trace.get_tracer_provider().get_tracer("chatbot.ingress")
+
+    async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send, "/twilio/messages", self._inbound)
+
+    async def status(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._handle(scope, receive, send, "/twilio/status", self._status)
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, route: str, build: Builder
+    ) -> None:
+        started = time.perf_counter()
+        with self._tracer.start_as_current_span(f"POST {route}", kind=SpanKind.SERVER) as span:
+            status: int | None
+            try:
+                outcome = await self._check_and_publish(scope, receive, build)
+            except EarlyAnswer as answer:
+                outcome, status = answer.outcome, answer.status
+                await answer.send(send)
+                log.info("webhook not published", extra={"route": route, "outcome": outcome})
+            except ClientDisconnectedError:
+                # Nobody is left to answer; anyone can do this at will, so no traceback.
+                outcome, status = "client_disconnected", None
+                log.info("webhook not published", extra={"route": route, "outcome": outcome})
+            else:
+                status = 200
+                await respond(send, 200, EMPTY_TWIML_BYTES, TWIML_TYPE)
+            if span.is_recording():
+                span.set_attribute("http.route", route)
+                if status is not None:
+                    span.set_attribute("http.response.status_code", status)
+        series = ROUTE_SERIES[route]
+        if outcome == "duplicate":
+            series.duplicates.inc()
+        series.requests[outcome].inc()
+        series.seconds.observe(time.perf_counter() - started)
+
+    async def _check_and_publish(self, scope: Scope, receive: Receive, build: Builder) -> str:
+        """Check and publish one webhook; return the outcome or raise :class:`EarlyAnswer`."""
+        settings = self._settings
+        form = await read_form(scope, receive, settings.max_body_bytes, settings.body_read_timeout)
+        if self._checker and not self._checker.is_valid(scope, form):
+            raise EarlyAnswer(403, "forbidden", "missing or invalid X-Twilio-Signature")
+        try:
+            publication = build(form)
+        except WebhookFieldError as exc:
+            raise EarlyAnswer(400, "bad_request", str(exc)) from None
+        return await publish_webhook(
+            self.runtime, publication, timeout=settings.nats_publish_timeout
+        )
