@@ -19,7 +19,7 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from chatbot_sandbox.stack import ManagedProcess, free_port, nats_server_spec
+from chatbot_devstack import ManagedProcess, free_port, nats_server_spec
 
 
 @dataclass
@@ -33,16 +33,17 @@ class NatsServer:
     def controllable(self) -> bool:
         return self.process is not None
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self.process is None:
             pytest.skip("this test stops NATS: needs a server it owns (unset NATS_URL)")
-        self.process.stop()
+        await self.process.stop()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self.process is None:
             pytest.skip("this test restarts NATS: needs a server it owns (unset NATS_URL)")
         self.process = self.process.respawn()
-        self.process.wait_ready(10)
+        self.process.start()
+        await self.process.ready(10)
 
 
 def _docker_answers() -> bool:
@@ -102,13 +103,13 @@ async def nats_server(shared_nats_url: str | None, tmp_path: Path) -> AsyncItera
 
     process = ManagedProcess(nats_server_spec(port, tmp_path / "jetstream"), sink)
     process.start()
-    process.wait_ready(10)
+    await process.ready(10)
     server = NatsServer(f"nats://127.0.0.1:{port}", process)
     try:
         yield server
     finally:
         if server.process is not None:
-            server.process.stop()
+            await server.process.stop()
         log.close()
 
 

@@ -24,9 +24,9 @@ from pydantic_settings import BaseSettings
 
 from chatbot_common.config import ServiceSettings
 from chatbot_conversation.config import ConversationSettings
+from chatbot_devstack.run import RunSettings
 from chatbot_ingress.config import IngressSettings
-from chatbot_sandbox.config import SandboxSettings
-from chatbot_sandbox.devrun import RunSettings
+from chatbot_sandbox.process import SandboxSettings
 from chatbot_sender.config import SenderSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import nats
 import pytest
 
-from chatbot_sandbox.stack import ManagedProcess, ProcessSpec, free_port
+from chatbot_devstack import ManagedProcess, ProcessSpec, free_port
 
 from .helm import SCENARIOS, Doc, by_kind, container_env
 
@@ -61,7 +61,7 @@ async def test_helm_test_passes_against_ingress(
     )
     ingress.start()
     try:
-        await asyncio.to_thread(ingress.wait_ready, 30)
+        await ingress.ready(30)
         pod = _workload(docs, "Pod", "test")
         (container,) = pod["spec"]["containers"]
         assert container["command"][:2] == ["python", "-c"]
@@ -82,7 +82,7 @@ async def test_helm_test_passes_against_ingress(
         assert result.returncode == 0, result.stdout + result.stderr + ingress.recent_output()
         assert "ok:" in result.stdout
     finally:
-        ingress.stop()
+        await ingress.stop()
         log.close()
 
     stream = "CHAT_EVENTS" if env["WEBHOOK_ROUTE"] == "/twilio/status" else "CHAT_INBOUND"

@@ -213,12 +213,12 @@ class System:
         await self.stack.restart(name)
 
     async def openai_faults(self, *faults: dict[str, Any]) -> None:
-        """Queue responder faults (see chatbot_sandbox.openai_api)."""
+        """Queue responder faults (see chatbot_sandbox.openai)."""
         answer = await self.http.post(f"{self.url('sandbox')}/_sandbox/openai/faults", json=faults)
         answer.raise_for_status()
 
     async def twilio_fault(self, **fault: Any) -> None:
-        """Queue one fault of the sandbox's Twilio (see chatbot_sandbox.twilio_records)."""
+        """Queue one fault of the sandbox's Twilio (see chatbot_sandbox.twilio.records)."""
         answer = await self.http.post(f"{self.url('sandbox')}/_sandbox/twilio/faults", json=fault)
         answer.raise_for_status()
 

@@ -21,7 +21,7 @@ from chatbot_common.topology import (
     provision,
 )
 from chatbot_common.tracing import IdsOnlyTracerProvider
-from chatbot_sandbox.stack import free_port
+from chatbot_devstack import free_port
 
 WINDOW = 3600.0
 

@@ -44,10 +44,9 @@ from chatbot_common.userkey import user_key
 from chatbot_conversation.app import create_app
 from chatbot_conversation.config import ConversationSettings
 from chatbot_conversation.state import ConversationState, StateStore
-from chatbot_sandbox.config import SandboxSettings
-from chatbot_sandbox.openai_api import FaultSpec
-from chatbot_sandbox.stack import ManagedProcess, ProcessSpec, find_executable, free_port
-from chatbot_sandbox.store import OpenAIRequestRecord
+from chatbot_devstack import ManagedProcess, ProcessSpec, find_executable, free_port
+from chatbot_sandbox.openai.records import FaultSpec, OpenAIRequestRecord
+from chatbot_sandbox.process import SandboxSettings
 from chatbot_sandbox.testing import RunningSandbox, running_sandbox
 
 SECRET = "conversation-test-secret"
@@ -137,7 +136,7 @@ class Chat:
         ]
 
     def fault(self, kind: str, **spec: Any) -> None:
-        """Queue a responder fault (see chatbot_sandbox.openai_api)."""
+        """Queue a responder fault (see chatbot_sandbox.openai)."""
         self.sandbox.store.openai_faults.append(FaultSpec(kind=kind, **spec).queued())
 
     def model_requests(self) -> list[OpenAIRequestRecord]:

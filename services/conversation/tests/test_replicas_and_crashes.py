@@ -50,18 +50,19 @@ async def test_kill_9_mid_turn_then_restart_answers_exactly_once(
     process = service_process(INBOUND_ACK_WAIT="2", LEASE_TTL="1", OPENAI_BACKOFF_INITIAL="0.2")
     process.start()
     try:
-        await asyncio.to_thread(process.wait_ready, 30)
+        await process.ready(30)
         seq = await chat.send("hello")
         await chat.model_request_in_flight()
-        await asyncio.to_thread(process.kill)
+        await process.kill()
         process = process.respawn()
-        await asyncio.to_thread(process.wait_ready, 30)
+        process.start()
+        await process.ready(30)
         await chat.replies(1, timeout=20)
         after = await chat.send("after")
         await chat.replies(2)
         await chat.answered(after)
     finally:
-        await asyncio.to_thread(process.stop, 10)
+        await process.stop(10)
 
     texts = chat.texts()
     assert [text.body.split(": ", 1)[1] for text in texts] == ["hello", "after"]

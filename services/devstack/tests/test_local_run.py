@@ -25,7 +25,7 @@ from chatbot_devstack import (
     port_is_free,
 )
 from chatbot_devstack.run import banner, free_ports_instead
-from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox.process import SandboxSettings
 
 PORTS = Ports()
 REAL_TWILIO = {

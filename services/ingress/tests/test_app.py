@@ -319,7 +319,7 @@ async def test_nats_down_means_503_and_back_means_200_without_restart(
     make_ingress: Factory, nats_server: Any
 ) -> None:
     async with make_ingress() as client:
-        nats_server.stop()
+        await nats_server.stop()
         form = inbound()
         headers = signature(f"{PUBLIC}/twilio/messages", form)
         down = await client.post("/twilio/messages", data=form, headers=headers)
@@ -327,7 +327,7 @@ async def test_nats_down_means_503_and_back_means_200_without_restart(
         assert "retry" in down.text
         assert (await client.get("/readyz")).status_code == 503
 
-        nats_server.start()
+        await nats_server.start()
         await ready_again(client)
         again = await client.post("/twilio/messages", data=form, headers=headers)
         assert again.status_code == 200

@@ -33,9 +33,10 @@ bad_schemes = header_text.filter(
     lambda s: s != "" and s.split(",")[0].strip().lower() not in ("http", "https")
 )
 bad_hosts = st.builds(
-    lambda h, c, t: h + c + t, hosts, st.sampled_from("/@?#\\ %<>\"'`{}|^"), header_text
+    lambda h, c, t: h + c + "x" + t, hosts, st.sampled_from("/@?#\\ %<>\"'`{}|^"), header_text
 )
-"""A host followed by what would turn the rest into a user part, a path, a query, ..."""
+"""A host followed by what would turn the rest into a user part, a path, a query, ... (with
+something after it: a header value's trailing space is not part of it)."""
 
 
 def scope(headers: dict[str, str], *, scheme: str = "http") -> Scope:

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 import httpx
 import pytest
 
-from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox.process import SandboxSettings
 from chatbot_sandbox.testing import RunningSandbox, running_sandbox
 
 ACCOUNT_SID = "AC" + "1234abcd" * 4

@@ -13,18 +13,26 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from chatbot_sandbox.chat_api import EVENTS_PATH, MESSAGES_PATH
-from chatbot_sandbox.chat_hub import END, MAX_MESSAGES, ChatHub, normalise_number
-from chatbot_sandbox.sse import ServerSentEvent, encode_event, read_events
-from chatbot_sandbox.stack import free_port
-from chatbot_sandbox.store import SandboxStore
-from chatbot_sandbox.terminal import earlier_note
+from chatbot_devstack import free_port
+from chatbot_sandbox.chat.hub import END, MAX_MESSAGES, ChatHub, ChatMessage
+from chatbot_sandbox.chat.terminal import earlier_note
+from chatbot_sandbox.chat.wire import (
+    EVENTS_PATH,
+    MESSAGES_PATH,
+    ServerSentEvent,
+    encode_event,
+    normalise_number,
+    read_events,
+    read_path,
+)
+from chatbot_sandbox.process import SandboxSettings, SandboxStore
 from chatbot_sandbox.testing import FormReceiver, RunningSandbox, receiving, twilio_client
 
 USER = "+15550001111"
@@ -330,8 +338,12 @@ async def test_the_stream_shows_the_reply_with_its_ticks_and_the_typing_indicato
         out = await stream.next("message")
         assert (out["id"], out["direction"], out["body"]) == (reply.sid, "out", "Echo #1: hi")
         assert out["status"] == "queued"
-        statuses = [(await stream.next("status"))["status"] for _ in range(3)]
-        assert statuses == ["sent", "delivered", "read"]
+        statuses = [(await stream.next("status"))["status"] for _ in range(2)]
+        assert statuses == ["sent", "delivered"]
+        # Read only once a client showed it (blue ticks), as WhatsApp reports it.
+        assert (await http.post(read_path(reply.sid))).json() == {"read": True}
+        assert (await stream.next("status"))["status"] == "read"
+        assert (await http.post(read_path(reply.sid))).status_code == 404
 
     transcript = (await http.get(MESSAGES_PATH, params={"user": USER})).json()
     assert [(m["direction"], m["status"]) for m in transcript] == [("in", "read"), ("out", "read")]
@@ -361,11 +373,15 @@ async def test_a_new_stream_starts_from_the_transcript(
     assert snapshot["messages"][0]["body"] == "earlier"
 
 
+def _message(sid: str, user: str) -> ChatMessage:
+    return ChatMessage(sid, user, "in", "hi", datetime.now(UTC), "pending")
+
+
 def test_the_transcript_keeps_the_latest_messages_for_everyone_and_per_user() -> None:
-    hub = ChatHub(SandboxStore())
+    hub = ChatHub(SandboxStore(SandboxSettings()))
     users = ("+15550000001", "+15550000002")
     for index in range(MAX_MESSAGES + 3):
-        hub.add_inbound(f"SM{index}", users[index % 2], f"message {index}")
+        hub.add(_message(f"SM{index}", users[index % 2]))
 
     assert [m.id for m in hub.messages()] == [f"SM{i}" for i in range(3, MAX_MESSAGES + 3)]
     for parity, user in enumerate(users):
@@ -375,7 +391,7 @@ def test_the_transcript_keeps_the_latest_messages_for_everyone_and_per_user() ->
 
 
 async def test_closing_the_hub_ends_its_streams() -> None:
-    hub = ChatHub(SandboxStore())
+    hub = ChatHub(SandboxStore(SandboxSettings()))
     with hub.subscribe(USER) as (subscription, _):
         hub.close()
         assert await subscription.queue.get() == END
@@ -384,12 +400,12 @@ async def test_closing_the_hub_ends_its_streams() -> None:
 
 
 def test_ticks_only_move_forward() -> None:
-    hub = ChatHub(SandboxStore())
-    message = hub.add_inbound("SM" + "0" * 32, USER, "hi")
+    hub = ChatHub(SandboxStore(SandboxSettings()))
+    hub.add(message := _message("SM" + "0" * 32, USER))
     for status in ["sent", "read", "delivered", "sent"]:
         hub.update(message.id, status)
     assert message.status == "read"
-    other = hub.add_inbound("SM" + "1" * 32, USER, "hi")
+    hub.add(other := _message("SM" + "1" * 32, USER))
     hub.update(other.id, "failed", "Twilio error 63016")
     hub.update(other.id, "delivered")
     assert (other.status, other.error) == ("failed", "Twilio error 63016")
@@ -438,7 +454,7 @@ async def test_make_chat_sends_a_line_and_prints_the_reply_with_its_ticks(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "chatbot_sandbox.terminal",
+        "chatbot_sandbox.chat.terminal",
         "--sandbox-url",
         chat_sandbox.base_url,
         "--user",
@@ -481,7 +497,7 @@ async def test_make_chat_says_what_to_do_when_nothing_runs() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "chatbot_sandbox.terminal",
+        "chatbot_sandbox.chat.terminal",
         "--sandbox-url",
         f"http://127.0.0.1:{free_port()}",
         stdin=asyncio.subprocess.DEVNULL,

@@ -11,7 +11,8 @@ import httpx
 import openai
 import pytest
 
-from chatbot_sandbox.openai_api import INSUFFICIENT_QUOTA_MESSAGE, LOCKED_MESSAGE, FaultSpec
+from chatbot_sandbox.openai.errors import LOCKED_MESSAGE, QUOTA_MESSAGE
+from chatbot_sandbox.openai.records import FaultSpec
 from chatbot_sandbox.testing import RunningSandbox
 
 MODEL = "gpt-test"
@@ -48,11 +49,9 @@ async def test_faults_are_queued_listed_taken_in_order_and_cleared(
         for _ in range(2):
             with pytest.raises(openai.InternalServerError):
                 await client.responses.create(model=MODEL, input="hi")
-        listed = (await http.get("/_sandbox/openai/faults")).json()
-        assert [(f["kind"], f["count"], f["endpoint"]) for f in listed] == [
-            ("rate_limit", 1, "model")
-        ]
-        assert (await http.delete("/_sandbox/openai/faults")).json() == {"cleared": True}
+        listed = sandbox.store.openai_faults
+        assert [(f.kind, f.count, f.endpoint) for f in listed] == [("rate_limit", 1, "model")]
+        listed.clear()
         assert (await client.responses.create(model=MODEL, input="hi")).output_text == (
             "Echo #1: hi"
         )
@@ -87,7 +86,7 @@ async def test_each_error_kind_answers_like_openai(
     assert limited.value.response.headers["retry-after-ms"] == "1500"
     assert (quota.value.code, quota.value.type) == ("insufficient_quota", "insufficient_quota")
     assert quota.value.body == {
-        "message": INSUFFICIENT_QUOTA_MESSAGE,
+        "message": QUOTA_MESSAGE,
         "type": "insufficient_quota",
         "param": None,
         "code": "insufficient_quota",
@@ -151,11 +150,11 @@ async def test_a_fault_hits_only_the_endpoint_it_names(
     ],
 )
 async def test_an_invalid_fault_is_refused(
-    http: httpx.AsyncClient, fault: dict[str, object]
+    http: httpx.AsyncClient, sandbox: RunningSandbox, fault: dict[str, object]
 ) -> None:
     answer = await http.post("/_sandbox/openai/faults", json=fault)
     assert answer.status_code == 422
-    assert (await http.get("/_sandbox/openai/faults")).json() == []
+    assert sandbox.store.openai_faults == []
 
 
 async def test_clearing_the_sandbox_drops_queued_faults(
@@ -203,7 +202,7 @@ async def test_a_fault_with_a_match_hits_only_inputs_that_contain_it(
             )
     refused = [r for r in sandbox.store.openai_requests.snapshot() if r.status_code != 200]
     assert [r.input_text for r in refused] == ["first\nthis one #fail", "#fail again"]
-    assert [f["count"] for f in (await http.get("/_sandbox/openai/faults")).json()] == [8]
+    assert [f.count for f in sandbox.store.openai_faults] == [8]
 
 
 async def outcomes_of_a_storm(sandbox: RunningSandbox, requests: int) -> list[int | None]:
@@ -227,4 +226,4 @@ async def test_a_storm_hits_a_share_of_requests_the_same_ones_for_the_same_seed(
         (storm,) = first.store.openai_faults
     assert 0 < statuses.count(429) < 40
     assert set(statuses) == {200, 429}
-    assert storm.remaining == 1000 - statuses.count(429)  # only hits count
+    assert storm.count == 1000 - statuses.count(429)  # only hits count

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from chatbot_sandbox.store import RecordLog
+from chatbot_sandbox.records import RecordLog
 
 
 async def test_wait_for_returns_at_once_when_enough_records_exist() -> None:

@@ -124,14 +124,3 @@ async def test_body_of_exactly_1600_characters_is_accepted(sandbox: RunningSandb
     async with twilio_client(sandbox) as client:
         message = await client.messages.create_async(to=TO, from_=FROM, body="y" * 1600)
     assert message.body == "y" * 1600
-
-
-async def test_content_template_needs_no_body(sandbox: RunningSandbox) -> None:
-    async with twilio_client(sandbox) as client:
-        message = await client.messages.create_async(
-            to=TO, from_=FROM, content_sid="HX" + "a" * 32, content_variables='{"1": "x"}'
-        )
-    assert message.status == "queued"
-    [record] = sandbox.store.twilio_messages.snapshot()
-    assert record.content_sid == "HX" + "a" * 32
-    assert record.params["ContentVariables"] == ['{"1": "x"}']

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatbot_sandbox.stack import ManagedProcess, ProcessSpec, find_executable, free_port
+from chatbot_devstack import ManagedProcess, ProcessSpec, find_executable, free_port
 from chatbot_sender.deliveries import Deliveries
 from chatbot_sender.formatting import to_whatsapp
 from chatbot_sender.splitting import split_text
@@ -28,7 +28,8 @@ class SenderProcess:
 
     async def restart(self) -> None:
         self.process = self.process.respawn()
-        await asyncio.to_thread(self.process.wait_ready, 30)
+        self.process.start()
+        await self.process.ready(30)
 
 
 @asynccontextmanager
@@ -45,10 +46,10 @@ async def sender_process(h: Harness, log: Path, **environment: str) -> AsyncIter
         sender = SenderProcess(ManagedProcess(spec, lambda _, line: out.write(line + "\n")))
         sender.process.start()
         try:
-            await asyncio.to_thread(sender.process.wait_ready, 30)
+            await sender.process.ready(30)
             yield sender
         finally:
-            await asyncio.to_thread(sender.process.stop, 10)
+            await sender.process.stop(10)
 
 
 async def test_a_sender_killed_between_parts_sends_the_rest_once_after_restart(
@@ -79,7 +80,7 @@ async def test_a_sender_killed_between_parts_sends_the_rest_once_after_restart(
             async with asyncio.timeout(10):
                 while (entry := await watcher.updates(timeout=10)) is None or not entry.value:
                     pass  # the watcher's "no more history" marker
-            await asyncio.to_thread(sender.process.kill)
+            await sender.process.kill()
             assert len(h.sandbox.store.twilio_messages) == 1
 
             await sender.restart()
@@ -103,7 +104,7 @@ async def test_a_sender_stopped_mid_call_records_the_part_before_it_gives_the_re
         ) as sender:
             await h.publish(h.outbound(h.user(901), "said once"))
             await h.verdicts.in_progress()
-            await asyncio.to_thread(sender.process.stop, 15)
+            await sender.process.stop(15)
             await sender.restart()
             await h.verdicts.acked(timeout=20)
         sent = [record.body for record in h.sandbox.store.twilio_messages.snapshot()]

@@ -6,7 +6,7 @@ import itertools
 from typing import TYPE_CHECKING
 
 from chatbot_common.contracts import DeadLetter, decode
-from chatbot_sandbox.twilio_records import TwilioFault
+from chatbot_sandbox.twilio.records import TwilioFault
 
 if TYPE_CHECKING:
     from conftest import HarnessFactory

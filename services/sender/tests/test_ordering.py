@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chatbot_common.topology import OUTBOUND, Consumer, provision
-from chatbot_sandbox.twilio_records import TwilioFault
+from chatbot_sandbox.twilio.records import TwilioFault
 from chatbot_sender.app import DURABLE
 from chatbot_sender.progress import Progress
 

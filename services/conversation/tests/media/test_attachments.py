@@ -24,7 +24,7 @@ from chatbot_conversation.replies import (
     media_unavailable,
     media_unsupported,
 )
-from chatbot_sandbox.twilio_records import TwilioFault
+from chatbot_sandbox.twilio.records import TwilioFault
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 """Not a valid picture, but bytes no text decoding could pass through unchanged."""

@@ -1,9 +1,6 @@
-"""The sandbox application factory.
+"""The sandbox app: the fake OpenAI, the fake Twilio, the chat page and the inspection API.
 
-One FastAPI app serves the fake Twilio API, the OpenAI-compatible responder, the inspection
-endpoints and the chat page on one port. State (settings, records, the chat's transcript)
-lives on `app.state`, so each `create_app` call is an independent sandbox: tests start as
-many as they like in one process.
+State lives on ``app.state``, so each ``create_app`` is an independent sandbox.
 """
 
 from __future__ import annotations
@@ -14,12 +11,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from chatbot_sandbox import chat_api, inspect_api, openai_api, twilio_api
-from chatbot_sandbox.chat_hub import ChatHub
-from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox import inspection
+from chatbot_sandbox.chat import api as chat_api
+from chatbot_sandbox.chat.hub import ChatHub
+from chatbot_sandbox.openai import api as openai_api
 from chatbot_sandbox.origins import OriginCheck, TrustedHostMiddleware
-from chatbot_sandbox.status_callbacks import StatusReporter
-from chatbot_sandbox.store import SandboxStore
+from chatbot_sandbox.process import SandboxSettings, SandboxStore
+from chatbot_sandbox.twilio import api as twilio_api
+from chatbot_sandbox.twilio import media as twilio_media
+from chatbot_sandbox.twilio.callbacks import StatusReporter
 
 __all__ = ["create_app"]
 
@@ -34,13 +34,7 @@ def create_app(settings: SandboxSettings) -> FastAPI:
         logger.info(
             "chatbot sandbox starting: a fake Twilio REST API and a local OpenAI-compatible "
             "echo responder, not real Twilio or OpenAI; nothing is delivered",
-            extra={
-                "host": settings.host,
-                "port": settings.port,
-                "model_label": settings.model_label,
-                "model_provider": settings.model_provider,
-                "twilio_real": settings.twilio_real,
-            },
+            extra={"host": settings.host, "port": settings.port},
         )
         try:
             yield
@@ -53,15 +47,19 @@ def create_app(settings: SandboxSettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.store = store = SandboxStore(settings.fault_seed, settings.openai_models)
+    app.state.store = store = SandboxStore(settings)
     app.state.chat_hub = ChatHub(store)
     app.state.status_reporter = reporter = StatusReporter(
         settings.twilio_auth_token.get_secret_value(), store.twilio_status_callbacks
     )
-    app.include_router(twilio_api.router)
-    app.include_router(openai_api.router)
-    app.include_router(inspect_api.router)
-    app.include_router(chat_api.router)
+    for router in (
+        twilio_api.router,
+        twilio_media.router,
+        openai_api.router,
+        inspection.router,
+        chat_api.router,
+    ):
+        app.include_router(router)
     app.add_middleware(OriginCheck, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
     return app

@@ -1,10 +1,6 @@
-"""`chatbot-sandbox`: run the sandbox on SANDBOX_HOST:SANDBOX_PORT.
+"""`chatbot-sandbox`: serve the sandbox on SANDBOX_HOST:SANDBOX_PORT until interrupted.
 
-Logging is configured before uvicorn starts and uvicorn is told not to install its own, so the
-sandbox writes the same JSON lines as the services. The chat page keeps an event stream open
-for as long as it is shown, and uvicorn waits for open responses before it exits: so shutdown
-first ends the chat's streams (the page then says it is reconnecting), and a short graceful
-timeout bounds anything else, so Ctrl-C on `make run` stays quick.
+Shutdown ends the chat's event streams first, so Ctrl-C on `make run` stays quick.
 """
 
 from __future__ import annotations
@@ -15,8 +11,8 @@ import uvicorn
 
 from chatbot_common.logging import configure_logging
 from chatbot_sandbox.app import create_app
-from chatbot_sandbox.chat_hub import ChatHub
-from chatbot_sandbox.config import SandboxSettings
+from chatbot_sandbox.chat.hub import ChatHub
+from chatbot_sandbox.process import SandboxSettings
 
 __all__ = ["SHUTDOWN_TIMEOUT", "main"]
 

@@ -1,10 +1,7 @@
-"""Run a sandbox inside the caller's event loop, on a free loopback port, for tests.
+"""A sandbox inside the caller's event loop, on a free loopback port, for the services' tests.
 
-Service tests point the real `twilio` and `openai` SDKs at a sandbox the same way `make run`
-does, over HTTP; this starts one in-process (a real uvicorn server, so the SDKs' HTTP stacks
-are exercised) and hands back its URLs and store. Start-up is awaited on an event set once the
-socket is bound, never by polling. The caller's loop owns signals: the embedded server
-installs no signal handlers.
+It is a real uvicorn server, so the SDKs' HTTP stacks are exercised; start-up is awaited on an
+event, and the caller's loop keeps its signal handlers.
 """
 
 from __future__ import annotations
@@ -21,8 +18,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from chatbot_sandbox.app import create_app
-from chatbot_sandbox.config import SandboxSettings
-from chatbot_sandbox.store import SandboxStore
+from chatbot_sandbox.process import SandboxSettings, SandboxStore
 
 __all__ = ["FormReceiver", "RunningSandbox", "receiving", "running_sandbox", "twilio_client"]
 

@@ -1,11 +1,7 @@
-"""``make chat``: the chat page's conversation in a terminal, for people without a browser.
+"""``make chat``: the chat page's conversation in a terminal, a client of the running sandbox.
 
-It is a client of the running sandbox and nothing more: each line typed is sent through
-``POST /_sandbox/chat/messages`` (so the sandbox signs it and posts it to ingress exactly as
-for the page), and replies are read from the same event stream the page uses. A reply is
-printed once its ticks settle (delivered, read or failed, as the status callbacks report)
-or after a short wait, so one line shows the text with its final ticks. Piped input works
-too: ``echo hello | make chat`` sends the line and waits for the answer before leaving.
+A reply is printed once its ticks settle, or after a short wait. Piped input works too:
+``echo hello | make chat`` sends the line and waits for the answer before leaving.
 """
 
 from __future__ import annotations
@@ -23,10 +19,14 @@ from typing import Any, TextIO
 
 import httpx
 
-from chatbot_sandbox.chat_api import EVENTS_PATH, MESSAGES_PATH
-from chatbot_sandbox.chat_hub import normalise_number
-from chatbot_sandbox.devrun import RunSettings
-from chatbot_sandbox.sse import read_events
+from chatbot_sandbox.chat.settings import ChatClientSettings
+from chatbot_sandbox.chat.wire import (
+    EVENTS_PATH,
+    MESSAGES_PATH,
+    normalise_number,
+    read_events,
+    read_path,
+)
 
 __all__ = ["LOCAL_HELP", "ChatClient", "earlier_note", "main", "sandbox_url"]
 
@@ -51,7 +51,7 @@ def earlier_note(hidden: int) -> str | None:
 
 def sandbox_url() -> str:
     """Where ``make run`` put the sandbox: SANDBOX_PORT from the environment or .env."""
-    return f"http://127.0.0.1:{RunSettings().sandbox_port}"
+    return ChatClientSettings().sandbox_url
 
 
 class _Style:
@@ -68,6 +68,7 @@ class _Style:
 class _Reply:
     message: dict[str, Any]
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+    read: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ChatClient:
@@ -176,8 +177,19 @@ class ChatClient:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(item.settled.wait(), SETTLE_TIMEOUT)
+            if item.message["status"] == "delivered" and await self._mark_read(item):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(item.read.wait(), SETTLE_TIMEOUT)
             self.say(self._line(item.message))
             self.answered.set()
+
+    async def _mark_read(self, reply: _Reply) -> bool:
+        """Say the reply was shown, as WhatsApp does (blue ticks); whether a read will come."""
+        try:
+            answer = await self._http.post(read_path(reply.message["id"]))
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "snapshot":
@@ -191,6 +203,8 @@ class ChatClient:
                 reply.message.update(status=data["status"], error=data["error"])
                 if data["status"] in SETTLED:
                     reply.settled.set()
+                if data["status"] == "read":
+                    reply.read.set()
         elif name == "typing":
             self._printing.put_nowait(self._style("chatbot is typing…", "2"))
 

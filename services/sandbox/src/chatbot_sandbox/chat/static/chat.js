@@ -155,9 +155,25 @@
   // ---- users (the sidebar) ----
 
   function addUser(number, name, custom) {
-    if (!state.users.has(number)) {
+    const known = state.users.get(number);
+    if (!known) {
       state.users.set(number, { number, name: name || prettyNumber(number), custom: !!custom });
+    } else if (name && known.name === prettyNumber(number)) {
+      known.name = name; // a user first seen by number, who has a profile name after all
     }
+  }
+
+  // A reply shown in the open thread is read: the fake Twilio then reports it (blue ticks).
+  const marked = new Set();
+  document.addEventListener("visibilitychange", () => {
+    for (const message of userMessages(state.current)) markRead(message);
+  });
+  function markRead(message) {
+    if (message.direction !== "out" || message.status === "read" || marked.has(message.id)) return;
+    if (message.user !== state.current || document.hidden) return;
+    marked.add(message.id);
+    fetch(`/_sandbox/twilio/messages/${encodeURIComponent(message.id)}/read`, { method: "POST" })
+      .catch(() => marked.delete(message.id));
   }
 
   function userMessages(number) {
@@ -318,6 +334,7 @@
     for (const message of userMessages(state.current)) {
       lastDirection = appendBubble(thread, message, lastDay, lastDirection);
       lastDay = dayLabel(message.at);
+      markRead(message);
     }
     renderTyping();
     scrollDown();
@@ -369,7 +386,7 @@
   function onMessage(message) {
     const isNew = !state.messages.has(message.id);
     state.messages.set(message.id, message);
-    addUser(message.user);
+    addUser(message.user, message.profile_name);
     if (message.direction === "out") state.typingUntil.delete(message.user);
     if (message.user === state.current) {
       const stick = nearBottom() || message.direction === "in";
@@ -384,6 +401,7 @@
       }
       renderTyping();
       if (stick) scrollDown();
+      markRead(message);
     } else if (isNew && message.direction === "out") {
       state.unread.set(message.user, (state.unread.get(message.user) || 0) + 1);
     }
@@ -412,7 +430,7 @@
     state.typingUntil.clear();
     for (const message of snapshot.messages) {
       state.messages.set(message.id, message);
-      addUser(message.user);
+      addUser(message.user, message.profile_name);
     }
     for (const typing of snapshot.typing) state.typingUntil.set(typing.user, new Date(typing.until));
     renderUsers();

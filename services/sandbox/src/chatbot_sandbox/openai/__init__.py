@@ -1,0 +1,3 @@
+"""The fake OpenAI: Conversations, Responses, Chat Completions, transcriptions and models."""
+
+__all__: list[str] = []

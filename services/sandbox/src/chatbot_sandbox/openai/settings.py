@@ -1,0 +1,45 @@
+"""Settings of the fake OpenAI (it never reads OPENAI_API_KEY, which may hold a real key)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field, SecretStr
+
+from chatbot_sandbox.settings import Settings
+
+__all__ = ["OpenAISettings"]
+
+
+class OpenAISettings(Settings):
+    """The key the fake accepts, how slow it is, and what its models API knows."""
+
+    openai_api_key: SecretStr = Field(
+        SecretStr(""),
+        validation_alias="SANDBOX_OPENAI_API_KEY",
+        description=(
+            "Bearer token the responder requires; empty means any non-empty token is accepted."
+        ),
+    )
+    openai_latency: float = Field(
+        0.0,
+        ge=0,
+        validation_alias="SANDBOX_OPENAI_LATENCY",
+        description="Seconds the responder takes to produce each response.",
+    )
+    openai_models_endpoint: bool = Field(
+        True,
+        validation_alias="SANDBOX_OPENAI_MODELS_ENDPOINT",
+        description=(
+            "Answer the models API (GET /v1/models, /v1/models/{id}); off plays an "
+            "OpenAI-compatible server that has none (404)."
+        ),
+    )
+    openai_models: dict[str, date | None] = Field(
+        {},
+        validation_alias="SANDBOX_OPENAI_MODELS",
+        description=(
+            'Models the models API knows besides its defaults, as JSON: {"model": '
+            '"YYYY-MM-DD" (its shutdown date) or null}; a default named here is replaced.'
+        ),
+    )

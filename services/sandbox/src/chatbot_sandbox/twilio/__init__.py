@@ -1,0 +1,3 @@
+"""The fake Twilio: Messages, typing indicators, inbound media and status callbacks."""
+
+__all__: list[str] = []

@@ -1,0 +1,123 @@
+"""Twilio's status callbacks: signed form posts of each accepted message's progress.
+
+An accepted message reports ``sent`` then ``delivered`` (or only ``failed`` with an ErrorCode),
+never its initial status; ``read`` follows once a chat client has shown it (:meth:`read`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Sequence
+from datetime import UTC, datetime
+
+import httpx
+from twilio.request_validator import RequestValidator
+
+from chatbot_sandbox.records import RecordLog
+from chatbot_sandbox.twilio.records import StatusCallbackRecord, TwilioMessageRecord
+
+__all__ = ["DELIVERED", "SIGNATURE_HEADER", "StatusReporter"]
+
+logger = logging.getLogger(__name__)
+
+DELIVERED = ("sent", "delivered")
+SIGNATURE_HEADER = "X-Twilio-Signature"
+_CONNECTIONS = 16
+"""Callbacks posted at once: more only queue inside httpx's pool, at a cost in CPU."""
+
+
+class StatusReporter:
+    """Posts status callbacks in the background, one message's in order, over one client."""
+
+    def __init__(self, auth_token: str, log: RecordLog[StatusCallbackRecord]) -> None:
+        self._validator = RequestValidator(auth_token)
+        self._log = log
+        self._client: httpx.AsyncClient | None = None
+        self._slots = asyncio.Semaphore(_CONNECTIONS)
+        self._running: set[asyncio.Task[None]] = set()
+        self._unread: dict[str, tuple[TwilioMessageRecord, asyncio.Task[None]]] = {}
+
+    def report(self, record: TwilioMessageRecord, *, error_code: int | None = None) -> None:
+        """Start posting ``record``'s statuses to its StatusCallback URL (if it has one)."""
+        if record.status_callback and record.sid:
+            statuses = DELIVERED if error_code is None else ("failed",)
+            task = self._start(self._post(record, statuses, error_code))
+            if error_code is None:
+                self._unread[record.sid] = (record, task)
+
+    def read(self, message_sid: str) -> bool:
+        """The user saw the message: post ``read`` after ``delivered``; False if not due."""
+        record, delivering = self._unread.pop(message_sid, (None, None))
+        if record is None or delivering is None:
+            return False
+
+        async def after_delivery() -> None:
+            await asyncio.wait({delivering})
+            await self._post(record, ("read",))
+
+        self._start(after_delivery())
+        return True
+
+    async def stop(self) -> None:
+        """Cancel the callbacks still being posted and close the client."""
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _start(self, posting: Coroutine[object, object, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(posting)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    async def _post(
+        self, record: TwilioMessageRecord, statuses: Sequence[str], error_code: int | None = None
+    ) -> None:
+        if self._client is None:  # opened inside the event loop that uses it
+            limits = httpx.Limits(max_connections=_CONNECTIONS)
+            self._client = httpx.AsyncClient(timeout=5.0, limits=limits)
+        url = record.status_callback or ""
+        for status in statuses:
+            fields = _fields(record, status, error_code)
+            signature = self._validator.compute_signature(url, fields)
+            entry = StatusCallbackRecord(
+                record.sid or "", status, url, fields, signature, datetime.now(UTC)
+            )
+            try:
+                async with self._slots:
+                    answer = await self._client.post(
+                        url, data=fields, headers={SIGNATURE_HEADER: signature}
+                    )
+                entry.response_status = answer.status_code
+            except httpx.HTTPError as exc:
+                entry.error = type(exc).__name__
+                logger.info(
+                    "sandbox status callback not delivered",
+                    extra={"message_sid": record.sid, "status": status, "error": entry.error},
+                )
+            self._log.append(entry)
+
+
+def _fields(record: TwilioMessageRecord, status: str, error_code: int | None) -> dict[str, str]:
+    """The form fields of one callback, as Twilio names them for a WhatsApp message."""
+    sid = record.sid or ""
+    fields = {
+        "AccountSid": record.account_sid,
+        "ApiVersion": "2010-04-01",
+        "ChannelPrefix": "whatsapp",
+        "MessageSid": sid,
+        "MessageStatus": status,
+        "SmsSid": sid,
+        "SmsStatus": status,
+        "To": record.to or "",
+    }
+    if record.from_:
+        fields["From"] = record.from_
+    if record.messaging_service_sid:
+        fields["MessagingServiceSid"] = record.messaging_service_sid
+    if error_code is not None:
+        fields["ErrorCode"] = str(error_code)
+    return fields
