@@ -41,7 +41,7 @@ from chatbot_common.bus import publish
 from chatbot_common.contracts import InboundMessage, OutboundMessage, decode, utcnow
 from chatbot_common.topology import INBOUND, OUTBOUND
 from chatbot_common.userkey import user_key
-from chatbot_devstack import BUSINESS_NUMBER, find_executable, free_port, user_number
+from chatbot_devstack import ACCOUNT_SID, BUSINESS_NUMBER, find_executable, free_port, user_number
 
 SECRET = "bench-user-key-secret"
 TARGETS = {"in_flight": 500, "replies_per_second": 200, "own_ms_median": 5.0}
@@ -80,7 +80,7 @@ async def send(js: JetStreamContext, traffic: Traffic, number: int, body: str) -
     sid = "SM" + uuid.uuid4().hex
     message = InboundMessage(
         message_sid=sid,
-        account_sid="AC" + "0" * 32,
+        account_sid=ACCOUNT_SID,
         from_=user_number(number),
         to=BUSINESS_NUMBER,
         body=body,

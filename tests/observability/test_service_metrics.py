@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from chatbot_common.topology import OUTBOUND, Consumer, provision
 from chatbot_common.worker import ConsumerLoop
+from chatbot_devstack import ACCOUNT_SID, BUSINESS_NUMBER
 from chatbot_ingress.app import create_app
 from chatbot_ingress.config import IngressSettings
 from chatbot_ingress.metrics import delivery_status_labels
@@ -32,9 +33,9 @@ def sample(name: str, **labels: str) -> float:
 def status_form(sid: str, status: str, error_code: str | None = None) -> dict[str, str]:
     form = {
         "MessageSid": sid,
-        "AccountSid": "AC" + "0" * 32,
+        "AccountSid": ACCOUNT_SID,
         "MessageStatus": status,
-        "From": "whatsapp:+14155238886",
+        "From": BUSINESS_NUMBER,
         "To": "whatsapp:+15550001111",
     }
     if error_code is not None:

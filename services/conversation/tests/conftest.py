@@ -44,23 +44,23 @@ from chatbot_common.userkey import user_key
 from chatbot_conversation.app import create_app
 from chatbot_conversation.config import ConversationSettings
 from chatbot_conversation.state import ConversationState, StateStore
+from chatbot_devstack import ACCOUNT_SID as ACCOUNT
+from chatbot_devstack import BUSINESS_NUMBER as BUSINESS
 from chatbot_devstack import ManagedProcess, ProcessSpec, find_executable, free_port
+from chatbot_devstack import user_number as phone
 from chatbot_sandbox.openai.records import FaultSpec, OpenAIRequestRecord
 from chatbot_sandbox.process import SandboxSettings
 from chatbot_sandbox.testing import RunningSandbox, running_sandbox
 
 SECRET = "conversation-test-secret"
-BUSINESS = "whatsapp:+14155238886"
-ACCOUNT = "AC" + "0" * 32
 MODEL = "gpt-test"
 DUPLICATE_WINDOW = 7200.0
 
 ServiceFactory = Callable[..., AbstractAsyncContextManager[None]]
 
 
-def phone(number: int) -> str:
-    """A WhatsApp address of a test user."""
-    return f"whatsapp:+1555{number:07d}"
+def _asks_model(record: OpenAIRequestRecord) -> bool:
+    return record.endpoint in ("responses.create", "chat.completions.create")
 
 
 ALICE = phone(1)
@@ -141,16 +141,13 @@ class Chat:
 
     def model_requests(self) -> list[OpenAIRequestRecord]:
         """The responder's `responses.create` and chat completion records, oldest first."""
-        return [
-            r
-            for r in self.sandbox.store.openai_requests.snapshot()
-            if r.endpoint in ("responses.create", "chat.completions.create")
-        ]
+        return [r for r in self.sandbox.store.openai_requests.snapshot() if _asks_model(r)]
 
     async def model_request_in_flight(self) -> None:
         """Return once a model request is being answered."""
         await self.sandbox.store.openai_requests.wait_until(
-            lambda records: any(r.status_code is None for r in records), timeout=10
+            lambda records: any(_asks_model(r) and r.status_code is None for r in records),
+            timeout=10,
         )
 
     def texts(self, user: str = ALICE) -> list[OutboundMessage]:

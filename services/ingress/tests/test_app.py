@@ -18,6 +18,8 @@ from prometheus_client import REGISTRY
 from twilio.request_validator import RequestValidator
 
 from chatbot_common.userkey import user_key
+from chatbot_devstack import ACCOUNT_SID
+from chatbot_devstack import BUSINESS_NUMBER as BUSINESS
 from chatbot_ingress.app import IngressApp, create_app
 from chatbot_ingress.config import IngressSettings
 
@@ -25,7 +27,6 @@ TOKEN = "test-auth-token"
 SECRET = "test-user-key-secret"
 PUBLIC = "https://bot.example.com"
 USER = "whatsapp:+15550001111"
-BUSINESS = "whatsapp:+14155238886"
 
 Factory = Callable[..., Any]
 
@@ -33,7 +34,7 @@ Factory = Callable[..., Any]
 def inbound(**fields: str) -> dict[str, str]:
     return {
         "MessageSid": "SM" + uuid.uuid4().hex,
-        "AccountSid": "AC" + "0" * 32,
+        "AccountSid": ACCOUNT_SID,
         "From": USER,
         "To": BUSINESS,
         "Body": "hello",
@@ -341,7 +342,7 @@ async def test_status_callback_is_published_once_per_status(
     for status in ("sent", "delivered", "delivered"):
         form = {
             "MessageSid": sid,
-            "AccountSid": "AC" + "0" * 32,
+            "AccountSid": ACCOUNT_SID,
             "MessageStatus": status,
             "From": BUSINESS,
             "To": USER,

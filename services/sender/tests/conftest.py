@@ -26,6 +26,7 @@ from prometheus_client import REGISTRY
 from chatbot_common.bus import publish
 from chatbot_common.contracts import OutboundMessage
 from chatbot_common.topology import DELIVERIES_BUCKET, OUTBOUND
+from chatbot_devstack import BUSINESS_NUMBER as BUSINESS
 from chatbot_sandbox.process import SandboxSettings
 from chatbot_sandbox.testing import RunningSandbox, running_sandbox
 from chatbot_sender.app import DURABLE, create_app
@@ -33,7 +34,6 @@ from chatbot_sender.config import SenderSettings
 
 ACCOUNT_SID = "AC" + "5e" * 16
 AUTH_TOKEN = "sender-test-token"
-BUSINESS = "whatsapp:+14155238886"
 USER_KEY_SECRET = "sender-test-user-key-secret"
 
 

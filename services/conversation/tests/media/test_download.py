@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from chatbot_conversation.media import MediaDownloader, MediaUnavailableError
 from chatbot_conversation.retry import RetryPolicy
+from chatbot_devstack import ACCOUNT_SID
 
 MEDIA_PATH = "/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
 BROKEN_URLS = (
@@ -24,7 +25,7 @@ BROKEN_URLS = (
 def downloader(session: aiohttp.ClientSession, base_url: str | None) -> MediaDownloader:
     return MediaDownloader(
         session,
-        account_sid="AC" + "0" * 32,
+        account_sid=ACCOUNT_SID,
         auth_token=SecretStr("token"),
         base_url=base_url,
         max_bytes=1024,
@@ -66,7 +67,7 @@ async def test_a_media_url_that_breaks_url_handling_is_the_attachments_failure()
         for base in ("http://127.0.0.1:1/twilio", None):
             downloader = MediaDownloader(
                 session,
-                account_sid="AC" + "0" * 32,
+                account_sid=ACCOUNT_SID,
                 auth_token=SecretStr("token"),
                 base_url=base,
                 max_bytes=1024,

@@ -1,13 +1,12 @@
-"""The local Twilio account, its WhatsApp business number, and the test users' numbers."""
+"""The local Twilio account (the sandbox's defaults), its business number, the test users."""
 
 from __future__ import annotations
 
-__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "BUSINESS_NUMBER", "USER", "user_number"]
+from chatbot_sandbox.chat.settings import DEFAULT_BUSINESS_NUMBER as BUSINESS_NUMBER
+from chatbot_sandbox.twilio.settings import DEFAULT_ACCOUNT_SID as ACCOUNT_SID
+from chatbot_sandbox.twilio.settings import DEFAULT_AUTH_TOKEN as AUTH_TOKEN
 
-ACCOUNT_SID = "AC00000000000000000000000000000000"
-AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - the sandbox's own, not a real secret
-BUSINESS_NUMBER = "whatsapp:+14155238886"
-"""The business's WhatsApp sender (Twilio's sandbox number)."""
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "BUSINESS_NUMBER", "USER", "user_number"]
 
 
 def user_number(index: int) -> str:

@@ -113,12 +113,11 @@ async def create_conversation(request: Request, settings: Settings, store: Store
         stall = call.admit("conversations")
     except ApiError as error:
         return call.refused(error)
-    await _pause(stall)
     conversation = ConversationState(new_id("conv_"), int(time.time()), metadata)
     store.conversations[conversation.id] = conversation
-    # Recorded once answered: only model requests are ever seen in flight.
-    call.record.conversation, call.record.status_code = conversation.id, 200
+    call.record.conversation = conversation.id
     store.openai_requests.append(call.record)
+    await call.answered(stall)
     return answer(
         {
             "id": conversation.id,
