@@ -36,12 +36,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.report import Options, Report
 from bench.stats import Check, percentile
-from bench.system import nats_server, process
+from bench.system import bench_stack
 from chatbot_common.bus import publish
 from chatbot_common.contracts import InboundMessage, OutboundMessage, decode, utcnow
 from chatbot_common.topology import INBOUND, OUTBOUND
 from chatbot_common.userkey import user_key
-from chatbot_devstack import ACCOUNT_SID, BUSINESS_NUMBER, find_executable, free_port, user_number
+from chatbot_devstack import ACCOUNT_SID, BUSINESS_NUMBER, user_number
 
 SECRET = "bench-user-key-secret"
 TARGETS = {"in_flight": 500, "replies_per_second": 200, "own_ms_median": 5.0}
@@ -143,19 +143,6 @@ def processes_cpu() -> dict[str, float]:
         if int(fields[1]) == os.getpid():
             used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return used
-
-
-def env(nats_url: str, sandbox_url: str, port: int, **extra: str) -> dict[str, str]:
-    return {
-        "NATS_URL": nats_url,
-        "USER_KEY_SECRET": SECRET,
-        "OPENAI_API_KEY": "sandbox",
-        "OPENAI_BASE_URL": f"{sandbox_url}/v1",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
-        **extra,
-    }
 
 
 async def connect(nats_url: str, traffic: Traffic) -> tuple[NATS, JetStreamContext]:
@@ -271,27 +258,16 @@ async def load(
 
 
 def phase(nats_url: str, latency: str, settings: dict[str, str], run: Any) -> dict[str, Any]:
-    sandbox_port, service_port = free_port(), free_port()
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    service_url = f"http://127.0.0.1:{service_port}"
-    sandbox_env = {
-        "SANDBOX_HOST": "127.0.0.1",
-        "SANDBOX_PORT": str(sandbox_port),
+    """``run`` (given the service's metrics URL) against the sandbox and one conversation
+    service on ``nats_url``, the responder answering in ``latency`` seconds."""
+    environment = {
+        "NATS_URL": nats_url,
+        "USER_KEY_SECRET": SECRET,
         "SANDBOX_OPENAI_LATENCY": latency,
-        "LOG_LEVEL": "WARNING",
+        **settings,
     }
-    with (
-        process(
-            "sandbox", [find_executable("chatbot-sandbox")], sandbox_env, f"{sandbox_url}/healthz"
-        ),
-        process(
-            "conversation",
-            [find_executable("chatbot-conversation")],
-            env(nats_url, sandbox_url, service_port, **settings),
-            f"{service_url}/readyz",
-        ),
-    ):
-        result: dict[str, Any] = asyncio.run(run(f"{service_url}/metrics"))
+    with bench_stack("sandbox", "conversation", **environment) as stack:
+        result: dict[str, Any] = asyncio.run(run(stack.url("conversation") + "/metrics"))
     return {"responder_latency_s": float(latency), "settings": settings, **result}
 
 
@@ -300,7 +276,8 @@ def run(options: Options) -> Report:
     seconds = int(options.seconds or 20)
     users = options.users or 1800
     turns = 400
-    with nats_server() as (nats_url, _):
+    with bench_stack("nats") as nats:
+        nats_url = nats.env["NATS_URL"]
         print("   own time: responder at 0 ms, one turn at a time...", flush=True)
         own = phase(
             nats_url,

@@ -30,14 +30,13 @@ from bench import plots
 from bench.loadgen import run_apart
 from bench.report import Options, Report
 from bench.stats import Check, Latency, constant_rate, next_rate, round_robin
-from bench.system import nats_server, own_core, process, usage
+from bench.system import bench_stack, own_core, process, usage
 from bench.webhooks import signed_requests
-from chatbot_devstack import find_executable, free_port
+from chatbot_devstack import AUTH_TOKEN, find_executable, free_port
 from chatbot_devstack.webhooks import MESSAGES_ROUTE
 
 __all__ = ["run"]
 
-TOKEN = "bench-auth-token"
 P99_LIMIT_MS = 50.0
 TARGET_RATE = 2000.0
 TARGET_RATIO = 0.5
@@ -84,25 +83,13 @@ def _bare(port: int) -> Iterator[tuple[int, str]]:
 
 
 @contextmanager
-def _ingress(port: int) -> Iterator[tuple[int, str]]:
-    """nats-server and ingress, ingress on a core of its own; yields ingress's pid and how the
-    CPUs are shared."""
-    with nats_server() as (nats_url, server):
-        env = {
-            "NATS_URL": nats_url,
-            "USER_KEY_SECRET": "bench-secret",
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "LOG_LEVEL": "WARNING",
-        }
-        ready = f"http://127.0.0.1:{port}/readyz"
-        with (
-            process("ingress", [find_executable("chatbot-ingress")], env, ready) as p,
-            own_core(p.pid or 0, server.pid or 0) as pinning,
-        ):
-            yield p.pid or 0, pinning
+def _ingress() -> Iterator[tuple[int, int, str]]:
+    """nats-server and ingress, ingress on a core of its own; yields ingress's port and pid,
+    and how the CPUs are shared."""
+    with bench_stack("nats", "ingress") as stack:
+        pid, server = (stack.processes[name].pid or 0 for name in ("ingress", "nats"))
+        with own_core(pid, server) as pinning:
+            yield stack.ports.ingress, pid, pinning
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -112,7 +99,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def _step(port: int, pid: int, rate: float, seconds: float) -> Step:
     planned = round_robin(constant_rate(rate, WARMUP + seconds), 1000)
-    requests = signed_requests(f"http://127.0.0.1:{port}", planned, TOKEN)
+    requests = signed_requests(f"http://127.0.0.1:{port}", planned, AUTH_TOKEN)
     before = _cpu_seconds(pid)
     run = uvloop.run(run_apart("127.0.0.1", port, requests, [m.at for m in planned]))
     used = _cpu_seconds(pid) - before
@@ -161,7 +148,7 @@ def run(options: Options) -> Report:
     searches, pinning = {}, {}
     with _bare(port := free_port()) as (pid, pinning["bare FastAPI"]):
         searches["bare FastAPI"] = _search("bare", port, pid, seconds)
-    with _ingress(port := free_port()) as (pid, pinning["ingress"]):
+    with _ingress() as (port, pid, pinning["ingress"]):
         searches["ingress"] = _search("ingress", port, pid, seconds)
     best = {name: _best(steps) for name, steps in searches.items()}
     capacity = {name: step.rate if step else 0.0 for name, step in best.items()}

@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,12 +29,12 @@ from bench.report import RESULTS
 from bench.stats import Accounting, Planned, Reply, account, tokens_in
 from bench.webhooks import signed_requests
 from chatbot_devstack import (
+    PARTS,
     LocalStack,
     ManagedProcess,
-    Ports,
     ProcessSpec,
-    free_port,
-    nats_server_spec,
+    StackDriver,
+    started_stack,
     user_number,
 )
 
@@ -47,7 +46,6 @@ __all__ = [
     "bench_stack",
     "drive",
     "gauge",
-    "nats_server",
     "own_core",
     "process",
     "quiet",
@@ -87,50 +85,27 @@ def quiet(name: str, line: str) -> None:
 
 
 @contextmanager
-def bench_stack(**environment: str) -> Iterator[LocalStack]:
-    """A fresh LocalStack with the benchmark settings plus ``environment``."""
-    with tempfile.TemporaryDirectory(prefix="bench-stack-") as run_dir:
-        stack = LocalStack(
-            ports=Ports.free(),
-            run_dir=Path(run_dir),
-            environment={"PATH": os.environ.get("PATH", ""), **BENCH_ENVIRONMENT, **environment},
-            sink=quiet,
-        )
-        asyncio.run(stack.start())
-        try:
-            yield stack
-        finally:
-            asyncio.run(stack.stop())
-
-
-@contextmanager
-def _started(process: ManagedProcess, timeout: float) -> Iterator[ManagedProcess]:
-    process.start()
-    try:
-        asyncio.run(process.ready(timeout))
-        yield process
-    finally:
-        asyncio.run(process.stop())
-
-
-@contextmanager
-def nats_server() -> Iterator[tuple[str, ManagedProcess]]:
-    """A nats-server with JetStream on a free port: its URL and process."""
-    with tempfile.TemporaryDirectory(prefix="bench-nats-") as store:
-        port = free_port()
-        spec = nats_server_spec(port, Path(store))
-        with _started(ManagedProcess(spec, quiet), 10) as server:
-            yield f"nats://127.0.0.1:{port}", server
+def bench_stack(*parts: str, **environment: str) -> Iterator[LocalStack]:
+    """A fresh stack (of ``parts``, by default all) with the benchmark settings plus
+    ``environment``."""
+    env = {"PATH": os.environ.get("PATH", ""), **BENCH_ENVIRONMENT, **environment}
+    with started_stack(environment=env, sink=quiet, parts=parts or PARTS) as stack:
+        yield stack
 
 
 @contextmanager
 def process(
     name: str, argv: list[str], env: Mapping[str, str], ready_url: str
 ) -> Iterator[ManagedProcess]:
-    """One service process with ``env`` added to this one's, ready when ``ready_url`` is 200."""
-    spec = ProcessSpec(name, argv, {**os.environ, **env}, ready_url)
-    with _started(ManagedProcess(spec, quiet), 30) as running:
+    """One process that is not part of the stack, with ``env`` added to this one's, ready when
+    ``ready_url`` is 200."""
+    running = ManagedProcess(ProcessSpec(name, argv, {**os.environ, **env}, ready_url), quiet)
+    running.start()
+    try:
+        asyncio.run(running.ready(30))
         yield running
+    finally:
+        asyncio.run(running.stop())
 
 
 def _pin(pid: int, cpus: set[int]) -> None:
@@ -240,8 +215,7 @@ class Sampler:
 class _ReplyLog:
     """The fake Twilio's accepted messages, read in pieces (`after=`) as they come."""
 
-    http: httpx.AsyncClient
-    url: str
+    driver: StackDriver
     replies: list[Reply] = field(default_factory=list)
     answered: set[int] = field(default_factory=set)
 
@@ -249,8 +223,7 @@ class _ReplyLog:
         """Read the records added since the last read; 0 when the sandbox did not answer in
         time (an overloaded sandbox is read again a second later, not given up on)."""
         try:
-            answer = await self.http.get(self.url, params={"after": len(self.replies)})
-            answer.raise_for_status()
+            records = await self.driver.sandbox_records("twilio/messages", after=len(self.replies))
         except httpx.TimeoutException:
             return 0
         new = [
@@ -259,7 +232,7 @@ class _ReplyLog:
                 to=record["to"] or "",
                 body=record["body"] or "",
             )
-            for record in answer.json()
+            for record in records
         ]
         self.replies += new
         for reply in new:
@@ -375,7 +348,7 @@ async def drive(
             spied = {name: pid for name, pid in pids.items() if name in PROFILED}
             summaries = context.enter_context(profiling(spied, RESULTS, scenario))
         async with httpx.AsyncClient(timeout=30) as http:
-            log = _ReplyLog(http, stack.url("sandbox") + "/_sandbox/twilio/messages")
+            log = _ReplyLog(StackDriver(stack, http))
             sampling = asyncio.create_task(sampler.run(http, stop))
             following = asyncio.create_task(
                 log.follow({m.number for m in planned}, sending, quiet=quiet, grace=grace)

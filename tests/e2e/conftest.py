@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatbot_devstack import LocalStack, Twilio, running_stack
+from chatbot_devstack import LocalStack, StackDriver, Twilio, running_stack
 
-__all__ = ["StackFactory", "http", "stack", "start_stack", "twilio"]
+__all__ = ["StackFactory", "driver", "http", "stack", "start_stack", "twilio"]
 
 StackFactory = Callable[..., AbstractAsyncContextManager[LocalStack]]
 
@@ -51,11 +51,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def twilio_of(stack: LocalStack, http: httpx.AsyncClient) -> Twilio:
-    """Twilio's side of ``stack``: its webhooks to ingress, and the fake Twilio's records."""
-    return Twilio(http, ingress_url=stack.url("ingress"), sandbox_url=stack.url("sandbox"))
+@pytest.fixture
+def driver(stack: LocalStack, http: httpx.AsyncClient) -> StackDriver:
+    """The stack driven from outside: webhooks, sandbox records, metrics, processes."""
+    return StackDriver(stack, http)
 
 
 @pytest.fixture
-def twilio(stack: LocalStack, http: httpx.AsyncClient) -> Twilio:
-    return twilio_of(stack, http)
+def twilio(driver: StackDriver) -> Twilio:
+    """Twilio's side of the stack: its webhooks to ingress, and the fake Twilio's records."""
+    return driver.twilio

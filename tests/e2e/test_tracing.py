@@ -13,9 +13,9 @@ import asyncio
 import httpx
 import pytest
 
-from chatbot_devstack import inbound_form
+from chatbot_devstack import StackDriver, inbound_form
 
-from .conftest import StackFactory, twilio_of
+from .conftest import StackFactory
 from .otlp import ReceivedSpan, otlp_receiver
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ async def test_one_trace_covers_ingress_conversation_sender_and_twilio(
     with otlp_receiver() as (endpoint, sink):
         environment = {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
         async with start_stack(**environment) as stack:
-            twilio = twilio_of(stack, http)
+            twilio = StackDriver(stack, http).twilio
             # Probes and scrapes first: were they traced, their spans would be exported before
             # the message's (each process exports its spans in the order they end).
             for service in SERVICES:

@@ -16,10 +16,10 @@ import pytest
 from nats.js.api import StreamConfig
 
 from chatbot_common.topology import DELIVERIES_BUCKET
-from chatbot_devstack import inbound_form, user_number
+from chatbot_devstack import inbound_form, poll, user_number
 
 from .conftest import SystemFactory
-from .system import Sent, check_ledger, poll
+from .system import Sent, check_ledger
 
 pytestmark = pytest.mark.e2e
 

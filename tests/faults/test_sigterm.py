@@ -14,8 +14,10 @@ import random
 
 import pytest
 
+from chatbot_devstack import poll
+
 from .conftest import SystemFactory
-from .system import System, Traffic, check_ledger, poll
+from .system import System, Traffic, check_ledger
 
 pytestmark = pytest.mark.e2e
 

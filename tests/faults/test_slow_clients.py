@@ -28,10 +28,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatbot_devstack import inbound_form, signed
-
-from .ingress_alone import ingress_alone
-from .system import poll
+from chatbot_devstack import inbound_form, poll, signed, started_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -71,9 +68,11 @@ def ingress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingress]:
             with lock:
                 lines.append(line)
 
-    environment = {"BODY_READ_TIMEOUT": str(BODY_READ_TIMEOUT)}
-    with ingress_alone(directory, sink, **environment) as alone:
-        yield Ingress(alone.url, alone.port, lines, lock)
+    environment = {"PATH": "/usr/bin:/bin", "BODY_READ_TIMEOUT": str(BODY_READ_TIMEOUT)}
+    with started_stack(
+        run_dir=directory, environment=environment, sink=sink, parts=("nats", "ingress")
+    ) as stack:
+        yield Ingress(stack.url("ingress"), stack.ports.ingress, lines, lock)
 
 
 async def counted(http: httpx.AsyncClient, ingress: Ingress, outcome: str) -> float:

@@ -22,9 +22,7 @@ from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
 from chatbot_common.topology import EVENTS, INBOUND
-from chatbot_devstack import inbound_form, signed
-
-from .ingress_alone import ingress_alone
+from chatbot_devstack import inbound_form, signed, started_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +74,7 @@ content_types = st.sampled_from(
 ID = r"[A-Za-z0-9]{1,40}"
 IDS = ("MessageSid", "MessageStatus")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+PLAIN = {"PATH": "/usr/bin:/bin"}
 
 
 def encoded(form: dict[str, str]) -> bytes:
@@ -101,8 +100,10 @@ def ingress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingress]:
         log.write(f"{name:<8}| {line}\n")
 
     try:
-        with ingress_alone(directory, sink) as running:
-            yield Ingress(running.url, running.nats_url)
+        with started_stack(
+            run_dir=directory, environment=PLAIN, sink=sink, parts=("nats", "ingress")
+        ) as stack:
+            yield Ingress(stack.url("ingress"), stack.env["NATS_URL"])
     finally:
         log.close()
 

@@ -48,9 +48,9 @@ from chatbot_devstack import ACCOUNT_SID as ACCOUNT
 from chatbot_devstack import BUSINESS_NUMBER as BUSINESS
 from chatbot_devstack import ManagedProcess, ProcessSpec, find_executable, free_port
 from chatbot_devstack import user_number as phone
+from chatbot_devstack.embedded import RunningSandbox, running_sandbox
 from chatbot_sandbox.openai.records import FaultSpec, OpenAIRequestRecord
 from chatbot_sandbox.process import SandboxSettings
-from chatbot_sandbox.testing import RunningSandbox, running_sandbox
 
 SECRET = "conversation-test-secret"
 MODEL = "gpt-test"

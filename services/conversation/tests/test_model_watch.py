@@ -13,9 +13,9 @@ from openai import AsyncOpenAI
 from prometheus_client import REGISTRY
 
 from chatbot_conversation.model_watch import Lookup, ModelWatch
+from chatbot_devstack.embedded import RunningSandbox, running_sandbox
 from chatbot_sandbox.openai.records import FaultSpec, ModelEntry
 from chatbot_sandbox.process import SandboxSettings
-from chatbot_sandbox.testing import RunningSandbox, running_sandbox
 
 from .conftest import MODEL
 

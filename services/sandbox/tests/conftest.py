@@ -8,8 +8,8 @@ from contextlib import AbstractAsyncContextManager
 import httpx
 import pytest
 
+from chatbot_devstack.embedded import RunningSandbox, running_sandbox
 from chatbot_sandbox.process import SandboxSettings
-from chatbot_sandbox.testing import RunningSandbox, running_sandbox
 
 ACCOUNT_SID = "AC" + "1234abcd" * 4
 AUTH_TOKEN = "test-auth-token"

@@ -21,6 +21,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from chatbot_devstack import free_port
+from chatbot_devstack.embedded import RunningSandbox, twilio_client
+from chatbot_devstack.receiver import FormReceiver, receiving
 from chatbot_sandbox.chat.hub import END, MAX_MESSAGES, ChatHub, ChatMessage
 from chatbot_sandbox.chat.terminal import earlier_note
 from chatbot_sandbox.chat.wire import (
@@ -33,7 +35,6 @@ from chatbot_sandbox.chat.wire import (
     read_path,
 )
 from chatbot_sandbox.process import SandboxSettings, SandboxStore
-from chatbot_sandbox.testing import FormReceiver, RunningSandbox, receiving, twilio_client
 
 USER = "+15550001111"
 PUBLIC_BASE_URL = "https://chatbot.example.test"

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from chatbot_sandbox.testing import RunningSandbox
+from chatbot_devstack.embedded import RunningSandbox
 
 TO = "whatsapp:+15550001111"
 FROM = "whatsapp:+15550002222"

@@ -12,9 +12,9 @@ import openai
 import pytest
 from openai.types.responses import ResponseReasoningItem
 
+from chatbot_devstack.embedded import RunningSandbox
 from chatbot_sandbox.openai.errors import LOCKED_MESSAGE
 from chatbot_sandbox.openai.records import OpenAIRequestRecord
-from chatbot_sandbox.testing import RunningSandbox
 
 MODEL = "gpt-test"
 SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from chatbot_sandbox.testing import RunningSandbox
+from chatbot_devstack.embedded import RunningSandbox
 
 MODEL = "local-model"
 

@@ -11,9 +11,9 @@ import httpx
 import openai
 import pytest
 
+from chatbot_devstack.embedded import RunningSandbox
 from chatbot_sandbox.openai.errors import LOCKED_MESSAGE, QUOTA_MESSAGE
 from chatbot_sandbox.openai.records import FaultSpec
-from chatbot_sandbox.testing import RunningSandbox
 
 MODEL = "gpt-test"
 SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]

@@ -7,8 +7,8 @@ import base64
 import openai
 import pytest
 
+from chatbot_devstack.embedded import RunningSandbox
 from chatbot_sandbox.openai.records import FaultSpec
-from chatbot_sandbox.testing import RunningSandbox
 
 MODEL = "gpt-test"
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n-not-really").decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from chatbot_sandbox.testing import RunningSandbox
+from chatbot_devstack.embedded import RunningSandbox
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8090", "10.0.0.8"])

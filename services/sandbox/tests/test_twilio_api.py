@@ -9,7 +9,7 @@ import httpx
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from chatbot_sandbox.testing import RunningSandbox, twilio_client
+from chatbot_devstack.embedded import RunningSandbox, twilio_client
 
 TO = "whatsapp:+15550001111"
 FROM = "whatsapp:+15550002222"

@@ -15,8 +15,9 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
+from chatbot_devstack.embedded import RunningSandbox, twilio_client
+from chatbot_devstack.receiver import FormReceiver, receiving
 from chatbot_sandbox.chat.wire import read_path
-from chatbot_sandbox.testing import FormReceiver, RunningSandbox, receiving, twilio_client
 from chatbot_sandbox.twilio.records import TwilioFault
 
 TO = "whatsapp:+15550001111"

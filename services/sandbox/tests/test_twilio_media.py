@@ -6,7 +6,7 @@ import base64
 
 import httpx
 
-from chatbot_sandbox.testing import RunningSandbox
+from chatbot_devstack.embedded import RunningSandbox
 from chatbot_sandbox.twilio.records import TwilioFault
 
 AUDIO = b"OggS\x00\x02" + bytes(range(200))

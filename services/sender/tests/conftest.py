@@ -27,8 +27,8 @@ from chatbot_common.bus import publish
 from chatbot_common.contracts import OutboundMessage
 from chatbot_common.topology import DELIVERIES_BUCKET, OUTBOUND
 from chatbot_devstack import BUSINESS_NUMBER as BUSINESS
+from chatbot_devstack.embedded import RunningSandbox, running_sandbox
 from chatbot_sandbox.process import SandboxSettings
-from chatbot_sandbox.testing import RunningSandbox, running_sandbox
 from chatbot_sender.app import DURABLE, create_app
 from chatbot_sender.config import SenderSettings
 

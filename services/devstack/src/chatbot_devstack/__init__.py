@@ -1,5 +1,6 @@
 """The whole system on one machine, for `make run`, the stack tests and the benchmarks."""
 
+from .driver import StackDriver, poll
 from .environment import DEFAULT_OPENAI_MODEL, SANDBOX_MODEL_LABEL, LocalModes, local_environment
 from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, USER, user_number
 from .ports import Ports, free_port, port_is_free
@@ -11,7 +12,7 @@ from .processes import (
     find_executable,
     nats_server_spec,
 )
-from .stack import LocalStack, running_stack
+from .stack import PARTS, LocalStack, running_stack, started_stack
 from .webhooks import Twilio, inbound_form, signed
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "AUTH_TOKEN",
     "BUSINESS_NUMBER",
     "DEFAULT_OPENAI_MODEL",
+    "PARTS",
     "SANDBOX_MODEL_LABEL",
     "USER",
     "LocalModes",
@@ -27,6 +29,7 @@ __all__ = [
     "Ports",
     "ProcessSpec",
     "Sink",
+    "StackDriver",
     "StackError",
     "Twilio",
     "find_executable",
@@ -34,8 +37,10 @@ __all__ = [
     "inbound_form",
     "local_environment",
     "nats_server_spec",
+    "poll",
     "port_is_free",
     "running_stack",
     "signed",
+    "started_stack",
     "user_number",
 ]

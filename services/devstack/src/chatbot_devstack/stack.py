@@ -6,8 +6,10 @@ on its own port with the environment a deployment would give it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .environment import LocalModes, local_environment, local_modes
@@ -21,18 +23,30 @@ from .processes import (
     nats_server_spec,
 )
 
-__all__ = ["LocalStack", "running_stack"]
+__all__ = ["PARTS", "LocalStack", "running_stack", "started_stack"]
 
 SERVICES = ("ingress", "conversation", "sender")
+PARTS = ("nats", "sandbox", *SERVICES)
+"""Every process of the stack, in start order."""
 
 
 class LocalStack:
-    """nats-server, the sandbox and the three services, started and stopped in order."""
+    """nats-server, the sandbox and the three services (or some of them, ``parts``), started
+    and stopped in order."""
 
     def __init__(
-        self, *, ports: Ports, run_dir: Path, environment: Mapping[str, str], sink: Sink
+        self,
+        *,
+        ports: Ports,
+        run_dir: Path,
+        environment: Mapping[str, str],
+        sink: Sink,
+        parts: Sequence[str] = PARTS,
     ) -> None:
+        if unknown := set(parts) - set(PARTS):
+            raise ValueError(f"no such part of the stack: {sorted(unknown)}")
         self.ports = ports
+        self.parts = tuple(name for name in PARTS if name in parts)
         self.run_dir = run_dir
         self.env = local_environment(ports, environment)
         self._sink = sink
@@ -64,7 +78,8 @@ class LocalStack:
         return ProcessSpec(name, [find_executable(f"chatbot-{name}")], env, ready_url=url)
 
     def _check_ports(self) -> None:
-        if busy := [(name, port) for name, port in self.ports.items() if not port_is_free(port)]:
+        ports = [(name, getattr(self.ports, name)) for name in self.parts]
+        if busy := [(name, port) for name, port in ports if not port_is_free(port)]:
             listed = ", ".join(f"{port} ({name}, {name.upper()}_PORT)" for name, port in busy)
             raise StackError(
                 f"ports already in use: {listed}. Is another `make run` running? Stop it, or "
@@ -77,10 +92,11 @@ class LocalStack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             for group in (("nats",), ("sandbox",), SERVICES):
-                for name in group:
+                starting = [name for name in group if name in self.parts]
+                for name in starting:
                     self.processes[name] = ManagedProcess(self._spec(name), self._sink)
                     self.processes[name].start()
-                for name in group:
+                for name in starting:
                     await self.processes[name].ready(timeout)
         except BaseException:
             await self.stop()
@@ -105,15 +121,48 @@ class LocalStack:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    *, run_dir: Path, environment: Mapping[str, str], sink: Sink, ports: Ports | None = None
+    *,
+    run_dir: Path,
+    environment: Mapping[str, str],
+    sink: Sink,
+    ports: Ports | None = None,
+    parts: Sequence[str] = PARTS,
 ) -> AsyncIterator[LocalStack]:
     """``async with running_stack(...) as stack``: started on ``ports`` (free ones by default),
     stopped on the way out."""
+    ports = ports or Ports.free()
     stack = LocalStack(
-        ports=ports or Ports.free(), run_dir=run_dir, environment=environment, sink=sink
+        ports=ports, run_dir=run_dir, environment=environment, sink=sink, parts=parts
     )
     await stack.start()
     try:
         yield stack
     finally:
         await stack.stop()
+
+
+@contextlib.contextmanager
+def started_stack(
+    *,
+    run_dir: Path | None = None,
+    environment: Mapping[str, str],
+    sink: Sink,
+    ports: Ports | None = None,
+    parts: Sequence[str] = PARTS,
+) -> Iterator[LocalStack]:
+    """:func:`running_stack` for callers outside an event loop (benchmarks, module-scoped
+    fixtures): started and stopped each on a short loop of its own, in ``run_dir`` (by default
+    a temporary directory)."""
+    with contextlib.ExitStack() as context:
+        if run_dir is None:
+            run_dir = Path(context.enter_context(tempfile.TemporaryDirectory(prefix="stack-")))
+        stack = LocalStack(
+            ports=ports or Ports.free(),
+            run_dir=run_dir,
+            environment=environment,
+            sink=sink,
+            parts=parts,
+        )
+        asyncio.run(stack.start())
+        context.callback(lambda: asyncio.run(stack.stop()))
+        yield stack
