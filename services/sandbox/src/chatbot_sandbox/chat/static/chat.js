@@ -1,689 +1,525 @@
 // The sandbox chat page: pick a user, send messages as signed webhooks (through the sandbox),
 // and show the replies live from the sandbox's event stream. No framework, no build step.
-"use strict";
+// A module: it runs once the page is parsed, in strict mode.
 
-(() => {
-  const API = "/_sandbox/chat";
-  const UPLOAD = "/_sandbox/twilio/media";
-  const STORAGE = "chatbot-sandbox-chat";
-  const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓" };
-  const FAILED = new Set(["failed", "undelivered", "canceled"]);
-  const COLOURS = ["#06cf9c", "#25a3e1", "#a35ddb", "#ef6950", "#d99a06", "#53bdeb", "#e26ab6"];
+const API = "/_sandbox/chat";
+const UPLOAD = "/_sandbox/twilio/media";
+const STORAGE = "chatbot-sandbox-chat";
+const FAILED = new Set(["failed", "undelivered", "canceled"]);
+// A status's glyph (kept in the text for screen readers, copy and paste, and tests) and icon.
+const TICKS = { sent: ["✓", "sent"], delivered: ["✓✓", "double"], read: ["✓✓", "double"] };
+const COLOURS = ["#06cf9c", "#25a3e1", "#a35ddb", "#ef6950", "#d99a06", "#53bdeb", "#e26ab6"];
+const RECORDING_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"];
+const PROVIDERS = {
+  // provider: [what the header says, what its tooltip says]
+  sandbox: ["echo, not a real model", "the sandbox's local echo responder, not a real model"],
+  openai: ["OpenAI", "OpenAI"],
+  compatible: ["compatible server", "OpenAI-compatible server"],
+};
 
-  const $ = (id) => document.getElementById(id);
-  const el = (tag, className, text) => {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  };
+const state = {
+  config: null,
+  users: new Map(), // number -> {number, name, custom}
+  current: null, // number
+  messages: new Map(), // id -> message
+  typingUntil: new Map(), // number -> Date
+  unread: new Map(), // number -> count
+  typingTimer: null,
+  pending: [], // files chosen with the paperclip, sent with the next message
+  recorder: null, // the MediaRecorder while a voice note is being recorded
+};
 
-  const state = {
-    config: null,
-    users: new Map(), // number -> {number, name}
-    current: null, // number
-    messages: new Map(), // id -> message
-    typingUntil: new Map(), // number -> Date
-    unread: new Map(), // number -> count
-    typingTimer: null,
-    pending: [], // files chosen with the paperclip, sent with the next message
-    recorder: null, // the MediaRecorder while a voice note is being recorded
-  };
+const $ = (id) => document.getElementById(id);
+const icon = (name) => $(`icon-${name}`).content.cloneNode(true); // a <template> in the page
+const rowOf = (id) => document.querySelector(`.msg[data-id="${CSS.escape(id)}"]`);
+const kindOf = (contentType) => (contentType || "").split("/")[0];
+const userMessages = (number) => [...state.messages.values()].filter((m) => m.user === number);
+const isTyping = (number) => state.typingUntil.get(number) > new Date(); // false if none
 
-  // ---- persistence: the chosen user and the numbers typed in ----
+// An element. `props` is its class, or properties to set; the children are nodes or text
+// (null, undefined and false are left out). Text is never parsed as HTML.
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, typeof props === "string" ? { className: props } : props);
+  node.append(...children.filter((child) => child != null && child !== false));
+  return node;
+}
 
-  function loadSaved() {
-    try {
-      return JSON.parse(localStorage.getItem(STORAGE) || "{}");
-    } catch {
-      return {};
-    }
+const link = (className, href, ...children) =>
+  el("a", { className, href, target: "_blank", rel: "noopener noreferrer" }, ...children);
+
+// ---- formatting ----
+
+function normalise(raw) {
+  let number = raw.trim().replace(/^whatsapp:/, "");
+  number = number.replace(/[\s\-().]/g, "");
+  if (number.startsWith("00")) number = "+" + number.slice(2);
+  else if (!number.startsWith("+")) number = "+" + number;
+  return /^\+[1-9][0-9]{6,14}$/.test(number) ? number : null;
+}
+
+function prettyNumber(number) {
+  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(number);
+  return m ? `+1 ${m[1]} ${m[2]} ${m[3]}` : number;
+}
+
+function colourOf(number) {
+  let hash = 0;
+  for (const c of number) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+  return COLOURS[hash % COLOURS.length];
+}
+
+const time = (iso) =>
+  new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+
+function dayLabel(iso) {
+  const date = new Date(iso);
+  const yesterday = new Date();
+  yesterday.setDate(yesterday.getDate() - 1);
+  if (date.toDateString() === new Date().toDateString()) return "Today";
+  if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
+  return date.toLocaleDateString([], { day: "numeric", month: "long", year: "numeric" });
+}
+
+// WhatsApp's formatting (```block```, `code`, *bold*, _italic_, ~strike~), then links: the
+// text of group n goes into an element FORMAT_TAGS[n - 1], or a link.
+const FORMAT = new RegExp(
+  /```([\s\S]+?)```|`([^`\n]+)`|\*([^*\n]+)\*|_([^_\n]+)_|~([^~\n]+)~/.source +
+    /|(https?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]'])/.source,
+  "g",
+);
+const FORMAT_TAGS = ["pre", "code", "strong", "em", "s"];
+
+function formatted(text) {
+  const fragment = document.createDocumentFragment();
+  let last = 0;
+  for (const match of text.matchAll(FORMAT)) {
+    const group = match.findIndex((part, index) => index > 0 && part !== undefined);
+    const [tag, inner] = [FORMAT_TAGS[group - 1], match[group]];
+    const node = tag ? el(tag, null, inner) : link("", inner, inner);
+    fragment.append(text.slice(last, match.index), node);
+    last = match.index + match[0].length;
   }
+  fragment.append(text.slice(last));
+  return fragment;
+}
 
-  function save() {
-    const custom = [...state.users.values()].filter((u) => u.custom);
-    localStorage.setItem(STORAGE, JSON.stringify({ current: state.current, custom }));
+// ---- users (the sidebar), and the choice saved in the browser ----
+
+function addUser(number, name, custom = false) {
+  const known = state.users.get(number);
+  if (!known) {
+    state.users.set(number, { number, name: name || prettyNumber(number), custom });
+  } else if (name && known.name === prettyNumber(number)) {
+    known.name = name; // a user first seen by number, who has a profile name after all
   }
+}
 
-  // ---- formatting ----
+function save() {
+  const custom = [...state.users.values()].filter((user) => user.custom);
+  localStorage.setItem(STORAGE, JSON.stringify({ current: state.current, custom }));
+}
 
-  function normalise(raw) {
-    let number = raw.trim().replace(/^whatsapp:/, "").replace(/[\s\-().]/g, "");
-    if (number.startsWith("00")) number = "+" + number.slice(2);
-    else if (!number.startsWith("+")) number = "+" + number;
-    return /^\+[1-9][0-9]{6,14}$/.test(number) ? number : null;
+function renderUsers() {
+  const items = [...state.users.values()].map((user) => el("li", null, userButton(user)));
+  $("user-list").replaceChildren(...items);
+}
+
+function userButton({ number, name }) {
+  const initial = name.startsWith("+") ? icon("person") : name[0].toUpperCase();
+  const avatar = el("span", "avatar", initial);
+  avatar.style.background = colourOf(number);
+  const last = userMessages(number).at(-1);
+  const typing = isTyping(number);
+  let preview = prettyNumber(number);
+  if (last) preview = (last.direction === "in" ? "You: " : "") + (last.body || mediaLabel(last));
+  if (typing) preview = "typing…";
+  const unread = number === state.current ? 0 : state.unread.get(number) || 0;
+  const when = last && el("span", "user-time", time(last.at));
+  const badge = unread > 0 && el("span", "unread", unread);
+  const previewClass = typing ? "user-preview typing" : "user-preview";
+  const text = el(
+    "span",
+    "user-text",
+    el("span", "user-row", el("span", "user-name", name), when),
+    el("span", "user-row", el("span", previewClass, preview), badge),
+  );
+  const current = String(number === state.current);
+  const onclick = () => selectUser(number);
+  const button = el("button", { className: "user", type: "button", ariaCurrent: current, onclick });
+  button.dataset.number = number;
+  button.append(avatar, text);
+  return button;
+}
+
+function selectUser(number) {
+  state.current = number;
+  state.unread.set(number, 0);
+  save();
+  $("app").classList.remove("users-open");
+  renderUsers();
+  renderThread();
+  $("text").focus();
+}
+
+// ---- the thread ----
+
+// A new day starts with its label; the first bubble of a run from one side has a tail.
+function appendBubble(message) {
+  const thread = $("thread");
+  const rows = thread.querySelectorAll(".msg");
+  const previous = state.messages.get(rows[rows.length - 1]?.dataset.id);
+  const day = dayLabel(message.at);
+  const newDay = !previous || dayLabel(previous.at) !== day;
+  if (newDay) thread.append(el("div", "day", day));
+  const row = bubble(message);
+  if (newDay || previous.direction !== message.direction) row.classList.add("first");
+  thread.append(row);
+  updateBubble(row, message);
+}
+
+function bubble(message) {
+  const media = message.media || [];
+  const box = el("div", "bubble", ...media.map(attachment));
+  if (message.body || !media.length) {
+    const command = /^\/\w+$/.test(message.body.trim());
+    box.append(el("span", command ? "text command" : "text", formatted(message.body)));
   }
+  const links = media.length ? [] : message.media_urls || [];
+  box.append(...links.map((url) => link("media", url, `Attachment: ${url}`)));
+  // WhatsApp's trick: an invisible copy of the time at the end of the text keeps room for
+  // the real one, which sits in the bottom right corner.
+  box.append(
+    el("span", { className: "meta-spacer", ariaHidden: "true" }, time(message.at)),
+    el("span", "meta", el("time", { dateTime: message.at }, time(message.at)), el("span", "ticks")),
+  );
+  const row = el("div", message.direction === "in" ? "msg mine" : "msg theirs", box);
+  row.dataset.id = message.id;
+  return row;
+}
 
-  function prettyNumber(number) {
-    const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(number);
-    return m ? `+1 ${m[1]} ${m[2]} ${m[3]}` : number;
+// A user's photo (a thumbnail), voice note or audio file (a player), or other file (a name).
+function attachment({ content_type: type, preview_url: src }) {
+  if (kindOf(type) === "image" && src) {
+    return link("attachment photo", src, el("img", { src, alt: "Photo", loading: "lazy" }));
   }
-
-  function colourOf(number) {
-    let hash = 0;
-    for (const c of number) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
-    return COLOURS[hash % COLOURS.length];
+  if (kindOf(type) === "audio" && src) {
+    return el("audio", { className: "attachment voice", controls: true, preload: "metadata", src });
   }
+  return el("span", "attachment file", `📄 ${type || "file"}`);
+}
 
-  function time(iso) {
-    return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+function mediaLabel(message) {
+  const first = message.media?.[0];
+  if (!first) return message.media_urls?.length ? "📎 Attachment" : "";
+  return { image: "📷 Photo", audio: "🎤 Audio" }[kindOf(first.content_type)] ?? "📄 File";
+}
+
+// The ticks and, under a failed message, why it failed.
+function updateBubble(row, message) {
+  const { status, error } = message;
+  const failed = FAILED.has(status);
+  const [glyph, name] = failed ? ["!", "failed"] : (TICKS[status] ?? ["", "clock"]);
+  const ticks = row.querySelector(".ticks");
+  ticks.className = failed ? "ticks failed" : status === "read" ? "ticks read" : "ticks";
+  Object.assign(ticks, { title: error || status, ariaLabel: status });
+  ticks.replaceChildren(icon(name), glyph && el("span", "visually-hidden", glyph));
+  row.dataset.status = status;
+  const next = row.nextElementSibling;
+  const errorLine = next?.classList.contains("error-line") ? next : null;
+  if (failed && error) {
+    if (errorLine) errorLine.textContent = error;
+    else row.after(el("div", "error-line", error));
+  } else {
+    errorLine?.remove();
   }
+}
 
-  function dayLabel(iso) {
-    const date = new Date(iso);
-    const today = new Date();
-    const yesterday = new Date(today);
-    yesterday.setDate(today.getDate() - 1);
-    if (date.toDateString() === today.toDateString()) return "Today";
-    if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
-    return date.toLocaleDateString([], { day: "numeric", month: "long", year: "numeric" });
+function nearBottom() {
+  const box = $("messages");
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+}
+
+function scrollDown() {
+  $("messages").scrollTop = $("messages").scrollHeight;
+}
+
+function renderThread() {
+  $("thread").replaceChildren();
+  for (const message of userMessages(state.current)) {
+    appendBubble(message);
+    markRead(message);
   }
+  renderTyping();
+  scrollDown();
+}
 
-  // WhatsApp's formatting (*bold*, _italic_, ~strike~, `code`, ```block```) and links, built
-  // as DOM nodes: message text is never parsed as HTML.
-  const FORMAT = /```([\s\S]+?)```|`([^`\n]+)`|\*([^*\n]+)\*|_([^_\n]+)_|~([^~\n]+)~|(https?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]'])/g;
+// A reply shown in the open thread is read: the fake Twilio then reports it (blue ticks).
+const marked = new Set();
+document.addEventListener("visibilitychange", () => userMessages(state.current).forEach(markRead));
 
-  function formatted(text) {
-    const fragment = document.createDocumentFragment();
-    let last = 0;
-    for (const match of text.matchAll(FORMAT)) {
-      if (match.index > last) fragment.append(text.slice(last, match.index));
-      const [, block, code, bold, italic, strike, url] = match;
-      if (block !== undefined) fragment.append(el("pre", "", block));
-      else if (code !== undefined) fragment.append(el("code", "", code));
-      else if (bold !== undefined) fragment.append(el("strong", "", bold));
-      else if (italic !== undefined) fragment.append(el("em", "", italic));
-      else if (strike !== undefined) fragment.append(el("s", "", strike));
-      else {
-        const link = el("a", "", url);
-        link.href = url;
-        link.target = "_blank";
-        link.rel = "noopener noreferrer";
-        fragment.append(link);
-      }
-      last = match.index + match[0].length;
-    }
-    if (last < text.length) fragment.append(text.slice(last));
-    return fragment;
-  }
+function markRead({ id, user, direction, status }) {
+  if (direction !== "out" || status === "read" || marked.has(id)) return;
+  if (user !== state.current || document.hidden) return;
+  marked.add(id);
+  const url = `/_sandbox/twilio/messages/${encodeURIComponent(id)}/read`;
+  fetch(url, { method: "POST" }).catch(() => marked.delete(id));
+}
 
-  // Icons are constants (never message text), so setting them as markup is safe. The tick
-  // glyphs stay in the text as well, for screen readers, copy and paste, and tests.
-  const ICONS = {
-    clock:
-      '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><circle cx="8" cy="8" r="6.1" ' +
-      'fill="none" stroke="currentColor" stroke-width="1.3"/><path d="M8 4.6V8l2.3 1.5" fill="none" ' +
-      'stroke="currentColor" stroke-width="1.3" stroke-linecap="round"/></svg>',
-    sent:
-      '<svg viewBox="0 0 16 11" width="16" height="11" aria-hidden="true"><path d="M2 5.8l3.4 3.4L13.2 1.4" ' +
-      'fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round"/></svg>',
-    double:
-      '<svg viewBox="0 0 18 11" width="18" height="11" aria-hidden="true"><path d="M1.2 5.8l3.4 3.4L12.4 1.4" ' +
-      'fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round"/>' +
-      '<path d="M8.3 8.9l.3.3L16.4 1.4" fill="none" stroke="currentColor" stroke-width="1.6" ' +
-      'stroke-linecap="round" stroke-linejoin="round"/></svg>',
-    person:
-      '<svg viewBox="0 0 24 24" width="26" height="26" aria-hidden="true"><path fill="currentColor" ' +
-      'd="M12 12a4.5 4.5 0 1 0 0-9 4.5 4.5 0 0 0 0 9Zm0 2c-4.4 0-8 2.4-8 5.3V21h16v-1.7c0-2.9-3.6-5.3-8-5.3Z"/></svg>',
-    failed:
-      '<svg viewBox="0 0 16 16" width="15" height="15" aria-hidden="true"><circle cx="8" cy="8" r="7" ' +
-      'fill="currentColor"/><path d="M8 4v5" stroke="#fff" stroke-width="1.8" stroke-linecap="round"/>' +
-      '<circle cx="8" cy="11.6" r="1.05" fill="#fff"/></svg>',
-  };
-
-  function renderTicks(node, message) {
-    const status = message.status;
-    node.className = "ticks";
-    node.dataset.status = status;
-    node.title = message.error || status;
-    node.setAttribute("aria-label", status);
-    let icon = ICONS.clock;
-    let glyph = "";
-    if (FAILED.has(status)) {
-      node.classList.add("failed");
-      icon = ICONS.failed;
-      glyph = "!";
-    } else if (TICKS[status]) {
-      glyph = TICKS[status];
-      icon = glyph.length > 1 ? ICONS.double : ICONS.sent;
-      if (status === "read") node.classList.add("read");
-    }
-    node.innerHTML = icon;
-    if (glyph) node.append(el("span", "visually-hidden", glyph));
-  }
-
-  // ---- users (the sidebar) ----
-
-  function addUser(number, name, custom) {
-    const known = state.users.get(number);
-    if (!known) {
-      state.users.set(number, { number, name: name || prettyNumber(number), custom: !!custom });
-    } else if (name && known.name === prettyNumber(number)) {
-      known.name = name; // a user first seen by number, who has a profile name after all
-    }
-  }
-
-  // A reply shown in the open thread is read: the fake Twilio then reports it (blue ticks).
-  const marked = new Set();
-  document.addEventListener("visibilitychange", () => {
-    for (const message of userMessages(state.current)) markRead(message);
-  });
-  function markRead(message) {
-    if (message.direction !== "out" || message.status === "read" || marked.has(message.id)) return;
-    if (message.user !== state.current || document.hidden) return;
-    marked.add(message.id);
-    fetch(`/_sandbox/twilio/messages/${encodeURIComponent(message.id)}/read`, { method: "POST" })
-      .catch(() => marked.delete(message.id));
-  }
-
-  function userMessages(number) {
-    return [...state.messages.values()].filter((m) => m.user === number);
-  }
-
-  function renderUsers() {
-    const list = $("user-list");
-    list.replaceChildren();
-    for (const user of state.users.values()) {
-      const item = el("li");
-      const button = el("button", "user");
-      button.type = "button";
-      button.dataset.number = user.number;
-      button.setAttribute("aria-current", String(user.number === state.current));
-      const avatar = el("span", "avatar");
-      if (user.name.startsWith("+")) avatar.innerHTML = ICONS.person; // a constant
-      else avatar.textContent = user.name.charAt(0).toUpperCase();
-      avatar.style.background = colourOf(user.number);
-      const text = el("span", "user-text");
-      const top = el("span", "user-row");
-      top.append(el("span", "user-name", user.name));
-      const messages = userMessages(user.number);
-      const last = messages[messages.length - 1];
-      if (last) top.append(el("span", "user-time", time(last.at)));
-      const bottom = el("span", "user-row");
-      const typing = isTyping(user.number);
-      const preview = typing
-        ? "typing…"
-        : last
-          ? (last.direction === "in" ? "You: " : "") + (last.body || mediaLabel(last))
-          : prettyNumber(user.number);
-      bottom.append(el("span", typing ? "user-preview typing" : "user-preview", preview));
-      const unread = state.unread.get(user.number) || 0;
-      if (unread > 0 && user.number !== state.current) bottom.append(el("span", "unread", unread));
-      text.append(top, bottom);
-      button.append(avatar, text);
-      button.addEventListener("click", () => selectUser(user.number));
-      item.append(button);
-      list.append(item);
-    }
-  }
-
-  function selectUser(number) {
-    state.current = number;
-    state.unread.set(number, 0);
-    save();
-    $("app").classList.remove("users-open");
-    renderUsers();
-    renderThread();
-    $("text").focus();
-  }
-
-  // ---- the thread ----
-
-  function bubble(message) {
-    const mine = message.direction === "in";
-    const row = el("div", `msg ${mine ? "mine" : "theirs"}`);
-    row.dataset.id = message.id;
-    row.dataset.direction = message.direction;
-    const box = el("div", "bubble");
-    const attachments = message.media || [];
-    for (const media of attachments) box.append(attachment(media));
-    if (message.body || !attachments.length) {
-      const text = el("span", "text");
-      if (/^\/\w+$/.test(message.body.trim())) text.classList.add("command");
-      text.append(formatted(message.body));
-      box.append(text);
-    }
-    for (const url of attachments.length ? [] : message.media_urls || []) {
-      const link = el("a", "media", "Attachment: " + url);
-      link.href = url;
-      link.target = "_blank";
-      link.rel = "noopener noreferrer";
-      box.append(link);
-    }
-    // WhatsApp's trick: an invisible copy of the time at the end of the text keeps room for
-    // the real one, which sits in the bottom right corner.
-    const spacer = el("span", "meta-spacer", time(message.at));
-    spacer.setAttribute("aria-hidden", "true");
-    box.append(spacer);
-    const meta = el("span", "meta");
-    const stamp = el("time", "", time(message.at));
-    stamp.dateTime = message.at;
-    const ticks = el("span", "ticks");
-    meta.append(stamp, ticks);
-    box.append(meta);
-    row.append(box);
-    updateBubble(row, message);
-    return row;
-  }
-
-  // A user's photo (a thumbnail), voice note or audio file (a player), or other file (a name).
-  function attachment(media) {
-    const kind = (media.content_type || "").split("/")[0];
-    const source = media.preview_url;
-    if (kind === "image" && source) {
-      const link = el("a", "attachment photo");
-      link.href = source;
-      link.target = "_blank";
-      link.rel = "noopener noreferrer";
-      const image = el("img");
-      image.src = source;
-      image.alt = "Photo";
-      image.loading = "lazy";
-      link.append(image);
-      return link;
-    }
-    if (kind === "audio" && source) {
-      const player = el("audio", "attachment voice");
-      player.controls = true;
-      player.preload = "metadata";
-      player.src = source;
-      return player;
-    }
-    return el("span", "attachment file", `📄 ${media.content_type || "file"}`);
-  }
-
-  function mediaLabel(message) {
-    const first = (message.media || [])[0];
-    if (!first && (message.media_urls || []).length) return "📎 Attachment";
-    if (!first) return "";
-    const kind = (first.content_type || "").split("/")[0];
-    return kind === "image" ? "📷 Photo" : kind === "audio" ? "🎤 Audio" : "📄 File";
-  }
-
-  function updateBubble(row, message) {
-    row.dataset.status = message.status;
-    renderTicks(row.querySelector(".ticks"), message);
-    let error = row.nextElementSibling;
-    const hasError = error && error.classList.contains("error-line");
-    if (FAILED.has(message.status) && message.error) {
-      if (!hasError) {
-        error = el("div", "error-line");
-        row.after(error);
-      }
-      error.textContent = message.error;
-    } else if (hasError) {
-      error.remove();
-    }
-  }
-
-  function nearBottom() {
-    const box = $("messages");
-    return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
-  }
-
-  function scrollDown() {
-    const box = $("messages");
-    box.scrollTop = box.scrollHeight;
-  }
-
-  function renderThread() {
-    const thread = $("thread");
-    thread.replaceChildren();
-    let lastDay = null;
-    let lastDirection = null;
-    for (const message of userMessages(state.current)) {
-      lastDirection = appendBubble(thread, message, lastDay, lastDirection);
-      lastDay = dayLabel(message.at);
-      markRead(message);
-    }
+// "typing…" in the header, the dots in the thread, and a timer for when the typing ends.
+function renderTyping() {
+  const typing = isTyping(state.current);
+  const user = state.users.get(state.current);
+  const business = user && prettyNumber(state.config.business_number.replace(/^whatsapp:/, ""));
+  const subtitle = user ? `business account ${business} · you are ${user.name}` : "online";
+  $("typing").hidden = !typing;
+  $("subtitle").classList.toggle("typing", typing);
+  $("subtitle").textContent = typing ? "typing…" : subtitle;
+  clearTimeout(state.typingTimer);
+  const ends = [...state.typingUntil.values()].map(Number).filter((end) => end > Date.now());
+  if (!ends.length) return;
+  const delay = Math.min(...ends) - Date.now() + 50;
+  state.typingTimer = setTimeout(() => {
     renderTyping();
-    scrollDown();
-  }
-
-  function appendBubble(thread, message, lastDay, lastDirection) {
-    const day = dayLabel(message.at);
-    if (day !== lastDay) {
-      thread.append(el("div", "day", day));
-      lastDirection = null;
-    }
-    const row = bubble(message);
-    if (message.direction !== lastDirection) row.classList.add("first");
-    thread.append(row);
-    if (FAILED.has(message.status)) updateBubble(row, message);
-    return message.direction;
-  }
-
-  function isTyping(number) {
-    const until = state.typingUntil.get(number);
-    return !!until && until > new Date();
-  }
-
-  function renderTyping() {
-    const typing = isTyping(state.current);
-    $("typing").hidden = !typing;
-    const subtitle = $("subtitle");
-    subtitle.classList.toggle("typing", typing);
-    subtitle.textContent = typing ? "typing…" : subtitleText();
-    clearTimeout(state.typingTimer);
-    const next = [...state.typingUntil.values()].filter((d) => d > new Date());
-    if (next.length) {
-      const soonest = Math.min(...next.map((d) => d.getTime()));
-      state.typingTimer = setTimeout(() => {
-        renderTyping();
-        renderUsers();
-      }, soonest - Date.now() + 50);
-    }
-  }
-
-  function subtitleText() {
-    const user = state.users.get(state.current);
-    const business = state.config ? prettyNumber(state.config.business_number.replace(/^whatsapp:/, "")) : "";
-    return user ? `business account ${business} · you are ${user.name}` : "online";
-  }
-
-  // ---- events from the sandbox ----
-
-  function onMessage(message) {
-    const isNew = !state.messages.has(message.id);
-    state.messages.set(message.id, message);
-    addUser(message.user, message.profile_name);
-    if (message.direction === "out") state.typingUntil.delete(message.user);
-    if (message.user === state.current) {
-      const stick = nearBottom() || message.direction === "in";
-      const existing = document.querySelector(`.msg[data-id="${CSS.escape(message.id)}"]`);
-      if (existing) updateBubble(existing, message);
-      else {
-        const thread = $("thread");
-        const rows = thread.querySelectorAll(".msg");
-        const previous = rows.length ? state.messages.get(rows[rows.length - 1].dataset.id) : null;
-        const lastDay = previous ? dayLabel(previous.at) : null;
-        appendBubble(thread, message, lastDay, previous ? previous.direction : null);
-      }
-      renderTyping();
-      if (stick) scrollDown();
-      markRead(message);
-    } else if (isNew && message.direction === "out") {
-      state.unread.set(message.user, (state.unread.get(message.user) || 0) + 1);
-    }
     renderUsers();
-  }
+  }, delay);
+}
 
-  function onStatus(update) {
-    const message = state.messages.get(update.id);
-    if (!message) return;
-    message.status = update.status;
-    message.error = update.error;
-    const row = document.querySelector(`.msg[data-id="${CSS.escape(update.id)}"]`);
+// ---- events from the sandbox ----
+
+function onMessage(message) {
+  const isNew = !state.messages.has(message.id);
+  state.messages.set(message.id, message);
+  addUser(message.user, message.profile_name);
+  if (message.direction === "out") state.typingUntil.delete(message.user);
+  if (message.user === state.current) {
+    const stick = nearBottom() || message.direction === "in";
+    const row = rowOf(message.id);
     if (row) updateBubble(row, message);
-  }
-
-  function onTyping(event) {
-    state.typingUntil.set(event.user, new Date(event.until));
-    addUser(event.user);
+    else appendBubble(message);
     renderTyping();
-    if (event.user === state.current && nearBottom()) scrollDown();
-    renderUsers();
+    if (stick) scrollDown();
+    markRead(message);
+  } else if (isNew && message.direction === "out") {
+    state.unread.set(message.user, (state.unread.get(message.user) || 0) + 1);
   }
+  renderUsers();
+}
 
-  function onSnapshot(snapshot) {
-    state.messages.clear();
-    state.typingUntil.clear();
-    for (const message of snapshot.messages) {
-      state.messages.set(message.id, message);
-      addUser(message.user, message.profile_name);
-    }
-    for (const typing of snapshot.typing) state.typingUntil.set(typing.user, new Date(typing.until));
-    renderUsers();
-    renderThread();
+function onStatus({ id, status, error }) {
+  const message = state.messages.get(id);
+  if (!message) return;
+  Object.assign(message, { status, error });
+  const row = rowOf(id);
+  if (row) updateBubble(row, message);
+}
+
+function onTyping({ user, until }) {
+  state.typingUntil.set(user, new Date(until));
+  addUser(user);
+  renderTyping();
+  if (user === state.current && nearBottom()) scrollDown();
+  renderUsers();
+}
+
+function onSnapshot({ messages, typing }) {
+  state.messages = new Map(messages.map((message) => [message.id, message]));
+  state.typingUntil = new Map(typing.map(({ user, until }) => [user, new Date(until)]));
+  for (const message of messages) addUser(message.user, message.profile_name);
+  renderUsers();
+  renderThread();
+}
+
+function connect() {
+  const source = new EventSource(`${API}/events`);
+  const handlers = { snapshot: onSnapshot, message: onMessage, status: onStatus, typing: onTyping };
+  for (const [name, handler] of Object.entries(handlers)) {
+    source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
   }
+  source.addEventListener("open", () => ($("offline-banner").hidden = true));
+  source.addEventListener("error", () => ($("offline-banner").hidden = false));
+}
 
-  function connect() {
-    const source = new EventSource(`${API}/events`);
-    const parse = (handler) => (event) => handler(JSON.parse(event.data));
-    source.addEventListener("snapshot", parse(onSnapshot));
-    source.addEventListener("message", parse(onMessage));
-    source.addEventListener("status", parse(onStatus));
-    source.addEventListener("typing", parse(onTyping));
-    source.addEventListener("open", () => {
-      $("offline-banner").hidden = true;
-      document.body.dataset.connected = "true";
-    });
-    source.addEventListener("error", () => {
-      $("offline-banner").hidden = false;
-      document.body.dataset.connected = "false";
-    });
+// ---- sending ----
+
+let toastTimer = null;
+function toast(text) {
+  Object.assign($("toast"), { textContent: text, hidden: false });
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => ($("toast").hidden = true), 6000);
+}
+
+const post = (url, contentType, body) =>
+  fetch(url, { method: "POST", headers: { "Content-Type": contentType }, body });
+
+// Why the sandbox refused: its `detail` when that is text, else the HTTP status.
+async function problem(answer) {
+  const { detail } = await answer.json().catch(() => ({}));
+  return typeof detail === "string" ? detail : `HTTP ${answer.status}`;
+}
+
+// Files go to the sandbox's Twilio first (as WhatsApp's media does), all on one message;
+// the webhook then carries their URLs, as Twilio's does.
+async function upload(files) {
+  const media = [];
+  let messageSid = null;
+  for (const file of files) {
+    const query = messageSid ? `?message_sid=${encodeURIComponent(messageSid)}` : "";
+    const answer = await post(UPLOAD + query, file.type || "application/octet-stream", file);
+    if (!answer.ok) throw new Error(`${file.name || "the file"}: ${await problem(answer)}`);
+    const { message_sid, url, content_type, preview_url } = await answer.json();
+    messageSid = message_sid;
+    media.push({ url, content_type, preview_url });
   }
+  return { media, message_sid: messageSid };
+}
 
-  // ---- sending ----
-
-  let toastTimer = null;
-  function toast(text) {
-    const node = $("toast");
-    node.textContent = text;
-    node.hidden = false;
-    clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => (node.hidden = true), 6000);
+async function send(body, files = []) {
+  if (!state.current || (!body.trim() && !files.length)) return;
+  const { name } = state.users.get(state.current);
+  const payload = { user: state.current, body, profile_name: name.startsWith("+") ? null : name };
+  try {
+    if (files.length) Object.assign(payload, await upload(files));
+    const answer = await post(`${API}/messages`, "application/json", JSON.stringify(payload));
+    if (!answer.ok) toast(`Not sent: ${await problem(answer)}`);
+  } catch (error) {
+    const offline = "the sandbox does not answer. Is make run still running?";
+    toast(`Not sent: ${error instanceof TypeError ? offline : error.message}`);
   }
+}
 
-  // Files go to the sandbox's Twilio first (as WhatsApp's media does), all on one message;
-  // the webhook then carries their URLs, as Twilio's does.
-  async function upload(files) {
-    const media = [];
-    let messageSid = null;
-    for (const file of files) {
-      const query = messageSid ? `?message_sid=${encodeURIComponent(messageSid)}` : "";
-      const answer = await fetch(UPLOAD + query, {
-        method: "POST",
-        headers: { "Content-Type": file.type || "application/octet-stream" },
-        body: file,
-      });
-      if (!answer.ok) {
-        const problem = await answer.json().catch(() => ({}));
-        const detail = typeof problem.detail === "string" ? problem.detail : `HTTP ${answer.status}`;
-        throw new Error(`${file.name || "the file"}: ${detail}`);
-      }
-      const stored = await answer.json();
-      messageSid = stored.message_sid;
-      media.push({ url: stored.url, content_type: stored.content_type, preview_url: stored.preview_url });
-    }
-    return { media, messageSid };
-  }
+// The text typed so far, taken out of the text box.
+function takeText() {
+  const text = $("text").value;
+  $("text").value = "";
+  return text;
+}
 
-  async function send(body, files = []) {
-    if (!state.current || (!body.trim() && !files.length)) return;
-    const user = state.users.get(state.current);
-    const to = state.current;
-    try {
-      const { media, messageSid } = files.length ? await upload(files) : { media: [], messageSid: null };
-      const payload = {
-        user: to,
-        body,
-        profile_name: user && !user.name.startsWith("+") ? user.name : null,
-      };
-      if (media.length) Object.assign(payload, { media, message_sid: messageSid });
-      const answer = await fetch(`${API}/messages`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(payload),
-      });
-      if (!answer.ok) {
-        const problem = await answer.json().catch(() => ({}));
-        const detail = typeof problem.detail === "string" ? problem.detail : `HTTP ${answer.status}`;
-        toast(`Not sent: ${detail}`);
-      }
-    } catch (error) {
-      toast(
-        error instanceof TypeError
-          ? "Not sent: the sandbox does not answer. Is make run still running?"
-          : `Not sent: ${error.message}`,
-      );
-    }
-  }
+// ---- attachments: files picked with the paperclip wait above the text box ----
 
-  // ---- attachments: files picked with the paperclip wait above the text box ----
+function renderPending() {
+  const strip = $("pending");
+  for (const image of strip.querySelectorAll("img")) URL.revokeObjectURL(image.src);
+  strip.replaceChildren(...state.pending.map(pendingItem));
+  strip.hidden = !state.pending.length;
+  if (state.pending.length) strip.append(el("span", "pending-hint", "Add a caption, then send"));
+}
 
-  function renderPending() {
-    const strip = $("pending");
-    for (const node of strip.querySelectorAll("img")) URL.revokeObjectURL(node.src);
-    strip.replaceChildren();
-    strip.hidden = !state.pending.length;
-    state.pending.forEach((file, index) => {
-      const item = el("div", "pending-item");
-      if (file.type.startsWith("image/")) {
-        const image = el("img");
-        image.src = URL.createObjectURL(file);
-        image.alt = file.name;
-        item.append(image);
-      } else {
-        item.append(el("span", "pending-name", `${file.type.startsWith("audio/") ? "🎤" : "📄"} ${file.name}`));
-      }
-      const remove = el("button", "pending-remove", "×");
-      remove.type = "button";
-      remove.setAttribute("aria-label", `Remove ${file.name}`);
-      remove.addEventListener("click", () => {
-        state.pending.splice(index, 1);
-        renderPending();
-      });
-      item.append(remove);
-      strip.append(item);
-    });
-    if (state.pending.length) strip.append(el("span", "pending-hint", "Add a caption, then send"));
-  }
-
-  // ---- voice notes: click the microphone to record, click again to stop and send ----
-
-  function recordingType() {
-    const types = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"];
-    return types.find((type) => MediaRecorder.isTypeSupported(type)) || "";
-  }
-
-  async function toggleRecording() {
-    const button = $("record");
-    if (state.recorder) {
-      state.recorder.stop();
-      return;
-    }
-    if (!navigator.mediaDevices || typeof MediaRecorder === "undefined") {
-      toast("This browser cannot record audio here (it needs localhost or https).");
-      return;
-    }
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    } catch {
-      toast("No microphone: the browser refused or found none.");
-      return;
-    }
-    const mimeType = recordingType();
-    const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : {});
-    const chunks = [];
-    const to = state.current;
-    recorder.addEventListener("dataavailable", (event) => {
-      if (event.data.size) chunks.push(event.data);
-    });
-    recorder.addEventListener("stop", () => {
-      for (const track of stream.getTracks()) track.stop();
-      state.recorder = null;
-      button.classList.remove("recording");
-      button.setAttribute("aria-pressed", "false");
-      button.title = "Record a voice message";
-      const type = (recorder.mimeType || mimeType || "audio/webm").split(";")[0];
-      const extension = type.split("/")[1] || "webm";
-      const blob = new Blob(chunks, { type });
-      if (!blob.size || to !== state.current) return;
-      const input = $("text");
-      const caption = input.value;
-      input.value = "";
-      send(caption, [new File([blob], `voice-note.${extension}`, { type })]);
-    });
-    recorder.start();
-    state.recorder = recorder;
-    button.classList.add("recording");
-    button.setAttribute("aria-pressed", "true");
-    button.title = "Stop and send the voice message";
-  }
-
-  // ---- start ----
-
-  function describeModel(config) {
-    const model = $("model");
-    $("model-name").textContent = config.model_label;
-    const short = { sandbox: "echo, not a real model", openai: "OpenAI", compatible: "compatible server" };
-    const kinds = {
-      sandbox: "the sandbox's local echo responder, not a real model",
-      openai: "OpenAI",
-      compatible: "OpenAI-compatible server",
-    };
-    $("model-kind").textContent = short[config.model_provider] || config.model_provider;
-    model.classList.add(config.model_provider === "sandbox" ? "local" : "real");
-    model.dataset.provider = config.model_provider;
-    model.title = `Answers come from ${config.model_label} (${kinds[config.model_provider]})`;
-  }
-
-  async function start() {
-    const answer = await fetch(`${API}/config`);
-    state.config = await answer.json();
-    describeModel(state.config);
-    $("twilio-banner").hidden = !state.config.twilio_real;
-    if (state.config.twilio_real) {
-      $("notice").textContent =
-        "What you send here is signed with your Twilio auth token and posted to ingress, " +
-        "as Twilio would post it.";
-      $("side-footer").textContent =
-        "Every message is a Twilio-signed webhook to ingress; the sender delivers the replies " +
-        "through the real Twilio.";
-    }
-    const saved = loadSaved();
-    for (const preset of state.config.presets) addUser(preset.number, preset.name);
-    for (const custom of saved.custom || []) addUser(custom.number, custom.name, true);
-    state.current = state.users.has(saved.current) ? saved.current : state.config.presets[0].number;
-    renderUsers();
-    renderThread();
-    connect();
-
-    $("composer").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const input = $("text");
-      const body = input.value;
-      const files = state.pending;
-      input.value = "";
-      state.pending = [];
-      renderPending();
-      send(body, files);
-      input.focus();
-    });
-    // Media goes through the sandbox's Twilio: with real Twilio there is nowhere to keep it.
-    $("attach").hidden = $("record").hidden = !!state.config.twilio_real;
-    $("attach").addEventListener("click", () => $("file").click());
-    $("file").addEventListener("change", (event) => {
-      state.pending.push(...event.target.files);
-      event.target.value = "";
-      renderPending();
-      $("text").focus();
-    });
-    $("record").addEventListener("click", () => toggleRecording());
-    $("reset").addEventListener("click", () => send("/reset"));
-    $("show-users").addEventListener("click", () => $("app").classList.toggle("users-open"));
-    $("new-user").addEventListener("submit", (event) => {
-      event.preventDefault();
-      const input = $("new-number");
-      const number = normalise(input.value);
-      const error = $("new-user-error");
-      if (!number) {
-        error.textContent = "Type a number in international format, e.g. +1 555 000 4242.";
-        return;
-      }
-      error.textContent = "";
-      input.value = "";
-      addUser(number, null, true);
-      selectUser(number);
-    });
-    $("text").focus();
-  }
-
-  document.addEventListener("DOMContentLoaded", () => {
-    start().catch(() => {
-      $("offline-banner").hidden = false;
-    });
+function pendingItem(file, index) {
+  const preview = file.type.startsWith("image/")
+    ? el("img", { src: URL.createObjectURL(file), alt: file.name })
+    : el("span", "pending-name", `${file.type.startsWith("audio/") ? "🎤" : "📄"} ${file.name}`);
+  const remove = el("button", { className: "pending-remove", type: "button" }, "×");
+  remove.ariaLabel = `Remove ${file.name}`;
+  remove.addEventListener("click", () => {
+    state.pending.splice(index, 1);
+    renderPending();
   });
-})();
+  return el("div", "pending-item", preview, remove);
+}
+
+// ---- voice notes: click the microphone to record, click again to stop and send ----
+
+function showRecording(recording) {
+  $("record").classList.toggle("recording", recording);
+  $("record").ariaPressed = String(recording);
+  $("record").title = recording ? "Stop and send the voice message" : "Record a voice message";
+}
+
+async function toggleRecording() {
+  if (state.recorder) return state.recorder.stop();
+  if (!navigator.mediaDevices || typeof MediaRecorder === "undefined") {
+    return toast("This browser cannot record audio here (it needs localhost or https).");
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch {
+    return toast("No microphone: the browser refused or found none.");
+  }
+  const mimeType = RECORDING_TYPES.find((type) => MediaRecorder.isTypeSupported(type)) || "";
+  const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : {});
+  const chunks = [];
+  const to = state.current;
+  recorder.addEventListener("dataavailable", (event) => {
+    if (event.data.size) chunks.push(event.data);
+  });
+  recorder.addEventListener("stop", () => {
+    for (const track of stream.getTracks()) track.stop();
+    state.recorder = null;
+    showRecording(false);
+    const type = (recorder.mimeType || mimeType || "audio/webm").split(";")[0];
+    const blob = new Blob(chunks, { type });
+    if (!blob.size || to !== state.current) return;
+    const name = `voice-note.${type.split("/")[1] || "webm"}`;
+    send(takeText(), [new File([blob], name, { type })]);
+  });
+  recorder.start();
+  state.recorder = recorder;
+  showRecording(true);
+}
+
+// ---- start ----
+
+async function start() {
+  state.config = await (await fetch(`${API}/config`)).json();
+  const { presets, model_label: label, model_provider: provider } = state.config;
+  const [short, long] = PROVIDERS[provider] || [provider];
+  $("model-name").textContent = label;
+  $("model-kind").textContent = short;
+  $("model").title = `Answers come from ${label} (${long})`;
+  const real = !!state.config.twilio_real;
+  $("twilio-banner").hidden = !real;
+  if (real) {
+    $("notice").textContent =
+      "What you send here is signed with your Twilio auth token and posted to ingress, " +
+      "as Twilio would post it.";
+    $("side-footer").textContent =
+      "Every message is a Twilio-signed webhook to ingress; the sender delivers the replies " +
+      "through the real Twilio.";
+  }
+  // Media goes through the sandbox's Twilio: with real Twilio there is nowhere to keep it.
+  $("attach").hidden = $("record").hidden = real;
+  let saved = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(STORAGE) || "{}");
+  } catch {} // not JSON: start afresh
+  for (const preset of presets) addUser(preset.number, preset.name);
+  for (const custom of saved.custom || []) addUser(custom.number, custom.name, true);
+  state.current = state.users.has(saved.current) ? saved.current : presets[0].number;
+  renderUsers();
+  renderThread();
+  connect();
+
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const files = state.pending;
+    state.pending = [];
+    renderPending();
+    send(takeText(), files);
+    $("text").focus();
+  });
+  $("attach").addEventListener("click", () => $("file").click());
+  $("file").addEventListener("change", (event) => {
+    state.pending.push(...event.target.files);
+    event.target.value = "";
+    renderPending();
+    $("text").focus();
+  });
+  $("record").addEventListener("click", () => toggleRecording());
+  $("reset").addEventListener("click", () => send("/reset"));
+  $("show-users").addEventListener("click", () => $("app").classList.toggle("users-open"));
+  $("new-user").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const number = normalise($("new-number").value);
+    const error = number ? "" : "Type a number in international format, e.g. +1 555 000 4242.";
+    $("new-user-error").textContent = error;
+    if (!number) return;
+    $("new-number").value = "";
+    addUser(number, null, true);
+    selectUser(number);
+  });
+  $("text").focus();
+}
+
+start().catch(() => ($("offline-banner").hidden = false));
