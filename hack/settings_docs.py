@@ -124,8 +124,8 @@ def default(field: FieldInfo) -> str:
     text = shown(value)
     if not text:
         return "empty"
-    if len(text) > 60:
-        return "built in (see its config.py)"
+    if " " in text:
+        return "built in: see [.env.example](.env.example)"  # prose, such as the instructions
     return f"`{text}`"
 
 
