@@ -1,6 +1,7 @@
 """The sandbox app: the fake OpenAI, the fake Twilio, the chat page and the inspection API.
 
-State lives on ``app.state``, so each ``create_app`` is an independent sandbox.
+State lives on ``app.state`` (see ``deps``), so each ``create_app`` is an independent sandbox.
+Only loopback pages may drive it (it signs webhooks, and may reach real WhatsApp numbers).
 """
 
 from __future__ import annotations
@@ -8,17 +9,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatbot_sandbox import inspection
 from chatbot_sandbox.chat import api as chat_api
 from chatbot_sandbox.chat.hub import ChatHub
 from chatbot_sandbox.openai import api as openai_api
-from chatbot_sandbox.origins import OriginCheck, TrustedHostMiddleware
 from chatbot_sandbox.process import SandboxSettings, SandboxStore
 from chatbot_sandbox.twilio import api as twilio_api
-from chatbot_sandbox.twilio import media as twilio_media
 from chatbot_sandbox.twilio.callbacks import StatusReporter
 
 __all__ = ["create_app"]
@@ -41,25 +44,37 @@ def create_app(settings: SandboxSettings) -> FastAPI:
         finally:
             await reporter.stop()
 
-    app = FastAPI(
-        title="chatbot sandbox",
-        description="Local stand-ins for Twilio's REST API and OpenAI's API (dev and tests).",
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="chatbot sandbox", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store = SandboxStore(settings)
     app.state.chat_hub = ChatHub(store)
     app.state.status_reporter = reporter = StatusReporter(
         settings.twilio_auth_token.get_secret_value(), store.twilio_status_callbacks
     )
-    for router in (
-        twilio_api.router,
-        twilio_media.router,
-        openai_api.router,
-        inspection.router,
-        chat_api.router,
-    ):
+    for router in (twilio_api.router, openai_api.router, inspection.router, chat_api.router):
         app.include_router(router)
     app.add_middleware(OriginCheck, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
     return app
+
+
+class OriginCheck:
+    """Refuses (403) a change whose ``Origin`` is not an allowed host: a cross-site form or
+    fetch. (TrustedHostMiddleware refuses another Host: DNS rebinding.)"""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: tuple[str, ...]) -> None:
+        self._app = app
+        self._allowed = frozenset(host.strip("[]") for host in allowed_hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            origin = dict(scope["headers"]).get(b"origin")
+            if origin is not None and not self._allowed_origin(origin.decode("latin-1")):
+                answer = PlainTextResponse("cross-origin requests are refused\n", status_code=403)
+                await answer(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+    def _allowed_origin(self, origin: str) -> bool:
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and (parts.hostname or "") in self._allowed

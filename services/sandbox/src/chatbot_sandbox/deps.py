@@ -1,24 +1,26 @@
-"""Route dependencies that hand a handler its part of ``app.state``, typed."""
+"""What a route takes from ``app.state``, where ``create_app`` put it."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-__all__ = ["app_state"]
+from chatbot_sandbox.chat.hub import ChatHub
+from chatbot_sandbox.process import SandboxSettings, SandboxStore
+from chatbot_sandbox.twilio.callbacks import StatusReporter
+
+__all__ = ["Hub", "Reporter", "Settings", "Store"]
 
 
-def app_state[T](name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
-    """A dependency giving ``app.state.<name>``, checked to be a ``kind``.
+def _state(name: str) -> Any:
+    async def get(request: Request) -> Any:  # async: FastAPI runs a plain def in a thread
+        return getattr(request.app.state, name)
 
-    It is ``async``: FastAPI runs a plain ``def`` dependency in a worker thread.
-    """
+    return Depends(get)
 
-    async def get(request: Request) -> T:
-        value = getattr(request.app.state, name, None)
-        if not isinstance(value, kind):
-            raise RuntimeError(f"app.state.{name} is not a {kind.__name__}; use create_app()")
-        return value
 
-    return get
+Settings = Annotated[SandboxSettings, _state("settings")]
+Store = Annotated[SandboxStore, _state("store")]
+Hub = Annotated[ChatHub, _state("chat_hub")]
+Reporter = Annotated[StatusReporter, _state("status_reporter")]

@@ -7,14 +7,10 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from chatbot_sandbox.chat.settings import ChatSettings
-from chatbot_sandbox.deps import app_state
-from chatbot_sandbox.openai.records import OpenAIStore
-from chatbot_sandbox.process import SandboxStore
+from chatbot_sandbox.deps import Settings, Store
 from chatbot_sandbox.records import RecordLog, record_json
-from chatbot_sandbox.twilio.records import TwilioStore
 
 __all__ = ["router"]
 
@@ -25,29 +21,20 @@ Timeout = Annotated[float, Query(ge=0, le=60, description="Seconds to wait for `
 After = Annotated[int, Query(ge=0, description="Leave out the first records.")]
 
 _LOGS = {
-    "/_sandbox/twilio/messages": (TwilioStore, "twilio_messages", "Accepted creates."),
-    "/_sandbox/twilio/rejected": (TwilioStore, "twilio_rejected", "Refused creates, with codes."),
-    "/_sandbox/twilio/typing": (TwilioStore, "twilio_typing", "Typing indicator requests."),
-    "/_sandbox/twilio/status-callbacks": (
-        TwilioStore,
-        "twilio_status_callbacks",
-        "Status callbacks posted, with the answer each got.",
-    ),
-    "/_sandbox/twilio/media/fetches": (TwilioStore, "twilio_media_fetches", "Media downloads."),
-    "/_sandbox/openai/requests": (OpenAIStore, "openai_requests", "Requests (null status: busy)."),
+    "/_sandbox/twilio/messages": "twilio_messages",  # accepted creates
+    "/_sandbox/twilio/rejected": "twilio_rejected",  # refused creates, with codes
+    "/_sandbox/twilio/typing": "twilio_typing",
+    "/_sandbox/twilio/status-callbacks": "twilio_status_callbacks",
+    "/_sandbox/twilio/media/fetches": "twilio_media_fetches",
+    "/_sandbox/openai/requests": "openai_requests",  # a null status_code: in flight
 }
-"""Each list endpoint: its path, the fake's store and log it serves, and what that log holds."""
 
 
-def _list_endpoint(
-    kind: type[Any], attribute: str, what: str
-) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
+def _list_endpoint(attribute: str) -> Callable[..., Awaitable[list[dict[str, Any]]]]:
     async def endpoint(
-        store: Annotated[Any, Depends(app_state("store", kind))],
-        min_count: MinCount = 0,
-        timeout: Timeout = 0.0,
-        after: After = 0,
+        store: Store, min_count: MinCount = 0, timeout: Timeout = 0.0, after: After = 0
     ) -> list[dict[str, Any]]:
+        """The records, oldest first."""
         log: RecordLog[Any] = getattr(store, attribute)
         if min_count > len(log) and timeout > 0:
             with contextlib.suppress(TimeoutError):
@@ -55,12 +42,11 @@ def _list_endpoint(
         return [record_json(record) for record in log.snapshot()[after:]]
 
     endpoint.__name__ = attribute
-    endpoint.__doc__ = f"{what} Oldest first."
     return endpoint
 
 
-for _path, _source in _LOGS.items():
-    router.add_api_route(_path, _list_endpoint(*_source), methods=["GET"])
+for _path, _attribute in _LOGS.items():
+    router.add_api_route(_path, _list_endpoint(_attribute), methods=["GET"])
 
 
 @router.get("/healthz")
@@ -70,25 +56,18 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/_sandbox/info")
-async def info(
-    settings: Annotated[ChatSettings, Depends(app_state("settings", ChatSettings))],
-) -> dict[str, str | bool]:
-    """What this process is: a sandbox, not Twilio or OpenAI (and what `make run` uses)."""
+async def info(settings: Settings) -> dict[str, str | bool]:
+    """What this process is (a sandbox, not Twilio or OpenAI) and which model answers."""
     return {
+        "sandbox": "local stand-ins for OpenAI and Twilio; the chat page is at /",
         "model_label": settings.model_label,
         "model_provider": settings.model_provider,
         "twilio_real": settings.twilio_real,
-        "chat_page": "/",
-        "openai": "sandbox responder",
-        "twilio": "sandbox fake",
-        "twilio_account_sid": settings.twilio_account_sid,
     }
 
 
 @router.delete("/_sandbox")
-async def clear(
-    store: Annotated[SandboxStore, Depends(app_state("store", SandboxStore))],
-) -> dict[str, bool]:
+async def clear(store: Store) -> dict[str, bool]:
     """Forget every record, conversation, file and fault."""
     store.clear()
     return {"cleared": True}

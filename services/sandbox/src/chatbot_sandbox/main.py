@@ -1,7 +1,4 @@
-"""`chatbot-sandbox`: serve the sandbox on SANDBOX_HOST:SANDBOX_PORT until interrupted.
-
-Shutdown ends the chat's event streams first, so Ctrl-C on `make run` stays quick.
-"""
+"""`chatbot-sandbox`: serve the sandbox on SANDBOX_HOST:SANDBOX_PORT until interrupted."""
 
 from __future__ import annotations
 
@@ -14,10 +11,7 @@ from chatbot_sandbox.app import create_app
 from chatbot_sandbox.chat.hub import ChatHub
 from chatbot_sandbox.process import SandboxSettings
 
-__all__ = ["SHUTDOWN_TIMEOUT", "main"]
-
-SHUTDOWN_TIMEOUT = 2
-"""Seconds open responses (the chat's event streams) get to finish once SIGTERM arrives."""
+__all__ = ["main"]
 
 
 def main() -> None:
@@ -32,13 +26,13 @@ def main() -> None:
         log_config=None,
         access_log=False,  # request lines would carry media paths and chat users
         ws="none",
-        timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
+        timeout_graceful_shutdown=2,  # seconds the chat's event streams get to end
     )
     _Server(config, app.state.chat_hub).run()
 
 
 class _Server(uvicorn.Server):
-    """uvicorn, ending the chat's event streams as soon as shutdown starts."""
+    """uvicorn, ending the chat's event streams as soon as shutdown starts (Ctrl-C stays quick)."""
 
     def __init__(self, config: uvicorn.Config, hub: ChatHub) -> None:
         super().__init__(config)
@@ -47,7 +41,3 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._hub.close()
         await super().shutdown(sockets)
-
-
-if __name__ == "__main__":
-    main()

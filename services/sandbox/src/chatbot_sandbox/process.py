@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from chatbot_sandbox.chat.settings import ChatSettings
-from chatbot_sandbox.openai.records import OpenAIStore
+from chatbot_sandbox.openai import records as openai_records
+from chatbot_sandbox.openai.records import DEFAULT_MODELS, FaultSpec, ModelEntry
 from chatbot_sandbox.openai.settings import OpenAISettings
-from chatbot_sandbox.twilio.records import TwilioStore
+from chatbot_sandbox.records import RecordLog
+from chatbot_sandbox.twilio import records as twilio_records
+from chatbot_sandbox.twilio.records import TwilioFault
 from chatbot_sandbox.twilio.settings import TwilioSettings
 
 __all__ = ["SandboxSettings", "SandboxStore"]
 
 
 class SandboxSettings(OpenAISettings, TwilioSettings, ChatSettings):
-    """The fakes' and the chat page's settings, and the server's own."""
+    """The fakes' and the chat page's settings, and the server's own (other variables ignored)."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, validate_by_name=True, validate_by_alias=True
+    )
 
     host: str = Field(
         "127.0.0.1",
@@ -60,15 +68,64 @@ class SandboxSettings(OpenAISettings, TwilioSettings, ChatSettings):
         return value
 
 
-class SandboxStore(OpenAIStore, TwilioStore):
-    """What both fakes remember, drawing their probabilistic faults from one seeded source."""
+class SandboxStore:
+    """Everything both fakes remember until cleared, faults drawn from one seeded source."""
 
     def __init__(self, settings: SandboxSettings) -> None:
-        rng = random.Random(settings.fault_seed)  # noqa: S311 - fault draws, not secrets
-        OpenAIStore.__init__(self, rng, settings.openai_models)
-        TwilioStore.__init__(self, rng)
+        self._rng = random.Random(settings.fault_seed)  # noqa: S311 - fault draws, not secrets
+        self._models = [*DEFAULT_MODELS] + [
+            ModelEntry(model, shutdown.isoformat() if shutdown else None)
+            for model, shutdown in settings.openai_models.items()
+        ]
+        # The logs are kept when cleared: the chat hub and waiters hold on to them.
+        self.openai_requests: RecordLog[openai_records.OpenAIRequestRecord] = RecordLog()
+        self.twilio_messages: RecordLog[twilio_records.TwilioMessageRecord] = RecordLog()
+        self.twilio_rejected: RecordLog[twilio_records.TwilioMessageRecord] = RecordLog()
+        self.twilio_typing: RecordLog[twilio_records.TypingIndicatorRecord] = RecordLog()
+        self.twilio_status_callbacks: RecordLog[twilio_records.StatusCallbackRecord] = RecordLog()
+        self.twilio_media_fetches: RecordLog[twilio_records.MediaFetchRecord] = RecordLog()
+        self.clear()
 
     def clear(self) -> None:
-        """Forget everything both fakes keep."""
-        OpenAIStore.clear(self)
-        TwilioStore.clear(self)
+        """Forget every record, conversation, file and fault; know the starting models again."""
+        for log in (
+            self.openai_requests,
+            self.twilio_messages,
+            self.twilio_rejected,
+            self.twilio_typing,
+            self.twilio_status_callbacks,
+            self.twilio_media_fetches,
+        ):
+            log.clear()
+        self.conversations: dict[str, openai_records.ConversationState] = {}
+        self.models = {entry.id: dataclasses.replace(entry) for entry in self._models}
+        self.twilio_media: dict[str, twilio_records.StoredMedia] = {}
+        self.openai_faults: list[FaultSpec] = []
+        self.twilio_faults: list[TwilioFault] = []
+
+    def take_openai_fault(self, family: openai_records.Family, text: str = "") -> FaultSpec | None:
+        """The oldest queued fault that hits this request (``text``: its user input)."""
+        asks_model = family in ("responses", "chat")
+        for fault in self.openai_faults:
+            aimed = fault.endpoint == family or (fault.endpoint == "model" and asks_model)
+            wanted = fault.match is None or fault.match in text
+            if aimed and wanted and self._draw(fault.probability):
+                fault.count -= 1
+                if fault.count == 0:
+                    self.openai_faults.remove(fault)
+                return fault
+        return None
+
+    def take_twilio_fault(self, operation: str, to: str | None = None) -> TwilioFault | None:
+        """The oldest queued fault that hits this request (``to``: a message's address)."""
+        for fault in self.twilio_faults:
+            aimed = fault.operation == operation and fault.to in (None, to)
+            if aimed and self._draw(fault.probability):
+                fault.times -= 1
+                if fault.times == 0:
+                    self.twilio_faults.remove(fault)
+                return fault
+        return None
+
+    def _draw(self, probability: float) -> bool:
+        return probability >= 1 or self._rng.random() < probability

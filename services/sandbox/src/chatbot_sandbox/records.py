@@ -27,7 +27,7 @@ class RecordLog[T]:
         return list(self._items)
 
     def append(self, item: T) -> None:
-        """Keep one record, wake the waiters it satisfies and tell the subscribers."""
+        """Keep a record, wake the waiters it satisfies and tell the subscribers."""
         self._items.append(item)
         self.notify()
         for subscriber in self._subscribers:
@@ -65,17 +65,8 @@ class RecordLog[T]:
 
 def record_json(record: Any) -> dict[str, Any]:
     """A record dataclass as the inspection API shows it (``from_`` as ``from``, ISO times)."""
-    return {
-        field.name.rstrip("_"): _plain(getattr(record, field.name))
-        for field in dataclasses.fields(record)
-    }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+    fields = {}
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        fields[field.name.rstrip("_")] = value.isoformat() if isinstance(value, datetime) else value
+    return fields

@@ -1,3 +1,1 @@
 """The chat UI: a WhatsApp-like page and ``make chat``, both clients of the chat hub."""
-
-__all__: list[str] = []

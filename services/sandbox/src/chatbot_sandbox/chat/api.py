@@ -10,26 +10,26 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from twilio.request_validator import RequestValidator
 
 from chatbot_sandbox.chat.hub import END, ChatHub, ChatMessage
 from chatbot_sandbox.chat.settings import ChatSettings
-from chatbot_sandbox.chat.wire import EVENTS_PATH, KEEPALIVE, MESSAGES_PATH, encode_event
-from chatbot_sandbox.chat.wire import normalise_number as _normalise
-from chatbot_sandbox.deps import app_state
+from chatbot_sandbox.chat.wire import EVENTS_PATH, MESSAGES_PATH, encode_event, normalise_number
+from chatbot_sandbox.deps import Hub, Settings
 from chatbot_sandbox.records import record_json
 
-__all__ = ["PRESET_USERS", "SendRequest", "inbound_form", "router"]
+__all__ = ["router"]
 
 logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["chat"])
 
 PRESET_USERS = (
     {"name": "Ana", "number": "+15550001111"},
@@ -38,11 +38,6 @@ PRESET_USERS = (
 )
 """Fictional numbers (555-01xx), so nothing real is ever written to."""
 KEEPALIVE_SECONDS = 15.0
-WEBHOOK_TIMEOUT = 15.0
-MAX_BODY = 4096
-"""WhatsApp's own limit for one text message."""
-MAX_MEDIA = 10
-"""Twilio's limit of media files on one message."""
 _STATIC = files("chatbot_sandbox") / "chat" / "static"
 _ASSETS = {
     "chat.css": "text/css; charset=utf-8",
@@ -50,34 +45,31 @@ _ASSETS = {
     "icon.svg": "image/svg+xml",
 }
 _NO_CACHE = {"Cache-Control": "no-cache"}
-
-Settings = Annotated[ChatSettings, Depends(app_state("settings", ChatSettings))]
-Hub = Annotated[ChatHub, Depends(app_state("chat_hub", ChatHub))]
-Number = Annotated[str, AfterValidator(_normalise)]
-
-router = APIRouter(tags=["chat"])
+_REFUSALS = {
+    403: "ingress refused the signature (403): PUBLIC_BASE_URL and TWILIO_AUTH_TOKEN must be the "
+    "same for ingress and the sandbox",
+    503: "ingress is not ready (503): NATS is down or slow; Twilio would retry",
+}
+Number = AfterValidator(normalise_number)
+"""A user's number as E.164, however typed (422 when it is none)."""
 
 
 class MediaAttachment(BaseModel):
     """A file on the message, as ``POST /_sandbox/twilio/media`` answered it."""
 
-    url: str = Field(min_length=1, max_length=2048, description="Goes in MediaUrl<N>.")
-    content_type: str = Field(
-        min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$", description="e.g. image/png"
-    )
-    preview_url: str | None = Field(None, max_length=2048, description="The CDN copy.")
+    url: str = Field(min_length=1, max_length=2048)
+    content_type: str = Field(min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    preview_url: str | None = Field(None, max_length=2048)
 
 
 class SendRequest(BaseModel):
     """A message a local user sends to the business number: text, or files with a caption."""
 
-    user: Number = Field(description="The user's WhatsApp number, E.164 (+15550001111).")
-    body: str = Field("", max_length=MAX_BODY, description="The text, or the media's caption.")
-    profile_name: str | None = Field(None, max_length=64, description="WhatsApp profile name.")
-    media: list[MediaAttachment] = Field(default_factory=list, max_length=MAX_MEDIA)
-    message_sid: str | None = Field(
-        None, pattern=r"^MM[0-9a-fA-F]{32}$", description="The upload's message SID (MM...)."
-    )
+    user: Annotated[str, Number]
+    body: str = Field("", max_length=4096)  # WhatsApp's own limit for a text message
+    profile_name: str | None = Field(None, max_length=64)
+    media: list[MediaAttachment] = Field(default_factory=list, max_length=10)
+    message_sid: str | None = Field(None, pattern=r"^MM[0-9a-fA-F]{32}$")  # an upload's
 
     @model_validator(mode="after")
     def _not_empty(self) -> SendRequest:
@@ -112,45 +104,6 @@ def inbound_form(settings: ChatSettings, message_sid: str, request: SendRequest)
     return form
 
 
-def _refusal(status: int) -> str:
-    if status == 403:
-        return (
-            "ingress refused the signature (403): PUBLIC_BASE_URL and TWILIO_AUTH_TOKEN must "
-            "be the same for ingress and the sandbox"
-        )
-    if status == 503:
-        return "ingress is not ready (503): NATS is down or slow; Twilio would retry"
-    return f"ingress answered {status}"
-
-
-async def _post_webhook(settings: ChatSettings, hub: ChatHub, request: SendRequest) -> ChatMessage:
-    """Show the message, post it to ingress as Twilio would, and tick it sent or failed."""
-    message_sid = request.message_sid or ("MM" if request.media else "SM") + uuid.uuid4().hex
-    form = inbound_form(settings, message_sid, request)
-    token = settings.twilio_auth_token.get_secret_value()
-    signature = RequestValidator(token).compute_signature(settings.webhook_url, form)
-    media = [attachment.model_dump() for attachment in request.media]
-    message = ChatMessage(
-        message_sid, request.user, "in", request.body, datetime.now(UTC), "pending",
-        media_urls=[item["url"] for item in media], media=media, profile_name=request.profile_name,
-    )  # fmt: skip
-    hub.add(message)
-    target = settings.ingress_url.rstrip("/") + "/twilio/messages"
-    try:
-        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT) as client:
-            answer = await client.post(target, data=form, headers={"X-Twilio-Signature": signature})
-    except httpx.HTTPError as exc:
-        hub.update(message_sid, "failed", f"ingress is unreachable at {settings.ingress_url}")
-        logger.info("chat webhook not delivered", extra={"error": type(exc).__name__})
-        return message
-    logger.info("chat webhook posted", extra={"status_code": answer.status_code})
-    if answer.status_code == 200:
-        hub.update(message_sid, "sent")
-    else:
-        hub.update(message_sid, "failed", _refusal(answer.status_code))
-    return message
-
-
 @router.get("/", include_in_schema=False)
 async def page() -> Response:
     """The chat page."""
@@ -168,44 +121,60 @@ async def asset(name: str) -> Response:
 
 
 @router.get("/_sandbox/chat/config")
-async def chat_config(settings: Settings, hub: Hub) -> dict[str, Any]:
+async def chat_config(settings: Settings) -> dict[str, Any]:
     """What the page shows around the chat: the model, the Twilio mode, the preset users."""
     return {
         "model_label": settings.model_label,
         "model_provider": settings.model_provider,
         "twilio_real": settings.twilio_real,
         "business_number": settings.business_address,
-        "webhook_url": settings.webhook_url,
-        "ingress_url": settings.ingress_url,
         "presets": list(PRESET_USERS),
-        "streams": hub.subscribers,
     }
 
 
 @router.post(MESSAGES_PATH, status_code=201)
 async def send(request: SendRequest, settings: Settings, hub: Hub) -> JSONResponse:
-    """Send a user's message through ingress: 201 when ingress took it, 502 when it did not."""
-    message = await _post_webhook(settings, hub, request)
+    """Show a user's message, post it to ingress as Twilio would, and tick it sent (201) or
+    failed (502, saying why)."""
+    message_sid = request.message_sid or ("MM" if request.media else "SM") + uuid.uuid4().hex
+    form = inbound_form(settings, message_sid, request)
+    token = settings.twilio_auth_token.get_secret_value()
+    signature = RequestValidator(token).compute_signature(settings.webhook_url, form)
+    message = ChatMessage(message_sid, request.user, "in", request.body, "pending")
+    message.media = [attachment.model_dump() for attachment in request.media]
+    message.profile_name = request.profile_name
+    hub.add(message)
+    target = settings.ingress_url.rstrip("/") + "/twilio/messages"
+    try:
+        async with httpx.AsyncClient(timeout=15.0) as client:
+            answer = await client.post(target, data=form, headers={"X-Twilio-Signature": signature})
+    except httpx.HTTPError as exc:
+        logger.info("chat webhook not delivered", extra={"error": type(exc).__name__})
+        hub.update(message_sid, "failed", f"ingress is unreachable at {settings.ingress_url}")
+    else:
+        status = answer.status_code
+        logger.info("chat webhook posted", extra={"status_code": status})
+        if status == 200:
+            hub.update(message_sid, "sent")
+        else:
+            hub.update(message_sid, "failed", _REFUSALS.get(status, f"ingress answered {status}"))
     if message.status == "failed":
         body = {"detail": message.error, "message": record_json(message)}
         return JSONResponse(body, status_code=502)
     return JSONResponse({"message": record_json(message)}, status_code=201)
 
 
-def _user(user: str | None) -> str | None:
-    try:
-        return None if user is None else _normalise(user)
-    except ValueError as exc:
-        raise HTTPException(422, f"user: {exc}") from exc
-
-
-UserQuery = Annotated[str | None, Query(description="Only this user's messages (E.164).")]
-
-
-@router.get(MESSAGES_PATH)
-async def transcript(hub: Hub, user: UserQuery = None) -> list[dict[str, Any]]:
-    """The transcript, oldest first."""
-    return [record_json(message) for message in hub.messages(_user(user))]
+@router.get(EVENTS_PATH)
+async def events(
+    hub: Hub,
+    user: Annotated[str | None, Query(description="Only this user's."), Number] = None,
+) -> StreamingResponse:
+    """Server-sent events: a snapshot of the transcript, then every change as it happens."""
+    return StreamingResponse(
+        _stream(hub, user),
+        media_type="text/event-stream",
+        headers={**_NO_CACHE, "X-Accel-Buffering": "no"},
+    )
 
 
 async def _stream(hub: ChatHub, user: str | None) -> AsyncIterator[str]:
@@ -218,20 +187,10 @@ async def _stream(hub: ChatHub, user: str | None) -> AsyncIterator[str]:
             except TimeoutError:
                 if subscription.ended:
                     return
-                yield KEEPALIVE
+                yield ": keepalive\n\n"
                 continue
             if event is END:
                 return
             yield encode_event(*event)
             if subscription.ended and subscription.queue.empty():
                 return
-
-
-@router.get(EVENTS_PATH)
-async def events(hub: Hub, user: UserQuery = None) -> StreamingResponse:
-    """Server-sent events: a snapshot of the transcript, then every change as it happens."""
-    return StreamingResponse(
-        _stream(hub, _user(user)),
-        media_type="text/event-stream",
-        headers={**_NO_CACHE, "X-Accel-Buffering": "no"},
-    )

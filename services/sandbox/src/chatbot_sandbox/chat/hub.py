@@ -1,9 +1,7 @@
 """The chat's transcript: each local user's messages and the replies, with their ticks.
 
-The hub joins what the sandbox sees (the webhooks the chat posts, the fake Twilio's creates,
-status callbacks and typing indicators) into one transcript per user, and pushes every change
-to the open streams. A reply's ticks are its status callbacks; a user's own message is sent
-once ingress took it, delivered once a reply comes, read once a typing indicator names it.
+A reply's ticks are its status callbacks; a user's message is sent once ingress took it,
+delivered once a reply comes, and read once a typing indicator names it.
 """
 
 from __future__ import annotations
@@ -17,15 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from chatbot_sandbox.chat.wire import normalise_number
+from chatbot_sandbox.process import SandboxStore
 from chatbot_sandbox.records import record_json
 from chatbot_sandbox.twilio.records import (
     StatusCallbackRecord,
     TwilioMessageRecord,
-    TwilioStore,
     TypingIndicatorRecord,
 )
 
-__all__ = ["END", "MAX_MESSAGES", "TYPING_LIFETIME", "ChatEvent", "ChatHub", "ChatMessage"]
+__all__ = ["END", "MAX_MESSAGES", "ChatHub", "ChatMessage"]
 
 MAX_MESSAGES = 5000
 """Messages kept across all users; the oldest go first."""
@@ -49,8 +47,8 @@ class ChatMessage:
     user: str
     direction: Literal["in", "out"]
     body: str
-    at: datetime
     status: str
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
     media_urls: list[str] = field(default_factory=list)
     media: list[dict[str, str | None]] = field(default_factory=list)
     """A user's attachments: ``url``, ``content_type`` and ``preview_url``."""
@@ -92,7 +90,7 @@ class Subscription:
 class ChatHub:
     """Transcripts per user, built from the fake Twilio's records, broadcast to the streams."""
 
-    def __init__(self, store: TwilioStore) -> None:
+    def __init__(self, store: SandboxStore) -> None:
         self._messages: OrderedDict[str, ChatMessage] = OrderedDict()
         # Each user's too: a reply looks through one user's messages, not everyone's.
         self._by_user: dict[str, dict[str, ChatMessage]] = {}
@@ -135,11 +133,6 @@ class ChatHub:
         for subscription in list(self._subscriptions):
             subscription.end()
 
-    @property
-    def subscribers(self) -> int:
-        """How many streams are open."""
-        return len(self._subscriptions)
-
     def add(self, message: ChatMessage) -> None:
         """Show a message: a user's, just before its webhook goes out, or a reply."""
         self._messages[message.id] = message
@@ -173,19 +166,12 @@ class ChatHub:
         for message in self.messages(user):
             if message.direction == "in":
                 self.update(message.id, "delivered")
-        reply = ChatMessage(
-            record.sid or "",
-            user,
-            "out",
-            record.body or "",
-            record.received_at,
-            "queued",
-            media_urls=list(record.media_urls),
-        )
+        reply = ChatMessage(record.sid or "", user, "out", record.body or "", "queued")
+        reply.at, reply.media_urls = record.received_at, list(record.media_urls)
         self.add(reply)
 
     def _on_status_callback(self, record: StatusCallbackRecord) -> None:
-        code = record.params.get("ErrorCode")
+        code = record.error_code
         self.update(record.message_sid, record.status, f"Twilio error {code}" if code else None)
 
     def _on_typing(self, record: TypingIndicatorRecord) -> None:

@@ -1,19 +1,14 @@
-"""Settings of the chat UI: the page's server side, and the terminal's way to the sandbox."""
+"""Settings of the chat page: what it shows, and where and how it posts its webhooks."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
-from chatbot_sandbox.settings import Settings
 from chatbot_sandbox.twilio.settings import TwilioCredentials
 
-__all__ = ["DEFAULT_BUSINESS_NUMBER", "ChatClientSettings", "ChatSettings", "ModelProvider"]
-
-ModelProvider = Literal["sandbox", "openai", "compatible"]
-"""Who answers: the sandbox's echo responder, OpenAI, or another compatible server."""
+__all__ = ["DEFAULT_BUSINESS_NUMBER", "ChatSettings"]
 
 DEFAULT_BUSINESS_NUMBER = "whatsapp:+14155238886"
 """Twilio's WhatsApp Sandbox number: the business number local chats write to."""
@@ -31,7 +26,7 @@ class ChatSettings(TwilioCredentials):
             "the responder's name, or the real model's under `make run` with an OpenAI key."
         ),
     )
-    model_provider: ModelProvider = Field(
+    model_provider: Literal["sandbox", "openai", "compatible"] = Field(
         "sandbox",
         validation_alias="SANDBOX_MODEL_PROVIDER",
         description=(
@@ -76,22 +71,3 @@ class ChatSettings(TwilioCredentials):
     def webhook_url(self) -> str:
         """The URL the webhooks are signed for, as Twilio signs the URL it calls."""
         return (self.public_base_url or self.ingress_url).rstrip("/") + "/twilio/messages"
-
-
-class ChatClientSettings(Settings):
-    """Where ``make chat`` finds the sandbox: the environment, then ``.env``."""
-
-    model_config = SettingsConfigDict(env_file=".env")
-
-    sandbox_port: int = Field(
-        8090,
-        ge=1,
-        le=65535,
-        validation_alias="SANDBOX_PORT",
-        description="Port the sandbox HTTP server listens on (0 picks a free one).",
-    )
-
-    @property
-    def sandbox_url(self) -> str:
-        """The sandbox's origin on this machine."""
-        return f"http://127.0.0.1:{self.sandbox_port}"

@@ -1,7 +1,6 @@
 """What the chat's server and its clients agree on: paths, numbers and server-sent events.
 
-An event is ``event:`` (its kind), ``data:`` (one line of JSON) and maybe ``id:``; a comment
-line keeps an idle stream open.
+An event is an ``event:`` line (its kind) and a ``data:`` line (its JSON), then a blank line.
 """
 
 from __future__ import annotations
@@ -9,14 +8,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "EVENTS_PATH",
-    "KEEPALIVE",
     "MESSAGES_PATH",
-    "ServerSentEvent",
     "encode_event",
     "normalise_number",
     "read_events",
@@ -25,7 +21,6 @@ __all__ = [
 
 MESSAGES_PATH = "/_sandbox/chat/messages"
 EVENTS_PATH = "/_sandbox/chat/events"
-KEEPALIVE = ": keepalive\n\n"
 _NUMBER = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SEPARATORS = re.compile(r"[\s\-().]")
 
@@ -47,41 +42,23 @@ def normalise_number(value: str) -> str:
     return number
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    """One event: its kind, its JSON payload as text, and its id (if any)."""
-
-    event: str
-    data: str
-    id: str | None = None
-
-    def json(self) -> Any:
-        """The payload, decoded."""
-        return json.loads(self.data)
-
-
-def encode_event(event: str, data: Any, *, event_id: int | None = None) -> str:
+def encode_event(event: str, data: Any) -> str:
     """One event in the wire format."""
-    lines = [] if event_id is None else [f"id: {event_id}"]
-    lines += [f"event: {event}", "data: " + json.dumps(data, separators=(",", ":"))]
-    return "\n".join(lines) + "\n\n"
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def read_events(lines: AsyncIterable[str]) -> AsyncIterator[ServerSentEvent]:
-    """Parse a stream's lines into events (comments and ``retry:`` are skipped)."""
-    event, event_id, data = "message", None, list[str]()
+async def read_events(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, Any]]:
+    """A stream's events as (kind, decoded data); comments and other fields are skipped."""
+    event, data = "message", list[str]()
     async for raw in lines:
         line = raw.rstrip("\r\n")
         if not line:
             if data:
-                yield ServerSentEvent(event, "\n".join(data), event_id)
-            event, event_id, data = "message", None, list[str]()
+                yield event, json.loads("\n".join(data))
+            event, data = "message", []
         elif not line.startswith(":"):
             name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
             if name == "event":
-                event = value
+                event = value.removeprefix(" ")
             elif name == "data":
-                data.append(value)
-            elif name == "id":
-                event_id = value
+                data.append(value.removeprefix(" "))

@@ -1,3 +1,1 @@
 """The fake OpenAI: Conversations, Responses, Chat Completions, transcriptions and models."""
-
-__all__: list[str] = []

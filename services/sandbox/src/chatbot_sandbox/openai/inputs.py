@@ -1,4 +1,4 @@
-"""Reading a request as OpenAI checks it: JSON, auth, messages, image parts and ranges."""
+"""A request read as OpenAI reads it (auth, JSON, messages, images, ranges), and its errors."""
 
 from __future__ import annotations
 
@@ -6,74 +6,133 @@ import base64
 import binascii
 import hmac
 import json
+import math
 import re
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
-from chatbot_sandbox.openai.errors import ApiError, invalid_type, invalid_value, missing
+from chatbot_sandbox.openai.records import FaultSpec, OpenAIRequestRecord
 from chatbot_sandbox.openai.settings import OpenAISettings
 
 __all__ = [
-    "CHAT_RANGES",
-    "RESPONSE_RANGES",
-    "Message",
-    "chat_messages",
+    "LOCKED_MESSAGE",
+    "QUOTA_MESSAGE",
+    "ApiError",
+    "answer",
     "check_auth",
-    "check_ranges",
+    "fault_error",
     "json_object",
-    "required",
-    "response_messages",
-    "safety_identifier",
-    "string",
+    "missing",
+    "new_id",
+    "read_chat",
+    "read_response",
 ]
 
+LOCKED_MESSAGE = (
+    "Another process is currently operating on this conversation. Please retry in a few seconds."
+)
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
 _INVALID_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
     "sent was not valid JSON.)"
 )
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string"}
+_TYPE_NAMES |= {list: "an array", dict: "an object", type(None): "null"}
+_ROLES = ("user", "assistant", "system", "developer")
 _IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,(.*)$", re.DOTALL)
 _MAX_SAFETY_IDENTIFIER = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """The type and bounds OpenAI puts on a numeric parameter."""
-
-    integer: bool
-    minimum: int | None = None
-    maximum: int | None = None
-
-
-RESPONSE_RANGES = {"temperature": Range(False, 0, 2), "max_output_tokens": Range(True, 16)}
-CHAT_RANGES = {
-    "temperature": Range(False, 0, 2),
-    "max_completion_tokens": Range(True),
-    "max_tokens": Range(True),
+_Range = tuple[type[int] | type[float], int | None, int | None]
+_RESPONSE_RANGES: dict[str, _Range] = {
+    "temperature": (float, 0, 2),
+    "max_output_tokens": (int, 16, None),
 }
+_CHAT_RANGES: dict[str, _Range] = {
+    "temperature": (float, 0, 2),
+    "max_completion_tokens": (int, None, None),
+    "max_tokens": (int, None, None),
+}
+"""Each numeric parameter's type (a decimal takes integers too) and bounds."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Parts:
-    """A message format's content parts: the text one and the image one (``[image]``)."""
-
-    text: str
-    image: str
-    roles: tuple[str, ...]
+def new_id(prefix: str) -> str:
+    """An id as OpenAI writes them: a prefix and random hex."""
+    return prefix + uuid.uuid4().hex
 
 
-_RESPONSE_PARTS = _Parts("input_text", "input_image", ("user", "assistant", "system", "developer"))
-_CHAT_PARTS = _Parts("text", "image_url", ("system", "developer", "user", "assistant"))
+def answer(
+    payload: dict[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A JSON answer with OpenAI's ``x-request-id`` header."""
+    return JSONResponse(
+        payload, status, headers={"x-request-id": new_id("req_"), **(headers or {})}
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """The text of one input message (an image stands in as ``[image]``)."""
+@dataclass
+class ApiError(Exception):
+    """An error answer in OpenAI's shape."""
 
-    role: str
-    text: str
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+    error_type: str = "invalid_request_error"
+    headers: Mapping[str, str] | None = None
+
+    def response(self) -> JSONResponse:
+        error = {"message": self.message, "type": self.error_type, "param": self.param}
+        return answer({"error": {**error, "code": self.code}}, self.status, self.headers)
+
+
+def _invalid_type(param: str, expected: str, value: Any) -> ApiError:
+    got = _TYPE_NAMES.get(type(value), "an unknown value")
+    message = f"Invalid type for '{param}': expected {expected}, but got {got} instead."
+    return ApiError(400, message, param=param, code="invalid_type")
+
+
+def _invalid_value(value: Any, supported: tuple[str, ...], param: str) -> ApiError:
+    names = [f"'{name}'" for name in supported]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+    message = f"Invalid value: '{value}'. Supported values are: {listed}."
+    return ApiError(400, message, param=param, code="invalid_value")
+
+
+def missing(param: str) -> ApiError:
+    message = f"Missing required parameter: '{param}'."
+    return ApiError(400, message, param=param, code="missing_required_parameter")
+
+
+def fault_error(fault: FaultSpec) -> ApiError:
+    """What a queued fault answers (every kind but ``stall``)."""
+    if fault.kind == "rate_limit":
+        wait, headers = "", {}
+        if fault.retry_after is not None:
+            wait = f" Please try again in {fault.retry_after:g}s."
+            headers = {
+                "retry-after": str(math.ceil(fault.retry_after)),
+                "retry-after-ms": str(round(fault.retry_after * 1000)),
+            }
+        message = "Rate limit reached for requests (sandbox fault)." + wait
+        return ApiError(
+            429, message, code="rate_limit_exceeded", error_type="requests", headers=headers
+        )
+    if fault.kind == "insufficient_quota":
+        kind = "insufficient_quota"
+        return ApiError(429, QUOTA_MESSAGE, code=kind, error_type=kind)
+    if fault.kind == "conversation_locked":
+        return ApiError(400, LOCKED_MESSAGE, code="conversation_locked")
+    message = "The server had an error while processing your request. Sorry about that!"
+    return ApiError(500, message, error_type="server_error")
 
 
 def check_auth(request: Request, settings: OpenAISettings) -> None:
@@ -97,13 +156,10 @@ def check_auth(request: Request, settings: OpenAISettings) -> None:
         )
 
 
-async def json_object(request: Request, *, allow_empty: bool = False) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object, or OpenAI's 400 for anything else."""
-    raw = await request.body()
-    if allow_empty and not raw.strip():
-        return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ApiError(400, _INVALID_JSON) from error
     if not isinstance(body, dict):
@@ -111,24 +167,85 @@ async def json_object(request: Request, *, allow_empty: bool = False) -> dict[st
     return body
 
 
-def required(body: dict[str, Any], key: str, parent: str = "") -> Any:
-    """``body[key]``, or the missing parameter error."""
+@dataclass(frozen=True, slots=True)
+class Message:
+    """The text of one input message (an image stands in as ``[image]``)."""
+
+    role: str
+    text: str
+
+
+def read_response(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message]:
+    """Check a Responses request, noting what it asks on ``record``; its input messages."""
+    record.input = body.get("input")
+    record.instructions = _string(body, "instructions")
+    record.model = _string(body, "model", required=True)
+    record.conversation = _string(body, "conversation")
+    value = _required(body, "input")
+    if isinstance(value, str):
+        messages = [Message("user", value)]
+    elif isinstance(value, list):
+        messages = [
+            _message(item, f"input[{index}]", record.images, chat=False)
+            for index, item in enumerate(value)
+            if not isinstance(item, dict) or item.get("type", "message") == "message"
+        ]
+    else:
+        raise _invalid_type("input", "one of a string or array of input items", value)
+    _check_ranges(body, _RESPONSE_RANGES)
+    record.safety_identifier = _safety_identifier(body)
+    record.input_text = "\n".join(m.text for m in messages if m.role == "user")
+    return messages
+
+
+def read_chat(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message]:
+    """Check a Chat Completions request, noting what it asks on ``record``; its messages."""
+    record.model = _string(body, "model", required=True)
+    record.input = value = _required(body, "messages")
+    if not isinstance(value, list):
+        raise _invalid_type("messages", "an array", value)
+    if not value:
+        raise ApiError(
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got "
+            "an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
+    messages = [
+        _message(item, f"messages[{index}]", record.images, chat=True)
+        for index, item in enumerate(value)
+    ]
+    _check_ranges(body, _CHAT_RANGES)
+    if body.get("max_tokens") is not None and body.get("max_completion_tokens") is not None:
+        raise ApiError(
+            400,
+            "Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported.",
+            param="max_tokens",
+            code="invalid_parameter_combination",
+        )
+    record.safety_identifier = _safety_identifier(body)
+    record.instructions = [m.text for m in messages if m.role in ("system", "developer")]
+    answered = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    record.input_text = "\n".join(m.text for m in messages[answered + 1 :] if m.role == "user")
+    return messages
+
+
+def _required(body: dict[str, Any], key: str, parent: str = "") -> Any:
     if body.get(key) is None:
         raise missing(f"{parent}.{key}" if parent else key)
     return body[key]
 
 
-def string(body: dict[str, Any], key: str) -> str | None:
-    """An optional string parameter."""
-    value = body.get(key)
+def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = _required(body, key) if required else body.get(key)
     if value is not None and not isinstance(value, str):
-        raise invalid_type(key, "a string", value)
+        raise _invalid_type(key, "a string", value)
     return value
 
 
-def safety_identifier(body: dict[str, Any]) -> str | None:
-    """The ``safety_identifier``, at most 64 characters."""
-    value = string(body, "safety_identifier")
+def _safety_identifier(body: dict[str, Any]) -> str | None:
+    value = _string(body, "safety_identifier")
     if value is not None and len(value) > _MAX_SAFETY_IDENTIFIER:
         raise ApiError(
             400,
@@ -141,93 +258,56 @@ def safety_identifier(body: dict[str, Any]) -> str | None:
     return value
 
 
-def check_ranges(body: dict[str, Any], ranges: dict[str, Range]) -> None:
-    """Check the numeric parameters given against their type and bounds."""
-    for key, bounds in ranges.items():
+def _check_ranges(body: dict[str, Any], ranges: Mapping[str, _Range]) -> None:
+    for key, (number, low, high) in ranges.items():
         value = body.get(key)
         if value is None:
             continue
-        kind, number = ("integer", int) if bounds.integer else ("decimal", int | float)
-        if isinstance(value, bool) or not isinstance(value, number):
-            raise invalid_type(key, f"a{'n' if bounds.integer else ''} {kind}", value)
-        if bounds.minimum is not None and value < bounds.minimum:
-            raise _out_of_range(key, value, kind, "below minimum", f">= {bounds.minimum}")
-        if bounds.maximum is not None and value > bounds.maximum:
-            raise _out_of_range(key, value, kind, "above maximum", f"<= {bounds.maximum}")
+        if isinstance(value, bool) or not isinstance(value, (int, number)):
+            raise _invalid_type(key, _TYPE_NAMES[number], value)
+        if low is not None and value < low:
+            raise _out_of_range(key, number, value, "below minimum", f">= {low}")
+        if high is not None and value > high:
+            raise _out_of_range(key, number, value, "above maximum", f"<= {high}")
 
 
-def _out_of_range(key: str, value: float, kind: str, what: str, expected: str) -> ApiError:
-    return ApiError(
-        400,
-        f"Invalid '{key}': {kind} {what} value. Expected a value {expected}, but got {value} "
-        "instead.",
-        param=key,
-        code=f"{kind}_{what.replace(' ', '_').replace('imum', '')}_value",
-    )
+def _out_of_range(
+    key: str, number: type[float], value: float, where: str, expected: str
+) -> ApiError:
+    kind = "integer" if number is int else "decimal"
+    message = f"Invalid '{key}': {kind} {where} value. Expected a value {expected}, but got "
+    code = f"{kind}_{where.replace(' ', '_').replace('imum', '')}_value"
+    return ApiError(400, message + f"{value} instead.", param=key, code=code)
 
 
-def response_messages(value: Any, images: list[str]) -> list[Message]:
-    """The messages of a response's ``input`` (a string or items); image URLs go to ``images``."""
-    if isinstance(value, str):
-        return [Message("user", value)]
-    if not isinstance(value, list):
-        raise invalid_type("input", "one of a string or array of input items", value)
-    return [
-        _message(item, f"input[{index}]", _RESPONSE_PARTS, images)
-        for index, item in enumerate(value)
-        if not isinstance(item, dict) or item.get("type", "message") == "message"
-    ]
-
-
-def chat_messages(value: Any, images: list[str]) -> list[Message]:
-    """A chat completion's ``messages`` (an assistant's content may be null)."""
-    if not isinstance(value, list):
-        raise invalid_type("messages", "an array", value)
-    if not value:
-        raise ApiError(
-            400,
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got "
-            "an empty array instead.",
-            param="messages",
-            code="empty_array",
-        )
-    return [
-        _message(item, f"messages[{index}]", _CHAT_PARTS, images)
-        for index, item in enumerate(value)
-    ]
-
-
-def _message(item: Any, param: str, parts: _Parts, images: list[str]) -> Message:
+def _message(item: Any, param: str, images: list[str], *, chat: bool) -> Message:
     if not isinstance(item, dict):
-        raise invalid_type(param, "an object", item)
-    role = item.get("role")
-    if role not in parts.roles:
-        raise invalid_value(role, parts.roles, f"{param}.role")
-    content = item.get("content")
-    if content is None and not (role == "assistant" and parts is _CHAT_PARTS):
+        raise _invalid_type(param, "an object", item)
+    role, content = item.get("role"), item.get("content")
+    if role not in _ROLES:
+        raise _invalid_value(role, _ROLES, f"{param}.role")
+    if content is None and not (chat and role == "assistant"):
         raise missing(f"{param}.content")
-    return Message(role, _text(content, f"{param}.content", parts, images))
-
-
-def _text(content: Any, param: str, parts: _Parts, images: list[str]) -> str:
     if content is None or isinstance(content, str):
-        return content or ""
+        return Message(role, content or "")
     if not isinstance(content, list):
-        raise invalid_type(param, "one of a string or array of content parts", content)
+        expected = "one of a string or array of content parts"
+        raise _invalid_type(f"{param}.content", expected, content)
+    text_part, image_part = ("text", "image_url") if chat else ("input_text", "input_image")
     texts = []
     for index, part in enumerate(content):
-        part_param = f"{param}[{index}]"
+        part_param = f"{param}.content[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind == parts.text and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind == parts.image:
+        if kind == image_part:
             images.append(_image_url(part, part_param))
             texts.append("[image]")
-        elif kind == parts.text:
-            raise invalid_type(f"{part_param}.text", "a string", part.get("text"))
+        elif kind != text_part:
+            raise _invalid_value(kind, (text_part, image_part), f"{part_param}.type")
+        elif not isinstance(part.get("text"), str):
+            raise _invalid_type(f"{part_param}.text", "a string", part.get("text"))
         else:
-            raise invalid_value(kind, (parts.text, parts.image), f"{part_param}.type")
-    return "\n".join(texts)
+            texts.append(part["text"])
+    return Message(role, "\n".join(texts))
 
 
 def _image_url(part: dict[str, Any], param: str) -> str:
@@ -235,18 +315,18 @@ def _image_url(part: dict[str, Any], param: str) -> str:
     if part["type"] == "image_url":  # chat: {"image_url": {"url": ..., "detail": ...}}
         value = part.get("image_url")
         if not isinstance(value, dict):
-            raise invalid_type(f"{param}.image_url", "an object", value)
+            raise _invalid_type(f"{param}.image_url", "an object", value)
         details: tuple[str, ...] = ("auto", "low", "high")
         param = f"{param}.image_url"
         url, detail, url_param = value.get("url"), value.get("detail") or "auto", f"{param}.url"
     else:  # responses: {"image_url": ..., "detail": ...}, the detail required
         details = ("low", "high", "auto", "original")
-        url, detail = part.get("image_url"), required(part, "detail", param)
+        url, detail = part.get("image_url"), _required(part, "detail", param)
         url_param = f"{param}.image_url"
     if detail not in details:
-        raise invalid_value(detail, details, f"{param}.detail")
+        raise _invalid_value(detail, details, f"{param}.detail")
     if not isinstance(url, str):
-        raise missing(url_param) if url is None else invalid_type(url_param, "a string", url)
+        raise missing(url_param) if url is None else _invalid_type(url_param, "a string", url)
     if url.startswith("data:"):
         match = _IMAGE_DATA_URL.match(url)
         try:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 from pydantic import Field, SecretStr
-
-from chatbot_sandbox.settings import Settings
+from pydantic_settings import BaseSettings
 
 __all__ = ["OpenAISettings"]
 
 
-class OpenAISettings(Settings):
+class OpenAISettings(BaseSettings):
     """The key the fake accepts, how slow it is, and what its models API knows."""
 
     openai_api_key: SecretStr = Field(

@@ -1,51 +1,99 @@
-"""The fake Twilio's API: Messages create, the WhatsApp typing indicator, faults, read.
+"""The fake Twilio's API: Messages create, the WhatsApp typing indicator and inbound media,
+as Twilio answers the services' SDKs; and the sandbox's own: faults, uploads, read receipts.
 
-It answers what Twilio answers the sender's SDK: Basic auth, the validation codes the sender
-sorts into retryable and permanent, and the Message resource. Nothing is delivered; phone
-numbers and text are never logged.
+Nothing is delivered; numbers, text, URLs and bytes are never logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import logging
 import re
+import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from chatbot_sandbox.twilio.http import (
-    Reporter,
-    Settings,
-    Store,
-    TwilioError,
-    apply_fault,
-    authorize,
-    form_params,
+from chatbot_sandbox.deps import Reporter, Settings, Store
+from chatbot_sandbox.twilio.records import (
+    MediaFetchRecord,
+    StoredMedia,
+    TwilioFault,
+    TwilioMessageRecord,
+    TypingIndicatorRecord,
 )
-from chatbot_sandbox.twilio.records import TwilioFault, TwilioMessageRecord, TypingIndicatorRecord
+from chatbot_sandbox.twilio.settings import TwilioSettings
 
-__all__ = ["MAX_BODY_LENGTH", "MAX_MEDIA", "MESSAGES_PATH", "TYPING_PATH", "router"]
+__all__ = ["router"]
 
 logger = logging.getLogger(__name__)
 
-MESSAGES_PATH = "/2010-04-01/Accounts/{account_sid}/Messages.json"
-TYPING_PATH = "/v2/Indicators/Typing.json"
-MAX_BODY_LENGTH = 1600
-"""Counted in UTF-16 code units, as Twilio counts (an emoji outside the BMP is two)."""
-MAX_MEDIA = 10
-_PHONE = re.compile(r"^(?:[a-z]+:)?\+[1-9][0-9]{6,14}$")
-_MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
-
 router = APIRouter(tags=["twilio"])
 
+ACCOUNT_PATH = "/2010-04-01/Accounts/{account_sid}"
+CDN_PATH = "/_sandbox/twilio/cdn/{token}"
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+_PHONE = re.compile(r"^(?:[a-z]+:)?\+[1-9][0-9]{6,14}$")
+_MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
+_ORIGIN = re.compile(r"^https?://[^/?#]+$")
 
-def _first(params: dict[str, list[str]], key: str) -> str | None:
-    return params.get(key, [None])[0]
+
+@dataclass
+class TwilioError(Exception):
+    """A refusal as Twilio answers it: HTTP status, error code, message, maybe Retry-After."""
+
+    status: int
+    code: int
+    message: str
+    retry_after: str | None = None
+
+    def response(self) -> JSONResponse:
+        """Twilio's error JSON."""
+        return JSONResponse(
+            {
+                "code": self.code,
+                "message": self.message,
+                "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
+                "status": self.status,
+            },
+            status_code=self.status,
+            headers={"Retry-After": self.retry_after} if self.retry_after else None,
+        )
+
+
+def _authorize(request: Request, settings: TwilioSettings, path_sid: str | None = None) -> None:
+    """Raise 401 (20003) unless Basic auth carries the account and token (and the path's SID)."""
+    sid, token = settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value()
+    expected = "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode()
+    given = request.headers.get("authorization", "")
+    if not hmac.compare_digest(given.encode(), expected.encode()) or path_sid not in (None, sid):
+        raise TwilioError(401, 20003, "Authenticate")
+
+
+async def _apply(fault: TwilioFault | None) -> None:
+    """Wait as long as the fault says, then raise the error it asks for (if any)."""
+    if fault is None:
+        return
+    if fault.delay > 0:
+        await asyncio.sleep(fault.delay)
+    if fault.status is not None:
+        code = fault.code if fault.code is not None else fault.status
+        raise TwilioError(fault.status, code, "Injected by the sandbox", fault.retry_after)
+
+
+async def _form(request: Request) -> tuple[dict[str, str], list[str]]:
+    """A form's non-empty fields (the SDK omits unset ones), and its ``MediaUrl`` values."""
+    async with request.form() as form:
+        fields = {key: value for key, value in form.items() if isinstance(value, str) and value}
+        urls = [url for url in form.getlist("MediaUrl") if isinstance(url, str) and url]
+    return fields, urls
 
 
 def _validate(record: TwilioMessageRecord) -> None:
@@ -58,67 +106,55 @@ def _validate(record: TwilioMessageRecord) -> None:
         raise TwilioError(400, 21603, "A 'From' phone number is required.")
     if record.body is None and not record.media_urls:
         raise TwilioError(400, 21602, "Message body is required.")
-    if len((record.body or "").encode("utf-16-le")) // 2 > MAX_BODY_LENGTH:
-        raise TwilioError(
-            400, 21617, "The concatenated message body exceeds the 1600 character limit."
-        )
-    if len(record.media_urls) > MAX_MEDIA:
+    if len((record.body or "").encode("utf-16-le")) > 2 * 1600:  # UTF-16 units, as Twilio counts
+        message = "The concatenated message body exceeds the 1600 character limit."
+        raise TwilioError(400, 21617, message)
+    if len(record.media_urls) > 10:
         raise TwilioError(400, 21623, "Number of media files exceeds allowed limit.")
 
 
 def _message_resource(record: TwilioMessageRecord, sid: str) -> dict[str, Any]:
     """Twilio's Message resource for a new message: ``queued`` (``accepted`` with a service)."""
-    base = f"/2010-04-01/Accounts/{record.account_sid}/Messages/{sid}"
-    stamp = format_datetime(datetime.now(UTC))
     return {
         "account_sid": record.account_sid,
-        "api_version": "2010-04-01",
         "body": record.body or "",
-        "date_created": stamp,
+        "date_created": format_datetime(datetime.now(UTC)),
         "date_sent": None,
-        "date_updated": stamp,
         "direction": "outbound-api",
         "error_code": None,
-        "error_message": None,
         "from": record.from_,
         "messaging_service_sid": record.messaging_service_sid,
         "num_media": str(len(record.media_urls)),
         "num_segments": "1",
-        "price": None,
-        "price_unit": "USD",
         "sid": sid,
         "status": "accepted" if record.messaging_service_sid else "queued",
-        "subresource_uris": {"media": f"{base}/Media.json"},
         "to": record.to,
-        "uri": f"{base}.json",
+        "uri": f"{ACCOUNT_PATH.format(account_sid=record.account_sid)}/Messages/{sid}.json",
     }
 
 
-@router.post(MESSAGES_PATH, status_code=201)
+@router.post(ACCOUNT_PATH + "/Messages.json", status_code=201)
 async def create_message(
     account_sid: str, request: Request, settings: Settings, store: Store, reporter: Reporter
 ) -> JSONResponse:
     """Accept (201) or refuse (401, 400 or a fault's error) one message; record either way."""
-    params = await form_params(request)
+    fields, media_urls = await _form(request)
     record = TwilioMessageRecord(
         account_sid=account_sid,
-        to=_first(params, "To"),
-        from_=_first(params, "From"),
-        messaging_service_sid=_first(params, "MessagingServiceSid"),
-        body=_first(params, "Body"),
-        media_urls=params.get("MediaUrl", []),
-        status_callback=_first(params, "StatusCallback"),
-        params=params,
-        received_at=datetime.now(UTC),
+        to=fields.get("To"),
+        from_=fields.get("From"),
+        messaging_service_sid=fields.get("MessagingServiceSid"),
+        body=fields.get("Body"),
+        media_urls=media_urls,
+        status_callback=fields.get("StatusCallback"),
     )
     try:
-        authorize(request, settings, account_sid)
+        _authorize(request, settings, account_sid)
         _validate(record)
         fault = store.take_twilio_fault("messages", record.to)
-        await apply_fault(fault)
+        await _apply(fault)
     except TwilioError as error:
         record.status_code, record.error_code = error.status, error.code
-        record.error_message = error.message
         store.twilio_rejected.append(record)
         logger.info(
             "sandbox twilio rejected a message",
@@ -127,7 +163,7 @@ async def create_message(
         return error.response()
     if settings.twilio_latency > 0:
         await asyncio.sleep(settings.twilio_latency)
-    record.sid, record.accepted, record.status_code = "SM" + uuid.uuid4().hex, True, 201
+    record.sid = "SM" + uuid.uuid4().hex
     store.twilio_messages.append(record)
     logger.info("sandbox twilio accepted a message", extra={"message_sid": record.sid})
     if settings.status_callbacks:
@@ -135,28 +171,109 @@ async def create_message(
     return JSONResponse(_message_resource(record, record.sid), status_code=201)
 
 
-@router.post(TYPING_PATH)
+@router.post("/v2/Indicators/Typing.json")
 async def create_typing_indicator(
     request: Request, settings: Settings, store: Store
 ) -> JSONResponse:
     """Show the typing indicator for an inbound message (and mark it read): 200."""
-    params = await form_params(request)
-    record = TypingIndicatorRecord(
-        _first(params, "channel"), _first(params, "messageId"), datetime.now(UTC)
-    )
+    fields, _ = await _form(request)
+    record = TypingIndicatorRecord(fields.get("channel"), fields.get("messageId"))
     try:
-        authorize(request, settings)
+        _authorize(request, settings)
         if record.channel != "whatsapp":
             raise TwilioError(400, 20001, "Invalid channel: typing indicators need 'whatsapp'.")
         if record.message_id is None or not _MESSAGE_SID.match(record.message_id):
             raise TwilioError(400, 90001, "Message SID is invalid.")
-        await apply_fault(store.take_twilio_fault("typing"))
+        await _apply(store.take_twilio_fault("typing"))
     except TwilioError as error:
         record.status_code, record.error_code = error.status, error.code
         store.twilio_typing.append(record)
         return error.response()
     store.twilio_typing.append(record)
     return JSONResponse({"success": True})
+
+
+@router.get(ACCOUNT_PATH + "/Messages/{message_sid}/Media/{media_sid}", response_model=None)
+async def fetch_media(
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    request: Request,
+    settings: Settings,
+    store: Store,
+) -> JSONResponse | RedirectResponse:
+    """Media of a received message: Basic auth, then a redirect to its CDN copy."""
+    record = MediaFetchRecord("api", 307, "authorization" in request.headers)
+    try:
+        _authorize(request, settings, account_sid)
+        await _apply(store.take_twilio_fault("media"))
+        media = store.twilio_media.get(media_sid)
+        if media is None or media.message_sid != message_sid:
+            message = f"The requested resource {request.url.path} was not found"
+            raise TwilioError(404, 20404, message)
+    except TwilioError as error:
+        record.status_code, record.error_code = error.status, error.code
+        store.twilio_media_fetches.append(record)
+        return error.response()
+    store.twilio_media_fetches.append(record)
+    return RedirectResponse(_cdn_url(media, request), status_code=307)
+
+
+@router.get(CDN_PATH)
+async def cdn_copy(token: str, request: Request, store: Store) -> Response:
+    """A file's CDN copy: no credentials, the unguessable token is the secret."""
+    media = next(
+        (m for m in store.twilio_media.values() if secrets.compare_digest(m.token, token)), None
+    )
+    status, authorized = 200 if media else 404, "authorization" in request.headers
+    store.twilio_media_fetches.append(MediaFetchRecord("cdn", status, authorized))
+    if media is None:
+        return Response("Not Found", status_code=404, media_type="text/plain")
+    return Response(media.data, media_type=media.content_type)
+
+
+def _cdn_url(media: StoredMedia, request: Request) -> str:
+    base = media.cdn_base or str(request.base_url)
+    return base.rstrip("/") + CDN_PATH.format(token=media.token)
+
+
+@router.post("/_sandbox/twilio/media", status_code=201, tags=["sandbox"])
+async def upload_media(
+    request: Request,
+    settings: Settings,
+    store: Store,
+    message_sid: Annotated[str | None, Query(description="Add to this message (MM...).")] = None,
+    cdn_base: Annotated[str | None, Query(description="Origin to redirect to.")] = None,
+) -> dict[str, Any]:
+    """Keep the body as a user's attachment; answer its ``MediaUrl`` and a preview URL."""
+    if message_sid is not None and not re.match(r"^MM[0-9a-fA-F]{32}$", message_sid):
+        raise HTTPException(422, "message_sid must be MM followed by 32 hex digits")
+    if cdn_base is not None and not _ORIGIN.match(cdn_base):
+        raise HTTPException(422, "cdn_base must be an origin such as http://localhost:8090")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"the sandbox keeps files up to {MAX_UPLOAD_BYTES} bytes")
+    if not data:
+        raise HTTPException(422, "the file is empty")
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = StoredMedia(
+        sid="ME" + uuid.uuid4().hex,
+        message_sid=message_sid or "MM" + uuid.uuid4().hex,
+        content_type=content_type or "application/octet-stream",
+        data=bytes(data),
+        token=secrets.token_urlsafe(24),
+        cdn_base=cdn_base,
+    )
+    store.twilio_media[media.sid] = media
+    path = ACCOUNT_PATH.format(account_sid=settings.twilio_account_sid)
+    return {
+        "url": f"https://api.twilio.com{path}/Messages/{media.message_sid}/Media/{media.sid}",
+        "message_sid": media.message_sid,
+        "content_type": media.content_type,
+        "preview_url": _cdn_url(media, request),
+    }
 
 
 @router.post("/_sandbox/twilio/faults", status_code=201, tags=["sandbox"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Sequence
-from datetime import UTC, datetime
 
 import httpx
 from twilio.request_validator import RequestValidator
@@ -17,12 +16,10 @@ from twilio.request_validator import RequestValidator
 from chatbot_sandbox.records import RecordLog
 from chatbot_sandbox.twilio.records import StatusCallbackRecord, TwilioMessageRecord
 
-__all__ = ["DELIVERED", "SIGNATURE_HEADER", "StatusReporter"]
+__all__ = ["StatusReporter"]
 
 logger = logging.getLogger(__name__)
 
-DELIVERED = ("sent", "delivered")
-SIGNATURE_HEADER = "X-Twilio-Signature"
 _CONNECTIONS = 16
 """Callbacks posted at once: more only queue inside httpx's pool, at a cost in CPU."""
 
@@ -41,16 +38,16 @@ class StatusReporter:
     def report(self, record: TwilioMessageRecord, *, error_code: int | None = None) -> None:
         """Start posting ``record``'s statuses to its StatusCallback URL (if it has one)."""
         if record.status_callback and record.sid:
-            statuses = DELIVERED if error_code is None else ("failed",)
+            statuses = ("sent", "delivered") if error_code is None else ("failed",)
             task = self._start(self._post(record, statuses, error_code))
             if error_code is None:
                 self._unread[record.sid] = (record, task)
 
     def read(self, message_sid: str) -> bool:
         """The user saw the message: post ``read`` after ``delivered``; False if not due."""
-        record, delivering = self._unread.pop(message_sid, (None, None))
-        if record is None or delivering is None:
+        if message_sid not in self._unread:
             return False
+        record, delivering = self._unread.pop(message_sid)
 
         async def after_delivery() -> None:
             await asyncio.wait({delivering})
@@ -79,45 +76,32 @@ class StatusReporter:
         if self._client is None:  # opened inside the event loop that uses it
             limits = httpx.Limits(max_connections=_CONNECTIONS)
             self._client = httpx.AsyncClient(timeout=5.0, limits=limits)
-        url = record.status_callback or ""
+        url, sid = record.status_callback or "", record.sid or ""
         for status in statuses:
-            fields = _fields(record, status, error_code)
-            signature = self._validator.compute_signature(url, fields)
-            entry = StatusCallbackRecord(
-                record.sid or "", status, url, fields, signature, datetime.now(UTC)
-            )
+            fields = {
+                "AccountSid": record.account_sid,
+                "ApiVersion": "2010-04-01",
+                "ChannelPrefix": "whatsapp",
+                "MessageSid": sid,
+                "MessageStatus": status,
+                "SmsSid": sid,
+                "SmsStatus": status,
+                "To": record.to or "",
+                "From": record.from_ or "",
+                "MessagingServiceSid": record.messaging_service_sid or "",
+                "ErrorCode": "" if error_code is None else str(error_code),
+            }
+            fields = {name: value for name, value in fields.items() if value}
+            headers = {"X-Twilio-Signature": self._validator.compute_signature(url, fields)}
+            entry = StatusCallbackRecord(sid, status, error_code)
             try:
                 async with self._slots:
-                    answer = await self._client.post(
-                        url, data=fields, headers={SIGNATURE_HEADER: signature}
-                    )
+                    answer = await self._client.post(url, data=fields, headers=headers)
                 entry.response_status = answer.status_code
             except httpx.HTTPError as exc:
                 entry.error = type(exc).__name__
                 logger.info(
                     "sandbox status callback not delivered",
-                    extra={"message_sid": record.sid, "status": status, "error": entry.error},
+                    extra={"message_sid": sid, "status": status, "error": entry.error},
                 )
             self._log.append(entry)
-
-
-def _fields(record: TwilioMessageRecord, status: str, error_code: int | None) -> dict[str, str]:
-    """The form fields of one callback, as Twilio names them for a WhatsApp message."""
-    sid = record.sid or ""
-    fields = {
-        "AccountSid": record.account_sid,
-        "ApiVersion": "2010-04-01",
-        "ChannelPrefix": "whatsapp",
-        "MessageSid": sid,
-        "MessageStatus": status,
-        "SmsSid": sid,
-        "SmsStatus": status,
-        "To": record.to or "",
-    }
-    if record.from_:
-        fields["From"] = record.from_
-    if record.messaging_service_sid:
-        fields["MessagingServiceSid"] = record.messaging_service_sid
-    if error_code is not None:
-        fields["ErrorCode"] = str(error_code)
-    return fields

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
-
-from chatbot_sandbox.records import RecordLog
 
 __all__ = [
     "MediaFetchRecord",
@@ -17,14 +14,13 @@ __all__ = [
     "StoredMedia",
     "TwilioFault",
     "TwilioMessageRecord",
-    "TwilioStore",
     "TypingIndicatorRecord",
 ]
 
 
 @dataclass(slots=True)
 class TwilioMessageRecord:
-    """One ``Messages.json`` create, accepted (with its SID) or refused (with a code)."""
+    """One ``Messages.json`` create: accepted (201, with its SID) or refused (with a code)."""
 
     account_sid: str
     to: str | None
@@ -33,13 +29,10 @@ class TwilioMessageRecord:
     body: str | None
     media_urls: list[str]
     status_callback: str | None
-    params: dict[str, list[str]]
-    received_at: datetime
-    accepted: bool = False
-    status_code: int = 0
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status_code: int = 201
     sid: str | None = None
     error_code: int | None = None
-    error_message: str | None = None
 
 
 @dataclass(slots=True)
@@ -48,61 +41,50 @@ class TypingIndicatorRecord:
 
     channel: str | None
     message_id: str | None
-    received_at: datetime
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     status_code: int = 200
     error_code: int | None = None
 
 
 @dataclass(slots=True)
 class StatusCallbackRecord:
-    """One status callback the fake posted, with the answer it got (or why it got none)."""
+    """One status callback posted, with the answer it got (or the error that stopped it)."""
 
     message_sid: str
     status: str
-    url: str
-    params: dict[str, str]
-    signature: str
-    sent_at: datetime
+    error_code: int | None
+    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     response_status: int | None = None
     error: str | None = None
 
 
 @dataclass(slots=True)
 class StoredMedia:
-    """A user's attachment, kept as Twilio keeps a received message's media.
+    """A user's attachment, as Twilio keeps a received message's media.
 
-    ``token`` names its CDN copy; ``cdn_base`` is the origin the media URL redirects to (None:
+    ``token`` names its CDN copy; ``cdn_base`` is the origin its media URL redirects to (None:
     the origin the download came to).
     """
 
     sid: str
     message_sid: str
-    account_sid: str
     content_type: str
     data: bytes
     token: str
     cdn_base: str | None = None
 
-    @property
-    def path(self) -> str:
-        """The media URL's path, as in the webhook's ``MediaUrl<N>``."""
-        return (
-            f"/2010-04-01/Accounts/{self.account_sid}/Messages/{self.message_sid}/Media/{self.sid}"
-        )
-
 
 @dataclass(slots=True)
 class MediaFetchRecord:
-    """One download of media: ``api`` (Basic auth, answered with a redirect) or ``cdn``.
+    """A media download: ``api`` (Basic auth, then a redirect) or ``cdn`` (the copy itself).
 
     ``authorized`` says whether it carried an Authorization header at all.
     """
 
     stage: Literal["api", "cdn"]
-    media_sid: str | None
-    received_at: datetime
     status_code: int
     authorized: bool
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     error_code: int | None = None
 
 
@@ -120,7 +102,6 @@ class TwilioFault(BaseModel):
     delay: float = Field(0.0, ge=0, le=60, description="Seconds before answering.")
     status: int | None = Field(None, ge=400, le=599, description="Answer this HTTP error.")
     code: int | None = Field(None, description="Twilio error code of the error answer.")
-    message: str = Field("Injected by the sandbox", description="Message of the error answer.")
     retry_after: str | None = Field(None, description="Retry-After header of the error answer.")
     delivery_error_code: int | None = Field(
         None, description="Accept the message, then report it `failed` with this ErrorCode."
@@ -133,42 +114,3 @@ class TwilioFault(BaseModel):
         if self.status is not None and self.delivery_error_code is not None:
             raise ValueError("a refused request cannot fail its delivery later")
         return self
-
-
-class TwilioStore:
-    """Everything the fake Twilio remembers, until cleared."""
-
-    def __init__(self, fault_rng: random.Random) -> None:
-        self.fault_rng = fault_rng
-        self.twilio_messages: RecordLog[TwilioMessageRecord] = RecordLog()
-        self.twilio_rejected: RecordLog[TwilioMessageRecord] = RecordLog()
-        self.twilio_typing: RecordLog[TypingIndicatorRecord] = RecordLog()
-        self.twilio_status_callbacks: RecordLog[StatusCallbackRecord] = RecordLog()
-        self.twilio_media_fetches: RecordLog[MediaFetchRecord] = RecordLog()
-        self.twilio_media: dict[str, StoredMedia] = {}
-        self.twilio_faults: list[TwilioFault] = []
-
-    def clear(self) -> None:
-        """Forget every record, file and fault."""
-        for log in (
-            self.twilio_messages,
-            self.twilio_rejected,
-            self.twilio_typing,
-            self.twilio_status_callbacks,
-            self.twilio_media_fetches,
-        ):
-            log.clear()
-        self.twilio_media.clear()
-        self.twilio_faults.clear()
-
-    def take_twilio_fault(self, operation: str, to: str | None = None) -> TwilioFault | None:
-        """The first queued fault that applies and whose draw hits, counted as used once."""
-        for fault in self.twilio_faults:
-            if fault.operation != operation or fault.to not in (None, to):
-                continue
-            if fault.probability >= 1 or self.fault_rng.random() < fault.probability:
-                fault.times -= 1
-                if fault.times == 0:
-                    self.twilio_faults.remove(fault)
-                return fault
-        return None

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr
-
-from chatbot_sandbox.settings import Settings
+from pydantic_settings import BaseSettings
 
 __all__ = ["DEFAULT_ACCOUNT_SID", "DEFAULT_AUTH_TOKEN", "TwilioCredentials", "TwilioSettings"]
 
@@ -13,7 +12,7 @@ DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
 DEFAULT_AUTH_TOKEN = "sandbox-auth-token"  # noqa: S105 - a fixed, public, sandbox-only value
 
 
-class TwilioCredentials(Settings):
+class TwilioCredentials(BaseSettings):
     """The account the fake accepts; the same names the services read, so both agree."""
 
     twilio_account_sid: str = Field(

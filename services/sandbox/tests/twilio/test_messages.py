@@ -1,4 +1,4 @@
-"""The fake Twilio Messages API, driven by the real `twilio` SDK (async client)."""
+"""The fake Twilio's Messages API, driven by the real `twilio` SDK (async client)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ async def test_wrong_token_is_401_authenticate(sandbox: RunningSandbox) -> None:
     assert raised.value.status == 401
     assert raised.value.code == 20003
     [rejected] = sandbox.store.twilio_rejected.snapshot()
-    assert (rejected.accepted, rejected.error_code, rejected.sid) == (False, 20003, None)
+    assert (rejected.status_code, rejected.error_code, rejected.sid) == (401, 20003, None)
     assert len(sandbox.store.twilio_messages) == 0
 
 

@@ -1,40 +1,27 @@
-"""The responder's fault queue, driven over HTTP and observed through the real `openai` SDK."""
+"""The fake OpenAI's fault queue, driven over HTTP and observed through the real `openai` SDK."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import openai
 import pytest
 
 from chatbot_devstack.embedded import RunningSandbox
-from chatbot_sandbox.openai.errors import LOCKED_MESSAGE, QUOTA_MESSAGE
+from chatbot_sandbox.openai.inputs import LOCKED_MESSAGE, QUOTA_MESSAGE
 from chatbot_sandbox.openai.records import FaultSpec
 
 MODEL = "gpt-test"
 SandboxFactory = Callable[..., AbstractAsyncContextManager[RunningSandbox]]
-
-
-@asynccontextmanager
-async def openai_client(
-    sandbox: RunningSandbox, *, timeout: float = 5.0
-) -> AsyncIterator[openai.AsyncOpenAI]:
-    """A real AsyncOpenAI client without SDK retries, so every fault surfaces."""
-    client = openai.AsyncOpenAI(
-        base_url=sandbox.openai_base_url, api_key="sk-test", max_retries=0, timeout=timeout
-    )
-    try:
-        yield client
-    finally:
-        await client.close()
+Connect = Callable[..., openai.AsyncOpenAI]
 
 
 async def test_faults_are_queued_listed_taken_in_order_and_cleared(
-    sandbox: RunningSandbox, http: httpx.AsyncClient
+    sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
 ) -> None:
     queued = await http.post(
         "/_sandbox/openai/faults",
@@ -45,7 +32,7 @@ async def test_faults_are_queued_listed_taken_in_order_and_cleared(
         ("server_error", 2),
         ("rate_limit", 1),
     ]
-    async with openai_client(sandbox) as client:
+    async with connect(sandbox) as client:
         for _ in range(2):
             with pytest.raises(openai.InternalServerError):
                 await client.responses.create(model=MODEL, input="hi")
@@ -60,7 +47,7 @@ async def test_faults_are_queued_listed_taken_in_order_and_cleared(
 
 
 async def test_each_error_kind_answers_like_openai(
-    sandbox: RunningSandbox, http: httpx.AsyncClient
+    sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
 ) -> None:
     await http.post(
         "/_sandbox/openai/faults",
@@ -71,7 +58,7 @@ async def test_each_error_kind_answers_like_openai(
             {"kind": "conversation_locked"},
         ],
     )
-    async with openai_client(sandbox) as client:
+    async with connect(sandbox) as client:
         with pytest.raises(openai.RateLimitError) as limited:
             await client.responses.create(model=MODEL, input="hi")
         with pytest.raises(openai.RateLimitError) as quota:
@@ -98,10 +85,10 @@ async def test_each_error_kind_answers_like_openai(
 
 
 async def test_a_stall_longer_than_the_client_timeout_is_a_timeout(
-    sandbox: RunningSandbox, http: httpx.AsyncClient
+    sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
 ) -> None:
     await http.post("/_sandbox/openai/faults", json={"kind": "stall", "seconds": 2.0})
-    async with openai_client(sandbox, timeout=0.2) as client:
+    async with connect(sandbox, timeout=0.2) as client:
         with pytest.raises(openai.APITimeoutError):
             await client.responses.create(model=MODEL, input="slow")
         # The fault was used up: the next request is answered (with room for a busy machine).
@@ -112,13 +99,13 @@ async def test_a_stall_longer_than_the_client_timeout_is_a_timeout(
 
 
 async def test_a_fault_hits_only_the_endpoint_it_names(
-    sandbox: RunningSandbox, http: httpx.AsyncClient
+    sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
 ) -> None:
     await http.post(
         "/_sandbox/openai/faults",
         json=[{"kind": "server_error", "endpoint": "chat"}, {"kind": "server_error"}],
     )
-    async with openai_client(sandbox) as client:
+    async with connect(sandbox) as client:
         conversation = await client.conversations.create()  # "model" faults skip it
         with pytest.raises(openai.InternalServerError):
             await client.responses.create(model=MODEL, input="a", conversation=conversation.id)
@@ -158,7 +145,7 @@ async def test_an_invalid_fault_is_refused(
 
 
 async def test_clearing_the_sandbox_drops_queued_faults(
-    sandbox: RunningSandbox, http: httpx.AsyncClient
+    sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
 ) -> None:
     await http.post("/_sandbox/openai/faults", json={"kind": "server_error", "count": 3})
     await http.delete("/_sandbox")
@@ -166,10 +153,10 @@ async def test_clearing_the_sandbox_drops_queued_faults(
 
 
 async def test_a_stalled_response_is_in_flight_and_keeps_its_conversation_busy(
-    sandbox: RunningSandbox, http: httpx.AsyncClient
+    sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
 ) -> None:
     await http.post("/_sandbox/openai/faults", json={"kind": "stall", "seconds": 0.3})
-    async with openai_client(sandbox) as client:
+    async with connect(sandbox) as client:
         conversation = await client.conversations.create()
         slow = asyncio.create_task(
             client.responses.create(model=MODEL, input="slow", conversation=conversation.id)
@@ -184,13 +171,13 @@ async def test_a_stalled_response_is_in_flight_and_keeps_its_conversation_busy(
 
 
 async def test_a_fault_with_a_match_hits_only_inputs_that_contain_it(
-    sandbox: RunningSandbox, http: httpx.AsyncClient
+    sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
 ) -> None:
     await http.post(
         "/_sandbox/openai/faults",
         json={"kind": "insufficient_quota", "match": "#fail", "count": 10},
     )
-    async with openai_client(sandbox) as client:
+    async with connect(sandbox) as client:
         assert (await client.responses.create(model=MODEL, input="fine")).output_text == (
             "Echo #1: fine"
         )
@@ -205,12 +192,14 @@ async def test_a_fault_with_a_match_hits_only_inputs_that_contain_it(
     assert [f.count for f in sandbox.store.openai_faults] == [8]
 
 
-async def outcomes_of_a_storm(sandbox: RunningSandbox, requests: int) -> list[int | None]:
+async def outcomes_of_a_storm(
+    sandbox: RunningSandbox, connect: Connect, requests: int
+) -> list[int | None]:
     """The statuses of ``requests`` responses under a 30 % rate-limit storm (one try each)."""
     sandbox.store.openai_faults.append(
         FaultSpec(kind="rate_limit", probability=0.3, count=1000).queued()
     )
-    async with openai_client(sandbox) as client:
+    async with connect(sandbox) as client:
         for _ in range(requests):
             with contextlib.suppress(openai.RateLimitError):
                 await client.responses.create(model=MODEL, input="hi")
@@ -218,11 +207,11 @@ async def outcomes_of_a_storm(sandbox: RunningSandbox, requests: int) -> list[in
 
 
 async def test_a_storm_hits_a_share_of_requests_the_same_ones_for_the_same_seed(
-    start_sandbox: SandboxFactory,
+    start_sandbox: SandboxFactory, connect: Connect
 ) -> None:
     async with start_sandbox(fault_seed=7) as first, start_sandbox(fault_seed=7) as second:
-        statuses = await outcomes_of_a_storm(first, 40)
-        assert await outcomes_of_a_storm(second, 40) == statuses
+        statuses = await outcomes_of_a_storm(first, connect, 40)
+        assert await outcomes_of_a_storm(second, connect, 40) == statuses
         (storm,) = first.store.openai_faults
     assert 0 < statuses.count(429) < 40
     assert set(statuses) == {200, 429}

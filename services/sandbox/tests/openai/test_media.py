@@ -1,8 +1,9 @@
-"""The responder's media: transcriptions and image input, driven by the real `openai` SDK."""
+"""The fake OpenAI's media: transcriptions and image input, driven by the real `openai` SDK."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import openai
 import pytest
@@ -13,16 +14,13 @@ from chatbot_sandbox.openai.records import FaultSpec
 MODEL = "gpt-test"
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n-not-really").decode()
 DATA_URL = f"data:image/png;base64,{PNG}"
+Connect = Callable[..., openai.AsyncOpenAI]
 
 
-def client_of(sandbox: RunningSandbox) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(
-        base_url=sandbox.openai_base_url, api_key="sk-test", max_retries=0, timeout=5.0
-    )
-
-
-async def test_a_transcription_is_deterministic_and_recorded(sandbox: RunningSandbox) -> None:
-    async with client_of(sandbox) as client:
+async def test_a_transcription_is_deterministic_and_recorded(
+    sandbox: RunningSandbox, connect: Connect
+) -> None:
+    async with connect(sandbox) as client:
         spoken = await client.audio.transcriptions.create(
             model="gpt-4o-mini-transcribe", file=("note.ogg", b"hello there", "audio/ogg")
         )
@@ -42,23 +40,19 @@ async def test_a_transcription_is_deterministic_and_recorded(sandbox: RunningSan
     assert plain.text == "just text"
     first, second, third = sandbox.store.openai_requests.snapshot()
     assert first.endpoint == "audio.transcriptions.create"
-    assert (first.model, first.status_code, first.output_text) == (
-        "gpt-4o-mini-transcribe",
-        200,
-        "hello there",
-    )
+    assert (first.model, first.status_code) == ("gpt-4o-mini-transcribe", 200)
     assert first.file == {"filename": "note.ogg", "content_type": "audio/ogg", "size": 11}
     assert second.file == {"filename": "note.webm", "content_type": "audio/webm", "size": 6}
     assert third.model == "gpt-4o-transcribe"
 
 
 async def test_a_transcription_checks_the_file_format_and_takes_faults(
-    sandbox: RunningSandbox,
+    sandbox: RunningSandbox, connect: Connect
 ) -> None:
     sandbox.store.openai_faults.append(
         FaultSpec(kind="server_error", endpoint="transcriptions").queued()
     )
-    async with client_of(sandbox) as client:
+    async with connect(sandbox) as client:
         with pytest.raises(openai.BadRequestError, match="Invalid file format"):
             await client.audio.transcriptions.create(
                 model="whisper-1", file=("note.amr", b"#!AMR", "audio/amr")
@@ -77,8 +71,10 @@ async def test_a_transcription_checks_the_file_format_and_takes_faults(
     assert len(sandbox.store.openai_faults) == 1
 
 
-async def test_image_input_is_echoed_and_recorded(sandbox: RunningSandbox) -> None:
-    async with client_of(sandbox) as client:
+async def test_image_input_is_echoed_and_recorded(
+    sandbox: RunningSandbox, connect: Connect
+) -> None:
+    async with connect(sandbox) as client:
         response = await client.responses.create(
             model=MODEL,
             input=[
