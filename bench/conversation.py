@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,7 +42,13 @@ from chatbot_common.bus import publish
 from chatbot_common.contracts import InboundMessage, OutboundMessage, decode, utcnow
 from chatbot_common.topology import INBOUND, OUTBOUND
 from chatbot_common.userkey import user_key
-from chatbot_devstack import ACCOUNT_SID, BUSINESS_NUMBER, user_number
+from chatbot_devstack import (
+    ACCOUNT_SID,
+    BUSINESS_NUMBER,
+    Ports,
+    example_tools_file,
+    user_number,
+)
 
 SECRET = "bench-user-key-secret"
 TARGETS = {"in_flight": 500, "replies_per_second": 200, "own_ms_median": 5.0}
@@ -152,17 +159,27 @@ async def connect(nats_url: str, traffic: Traffic) -> tuple[NATS, JetStreamConte
     return client, js
 
 
-async def own_time(nats_url: str, metrics_url: str, turns: int, users: int) -> dict[str, Any]:
+async def own_time(
+    nats_url: str,
+    metrics_url: str,
+    turns: int,
+    users: int,
+    *,
+    ask: str = "question {turn}",
+    first_user: int = 0,
+) -> dict[str, Any]:
+    """One turn at a time over warmed-up users (numbered from ``first_user``: the phases share
+    NATS, and so each user's rate window), each asking ``ask`` (formatted with ``turn``)."""
     traffic = Traffic()
     client, js = await connect(nats_url, traffic)
     async with httpx.AsyncClient(timeout=10) as http:
-        for number in range(users):  # warm up: every user has a conversation
+        for number in range(first_user, first_user + users):  # warm up: each has a conversation
             await send(js, traffic, number, "hello")
         await traffic.until_answered(users, timeout=60)
         traffic.latencies.clear()
         before = await scrape(http, metrics_url)
         for turn in range(turns):
-            await send(js, traffic, turn % users, f"question {turn}")
+            await send(js, traffic, first_user + turn % users, ask.format(turn=turn))
             await traffic.until_answered(users + turn + 1, timeout=30)
         after = await scrape(http, metrics_url)
     await client.close()
@@ -257,17 +274,25 @@ async def load(
     }
 
 
-def phase(nats_url: str, latency: str, settings: dict[str, str], run: Any) -> dict[str, Any]:
+def phase(
+    nats_url: str, latency: str, settings: dict[str, str], run: Any, *, tools: bool = False
+) -> dict[str, Any]:
     """``run`` (given the service's metrics URL) against the sandbox and one conversation
-    service on ``nats_url``, the responder answering in ``latency`` seconds."""
+    service on ``nats_url``, the responder answering in ``latency`` seconds; with ``tools``,
+    the sandbox's example tools (answering at once) are offered."""
     environment = {
         "NATS_URL": nats_url,
         "USER_KEY_SECRET": SECRET,
         "SANDBOX_OPENAI_LATENCY": latency,
         **settings,
     }
-    with bench_stack("sandbox", "conversation", **environment) as stack:
-        result: dict[str, Any] = asyncio.run(run(stack.url("conversation") + "/metrics"))
+    ports = Ports.free()
+    with tempfile.TemporaryDirectory(prefix="bench-tools-") as folder:
+        if tools:
+            sandbox = f"http://127.0.0.1:{ports.sandbox}"
+            environment["TOOLS_FILE"] = str(example_tools_file(Path(folder), sandbox))
+        with bench_stack("sandbox", "conversation", environment=environment, ports=ports) as stack:
+            result: dict[str, Any] = asyncio.run(run(stack.url("conversation") + "/metrics"))
     return {"responder_latency_s": float(latency), "settings": settings, **result}
 
 
@@ -285,6 +310,16 @@ def run(options: Options) -> Report:
             {"COALESCE_WINDOW": "0"},
             lambda metrics: own_time(nats_url, metrics, turns, users=50),
         )
+        print("   own time with one tool round (tool at 0 ms)...", flush=True)
+        tooled = phase(
+            nats_url,
+            "0",
+            {"COALESCE_WINDOW": "0"},
+            lambda metrics: own_time(
+                nats_url, metrics, turns, users=50, ask="lookup_order {turn}", first_user=10_000
+            ),
+            tools=True,
+        )
         print(f"   load: responder at 2 s, {rate} messages/s for {seconds} s...", flush=True)
         loaded = phase(
             nats_url,
@@ -301,6 +336,9 @@ def run(options: Options) -> Report:
             ("own time per turn, median", f"{own['own_ms_median']} ms"),
             ("end to end (publish -> reply), median / p90",
              f"{own['end_to_end_ms_median']} / {own['end_to_end_ms_p90']} ms"),
+            ("service CPU per turn, plain / with one tool round",
+             f"{own['service_cpu_ms_per_turn']} / {tooled['service_cpu_ms_per_turn']} ms"),
+            ("own time per turn with one tool round, median", f"{tooled['own_ms_median']} ms"),
             ("replies per second", f"{loaded['replies_per_second']}"),
             ("turns in flight, max / median while busy",
              f"{loaded['in_flight_max']:.0f} / {loaded['in_flight_median_while_busy']:.0f}"),
@@ -315,5 +353,5 @@ def run(options: Options) -> Report:
             Check("own time per turn, median", own["own_ms_median"], TARGETS["own_ms_median"],
                   " ms"),
         ],
-        data={"own_time": own, "load": loaded},
+        data={"own_time": own, "own_time_one_tool_round": tooled, "load": loaded},
     )  # fmt: skip

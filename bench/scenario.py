@@ -23,7 +23,7 @@ def through_stack(
     **drive_options: Any,
 ) -> Driven:
     """Start a fresh stack with ``environment`` (values as strings), drive it, stop it."""
-    with bench_stack(**{key: str(value) for key, value in environment.items()}) as stack:
+    with bench_stack(environment={key: str(value) for key, value in environment.items()}) as stack:
         return uvloop.run(
             drive(stack, planned, scenario=scenario, profile=options.profile, **drive_options)
         )

@@ -32,6 +32,7 @@ from chatbot_devstack import (
     PARTS,
     LocalStack,
     ManagedProcess,
+    Ports,
     ProcessSpec,
     StackDriver,
     started_stack,
@@ -85,11 +86,13 @@ def quiet(name: str, line: str) -> None:
 
 
 @contextmanager
-def bench_stack(*parts: str, **environment: str) -> Iterator[LocalStack]:
-    """A fresh stack (of ``parts``, by default all) with the benchmark settings plus
-    ``environment``."""
-    env = {"PATH": os.environ.get("PATH", ""), **BENCH_ENVIRONMENT, **environment}
-    with started_stack(environment=env, sink=quiet, parts=parts or PARTS) as stack:
+def bench_stack(
+    *parts: str, environment: Mapping[str, str] | None = None, ports: Ports | None = None
+) -> Iterator[LocalStack]:
+    """A fresh stack (of ``parts``, by default all; on ``ports``, by default free ones) with
+    the benchmark settings plus ``environment``."""
+    env = {"PATH": os.environ.get("PATH", ""), **BENCH_ENVIRONMENT, **(environment or {})}
+    with started_stack(environment=env, sink=quiet, parts=parts or PARTS, ports=ports) as stack:
         yield stack
 
 

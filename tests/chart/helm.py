@@ -167,6 +167,8 @@ def _configmap_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
     env: dict[str, str] = {}
     for container in pod_spec(workload)["containers"]:
         for source in container.get("envFrom", []):
+            if "configMapRef" not in source:
+                continue  # a Secret of tool header variables: tools_env
             name = source["configMapRef"]["name"]
             (configmap,) = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"] == name]
             env.update(configmap["data"])
@@ -196,3 +198,38 @@ def container_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
     """The environment the workload's container gets: its ConfigMap, then its env entries
     (Secrets resolved from the rendered ones, or placeholders for existing Secrets)."""
     return {**_configmap_env(docs, workload), **_entries_env(docs, workload)}
+
+
+def mounted_tools(docs: list[Doc], workload: Doc) -> Doc | None:
+    """The tools file the workload mounts (its ``-tools`` ConfigMap's tools.yaml), parsed."""
+    for volume in pod_spec(workload).get("volumes", []):
+        if volume["name"] == "tools":
+            configmap = named(docs, "ConfigMap", volume["configMap"]["name"])
+            loaded: Doc = yaml.safe_load(configmap["data"]["tools.yaml"])
+            return loaded
+    return None
+
+
+def tools_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
+    """The tool header variables the container loads from Secrets (envFrom): a rendered
+    Secret's decoded data, or for an existing Secret the tests cannot read, a placeholder for
+    every variable the mounted tools file's headers_from_env names."""
+    env: dict[str, str] = {}
+    secrets = {s["metadata"]["name"]: s for s in by_kind(docs, "Secret")}
+    tools = mounted_tools(docs, workload) or {}
+    wanted = {
+        name
+        for tool in [*tools.get("functions", []), *tools.get("hosted", [])]
+        for name in tool.get("headers_from_env", {}).values()
+    }
+    (container,) = pod_spec(workload)["containers"]
+    for source in container.get("envFrom", []):
+        ref = source.get("secretRef")
+        if ref is None:
+            continue
+        if ref["name"] in secrets:
+            data = secrets[ref["name"]]["data"]
+            env.update({key: base64.b64decode(value).decode() for key, value in data.items()})
+        else:
+            env.update({name: f"existing-{name.lower()}" for name in wanted})
+    return env

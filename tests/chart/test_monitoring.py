@@ -87,8 +87,8 @@ def test_dashboard_uses_exported_metrics() -> None:
 
 
 def test_the_dashboard_covers_what_operators_watch() -> None:
-    """Traffic, reply latency percentiles, LLM latency and tokens, errors by class and Twilio
-    code, DLQ, delivery statuses, consumer lag and saturation each have a panel."""
+    """Traffic, reply latency percentiles, LLM latency and tokens, tool calls, errors by class
+    and Twilio code, DLQ, delivery statuses, consumer lag and saturation each have a panel."""
     text = " ".join(dashboard_expressions())
     for needed in (
         'route="/twilio/messages", outcome="accepted"',
@@ -105,6 +105,10 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         'chatbot_consumer_in_flight_messages{namespace=~"$namespace"} / '
         "chatbot_consumer_max_in_flight_messages",
         "process_cpu_seconds_total",
+        "sum by (tool, outcome) (rate(chatbot_tool_calls_total",
+        "histogram_quantile(0.5, sum by (le, tool) (rate(chatbot_tool_call_seconds_bucket",
+        "histogram_quantile(0.95, sum by (le, tool) (rate(chatbot_tool_call_seconds_bucket",
+        "histogram_quantile(0.95, sum by (le) (rate(chatbot_turn_tool_rounds_bucket",
     ):
         assert needed in text, needed
 

@@ -214,7 +214,7 @@ def test_grace_period_covers_the_drain(manifests: dict[str, list[Doc]], scenario
 
 def configmap_of(docs: list[Doc], deployment: Doc) -> Doc:
     (container,) = pod_spec(deployment)["containers"]
-    (source,) = container["envFrom"]
+    (source,) = [s for s in container["envFrom"] if "configMapRef" in s]
     name = source["configMapRef"]["name"]
     (configmap,) = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"] == name]
     return configmap
@@ -239,6 +239,7 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
     external_secrets = {
         values["secrets"]["existingSecret"],
         values["nats"]["auth"]["existingSecret"],
+        values["conversation"]["toolsSecret"]["existingSecret"],
     }
     for doc in workloads(docs):
         spec = pod_spec(doc)
@@ -260,7 +261,11 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
                         ]
                         assert ref["key"] in secret["data"], ref
             for source in container.get("envFrom", []):
-                assert ("ConfigMap", source["configMapRef"]["name"]) in names
+                if "secretRef" in source:
+                    name = source["secretRef"]["name"]
+                    assert ("Secret", name) in names or name in external_secrets
+                else:
+                    assert ("ConfigMap", source["configMapRef"]["name"]) in names
         for volume in spec.get("volumes", []):
             if "configMap" in volume:
                 assert ("ConfigMap", volume["configMap"]["name"]) in names

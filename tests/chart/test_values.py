@@ -29,6 +29,7 @@ from .helm import (
     pod_spec,
     scenario_file,
     template,
+    tools_env,
 )
 
 SETTINGS: dict[str, type[BaseSettings]] = {
@@ -38,6 +39,9 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 }
 # Free-form maps and lists in the schema: Kubernetes objects, label maps, the NATS chart's values.
 FREE_FORM_OK = {"additionalProperties", "items"}
+# Objects whose other fields are someone else's: a hosted tool is OpenAI's own `tools` entry,
+# which the conversation service checks against the OpenAI SDK's types.
+OPEN_OBJECTS = {"#/definitions/hostedTool"}
 
 
 def test_every_key_is_commented_and_the_readme_is_current() -> None:
@@ -83,6 +87,8 @@ def test_schema_is_strict() -> None:
         found += _objects(definition, f"#/definitions/{name}")
     for path, node in found:
         if "properties" in node and not path.startswith(".nats.config"):
+            if path in OPEN_OBJECTS:
+                continue
             assert node.get("additionalProperties") is False, path
 
 
@@ -192,6 +198,9 @@ def test_existing_secret_renders_no_secret(charts: ChartCopies) -> None:
         (["conversation.settings.openaiBackend=assistants"], "openaiBackend"),
         (["ingress.autoscaling.minReplicas=5", "ingress.autoscaling.maxReplicas=3"], "minReplicas"),
         (["tests.route=/metrics"], "route"),
+        (["conversation.tools.max_rounds=51"], "max_rounds"),
+        (["conversation.tools.functions[0].name=a"], "url"),
+        (["conversation.toolsSecret.values.A_KEY="], "A_KEY"),
     ],
 )
 def test_bad_values_fail_with_a_clear_message(
@@ -233,6 +242,14 @@ def test_services_accept_the_rendered_settings(
             path = tmp_path / "instructions.txt"
             path.write_text(configmap["data"]["instructions.txt"])
             env["OPENAI_INSTRUCTIONS_FILE"] = str(path)
+        if "TOOLS_FILE" in env:
+            (configmap,) = [
+                c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-tools")
+            ]
+            path = tmp_path / "tools.yaml"
+            path.write_text(configmap["data"]["tools.yaml"])
+            env["TOOLS_FILE"] = str(path)
+            env.update(tools_env(docs, deployment))  # the headers' variables, from the Secret
         fields = {name.upper() for name in settings_class.model_fields}
         for name in list(os.environ):
             if name.upper() in fields:

@@ -40,6 +40,7 @@ from chatbot_devstack import (
     ManagedProcess,
     Ports,
     ProcessSpec,
+    example_tools_file,
     free_port,
     inbound_form,
     signed,
@@ -193,9 +194,10 @@ def failed_delivery_reported(http: httpx.Client, stack: LocalStack) -> None:
 
 
 def drive(http: httpx.Client, stack: LocalStack) -> None:
-    """An ordinary message, a quota failure, a Twilio refusal and a failed delivery."""
+    """A message answered with a tool's help, a quota failure, a Twilio refusal and a failed
+    delivery."""
     sandbox = stack.url("sandbox")
-    post_message(http, stack, USERS[0], "count me")
+    post_message(http, stack, USERS[0], "count me: where is lookup_order 1042")
     records(http, stack, "messages", 1)
 
     # OpenAI: insufficient_quota, not retried: the user gets an apology, the turn a dead letter.
@@ -222,10 +224,17 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     groups = render_rules(folder / "chart")
     rules = rules_file(groups, folder / "rules.yaml")
     log = (folder / "stack.log").open("a", buffering=1)
+    ports = Ports.free()
+    tools = example_tools_file(folder, f"http://127.0.0.1:{ports.sandbox}")
     stack = LocalStack(
-        ports=Ports.free(),
+        ports=ports,
         run_dir=folder / "run",
-        environment={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "INFO", **MODEL_LIFECYCLE},
+        environment={
+            "PATH": "/usr/bin:/bin",
+            "LOG_LEVEL": "INFO",
+            "TOOLS_FILE": str(tools),
+            **MODEL_LIFECYCLE,
+        },
         sink=lambda name, line: log.write(f"{name:<12}| {line}\n"),
     )
     try:

@@ -235,6 +235,24 @@ Checks that need more than the schema; each fails the render with a clear messag
 {{- if le (float64 $c.terminationGracePeriodSeconds) $needed }}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed config.drainTimeout (%v) plus %s.preStopSleepSeconds (%v), or Kubernetes kills pods before they drain" $component $c.terminationGracePeriodSeconds $.Values.config.drainTimeout $component $c.preStopSleepSeconds) }}
 {{- end }}
+{{- if and (dig "toolsSecret" "existingSecret" "" $c) (dig "toolsSecret" "values" dict $c) }}
+{{- fail (printf "%s.toolsSecret: set existingSecret (a Secret you manage) or values (rendered into a Secret of the release), not both" $component) }}
+{{- end }}
+{{- $names := list }}
+{{- range $i, $function := dig "tools" "functions" list $c }}
+{{- if eq (toString $function.name) "handoff_to_human" }}
+{{- fail (printf "%s.tools.functions[%d].name: handoff_to_human is the service's own tool; choose another name" $component $i) }}
+{{- end }}
+{{- if has $function.name $names }}
+{{- fail (printf "%s.tools.functions[%d].name: %s names two functions; names must be unique" $component $i $function.name) }}
+{{- end }}
+{{- $names = append $names $function.name }}
+{{- end }}
+{{- range $i, $tool := dig "tools" "hosted" list $c }}
+{{- if and $tool.headers_from_env (ne (toString $tool.type) "mcp") }}
+{{- fail (printf "%s.tools.hosted[%d].headers_from_env: only an mcp tool sends headers, not %s" $component $i $tool.type) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -255,6 +273,9 @@ it; deployment.yaml hashes it to roll the pods on a change. (dict "root" $ "comp
 {{- if $c.instructions }}
 {{- $_ := set $data "OPENAI_INSTRUCTIONS_FILE" "/etc/chatbot/instructions/instructions.txt" }}
 {{- end }}
+{{- if $c.tools }}
+{{- $_ := set $data "TOOLS_FILE" "/etc/chatbot/tools/tools.yaml" }}
+{{- end }}
 {{- include "chatbot.addEnv" (dict "data" $data "env" $root.Values.env) }}
 {{- include "chatbot.addEnv" (dict "data" $data "env" $c.env) }}
 {{- /* The chart owns these: a passthrough must not move the server off the probes' port. */}}
@@ -262,6 +283,9 @@ it; deployment.yaml hashes it to roll the pods on a change. (dict "root" $ "comp
 {{- $_ := set $data "PORT" $port }}
 {{- if $c.public }}
 {{- include "chatbot.requirePublicBaseUrl" (dict "data" $data "component" $c) }}
+{{- end }}
+{{- if and (dig "tools" "hosted" list $c) (eq (toString (get $data "OPENAI_BACKEND")) "chat") }}
+{{- fail (printf "%s.tools.hosted: hosted tools run only with the Responses API, and the service refuses them with OPENAI_BACKEND=chat; set %s.settings.openaiBackend=responses or remove them" .component .component) }}
 {{- end }}
 apiVersion: v1
 kind: ConfigMap
@@ -272,6 +296,39 @@ metadata:
     {{- include "chatbot.componentLabels" . | nindent 4 }}
 data:
   {{- toYaml $data | nindent 2 }}
+{{- end }}
+
+{{/* The Secret whose keys a component loads as environment variables for its tools' headers
+(headers_from_env): toolsSecret.existingSecret, or "<component name>-tools" rendered from
+toolsSecret.values; empty without either. (dict "root" $ "component" "conversation") */}}
+{{- define "chatbot.toolsSecretName" -}}
+{{- $c := index .root.Values .component }}
+{{- if dig "toolsSecret" "existingSecret" "" $c }}
+{{- dig "toolsSecret" "existingSecret" "" $c }}
+{{- else if dig "toolsSecret" "values" dict $c }}
+{{- printf "%s-tools" (include "chatbot.componentName" .) }}
+{{- end }}
+{{- end }}
+
+{{/* A component's Secret of tool header variables (toolsSecret.values), when it has one.
+tools-secret.yaml renders it; deployment.yaml hashes it to roll the pods on a change.
+(dict "root" $ "component" "conversation") */}}
+{{- define "chatbot.toolsSecret" -}}
+{{- $c := index .root.Values .component }}
+{{- with dig "toolsSecret" "values" dict $c }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ include "chatbot.componentName" $ }}-tools
+  namespace: {{ $.root.Release.Namespace }}
+  labels:
+    {{- include "chatbot.componentLabels" $ | nindent 4 }}
+type: Opaque
+data:
+  {{- range $name, $value := . }}
+  {{ $name }}: {{ toString $value | b64enc | quote }}
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Fails the render when the public component would refuse to start: signatures checked, and

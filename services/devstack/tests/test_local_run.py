@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 from chatbot_conversation.config import ConversationSettings
+from chatbot_conversation.tools import load_tools
 from chatbot_devstack import (
     DEFAULT_OPENAI_MODEL,
     LocalStack,
     Ports,
     StackError,
+    example_tools_file,
     local_environment,
     port_is_free,
 )
@@ -159,3 +161,23 @@ def test_a_busy_port_the_user_chose_is_an_error_naming_every_busy_port(
     assert f"ports {nats} (nats), {ingress} (ingress) are already in use" in str(refused.value)
     assert "INGRESS_PORT" in str(refused.value)
     assert free_ports_instead(Ports.free(), chosen=set())[1] is None
+
+
+def test_make_run_s_example_tools_are_a_file_the_service_reads_for_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    path = example_tools_file(tmp_path, "http://127.0.0.1:8090")
+    tools = load_tools(path)
+    assert [(f.name, str(f.url)) for f in tools.functions] == [
+        ("lookup_order", "http://127.0.0.1:8090/tools/lookup_order"),
+        ("current_time", "http://127.0.0.1:8090/tools/current_time"),
+    ]
+    assert [f.include_phone for f in tools.functions] == [False, False]
+    stack = LocalStack(
+        ports=PORTS, run_dir=tmp_path, environment={"TOOLS_FILE": str(path)}, sink=print
+    )
+    assert "  tools         lookup_order, current_time: the sandbox's examples" in banner(
+        stack, tmp_path / "logs"
+    )
+    assert "  tools         none" in banner_for({})
+    assert "  tools         from /etc/tools.yaml" in banner_for({"TOOLS_FILE": "/etc/tools.yaml"})

@@ -1,8 +1,9 @@
 """The conversation service app: the CHAT_INBOUND consumer plus health and metrics.
 
 :func:`create_app` wires the parts once per process: the OpenAI client (our retries, aiohttp
-transport), the backend, state store, mailbox, turn runner, the media downloader on a session
-of its own, and the watch of the models' shutdown dates.
+transport), the backend and its tools, state store, mailbox, turn runner, the media downloader
+and the tool calls each on an HTTP session of their own, and the watch of the models' shutdown
+dates.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .responses_backend import ResponsesBackend
 from .retry import RetryPolicy
 from .state import StateStore
 from .telemetry import TRACER_NAME
+from .tools import ToolRunner
 from .turns import TurnRunner
 
 __all__ = ["create_app", "inbound_consumer"]
@@ -56,7 +58,10 @@ def _connection_limits(settings: ConversationSettings) -> httpx2.Limits:
 
 
 def _backend(
-    client: AsyncOpenAI, requests: ModelRequests, settings: ConversationSettings
+    client: AsyncOpenAI,
+    requests: ModelRequests,
+    tools: ToolRunner | None,
+    settings: ConversationSettings,
 ) -> Backend:
     if settings.openai_backend == "chat":
         return ChatBackend(
@@ -65,8 +70,9 @@ def _backend(
             instructions=settings.instructions,
             history_tokens=settings.chat_history_tokens,
             max_tokens_parameter=settings.chat_max_tokens_parameter,
+            tools=tools,
         )
-    return ResponsesBackend(client, requests, instructions=settings.instructions)
+    return ResponsesBackend(client, requests, instructions=settings.instructions, tools=tools)
 
 
 def _attachments(
@@ -121,6 +127,7 @@ def create_app(
                 http_client=DefaultAioHttpClient(limits=_connection_limits(settings)),
             ) as client,
             aiohttp.ClientSession(headers={"User-Agent": "chatbot-conversation"}) as media,
+            aiohttp.ClientSession(headers={"User-Agent": "chatbot-conversation"}) as calls,
             watch_models(
                 client,
                 (settings.openai_model, settings.openai_transcription_model),
@@ -128,6 +135,11 @@ def create_app(
             ),
         ):
             requests = ModelRequests(client, settings, tracer, random.Random())  # noqa: S311 - jitter
+            tools = (
+                ToolRunner(settings.tools, calls, tracer, random.Random())  # noqa: S311 - jitter
+                if settings.tools is not None
+                else None
+            )
             mailbox = Mailbox(runtime.js, coalesce_window=settings.coalesce_window)
             store = StateStore(kv)
             yield TurnHandler(
@@ -141,7 +153,7 @@ def create_app(
                         timeout=settings.nats_publish_timeout,
                         max_payload=lambda: runtime.nc.max_payload,
                     ),
-                    backend=_backend(client, requests, settings),
+                    backend=_backend(client, requests, tools, settings),
                     attachments=_attachments(media, client, requests, settings),
                     tracer=tracer,
                     settings=settings,

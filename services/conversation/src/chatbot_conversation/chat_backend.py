@@ -10,20 +10,37 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from openai import AsyncOpenAI, omit
-from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
+from openai import AsyncOpenAI, Omit, omit
+from openai.types.chat import (
+    ChatCompletionContentPartParam,
+    ChatCompletionMessageParam,
+    ChatCompletionToolUnionParam,
+)
 from pydantic import BaseModel, ConfigDict
 
-from .history import estimate_tokens, trim_history
+from .history import trim_history, turn_tokens
 from .inputs import Prompt
 from .llm import ModelReply, ModelRequests, Remember, Usage
-from .state import ChatTurn
+from .state import ChatTurn, StoredCall
+from .tools import ToolCall, ToolRunner, TurnRef
+from .tools.rounds import ToolRounds
 
 __all__ = ["ChatBackend"]
 
 
+class _Function(BaseModel):
+    name: str = ""
+    arguments: str = ""
+
+
+class _Call(BaseModel):
+    id: str
+    function: _Function
+
+
 class _Message(BaseModel):
     content: str | None = None
+    tool_calls: list[_Call] | None = None
 
 
 class _Choice(BaseModel):
@@ -49,6 +66,15 @@ class _Completion(BaseModel):
     def text(self) -> str:
         return (self.choices[0].message.content or "") if self.choices else ""
 
+    @property
+    def calls(self) -> list[ToolCall]:
+        """The function calls the model asks for."""
+        message = self.choices[0].message if self.choices else _Message()
+        return [
+            ToolCall(call.id, call.function.name, call.function.arguments)
+            for call in message.tool_calls or ()
+        ]
+
     def summary(self) -> Usage:
         usage = self.usage or _Usage()
         return Usage(self.id, self.model, usage.prompt_tokens, usage.completion_tokens)
@@ -57,7 +83,22 @@ class _Completion(BaseModel):
 def _param(turn: ChatTurn) -> ChatCompletionMessageParam:
     if turn.role == "user":
         return {"role": "user", "content": turn.content}
-    return {"role": "assistant", "content": turn.content}
+    if turn.role == "tool":
+        return {"role": "tool", "tool_call_id": turn.tool_call_id or "", "content": turn.content}
+    if not turn.tool_calls:
+        return {"role": "assistant", "content": turn.content}
+    return {
+        "role": "assistant",
+        "content": turn.content or None,
+        "tool_calls": [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in turn.tool_calls
+        ],
+    }
 
 
 def _asked(prompt: Prompt) -> ChatCompletionMessageParam:
@@ -84,36 +125,77 @@ class ChatBackend:
         instructions: str,
         history_tokens: int,
         max_tokens_parameter: Literal["max_completion_tokens", "max_tokens"],
+        tools: ToolRunner | None = None,
     ) -> None:
         self._client = client
         self._cap_field = max_tokens_parameter
         self._requests = requests
         self._instructions = instructions
         self._budget = history_tokens
+        self._runner = tools
+        self._tools: list[ChatCompletionToolUnionParam] = (
+            [function.chat_param() for function in tools.tools.functions]  # type: ignore[misc]
+            if tools is not None
+            else []
+        )
 
     async def reply(
         self,
         *,
-        user_key: str,
+        turn: TurnRef,
         prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],
         remember: Remember,
     ) -> ModelReply:
-        """Answer ``prompts`` after as much of ``history`` as the budget allows.
+        """Answer ``prompts`` after as much of ``history`` as the budget allows, running the
+        function calls the model asks for on the way.
 
         The history lives in our state, not on the server: there is no conversation to remember.
         """
         asked = tuple(ChatTurn(role="user", content=prompt.as_text()) for prompt in prompts)
-        room = self._budget - sum(estimate_tokens(turn.content) for turn in asked)
+        room = self._budget - sum(turn_tokens(message) for message in asked)
         sent = trim_history(history, room)
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": self._instructions},
-            *(_param(turn) for turn in sent),
+            *(_param(message) for message in sent),
             *(_asked(prompt) for prompt in prompts),
         ]
+        rounds = ToolRounds(self._runner, turn)
+        completion, usage = await self._complete(messages, rounds)
+        steps: list[ChatTurn] = []
+        while calls := completion.calls:
+            outputs = await rounds.run(calls)
+            stored = tuple(
+                StoredCall(id=c.call_id, name=c.name, arguments=c.arguments) for c in calls
+            )
+            new = [
+                ChatTurn(role="assistant", content=completion.text, tool_calls=stored),
+                *(
+                    ChatTurn(role="tool", content=output, tool_call_id=call.call_id)
+                    for call, output in zip(calls, outputs, strict=True)
+                ),
+            ]
+            steps += new
+            messages += [_param(message) for message in new]
+            completion, more = await self._complete(messages, rounds)
+            usage = usage.plus(more)
+        rounds.finish()
+        text = completion.text
+        answer = ChatTurn(role="assistant", content=text)
+        kept = trim_history((*sent, *asked, *steps, answer), self._budget)
+        return ModelReply(text=text, conversation_id=None, history=kept, usage=usage)
+
+    async def _complete(
+        self, messages: list[ChatCompletionMessageParam], rounds: ToolRounds
+    ) -> tuple[_Completion, Usage]:
         requests = self._requests
         cap = requests.max_tokens if requests.max_tokens is not None else omit
+        tools = self._tools or omit
+        choice: Literal["auto", "none"] | Omit = omit
+        if self._tools:
+            choice = "auto" if rounds.offered else "none"
+        rounds.called()
 
         async def complete() -> _Completion:
             raw = await self._client.chat.completions.with_raw_response.create(
@@ -122,10 +204,9 @@ class ChatBackend:
                 temperature=requests.temperature if requests.temperature is not None else omit,
                 max_completion_tokens=cap if self._cap_field == "max_completion_tokens" else omit,
                 max_tokens=cap if self._cap_field == "max_tokens" else omit,
+                tools=tools,
+                tool_choice=choice,
             )
             return _Completion.model_validate_json(raw.content)
 
-        completion, usage = await requests.call(complete, _Completion.summary, conversation_id=None)
-        text = completion.text
-        kept = trim_history((*sent, *asked, ChatTurn(role="assistant", content=text)), self._budget)
-        return ModelReply(text=text, conversation_id=None, history=kept, usage=usage)
+        return await requests.call(complete, _Completion.summary, conversation_id=None)

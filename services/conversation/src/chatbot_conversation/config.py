@@ -16,6 +16,7 @@ from pydantic_settings import NoDecode
 from chatbot_common.config import ServiceSettings
 
 from .media import AUDIO_EXTENSIONS, IMAGE_TYPES, media_type
+from .tools import Tools, load_tools
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "MIN_OUTPUT_TOKENS", "Backend", "ConversationSettings"]
 
@@ -161,6 +162,13 @@ class ConversationSettings(ServiceSettings):
     openai_transcription_model: str = Field(
         "gpt-transcribe", min_length=1, description="Model that transcribes voice notes."
     )
+    tools_file: Path | None = Field(
+        None,
+        description=(
+            "YAML file of the tools the model may use (docs/tools.md); unset: none. Checked at "
+            "start-up."
+        ),
+    )
     twilio_account_sid: str | None = Field(
         None,
         pattern=r"^AC[0-9a-fA-F]{32}$",
@@ -240,6 +248,27 @@ class ConversationSettings(ServiceSettings):
         if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
             raise ValueError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither")
         return self
+
+    @field_validator("tools_file")
+    @classmethod
+    def _tools_usable(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            load_tools(path)
+        return path
+
+    @model_validator(mode="after")
+    def _hosted_tools_need_responses(self) -> ConversationSettings:
+        if self.openai_backend == "chat" and self.tools is not None and self.tools.hosted:
+            raise ValueError(
+                "the tools file lists hosted tools, which only the Responses API runs; remove "
+                "them, or set OPENAI_BACKEND=responses"
+            )
+        return self
+
+    @cached_property
+    def tools(self) -> Tools | None:
+        """The tools file's tools, read once; None without a file."""
+        return load_tools(self.tools_file) if self.tools_file is not None else None
 
     @field_validator("openai_instructions_file")
     @classmethod

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .state import ChatTurn
 
-__all__ = ["estimate_tokens", "trim_history"]
+__all__ = ["estimate_tokens", "trim_history", "turn_tokens"]
 
 _CHARS_PER_TOKEN = 4
 _MESSAGE_OVERHEAD = 4
@@ -23,12 +23,19 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // _CHARS_PER_TOKEN) + _MESSAGE_OVERHEAD
 
 
+def turn_tokens(turn: ChatTurn) -> int:
+    """An estimate of the tokens one message of the history costs, its function calls too."""
+    calls = "".join(call.name + call.arguments for call in turn.tool_calls)
+    return estimate_tokens(turn.content + calls)
+
+
 def trim_history(history: Sequence[ChatTurn], budget: int) -> tuple[ChatTurn, ...]:
-    """The newest messages of ``history`` that fit in ``budget`` tokens, starting with a user's."""
+    """The newest messages of ``history`` that fit in ``budget`` tokens, starting with a user's
+    (so a function call's output never loses the call it answers)."""
     kept: list[ChatTurn] = []
     used = 0
     for turn in reversed(history):
-        used += estimate_tokens(turn.content)
+        used += turn_tokens(turn)
         if used > budget:
             break
         kept.append(turn)

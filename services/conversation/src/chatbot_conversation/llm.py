@@ -23,6 +23,7 @@ from .metrics import LLM_ERRORS, LLM_SECONDS, TOKENS
 from .retry import Failure, ModelCallError, RetryPolicy, with_retries
 from .state import ChatTurn
 from .telemetry import fail, model_span
+from .tools import TurnRef
 
 __all__ = [
     "Backend",
@@ -43,6 +44,15 @@ class Usage:
     response_model: str
     input_tokens: int
     output_tokens: int
+
+    def plus(self, later: Usage) -> Usage:
+        """The usage of two calls of one turn: the later one's ids, the tokens of both."""
+        return Usage(
+            later.response_id,
+            later.response_model,
+            self.input_tokens + later.input_tokens,
+            self.output_tokens + later.output_tokens,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,7 +100,7 @@ class Backend(Protocol):
     async def reply(
         self,
         *,
-        user_key: str,
+        turn: TurnRef,
         prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],

@@ -15,7 +15,11 @@ import httpx2
 import openai
 from openai import AsyncOpenAI, RequestOptions
 from openai.types.conversations import ConversationCreateParams
-from openai.types.responses import ResponseInputMessageContentListParam, ResponseInputParam
+from openai.types.responses import (
+    ResponseInputItemParam,
+    ResponseInputMessageContentListParam,
+    ResponseInputParam,
+)
 from openai.types.responses.response_create_params import ResponseCreateParamsNonStreaming
 from pydantic import BaseModel, ConfigDict
 
@@ -24,6 +28,8 @@ from .llm import ModelReply, ModelRequests, Remember, Usage
 from .metrics import CONVERSATIONS_REPLACED
 from .retry import ModelCallError
 from .state import ChatTurn
+from .tools import ToolCall, ToolRunner, TurnRef
+from .tools.rounds import ToolRounds
 
 __all__ = ["ResponsesBackend", "turn_input"]
 
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 
 
 _JSON: RequestOptions = {"headers": {"Content-Type": "application/json"}}
+_INTERRUPTED = json.dumps({"error": "interrupted; the turn is being answered again"})
 
 
 class _Created(BaseModel):
@@ -47,10 +54,14 @@ class _Part(BaseModel):
 
 
 class _Item(BaseModel):
-    """An output item: a message, or a reasoning item (whose ``content`` may be null)."""
+    """An output item: a message, a reasoning item (whose ``content`` may be null), a function
+    call, or a hosted tool's call (read for its type only)."""
 
     type: str
     content: list[_Part] | None = None
+    call_id: str = ""
+    name: str = ""
+    arguments: str = ""
 
 
 class _Usage(BaseModel):
@@ -83,9 +94,24 @@ class _Answer(BaseModel):
             if part.type == "output_text"
         )
 
+    @property
+    def calls(self) -> list[ToolCall]:
+        """The function calls the model asks for."""
+        return [
+            ToolCall(item.call_id, item.name, item.arguments)
+            for item in self.output
+            if item.type == "function_call"
+        ]
+
     def summary(self) -> Usage:
         usage = self.usage or _Usage()
         return Usage(self.id, self.model, usage.input_tokens, usage.output_tokens)
+
+
+class _Items(BaseModel):
+    """A page of a Conversation's items, newest first (function calls and their outputs)."""
+
+    data: list[_Item] = []
 
 
 def turn_input(prompts: Sequence[Prompt]) -> str | ResponseInputParam:
@@ -112,15 +138,29 @@ def turn_input(prompts: Sequence[Prompt]) -> str | ResponseInputParam:
 class ResponsesBackend:
     """Turns against the Responses API, the history in an OpenAI Conversation."""
 
-    def __init__(self, client: AsyncOpenAI, requests: ModelRequests, *, instructions: str) -> None:
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        requests: ModelRequests,
+        *,
+        instructions: str,
+        tools: ToolRunner | None = None,
+    ) -> None:
         self._client = client
         self._requests = requests
         self._instructions = instructions
+        self._runner = tools
+        self._tools = (
+            [function.request_param() for function in tools.tools.functions]
+            + [hosted.request_param() for hosted in tools.tools.hosted]
+            if tools is not None
+            else []
+        )
 
     async def reply(
         self,
         *,
-        user_key: str,
+        turn: TurnRef,
         prompts: Sequence[Prompt],
         conversation_id: str | None,
         history: tuple[ChatTurn, ...],
@@ -129,9 +169,11 @@ class ResponsesBackend:
         """Answer ``prompts`` in the user's conversation, creating it when there is none."""
         given = turn_input(prompts)
         if conversation_id is None:
-            conversation_id = await self._new_conversation(user_key, remember)
+            conversation_id = await self._new_conversation(turn.user_key, remember)
+        elif turn.resumed and self._runner is not None:
+            given = [*await self._unanswered_calls(conversation_id), *_items(given)]
         try:
-            answer, usage = await self._respond(user_key, given, conversation_id)
+            text, usage = await self._converse(turn, given, conversation_id)
         except ModelCallError as error:
             if not isinstance(error.__cause__, openai.NotFoundError):
                 raise
@@ -140,13 +182,41 @@ class ResponsesBackend:
             log.warning(
                 "the model API no longer knows this conversation; starting a new one, "
                 "without the user's earlier context",
-                extra={"user_key": user_key, "conversation_id": conversation_id},
+                extra={"user_key": turn.user_key, "conversation_id": conversation_id},
             )
-            conversation_id = await self._new_conversation(user_key, remember)
-            answer, usage = await self._respond(user_key, given, conversation_id)
-        return ModelReply(
-            text=answer.text, conversation_id=conversation_id, history=(), usage=usage
-        )
+            conversation_id = await self._new_conversation(turn.user_key, remember)
+            text, usage = await self._converse(turn, turn_input(prompts), conversation_id)
+        return ModelReply(text=text, conversation_id=conversation_id, history=(), usage=usage)
+
+    async def _converse(
+        self, turn: TurnRef, given: str | ResponseInputParam, conversation_id: str
+    ) -> tuple[str, Usage]:
+        """Ask, run the function calls the model asks for and give it their outputs, until it
+        answers with a message (or the tool loop's bounds are reached)."""
+        rounds = ToolRounds(self._runner, turn)
+        answer, usage = await self._respond(turn.user_key, given, conversation_id, rounds)
+        while calls := answer.calls:
+            outputs = await rounds.run(calls)
+            results: ResponseInputParam = [
+                {"type": "function_call_output", "call_id": call.call_id, "output": output}
+                for call, output in zip(calls, outputs, strict=True)
+            ]
+            answer, more = await self._respond(turn.user_key, results, conversation_id, rounds)
+            usage = usage.plus(more)
+        rounds.finish()
+        return answer.text, usage
+
+    async def _unanswered_calls(self, conversation_id: str) -> list[ResponseInputItemParam]:
+        """Outputs for the function calls an interrupted run of this turn left unanswered in
+        the conversation, which the API refuses to continue without."""
+        read = self._getter(f"/conversations/{conversation_id}/items?order=desc&limit=100", _Items)
+        items = (await self._requests.setup(read)).data
+        answered = {item.call_id for item in items if item.type == "function_call_output"}
+        return [
+            {"type": "function_call_output", "call_id": item.call_id, "output": _INTERRUPTED}
+            for item in reversed(items)
+            if item.type == "function_call" and item.call_id not in answered
+        ]
 
     async def _new_conversation(self, user_key: str, remember: Remember) -> str:
         params: ConversationCreateParams = {"metadata": {"user": user_key}}
@@ -156,10 +226,13 @@ class ResponsesBackend:
         return conversation_id
 
     async def _respond(
-        self, user_key: str, given: str | ResponseInputParam, conversation_id: str
+        self,
+        user_key: str,
+        given: str | ResponseInputParam,
+        conversation_id: str,
+        rounds: ToolRounds,
     ) -> tuple[_Answer, Usage]:
         requests = self._requests
-
         params: ResponseCreateParamsNonStreaming = {
             "model": requests.model,
             "instructions": self._instructions,
@@ -171,6 +244,10 @@ class ResponsesBackend:
             params["temperature"] = requests.temperature
         if requests.max_tokens is not None:
             params["max_output_tokens"] = requests.max_tokens
+        if self._tools:
+            params["tools"] = self._tools  # type: ignore[typeddict-item]
+            params["tool_choice"] = "auto" if rounds.offered else "none"
+        rounds.called()
         respond = self._poster("/responses", params, _Answer)
         return await requests.call(respond, _Answer.summary, conversation_id=conversation_id)
 
@@ -187,3 +264,17 @@ class ResponsesBackend:
             return answer.model_validate_json(raw.content)
 
         return post
+
+    def _getter[Read: BaseModel](
+        self, path: str, answer: type[Read]
+    ) -> Callable[[], Awaitable[Read]]:
+        async def get() -> Read:
+            raw = await self._client.get(path, cast_to=httpx2.Response)
+            return answer.model_validate_json(raw.content)
+
+        return get
+
+
+def _items(given: str | ResponseInputParam) -> ResponseInputParam:
+    """A turn's input as a list of items."""
+    return [{"role": "user", "content": given}] if isinstance(given, str) else list(given)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from chatbot_common.contracts import utcnow
 
@@ -25,6 +25,7 @@ __all__ = [
     "SeqRange",
     "StateConflictError",
     "StateStore",
+    "StoredCall",
     "StoredState",
 ]
 
@@ -33,11 +34,22 @@ class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class ChatTurn(_Value):
-    """One message of the chat backend's history."""
+class StoredCall(_Value):
+    """A function call of the model, kept in the chat backend's history."""
 
-    role: Literal["user", "assistant"]
+    id: str
+    name: str
+    arguments: str
+
+
+class ChatTurn(_Value):
+    """One message of the chat backend's history: the user's, the model's (text, or function
+    calls), or a function call's output (``tool``)."""
+
+    role: Literal["user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[StoredCall, ...] = Field((), exclude_if=lambda calls: not calls)
+    tool_call_id: str | None = Field(None, exclude_if=lambda value: value is None)
 
 
 class LeaseRecord(_Value):

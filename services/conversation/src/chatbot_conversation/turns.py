@@ -50,6 +50,7 @@ from .replies import (
 from .retry import Failure, ModelCallError
 from .state import ConversationState, SeqRange
 from .telemetry import turn_span
+from .tools import TurnRef
 
 __all__ = ["Stopwatch", "TurnRunner", "seq_range"]
 
@@ -311,8 +312,16 @@ class TurnRunner:
             await self._settle(typing, lease.key)
             return _Outcome(state, "media_refused", with_notices(notices))
         try:
-            reply = await self._backend.reply(
+            pending = lease.state.pending
+            turn = TurnRef(
                 user_key=lease.key,
+                phone=segment[0].message.from_,
+                first_seq=segment[0].seq,
+                last_seq=segment[-1].seq,
+                resumed=pending is not None and pending.attempts > 1,
+            )
+            reply = await self._backend.reply(
+                turn=turn,
                 prompts=prompts,
                 conversation_id=state.conversation_id,
                 history=state.history,

@@ -1,7 +1,14 @@
 """The whole system on one machine, for `make run`, the stack tests and the benchmarks."""
 
 from .driver import StackDriver, poll
-from .environment import DEFAULT_OPENAI_MODEL, SANDBOX_MODEL_LABEL, LocalModes, local_environment
+from .environment import (
+    DEFAULT_OPENAI_MODEL,
+    EXAMPLE_TOOLS,
+    SANDBOX_MODEL_LABEL,
+    LocalModes,
+    example_tools_file,
+    local_environment,
+)
 from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, USER, user_number
 from .ports import Ports, free_port, port_is_free
 from .processes import (
@@ -20,6 +27,7 @@ __all__ = [
     "AUTH_TOKEN",
     "BUSINESS_NUMBER",
     "DEFAULT_OPENAI_MODEL",
+    "EXAMPLE_TOOLS",
     "PARTS",
     "SANDBOX_MODEL_LABEL",
     "USER",
@@ -32,6 +40,7 @@ __all__ = [
     "StackDriver",
     "StackError",
     "Twilio",
+    "example_tools_file",
     "find_executable",
     "free_port",
     "inbound_form",

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+import yaml
 
 from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER
 from .ports import Ports
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
+    "EXAMPLE_TOOLS",
     "SANDBOX_MODEL_LABEL",
     "LocalModes",
+    "example_tools_file",
     "local_environment",
     "local_modes",
 ]
@@ -21,6 +26,8 @@ DEFAULT_OPENAI_MODEL = "gpt-6.1-terra"
 """The conversation service's default OPENAI_MODEL (a test keeps the two equal)."""
 SANDBOX_MODEL_LABEL = "sandbox-echo"
 """What the chat page and the banner call the sandbox's responder unless told otherwise."""
+EXAMPLE_TOOLS = ("lookup_order", "current_time")
+"""The functions of `make run`'s tools file, served by the sandbox's example endpoints."""
 OPENAI_API_URL = "https://api.openai.com/v1"
 TWILIO_API_URL = "https://api.twilio.com"
 
@@ -103,3 +110,27 @@ def local_environment(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
     env["SANDBOX_MODEL_LABEL"] = modes.model_label
     env["SANDBOX_TWILIO_REAL"] = "true" if modes.twilio_real else "false"
     return env
+
+
+def example_tools_file(directory: Path, sandbox_url: str) -> Path:
+    """Write `make run`'s tools file (docs/tools.md) for the sandbox at ``sandbox_url``."""
+    order = {"type": "string", "description": "The order number, e.g. 1042."}
+    functions = [
+        {
+            "name": "lookup_order",
+            "description": "Look up a customer's order by its number: what it is and where.",
+            "parameters": {"type": "object", "properties": {"order": order}, "required": ["order"]},
+            "url": f"{sandbox_url}/tools/lookup_order",
+        },
+        {
+            "name": "current_time",
+            "description": "The current date and time (UTC).",
+            "parameters": {"type": "object", "properties": {}},
+            "url": f"{sandbox_url}/tools/current_time",
+        },
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "tools.yaml"
+    header = "# make run's example tools, served by the sandbox. Set TOOLS_FILE to use yours.\n"
+    path.write_text(header + yaml.safe_dump({"functions": functions}, sort_keys=False))
+    return path

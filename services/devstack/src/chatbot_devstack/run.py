@@ -18,7 +18,7 @@ from dotenv import dotenv_values
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .environment import LocalModes
+from .environment import EXAMPLE_TOOLS, LocalModes, example_tools_file
 from .ports import Ports, port_is_free
 from .processes import StackError
 from .runlog import RunLog
@@ -114,6 +114,16 @@ def _twilio_lines(modes: LocalModes, stack: LocalStack) -> list[str]:
     return lines
 
 
+def _tools_line(stack: LocalStack) -> str:
+    tools = stack.env.get("TOOLS_FILE")
+    if tools is None:
+        return "none"
+    if Path(tools).parent.resolve() == stack.run_dir.resolve():
+        names = ", ".join(EXAMPLE_TOOLS)
+        return f"{names}: the sandbox's examples (try: lookup_order 1042); TOOLS_FILE for yours"
+    return f"from {tools}"
+
+
 def banner(stack: LocalStack, logs: Path) -> str:
     """What `make run` prints once everything is ready: where to look, and what is real."""
     modes = stack.modes
@@ -129,6 +139,7 @@ def banner(stack: LocalStack, logs: Path) -> str:
             f"  nats          nats://127.0.0.1:{stack.ports.nats}  (JetStream in {stack.run_dir})",
             f"  logs          {logs}/<process>.log  (all each process printed)",
             f"  model         {_model_line(modes)}",
+            f"  tools         {_tools_line(stack)}",
             *_twilio_lines(modes, stack),
             "",
         ]
@@ -172,6 +183,9 @@ def main() -> None:
         sys.exit(1)
     if moved:
         print(moved, file=sys.stderr, flush=True)  # noqa: T201
+    if "TOOLS_FILE" not in environment:
+        sandbox = f"http://127.0.0.1:{ports.sandbox}"
+        environment["TOOLS_FILE"] = str(example_tools_file(settings.run_dir, sandbox).resolve())
     log = RunLog(settings.run_dir / "logs", sys.stdout, colour=sys.stdout.isatty())
     stack = LocalStack(ports=ports, run_dir=settings.run_dir, environment=environment, sink=log)
     try:

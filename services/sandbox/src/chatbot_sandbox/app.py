@@ -21,6 +21,7 @@ from chatbot_sandbox.chat import api as chat_api
 from chatbot_sandbox.chat.hub import ChatHub
 from chatbot_sandbox.openai import api as openai_api
 from chatbot_sandbox.process import SandboxSettings, SandboxStore
+from chatbot_sandbox.tools import api as tools_api
 from chatbot_sandbox.twilio import api as twilio_api
 from chatbot_sandbox.twilio.callbacks import StatusReporter
 
@@ -51,7 +52,8 @@ def create_app(settings: SandboxSettings) -> FastAPI:
     app.state.status_reporter = reporter = StatusReporter(
         settings.twilio_auth_token.get_secret_value(), store.twilio_status_callbacks
     )
-    for router in (twilio_api.router, openai_api.router, inspection.router, chat_api.router):
+    routers = (twilio_api, openai_api, tools_api, inspection, chat_api)
+    for router in (module.router for module in routers):
         app.include_router(router)
     app.add_middleware(OriginCheck, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))

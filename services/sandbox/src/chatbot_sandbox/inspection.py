@@ -27,6 +27,7 @@ _LOGS = {
     "/_sandbox/twilio/status-callbacks": "twilio_status_callbacks",
     "/_sandbox/twilio/media/fetches": "twilio_media_fetches",
     "/_sandbox/openai/requests": "openai_requests",  # a null status_code: in flight
+    "/_sandbox/tools/calls": "tool_calls",  # calls of the example tool endpoints
 }
 
 

@@ -14,6 +14,7 @@ from chatbot_sandbox.openai import records as openai_records
 from chatbot_sandbox.openai.records import DEFAULT_MODELS, FaultSpec, ModelEntry
 from chatbot_sandbox.openai.settings import OpenAISettings
 from chatbot_sandbox.records import RecordLog
+from chatbot_sandbox.tools.records import ToolCallRecord, ToolFault
 from chatbot_sandbox.twilio import records as twilio_records
 from chatbot_sandbox.twilio.records import TwilioFault
 from chatbot_sandbox.twilio.settings import TwilioSettings
@@ -69,7 +70,7 @@ class SandboxSettings(OpenAISettings, TwilioSettings, ChatSettings):
 
 
 class SandboxStore:
-    """Everything both fakes remember until cleared, faults drawn from one seeded source."""
+    """Everything the fakes remember until cleared, faults drawn from one seeded source."""
 
     def __init__(self, settings: SandboxSettings) -> None:
         self._rng = random.Random(settings.fault_seed)  # noqa: S311 - fault draws, not secrets
@@ -84,6 +85,7 @@ class SandboxStore:
         self.twilio_typing: RecordLog[twilio_records.TypingIndicatorRecord] = RecordLog()
         self.twilio_status_callbacks: RecordLog[twilio_records.StatusCallbackRecord] = RecordLog()
         self.twilio_media_fetches: RecordLog[twilio_records.MediaFetchRecord] = RecordLog()
+        self.tool_calls: RecordLog[ToolCallRecord] = RecordLog()
         self.clear()
 
     def clear(self) -> None:
@@ -95,6 +97,7 @@ class SandboxStore:
             self.twilio_typing,
             self.twilio_status_callbacks,
             self.twilio_media_fetches,
+            self.tool_calls,
         ):
             log.clear()
         self.conversations: dict[str, openai_records.ConversationState] = {}
@@ -102,6 +105,7 @@ class SandboxStore:
         self.twilio_media: dict[str, twilio_records.StoredMedia] = {}
         self.openai_faults: list[FaultSpec] = []
         self.twilio_faults: list[TwilioFault] = []
+        self.tool_faults: list[ToolFault] = []
 
     def take_openai_fault(self, family: openai_records.Family, text: str = "") -> FaultSpec | None:
         """The oldest queued fault that hits this request (``text``: its user input)."""
@@ -124,6 +128,16 @@ class SandboxStore:
                 fault.times -= 1
                 if fault.times == 0:
                     self.twilio_faults.remove(fault)
+                return fault
+        return None
+
+    def take_tool_fault(self, tool: str) -> ToolFault | None:
+        """The oldest queued fault of the example tool endpoints that hits a call of ``tool``."""
+        for fault in self.tool_faults:
+            if fault.tool in (None, tool):
+                fault.times -= 1
+                if fault.times == 0:
+                    self.tool_faults.remove(fault)
                 return fault
         return None
 

@@ -11,14 +11,14 @@ import asyncio
 import logging
 import math
 import time
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from chatbot_sandbox.deps import Settings, Store
-from chatbot_sandbox.openai import inputs
+from chatbot_sandbox.openai import inputs, tools
 from chatbot_sandbox.openai.inputs import ApiError, answer, new_id
 from chatbot_sandbox.openai.records import ConversationState, Family, FaultSpec, OpenAIRequestRecord
 from chatbot_sandbox.process import SandboxStore
@@ -94,24 +94,59 @@ async def create_conversation(request: Request, settings: Settings, store: Store
 
 @router.post("/v1/responses")
 async def create_response(request: Request, settings: Settings, store: Store) -> Response:
-    """One echo response in a conversation (or none), honouring the conversation's lock."""
+    """One response in a conversation (or none), honouring the conversation's lock: an echo,
+    or the function calls the user's words ask for (see :mod:`.tools`)."""
     record, created_at = OpenAIRequestRecord("responses.create"), int(time.time())
     try:
         inputs.check_auth(request, settings)
-        messages = inputs.read_response(await inputs.json_object(request), record)
+        body = await inputs.json_object(request)
+        messages, outputs = inputs.read_response(body, record)
+        functions = tools.offered(record.tools, chat=False)
+        tool_choice = tools.choice(record.tool_choice)
         stall = _stall(store, "responses", record.input_text or "")
         conversation = _conversation(store, record.conversation)
+        _check_outputs(conversation, outputs)
     except ApiError as error:
         return _refused(store, record, error)
     conversation.busy = True  # in the same step as the record: who sees it in flight sees this
     try:
         await _in_flight(store, record, settings.openai_latency + stall)
-        conversation.completed += 1
     finally:
         conversation.busy = False
-    reply = f"Echo #{conversation.completed}: {record.input_text}"
+    # A user message is a new ask (outputs with it only close calls left open); outputs alone
+    # continue the last one.
+    fresh = any(m.role == "user" for m in messages)
+    if fresh:
+        conversation.asked = record.input_text or ""
+    wanted = tools.calls_for(
+        conversation.asked, functions, tool_choice=tool_choice, again=not fresh
+    )
+    calls = tools.function_call_items(wanted)
+    output: list[dict[str, Any]] = [
+        # Current models reason first; at `minimal` effort it costs no tokens.
+        {"type": "reasoning", "id": new_id("rs_"), "summary": []},
+        *({"type": "function_call", "id": new_id("fc_"), "status": "completed"}
+          | {"call_id": call.call_id, "name": call.name, "arguments": call.arguments}
+          for call in calls),
+    ]  # fmt: skip
+    reply = ""
+    if not calls:
+        conversation.answered += 1
+        named = [] if fresh else [(conversation.calls[o.call_id], o.output) for o in outputs]
+        reply = tools.answer_with(conversation.answered, conversation.asked, named)
+        output.append(
+            {
+                "type": "message",
+                "id": new_id("msg_"),
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": reply, "annotations": []}],
+            }
+        )
+    _keep(conversation, messages, outputs, output)
     input_tokens = sum(_words(m.text) for m in messages) + _words(record.instructions or "")
-    output_tokens = _words(reply)
+    input_tokens += sum(_words(o.output) for o in outputs)
+    output_tokens = _words(reply) + sum(_words(call.arguments) for call in calls)
     return answer(
         {
             "id": new_id("resp_"),
@@ -120,20 +155,10 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
             "status": "completed",
             "model": record.model,
             "instructions": record.instructions,
-            "output": [
-                # Current models reason first; at `minimal` effort it costs no tokens.
-                {"type": "reasoning", "id": new_id("rs_"), "summary": []},
-                {
-                    "type": "message",
-                    "id": new_id("msg_"),
-                    "status": "completed",
-                    "role": "assistant",
-                    "content": [{"type": "output_text", "text": reply, "annotations": []}],
-                },
-            ],
+            "output": output,
             "parallel_tool_calls": True,
-            "tool_choice": "auto",
-            "tools": [],
+            "tool_choice": record.tool_choice or "auto",
+            "tools": record.tools or [],
             "usage": {
                 "input_tokens": input_tokens,
                 "input_tokens_details": {"cached_tokens": 0},
@@ -146,19 +171,115 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     )
 
 
+@router.get("/v1/conversations/{conversation_id}/items")
+async def list_items(
+    conversation_id: str,
+    request: Request,
+    settings: Settings,
+    store: Store,
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    """A page of a conversation's items (newest first by default)."""
+    try:
+        inputs.check_auth(request, settings)
+        conversation = _conversation(store, conversation_id, locked_ok=True)
+    except ApiError as error:
+        return error.response()
+    items = conversation.items if order == "asc" else conversation.items[::-1]
+    page = items[:limit]
+    return answer(
+        {
+            "object": "list",
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": len(items) > limit,
+        }
+    )
+
+
+def _check_outputs(conversation: ConversationState, outputs: list[inputs.Output]) -> None:
+    """Refuse outputs for calls the conversation does not hold, and a turn that leaves one of
+    its calls without an output, as the API does."""
+    for given in outputs:
+        if given.call_id not in conversation.calls:
+            raise ApiError(
+                400,
+                f"No tool call found for function call output with call_id {given.call_id}.",
+                param="input",
+            )
+    answered = {given.call_id for given in outputs}
+    if unanswered := [call for call in conversation.open_calls if call not in answered]:
+        raise ApiError(
+            400, f"No tool output found for function call {unanswered[0]}.", param="input"
+        )
+
+
+def _keep(
+    conversation: ConversationState,
+    messages: list[inputs.Message],
+    outputs: list[inputs.Output],
+    output: list[dict[str, Any]],
+) -> None:
+    """Add a response's input and output items to its conversation."""
+    conversation.open_calls = [
+        item["call_id"] for item in output if item["type"] == "function_call"
+    ]
+    conversation.calls |= {item["call_id"]: item["name"] for item in output if "name" in item}
+    conversation.items += [
+        *(
+            {"type": "message", "id": new_id("msg_"), "role": m.role}
+            | {"content": [{"type": "input_text", "text": m.text}], "status": "completed"}
+            for m in messages
+        ),
+        *(
+            {"type": "function_call_output", "id": new_id("fco_"), "call_id": o.call_id}
+            | {"output": o.output, "status": "completed"}
+            for o in outputs
+        ),
+        *output,
+    ]
+
+
 @router.post("/v1/chat/completions")
 async def create_chat_completion(request: Request, settings: Settings, store: Store) -> Response:
-    """Answer the user messages after the last assistant message with a numbered echo."""
+    """Answer the user messages after the last answer with a numbered echo, or with the
+    function calls they ask for (see :mod:`.tools`)."""
     record, created = OpenAIRequestRecord("chat.completions.create"), int(time.time())
     try:
         inputs.check_auth(request, settings)
-        messages = inputs.read_chat(await inputs.json_object(request), record)
+        body = await inputs.json_object(request)
+        messages = inputs.read_chat(body, record)
+        functions = tools.offered(record.tools, chat=True)
+        tool_choice = tools.choice(record.tool_choice)
+        names = tools.check_sequence(body["messages"])
         stall = _stall(store, "chat", record.input_text or "")
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall)
-    reply = f"Echo #{sum(m.role == 'assistant' for m in messages) + 1}: {record.input_text}"
-    prompt_tokens, completion_tokens = sum(_words(m.text) for m in messages), _words(reply)
+    last_user = max(i for i, m in enumerate(messages) if m.role in ("user", "system", "developer"))
+    outputs = [
+        (names[raw["tool_call_id"]], raw["content"])
+        for raw in body["messages"][last_user + 1 :]
+        if raw.get("role") == "tool"
+    ]
+    asked = record.input_text or ""
+    wanted = tools.calls_for(asked, functions, tool_choice=tool_choice, again=bool(outputs))
+    calls = tools.function_call_items(wanted)
+    answers = sum(
+        raw.get("role") == "assistant" and not raw.get("tool_calls") for raw in body["messages"]
+    )
+    reply = None if calls else tools.answer_with(answers + 1, asked, outputs)
+    message: dict[str, Any] = {"role": "assistant", "content": reply, "refusal": None}
+    if calls:
+        message["tool_calls"] = [
+            {"id": call.call_id, "type": "function"}
+            | {"function": {"name": call.name, "arguments": call.arguments}}
+            for call in calls
+        ]
+    prompt_tokens = sum(_words(m.text) for m in messages)
+    completion_tokens = _words(reply or "") + sum(_words(call.arguments) for call in calls)
     return answer(
         {
             "id": new_id("chatcmpl-"),
@@ -168,8 +289,8 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": reply, "refusal": None},
-                    "finish_reason": "stop",
+                    "message": message,
+                    "finish_reason": "tool_calls" if calls else "stop",
                     "logprobs": None,
                 }
             ],
@@ -267,7 +388,9 @@ async def queue_faults(faults: FaultSpec | list[FaultSpec], store: Store) -> lis
     return [fault.model_dump() for fault in store.openai_faults]
 
 
-def _conversation(store: SandboxStore, conversation_id: str | None) -> ConversationState:
+def _conversation(
+    store: SandboxStore, conversation_id: str | None, *, locked_ok: bool = False
+) -> ConversationState:
     """A response's conversation (404 if unknown, locked while busy); none is a fresh one."""
     if conversation_id is None:
         return ConversationState()
@@ -275,6 +398,6 @@ def _conversation(store: SandboxStore, conversation_id: str | None) -> Conversat
     if conversation is None:
         message = f"Conversation with id '{conversation_id}' not found."
         raise ApiError(404, message, param="conversation")
-    if conversation.busy:
+    if conversation.busy and not locked_ok:
         raise ApiError(400, inputs.LOCKED_MESSAGE, code="conversation_locked")
     return conversation

@@ -26,6 +26,8 @@ __all__ = [
     "answer",
     "check_auth",
     "fault_error",
+    "invalid_type",
+    "invalid_value",
     "json_object",
     "missing",
     "new_id",
@@ -94,13 +96,13 @@ class ApiError(Exception):
         return answer({"error": {**error, "code": self.code}}, self.status, self.headers)
 
 
-def _invalid_type(param: str, expected: str, value: Any) -> ApiError:
+def invalid_type(param: str, expected: str, value: Any) -> ApiError:
     got = _TYPE_NAMES.get(type(value), "an unknown value")
     message = f"Invalid type for '{param}': expected {expected}, but got {got} instead."
     return ApiError(400, message, param=param, code="invalid_type")
 
 
-def _invalid_value(value: Any, supported: tuple[str, ...], param: str) -> ApiError:
+def invalid_value(value: Any, supported: tuple[str, ...], param: str) -> ApiError:
     names = [f"'{name}'" for name in supported]
     listed = ", ".join(names[:-1]) + f" and {names[-1]}"
     message = f"Invalid value: '{value}'. Supported values are: {listed}."
@@ -175,13 +177,26 @@ class Message:
     text: str
 
 
-def read_response(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message]:
-    """Check a Responses request, noting what it asks on ``record``; its input messages."""
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A ``function_call_output`` input item: the call it answers and what it says."""
+
+    call_id: str
+    output: str
+
+
+def read_response(
+    body: dict[str, Any], record: OpenAIRequestRecord
+) -> tuple[list[Message], list[Output]]:
+    """Check a Responses request, noting what it asks on ``record``; its input messages, and
+    the function call outputs it gives."""
     record.input = body.get("input")
     record.instructions = _string(body, "instructions")
     record.model = _string(body, "model", required=True)
     record.conversation = _string(body, "conversation")
+    record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
     value = _required(body, "input")
+    outputs: list[Output] = []
     if isinstance(value, str):
         messages = [Message("user", value)]
     elif isinstance(value, list):
@@ -190,12 +205,26 @@ def read_response(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Mes
             for index, item in enumerate(value)
             if not isinstance(item, dict) or item.get("type", "message") == "message"
         ]
+        outputs = [
+            _output(item, f"input[{index}]")
+            for index, item in enumerate(value)
+            if isinstance(item, dict) and item.get("type") == "function_call_output"
+        ]
     else:
-        raise _invalid_type("input", "one of a string or array of input items", value)
+        raise invalid_type("input", "one of a string or array of input items", value)
     _check_ranges(body, _RESPONSE_RANGES)
     record.safety_identifier = _safety_identifier(body)
     record.input_text = "\n".join(m.text for m in messages if m.role == "user")
-    return messages
+    return messages, outputs
+
+
+def _output(item: dict[str, Any], param: str) -> Output:
+    call_id = _string(item, "call_id", required=True, parent=param)
+    output = _required(item, "output", param)
+    if not isinstance(output, str):
+        raise invalid_type(f"{param}.output", "a string", output)
+    assert call_id is not None
+    return Output(call_id, output)
 
 
 def read_chat(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message]:
@@ -203,7 +232,7 @@ def read_chat(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message
     record.model = _string(body, "model", required=True)
     record.input = value = _required(body, "messages")
     if not isinstance(value, list):
-        raise _invalid_type("messages", "an array", value)
+        raise invalid_type("messages", "an array", value)
     if not value:
         raise ApiError(
             400,
@@ -226,7 +255,12 @@ def read_chat(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message
         )
     record.safety_identifier = _safety_identifier(body)
     record.instructions = [m.text for m in messages if m.role in ("system", "developer")]
-    answered = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
+    # The last answer: an assistant message with text, not one asking for function calls.
+    answered = max(
+        (i for i, m in enumerate(value) if m["role"] == "assistant" and not m.get("tool_calls")),
+        default=-1,
+    )
     record.input_text = "\n".join(m.text for m in messages[answered + 1 :] if m.role == "user")
     return messages
 
@@ -237,10 +271,12 @@ def _required(body: dict[str, Any], key: str, parent: str = "") -> Any:
     return body[key]
 
 
-def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = _required(body, key) if required else body.get(key)
+def _string(
+    body: dict[str, Any], key: str, *, required: bool = False, parent: str = ""
+) -> str | None:
+    value = _required(body, key, parent) if required else body.get(key)
     if value is not None and not isinstance(value, str):
-        raise _invalid_type(key, "a string", value)
+        raise invalid_type(f"{parent}.{key}" if parent else key, "a string", value)
     return value
 
 
@@ -264,7 +300,7 @@ def _check_ranges(body: dict[str, Any], ranges: Mapping[str, _Range]) -> None:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, number)):
-            raise _invalid_type(key, _TYPE_NAMES[number], value)
+            raise invalid_type(key, _TYPE_NAMES[number], value)
         if low is not None and value < low:
             raise _out_of_range(key, number, value, "below minimum", f">= {low}")
         if high is not None and value > high:
@@ -282,17 +318,27 @@ def _out_of_range(
 
 def _message(item: Any, param: str, images: list[str], *, chat: bool) -> Message:
     if not isinstance(item, dict):
-        raise _invalid_type(param, "an object", item)
+        raise invalid_type(param, "an object", item)
     role, content = item.get("role"), item.get("content")
-    if role not in _ROLES:
-        raise _invalid_value(role, _ROLES, f"{param}.role")
+    roles = (*_ROLES, "tool") if chat else _ROLES
+    if not isinstance(role, str) or role not in roles:
+        raise invalid_value(role, roles, f"{param}.role")
+    if role == "tool":
+        _string(item, "tool_call_id", required=True, parent=param)
+    for index, call in enumerate(item.get("tool_calls") or () if chat else ()):
+        call_param = f"{param}.tool_calls[{index}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            raise missing(f"{call_param}.function")
+        _string(call, "id", required=True, parent=call_param)
+        _string(function, "name", required=True, parent=f"{call_param}.function")
     if content is None and not (chat and role == "assistant"):
         raise missing(f"{param}.content")
     if content is None or isinstance(content, str):
         return Message(role, content or "")
     if not isinstance(content, list):
         expected = "one of a string or array of content parts"
-        raise _invalid_type(f"{param}.content", expected, content)
+        raise invalid_type(f"{param}.content", expected, content)
     text_part, image_part = ("text", "image_url") if chat else ("input_text", "input_image")
     texts = []
     for index, part in enumerate(content):
@@ -302,9 +348,9 @@ def _message(item: Any, param: str, images: list[str], *, chat: bool) -> Message
             images.append(_image_url(part, part_param))
             texts.append("[image]")
         elif kind != text_part:
-            raise _invalid_value(kind, (text_part, image_part), f"{part_param}.type")
+            raise invalid_value(kind, (text_part, image_part), f"{part_param}.type")
         elif not isinstance(part.get("text"), str):
-            raise _invalid_type(f"{part_param}.text", "a string", part.get("text"))
+            raise invalid_type(f"{part_param}.text", "a string", part.get("text"))
         else:
             texts.append(part["text"])
     return Message(role, "\n".join(texts))
@@ -315,7 +361,7 @@ def _image_url(part: dict[str, Any], param: str) -> str:
     if part["type"] == "image_url":  # chat: {"image_url": {"url": ..., "detail": ...}}
         value = part.get("image_url")
         if not isinstance(value, dict):
-            raise _invalid_type(f"{param}.image_url", "an object", value)
+            raise invalid_type(f"{param}.image_url", "an object", value)
         details: tuple[str, ...] = ("auto", "low", "high")
         param = f"{param}.image_url"
         url, detail, url_param = value.get("url"), value.get("detail") or "auto", f"{param}.url"
@@ -324,9 +370,9 @@ def _image_url(part: dict[str, Any], param: str) -> str:
         url, detail = part.get("image_url"), _required(part, "detail", param)
         url_param = f"{param}.image_url"
     if detail not in details:
-        raise _invalid_value(detail, details, f"{param}.detail")
+        raise invalid_value(detail, details, f"{param}.detail")
     if not isinstance(url, str):
-        raise missing(url_param) if url is None else _invalid_type(url_param, "a string", url)
+        raise missing(url_param) if url is None else invalid_type(url_param, "a string", url)
     if url.startswith("data:"):
         match = _IMAGE_DATA_URL.match(url)
         try:

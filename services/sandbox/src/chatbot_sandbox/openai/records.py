@@ -25,7 +25,7 @@ class OpenAIRequestRecord:
     """One request: ``status_code`` is None while it is in flight.
 
     ``input`` is as sent, ``input_text`` the user text answered; ``images`` the input's image
-    URLs; ``file`` a transcription's name, type and size.
+    URLs; ``file`` a transcription's name, type and size; ``tools`` and ``tool_choice`` as sent.
     """
 
     endpoint: str
@@ -40,14 +40,21 @@ class OpenAIRequestRecord:
     error_code: str | None = None
     images: list[str] = field(default_factory=list)
     file: dict[str, Any] | None = None
+    tools: Any = None
+    tool_choice: Any = None
 
 
 @dataclass(slots=True)
 class ConversationState:
-    """A conversation: how many responses it completed, and whether one is in progress."""
+    """A conversation: its items, the messages it answered, whether a response is in progress,
+    and the function calls it holds (``open_calls``: those with no output yet)."""
 
-    completed: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)
+    answered: int = 0
     busy: bool = False
+    asked: str = ""
+    calls: dict[str, str] = field(default_factory=dict)
+    open_calls: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,166 @@
+"""How the fake model uses function tools: deterministically, from the user's words.
+
+- A user message that names offered functions calls each, in the order named, with the words
+  after its name as arguments, one per schema property in order (``lookup_order 1042`` calls
+  ``lookup_order`` with ``{"order": "1042"}``); integer and number properties get numbers.
+- Given the outputs, it answers ``Echo #N: <text>`` with a line ``<tool>: <output>`` each.
+- A message with the word ``repeatedly`` calls the same functions again after every round, until
+  ``tool_choice`` is ``none``: a model that never stops.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatbot_sandbox.openai.inputs import ApiError, invalid_type, invalid_value, missing, new_id
+
+__all__ = [
+    "Call",
+    "answer_with",
+    "calls_for",
+    "check_sequence",
+    "choice",
+    "function_call_items",
+    "offered",
+]
+
+_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_CHOICES = ("none", "auto", "required")
+_AGAIN = "repeatedly"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A function call the fake model makes."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+def offered(tools: Any, *, chat: bool) -> dict[str, Mapping[str, Any]]:
+    """The function tools of a request, checked: name to parameters schema (hosted tools are
+    accepted and not used)."""
+    if tools is None:
+        return {}
+    if not isinstance(tools, list):
+        raise invalid_type("tools", "an array", tools)
+    functions: dict[str, Mapping[str, Any]] = {}
+    for index, tool in enumerate(tools):
+        param = f"tools[{index}]"
+        if not isinstance(tool, dict):
+            raise invalid_type(param, "an object", tool)
+        if tool.get("type") is None:
+            raise missing(f"{param}.type")
+        if tool["type"] != "function":
+            if chat:
+                raise invalid_value(tool["type"], ("function", "custom"), f"{param}.type")
+            continue
+        spec = tool.get("function") if chat else tool
+        if chat and not isinstance(spec, dict):
+            raise missing(f"{param}.function")
+        assert isinstance(spec, dict)
+        name_param = f"{param}.function.name" if chat else f"{param}.name"
+        name = spec.get("name")
+        if name is None:
+            raise missing(name_param)
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ApiError(
+                400,
+                f"Invalid '{name_param}': string does not match pattern. Expected a string that "
+                "matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                param=name_param,
+                code="invalid_value",
+            )
+        functions[name] = spec.get("parameters") or {}
+    return functions
+
+
+def choice(value: Any) -> str:
+    """``tool_choice``: none, auto (the default) or required; an object forces a call."""
+    if value is None:
+        return "auto"
+    if isinstance(value, dict):
+        return "required"
+    if value not in _CHOICES:
+        raise invalid_value(value, _CHOICES, "tool_choice")
+    return str(value)
+
+
+def calls_for(
+    text: str, functions: Mapping[str, Mapping[str, Any]], *, tool_choice: str, again: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """The calls the fake model makes: the functions ``text`` names, with their arguments (on a
+    round after outputs, only when ``again`` and the text says ``repeatedly``)."""
+    if tool_choice == "none" or not functions or (again and _AGAIN not in text.split()):
+        return []
+    words = [word.strip(".,:;!?") for word in text.split()]
+    named = [index for index, word in enumerate(words) if word in functions]
+    calls = []
+    for position, start in enumerate(named):
+        end = named[position + 1] if position + 1 < len(named) else len(words)
+        values = [word for word in words[start + 1 : end] if word and word != _AGAIN]
+        calls.append((words[start], _arguments(functions[words[start]], values)))
+    return calls
+
+
+def _arguments(schema: Mapping[str, Any], values: Sequence[str]) -> dict[str, Any]:
+    properties = schema.get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for (name, spec), value in zip(properties.items(), values, strict=False):
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if kind in ("integer", "number") and re.fullmatch(r"-?\d+(\.\d+)?", value):
+            arguments[name] = int(value) if kind == "integer" and value.isdigit() else float(value)
+        else:
+            arguments[name] = value
+    return arguments
+
+
+def answer_with(number: int, asked: str, outputs: Sequence[tuple[str, str]]) -> str:
+    """The echo of ``asked``, with each function's output on a line of its own."""
+    return "\n".join([f"Echo #{number}: {asked}", *(f"{name}: {out}" for name, out in outputs)])
+
+
+def check_sequence(messages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Check that each assistant message's tool calls are answered by the tool messages right
+    after it, as Chat Completions does; every call id to its function's name."""
+    names: dict[str, str] = {}
+    waiting: list[str] = []
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role == "tool":
+            if message.get("tool_call_id") not in waiting:
+                raise ApiError(
+                    400,
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    param=f"messages.[{index}].role",
+                )
+            waiting.remove(message["tool_call_id"])
+            continue
+        _unanswered(waiting)
+        for call in message.get("tool_calls") or () if role == "assistant" else ():
+            names[call["id"]] = call["function"]["name"]
+            waiting.append(call["id"])
+    _unanswered(waiting)
+    return names
+
+
+def _unanswered(waiting: Sequence[str]) -> None:
+    if waiting:
+        raise ApiError(
+            400,
+            "An assistant message with 'tool_calls' must be followed by tool messages responding "
+            "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+            + ", ".join(waiting),
+            param="messages",
+        )
+
+
+def function_call_items(calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Call]:
+    """The calls the fake makes, with their ids."""
+    return [Call(new_id("call_"), name, json.dumps(arguments)) for name, arguments in calls]

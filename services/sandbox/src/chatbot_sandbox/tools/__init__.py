@@ -1,0 +1,1 @@
+"""Example tool endpoints, standing in for an operator's own (docs/tools.md)."""
