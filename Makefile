@@ -139,5 +139,5 @@ lock: | $(UV) ## Update uv.lock after changing dependencies
 	$(UV) lock
 
 clean: ## Remove the venv, local run state and caches
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache test-output $(TOOLS)
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache .hypothesis test-output $(TOOLS)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

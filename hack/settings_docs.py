@@ -140,10 +140,11 @@ def readers(env: str) -> list[str]:
 
 def rows(table: Table) -> Iterator[tuple[str, FieldInfo, str, str]]:
     """(variable, field, default cell, services cell) of each setting the table shows."""
+    shared = {env_name(name, field) for name, field in ServiceSettings.model_fields.items()}
     for name, field in table.settings.model_fields.items():
-        if name in ServiceSettings.model_fields and not table.shared:
-            continue  # in the shared table
         env = env_name(name, field)
+        if env in shared and not table.shared:
+            continue  # in the shared table (the sandbox's SANDBOX_HOST is not HOST)
         if table.shared:
             yield env, field, *shared_cells(name, env)
         else:
