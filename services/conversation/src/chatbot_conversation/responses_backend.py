@@ -170,9 +170,9 @@ class ResponsesBackend:
         given = turn_input(prompts)
         if conversation_id is None:
             conversation_id = await self._new_conversation(turn.user_key, remember)
-        elif turn.resumed and self._runner is not None:
-            given = [*await self._unanswered_calls(conversation_id), *_items(given)]
         try:
+            if turn.resumed and self._runner is not None:
+                given = [*await self._unanswered_calls(conversation_id), *_items(given)]
             text, usage = await self._converse(turn, given, conversation_id)
         except ModelCallError as error:
             if not isinstance(error.__cause__, openai.NotFoundError):

@@ -41,9 +41,11 @@ class ToolRounds:
         self.calls += 1
 
     async def run(self, calls: Sequence[ToolCall]) -> list[str]:
-        """Run one round's calls at once; a call the deadline cuts short answers an error."""
-        assert self._runner is not None, "a model without tools asked for a call"
+        """Run one round's calls at once; a call the deadline cuts short answers an error (as
+        does every call when no tool is configured: a server that calls unasked)."""
         self.rounds += 1
+        if self._runner is None:
+            return [error_output("no tools are configured") for _ in calls]
         tasks = [
             asyncio.create_task(self._runner.run(call, self._turn, self.rounds, index))
             for index, call in enumerate(calls)
