@@ -95,7 +95,7 @@ BENCH := $(BIN)/python -m bench
 bench-install: install
 	$(UV) sync --frozen --group bench --quiet
 
-bench: bench-install ## Benchmarks 1-4 on the real stack (SCENARIO="pipeline bursts" for some); results in bench/results/
+bench: bench-install ## Benchmarks 1-4 and versus-seed on the real stack (SCENARIO="pipeline bursts" for some); results in bench/results/
 	$(BENCH) $(SCENARIO) $(ARGS)
 
 bench-ingress: bench-install ## Benchmark 1: ingress capacity at p99 < 50 ms, beside a bare FastAPI endpoint

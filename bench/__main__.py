@@ -1,9 +1,10 @@
 """`make bench`: run scenarios against the real stack and report each against its targets.
 
-    python -m bench                       # scenarios 1-4: ingress pipeline concurrency bursts
+    python -m bench                       # scenarios 1-4 and versus-seed
     python -m bench pipeline --seconds 5  # one scenario, shorter
     python -m bench soak --minutes 10     # the soak runs only when asked
     python -m bench conversation          # the conversation service alone (issue 4's targets)
+    python -m bench versus-seed           # the seed's design and ours, side by side
 
 Each scenario prints a table, writes bench/results/<scenario>.json and a PNG plot. The exit
 status is 1 when any target was missed, so a script can tell.
@@ -16,7 +17,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from bench import bursts, concurrency, conversation, ingress, pipeline, soak
+from bench import bursts, concurrency, conversation, ingress, pipeline, soak, versus
 from bench.report import Options, Report, environment
 
 SCENARIOS: dict[str, Callable[[Options], Report]] = {
@@ -26,8 +27,9 @@ SCENARIOS: dict[str, Callable[[Options], Report]] = {
     "bursts": bursts.run,
     "soak": soak.run,
     "conversation": conversation.run,
+    "versus-seed": versus.run,
 }
-DEFAULT = ("ingress", "pipeline", "concurrency", "bursts")
+DEFAULT = ("ingress", "pipeline", "concurrency", "bursts", "versus-seed")
 
 
 def _stop(signum: int, _: object) -> None:

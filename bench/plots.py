@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-__all__ = ["capacity", "latency", "memory", "points", "timeline"]
+__all__ = ["capacity", "comparison", "latency", "memory", "points", "timeline"]
 
 Series = tuple[Sequence[float], Sequence[float]]
 """x values and y values of one line or scatter."""
@@ -29,14 +29,14 @@ def points(timed: Sequence[tuple[float, float]]) -> Series:
 _NINES = (0.5, 0.9, 0.99, 0.999, 0.9999)
 
 
-def _distribution(axes: plt.Axes, label: str, values_ms: Sequence[float]) -> None:
+def _distribution(axes: plt.Axes, label: str, values_ms: Sequence[float], **style: str) -> None:
     """Latency against percentile on a log scale of 1/(1-p), as HdrHistogram plots it."""
     ordered = sorted(values_ms)
     if not ordered:
         return
     count = len(ordered)
     xs = [1 / (1 - rank / (count + 1)) for rank in range(1, count + 1)]
-    axes.plot(xs, ordered, label=label)
+    axes.plot(xs, ordered, label=label, **style)
     axes.set_xscale("log")
     shown = [p for p in _NINES if 1 / (1 - p) <= xs[-1]]
     axes.set_xticks([1 / (1 - p) for p in shown], [f"p{p * 100:g}" for p in shown])
@@ -110,3 +110,61 @@ def timeline(
 def memory(path: Path, title: str, rss_mib: dict[str, Series]) -> None:
     """Resident memory of each process over the run."""
     timeline(path, title, {"RSS (MiB)": rss_mib})
+
+
+Run = tuple[str, str]
+"""(system, variant) of one run of a comparison."""
+
+
+def comparison(
+    path: Path,
+    title: str,
+    replies: dict[Run, Series],
+    webhooks: dict[Run, Sequence[float]],
+    tallies: dict[Run, dict[str, int]],
+    *,
+    timeout_ms: float,
+) -> None:
+    """Systems side by side, one colour per system and one line style per variant. Top: each
+    message's reply latency (ms) against its send time (s), and its distribution. Bottom: how
+    long the webhook caller waited on each attempt, against its ``timeout_ms``; and what became
+    of the messages, one bar per run."""
+    figure, ((over_time, spread), (waits, bars)) = plt.subplots(2, 2, figsize=(15, 10))
+    systems = list(dict.fromkeys(system for system, _ in replies))
+    variants = list(dict.fromkeys(variant for _, variant in replies))
+
+    def colour(run: Run) -> str:
+        return f"C{systems.index(run[0]) % 10}"  # the default colour cycle
+
+    def line(run: Run) -> str:
+        return ("-", "--", ":")[variants.index(run[1]) % 3]
+
+    for run, (at, ms) in replies.items():
+        label = ", ".join(run)
+        marker = "ox+"[variants.index(run[1]) % 3]
+        over_time.scatter(at, ms, s=6, alpha=0.5, marker=marker, color=colour(run), label=label)
+        _distribution(spread, label, ms, color=colour(run), linestyle=line(run))
+    for run, seconds in webhooks.items():
+        ms = [value * 1000 for value in seconds]
+        _distribution(waits, ", ".join(run), ms, color=colour(run), linestyle=line(run))
+    waits.axhline(timeout_ms, color="red", linewidth=1, label="Twilio gives up")
+    waits.set_ylabel("webhook: wait per attempt (ms)")
+    waits.set_yscale("log")
+    over_time.set_xlabel("scheduled send time (s)")
+    over_time.set_ylabel("reply latency (ms)")
+    spread.set_ylabel("reply latency (ms)")
+    over_time.set_yscale("log")
+    over_time.grid(True, which="both", alpha=0.3)
+    for axes in (over_time, spread, waits):
+        axes.legend(loc="upper left", markerscale=2)
+    names = [f"{system}, {variant}" for system, variant in tallies]
+    kinds = list(dict.fromkeys(kind for tally in tallies.values() for kind in tally))
+    left = [0] * len(names)
+    for kind in kinds:
+        counts = [tally.get(kind, 0) for tally in tallies.values()]
+        bars.barh(names, counts, left=left, label=kind)
+        left = [start + count for start, count in zip(left, counts, strict=True)]
+    bars.invert_yaxis()
+    bars.set_xlabel("messages")
+    bars.legend(loc="lower right")
+    _save(figure, path, title)
