@@ -55,7 +55,7 @@ class StackDriver:
     async def deliver(
         self, form: dict[str, str], *, path: str = "/twilio/messages", timeout: float = 60.0
     ) -> None:
-        """POST a signed webhook until ingress answers 200, retrying as Twilio does."""
+        """POST a signed webhook until ingress answers 200, retrying a 503 (see Twilio.deliver)."""
         await self.twilio.deliver(form, path, timeout=timeout)
 
     async def ready(self, name: str) -> bool:

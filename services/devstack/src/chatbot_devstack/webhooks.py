@@ -72,10 +72,11 @@ class Twilio:
     async def deliver(
         self, form: dict[str, str], path: str = MESSAGES_ROUTE, *, timeout: float = 60.0
     ) -> None:
-        """POST a signed webhook until ingress answers 200, retrying as Twilio does.
+        """POST a signed webhook until ingress answers 200, retrying as Twilio does when the
+        webhook URL asks it to (``#rc=5&rp=5xx``, the README's setup).
 
-        A refused connection, a cut one and 503 are retried with the same MessageSid; any other
-        answer is an AssertionError.
+        A refused connection, a cut one and 503 are retried with the same MessageSid (without
+        Twilio's bound on attempts); any other answer is an AssertionError.
         """
         wait = 0.05
         async with asyncio.timeout(timeout):
