@@ -164,7 +164,8 @@ class ChatBackend:
         rounds = ToolRounds(self._runner, turn)
         completion, usage = await self._complete(messages, rounds)
         steps: list[ChatTurn] = []
-        while calls := completion.calls:
+        # A message asking for calls when the turn may make no more model calls is not kept.
+        while (calls := completion.calls) and not rounds.spent:
             outputs = await rounds.run(calls)
             stored = tuple(
                 StoredCall(id=c.call_id, name=c.name, arguments=c.arguments) for c in calls
@@ -184,6 +185,8 @@ class ChatBackend:
         text = completion.text
         answer = ChatTurn(role="assistant", content=text)
         kept = trim_history((*sent, *asked, *steps, answer), self._budget)
+        if steps and not kept:  # the tool steps alone fill the budget: keep the exchange
+            kept = trim_history((*sent, *asked, answer), self._budget)
         return ModelReply(text=text, conversation_id=None, history=kept, usage=usage)
 
     async def _complete(

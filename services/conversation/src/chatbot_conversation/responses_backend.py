@@ -167,13 +167,10 @@ class ResponsesBackend:
         remember: Remember,
     ) -> ModelReply:
         """Answer ``prompts`` in the user's conversation, creating it when there is none."""
-        given = turn_input(prompts)
         if conversation_id is None:
             conversation_id = await self._new_conversation(turn.user_key, remember)
         try:
-            if turn.resumed and self._runner is not None:
-                given = [*await self._unanswered_calls(conversation_id), *_items(given)]
-            text, usage = await self._converse(turn, given, conversation_id)
+            text, usage = await self._answer(turn, prompts, conversation_id)
         except ModelCallError as error:
             if not isinstance(error.__cause__, openai.NotFoundError):
                 raise
@@ -188,6 +185,23 @@ class ResponsesBackend:
             text, usage = await self._converse(turn, turn_input(prompts), conversation_id)
         return ModelReply(text=text, conversation_id=conversation_id, history=(), usage=usage)
 
+    async def _answer(
+        self, turn: TurnRef, prompts: Sequence[Prompt], conversation_id: str
+    ) -> tuple[str, Usage]:
+        """Converse, first answering the function calls an earlier run left open in the
+        Conversation: a re-run of this turn, or a turn after one that failed between a call
+        and its output, which the API then refuses to continue."""
+        given = turn_input(prompts)
+        if turn.resumed and self._runner is not None:
+            given = [*await self._unanswered_calls(conversation_id), *_items(given)]
+        try:
+            return await self._converse(turn, given, conversation_id)
+        except ModelCallError as error:
+            if not _refused_for_open_calls(error):
+                raise
+        given = [*await self._unanswered_calls(conversation_id), *_items(turn_input(prompts))]
+        return await self._converse(turn, given, conversation_id)
+
     async def _converse(
         self, turn: TurnRef, given: str | ResponseInputParam, conversation_id: str
     ) -> tuple[str, Usage]:
@@ -195,7 +209,9 @@ class ResponsesBackend:
         answers with a message (or the tool loop's bounds are reached)."""
         rounds = ToolRounds(self._runner, turn)
         answer, usage = await self._respond(turn.user_key, given, conversation_id, rounds)
-        while calls := answer.calls:
+        # Calls left when the turn may make no more model calls stay open: the next turn
+        # answers them when the API refuses it (:meth:`_answer`).
+        while (calls := answer.calls) and not rounds.spent:
             outputs = await rounds.run(calls)
             results: ResponseInputParam = [
                 {"type": "function_call_output", "call_id": call.call_id, "output": output}
@@ -273,6 +289,13 @@ class ResponsesBackend:
             return answer.model_validate_json(raw.content)
 
         return get
+
+
+def _refused_for_open_calls(error: ModelCallError) -> bool:
+    """Whether the API refused the Conversation for holding a call without an output (a 400
+    with no error code: its message is all that tells)."""
+    cause = error.__cause__
+    return isinstance(cause, openai.BadRequestError) and "No tool output found" in cause.message
 
 
 def _items(given: str | ResponseInputParam) -> ResponseInputParam:

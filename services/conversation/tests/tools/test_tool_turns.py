@@ -13,6 +13,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from chatbot_conversation.replies import APOLOGY
 from chatbot_sandbox.tools.records import ToolFault
 
 ORDER_1042 = "Order 1042: blue rain jacket, size M, shipped on 2 December, arriving Friday."
@@ -337,3 +338,62 @@ async def test_each_call_has_a_gen_ai_span_without_arguments_or_output(
     (turn,) = [s for s in spans.get_finished_spans() if s.name == "conversation turn"]
     assert span.parent is not None
     assert span.parent.span_id == turn.context.span_id  # a step of the turn
+
+
+async def test_a_turn_that_failed_between_a_call_and_its_output_does_not_block_the_next(
+    chat: Any, start_service: Any, tmp_path: Path
+) -> None:
+    # The call is slow enough to queue a model failure for the request that gives its output.
+    chat.sandbox.store.tool_faults.append(ToolFault(tool="lookup_order", delay=0.5))
+    async with start_service(tools_file=tools_file(tmp_path, chat), openai_max_attempts=2):
+        await chat.send("hello")  # the user's Conversation exists before the failing turn
+        await chat.replies(1)
+        await chat.send("lookup_order 1042")
+        await chat.sandbox.store.tool_calls.wait_for(1, timeout=10)
+        chat.fault("server_error", count=2)
+        await chat.replies(2)
+        seq = await chat.send("hello again")
+        replies = await chat.replies(3)
+        await chat.answered(seq)
+
+    assert replies[1:] == [APOLOGY, "Echo #2: hello again"]
+    *_, refused, answered = chat.model_requests()
+    assert refused.error_code is None  # "No tool output found for function call ..."
+    assert refused.status_code == 400
+    (open_call,) = [call.body["call_id"] for call in tool_calls(chat)]
+    assert answered.input[0] == {
+        "type": "function_call_output",
+        "call_id": open_call,
+        "output": json.dumps({"error": "interrupted; the turn is being answered again"}),
+    }
+
+
+@pytest.mark.parametrize("backend", ["responses", "chat"])
+async def test_a_server_that_ignores_tool_choice_none_is_stopped_at_max_rounds(
+    chat: Any, start_service: Any, tmp_path: Path, backend: str
+) -> None:
+    path = tools_file(tmp_path, chat, max_rounds=3)
+    async with start_service(openai_backend=backend, tools_file=path):
+        await chat.send("lookup_order 1042 repeatedly stubbornly")
+        (reply,) = await chat.replies(1)
+
+    assert [request.tool_choice for request in chat.model_requests()] == ["auto", "auto", "none"]
+    assert len(tool_calls(chat)) == 2  # the third answer's calls are not run
+    assert reply == APOLOGY  # it gave no text: the turn's one reply is still sent
+
+
+async def test_a_call_that_raises_inside_the_service_still_gets_the_user_a_reply(
+    chat: Any, start_service: Any, tmp_path: Path
+) -> None:
+    broken = {"type": "object", "properties": {"order": {"$ref": "#/$defs/missing"}}}
+    functions = [{"name": "lookup_order", "parameters": broken, "url": "http://127.0.0.1:9/x"}]
+    path = tmp_path / "tools.yaml"
+    path.write_text(yaml.safe_dump({"functions": functions}))
+    before = metric("chatbot_tool_calls_total", tool="lookup_order", outcome="internal_error")
+    async with start_service(tools_file=path):
+        await chat.send("lookup_order 1042")
+        (reply,) = await chat.replies(1)
+
+    assert reply.endswith('lookup_order: {"error": "the call failed in the service"}')
+    after = metric("chatbot_tool_calls_total", tool="lookup_order", outcome="internal_error")
+    assert after == before + 1

@@ -11,14 +11,14 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Tracer
 
 from ..retry import Failure, ModelCallError, RetryPolicy, retry_after, with_retries
 from ..telemetry import fail
@@ -48,7 +48,7 @@ class TurnRef:
     an earlier run of it may have been cut short (a crash, a lost lease)."""
 
     user_key: str
-    phone: str
+    phone: str = field(repr=False)
     first_seq: int
     last_seq: int
     resumed: bool = False
@@ -63,15 +63,20 @@ def error_output(message: str) -> str:
     return json.dumps({"error": message})
 
 
+_RETRIED = {408: "timeout", 429: "rate_limited"}
+"""The 4xx answers retried like a 5xx, and the outcome they count as when the retries end."""
+
+
 class _ServerError(Exception):
     def __init__(self, status: int, headers: Any) -> None:
         super().__init__(f"HTTP {status}")
+        self.kind = _RETRIED.get(status, "server_error")
         self.wait = retry_after(headers)
 
 
 def _classify(error: Exception) -> Failure | None:
     if isinstance(error, _ServerError):
-        return Failure("server_error", retryable=True, retry_after=error.wait)
+        return Failure(error.kind, retryable=True, retry_after=error.wait)
     if isinstance(error, TimeoutError):
         return Failure("timeout", retryable=True)
     if isinstance(error, aiohttp.ClientError):
@@ -107,19 +112,35 @@ class ToolRunner:
                 "chatbot.tool.round": round_number,
             },
         ) as span:
-            outcome, output = await self._outcome(call, turn, round_number, index)
-            if outcome != "ok":
-                fail(span, outcome)
+            outcome = "deadline"  # what a call cancelled by the turn's deadline counts as
+            try:
+                outcome, output = await self._outcome(call, turn, round_number, index)
+            except Exception as error:  # a call never fails its turn
+                log.warning("tool call raised %s", type(error).__name__)
+                outcome, output = "internal_error", error_output("the call failed in the service")
+            finally:
+                self._observe(span, call, turn, round_number, outcome, started)
+        return output
+
+    def _observe(
+        self,
+        span: Span,
+        call: ToolCall,
+        turn: TurnRef,
+        round_number: int,
+        outcome: str,
+        started: float,
+    ) -> None:
         labelled = call.name if self.tools.function(call.name) else "unknown"
         TOOL_CALLS.labels(labelled, outcome).inc()
         TOOL_CALL_SECONDS.labels(labelled).observe(time.monotonic() - started)
         if outcome != "ok":
+            fail(span, outcome)
             log.warning(
                 "tool call failed (%s)",
                 outcome,
                 extra={"user_key": turn.user_key, "tool": labelled, "round": round_number},
             )
-        return output
 
     async def _outcome(
         self, call: ToolCall, turn: TurnRef, round_number: int, index: int
@@ -130,11 +151,11 @@ class ToolRunner:
         try:
             arguments = json.loads(call.arguments or "{}")
         except json.JSONDecodeError as error:
-            return "invalid_arguments", error_output(f"the arguments are not JSON: {error}")
+            return "invalid_arguments", error_output(f"the arguments are not JSON: {error.msg}")
         if problem := best_match(self._validators[function.name].iter_errors(arguments)):
             where = "/".join(str(part) for part in problem.absolute_path) or "arguments"
             message = f"the arguments do not match the tool's schema at {where}: {problem.message}"
-            return "invalid_arguments", error_output(message)
+            return "invalid_arguments", error_output(message[: self.tools.max_output_chars])
         body = {"tool": call.name, "arguments": arguments, "call_id": call.call_id}
         body["user"] = turn.user_key
         if function.include_phone:
@@ -155,6 +176,10 @@ class ToolRunner:
         except ModelCallError as error:
             kind = error.failure.kind
             return kind, error_output(f"the tool failed ({kind}) after {error.attempts} attempt(s)")
+        if 300 <= status < 400:
+            return "client_error", error_output(
+                f"the tool redirected (HTTP {status}); not followed"
+            )
         if status >= 400:
             excerpt = text[:_ERROR_EXCERPT]
             return "client_error", error_output(
@@ -165,12 +190,18 @@ class ToolRunner:
     async def _post(
         self, function: FunctionTool, body: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, str]:
-        async with asyncio.timeout(function.timeout):
-            async with self._session.post(str(function.url), json=body, headers=headers) as answer:
-                text = await answer.text(errors="replace")
-                if answer.status >= 500:
-                    raise _ServerError(answer.status, answer.headers)
-                return answer.status, text
+        async with (
+            asyncio.timeout(function.timeout),
+            self._session.post(
+                str(function.url), json=body, headers=headers, allow_redirects=False
+            ) as answer,
+        ):
+            if answer.status >= 500 or answer.status in _RETRIED:
+                raise _ServerError(answer.status, answer.headers)
+            # Read no more than the model will be given (a few bytes a character at most).
+            limit = 4 * self.tools.max_output_chars if answer.status < 300 else _ERROR_EXCERPT
+            data = await answer.content.read(limit)
+            return answer.status, data.decode("utf-8", errors="replace")
 
     def _output(self, text: str) -> str:
         """The body as the model reads it: the ``output`` field when there is one, capped."""

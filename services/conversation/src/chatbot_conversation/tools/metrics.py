@@ -10,8 +10,9 @@ __all__ = ["TOOL_CALLS", "TOOL_CALL_SECONDS", "TOOL_ROUNDS"]
 TOOL_CALLS = Counter(
     "chatbot_tool_calls_total",
     "Function calls the model asked for, by tool (unknown: a name no tool has) and outcome: ok, "
-    "invalid_arguments, unknown_tool, client_error (4xx), timeout, server_error, connection "
-    "(after the retries).",
+    "invalid_arguments, unknown_tool, client_error (4xx, 3xx), timeout, rate_limited, "
+    "server_error, connection (after the retries), deadline (cut by the turn's deadline), "
+    "internal_error.",
     ["tool", "outcome"],
 )
 TOOL_CALL_SECONDS = Histogram(

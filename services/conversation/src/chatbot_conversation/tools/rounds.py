@@ -32,9 +32,15 @@ class ToolRounds:
     @property
     def offered(self) -> bool:
         """Whether the next model call may use tools (not the last one a turn may make)."""
-        if self._runner is None:
+        if self._runner is None or self._late or time.monotonic() >= self._deadline:
             return False
-        return not self._late and self.calls + 1 < self._runner.tools.max_rounds
+        return self.calls + 1 < self._runner.tools.max_rounds
+
+    @property
+    def spent(self) -> bool:
+        """Whether the turn may make no more model calls: its answer is what it has now (a
+        server that ignores ``tool_choice: none`` could otherwise call tools for ever)."""
+        return self._runner is None or self.calls >= self._runner.tools.max_rounds
 
     def called(self) -> None:
         """Count a model call."""
@@ -50,15 +56,19 @@ class ToolRounds:
             asyncio.create_task(self._runner.run(call, self._turn, self.rounds, index))
             for index, call in enumerate(calls)
         ]
-        await asyncio.wait(tasks, timeout=max(0.0, self._deadline - time.monotonic()))
+        try:
+            await asyncio.wait(tasks, timeout=max(0.0, self._deadline - time.monotonic()))
+        finally:  # the deadline, or the turn itself cancelled: no call outlives it
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         outputs = []
         for task in tasks:
-            if task.done():
-                outputs.append(task.result())
-            else:
-                task.cancel()
+            if task.cancelled():
                 self._late = True
                 outputs.append(error_output(_OUT_OF_TIME))
+            else:
+                outputs.append(task.result())
         return outputs
 
     def finish(self) -> None:

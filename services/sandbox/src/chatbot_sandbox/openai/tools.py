@@ -5,7 +5,8 @@
   ``lookup_order`` with ``{"order": "1042"}``); integer and number properties get numbers.
 - Given the outputs, it answers ``Echo #N: <text>`` with a line ``<tool>: <output>`` each.
 - A message with the word ``repeatedly`` calls the same functions again after every round, until
-  ``tool_choice`` is ``none``: a model that never stops.
+  ``tool_choice`` is ``none``: a model that never stops. With ``stubbornly`` too, it ignores
+  ``tool_choice: none``, as some compatible servers do.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ __all__ = [
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _CHOICES = ("none", "auto", "required")
 _AGAIN = "repeatedly"
+_STUBBORN = "stubbornly"
+_MARKS = (_AGAIN, _STUBBORN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +99,17 @@ def calls_for(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The calls the fake model makes: the functions ``text`` names, with their arguments (on a
     round after outputs, only when ``again`` and the text says ``repeatedly``)."""
-    if tool_choice == "none" or not functions or (again and _AGAIN not in text.split()):
+    words = text.split()
+    if tool_choice == "none" and _STUBBORN not in words:
         return []
-    words = [word.strip(".,:;!?") for word in text.split()]
+    if not functions or (again and _AGAIN not in words):
+        return []
+    words = [word.strip(".,:;!?") for word in words]
     named = [index for index, word in enumerate(words) if word in functions]
     calls = []
     for position, start in enumerate(named):
         end = named[position + 1] if position + 1 < len(named) else len(words)
-        values = [word for word in words[start + 1 : end] if word and word != _AGAIN]
+        values = [word for word in words[start + 1 : end] if word and word not in _MARKS]
         calls.append((words[start], _arguments(functions[words[start]], values)))
     return calls
 
