@@ -7,6 +7,8 @@ history as words only (docs/conversation.md, *Backends*).
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from typing import Literal
 
@@ -16,7 +18,7 @@ from openai.types.chat import (
     ChatCompletionMessageParam,
     ChatCompletionToolUnionParam,
 )
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .history import trim_history, turn_tokens
 from .inputs import Prompt
@@ -32,9 +34,15 @@ class _Function(BaseModel):
     name: str = ""
     arguments: str = ""
 
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _as_json_text(cls, value: object) -> object:
+        """Some compatible servers send the arguments as an object, not as JSON text."""
+        return json.dumps(value) if isinstance(value, dict) else value
+
 
 class _Call(BaseModel):
-    id: str
+    id: str = Field(default_factory=lambda: "call_" + uuid.uuid4().hex)
     function: _Function
 
 

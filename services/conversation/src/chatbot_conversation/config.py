@@ -249,15 +249,9 @@ class ConversationSettings(ServiceSettings):
             raise ValueError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither")
         return self
 
-    @field_validator("tools_file")
-    @classmethod
-    def _tools_usable(cls, path: Path | None) -> Path | None:
-        if path is not None:
-            load_tools(path)
-        return path
-
     @model_validator(mode="after")
-    def _hosted_tools_need_responses(self) -> ConversationSettings:
+    def _tools_usable(self) -> ConversationSettings:
+        """Read the tools file (once: :attr:`tools` keeps it) and check it fits the backend."""
         if self.openai_backend == "chat" and self.tools is not None and self.tools.hosted:
             raise ValueError(
                 "the tools file lists hosted tools, which only the Responses API runs; remove "

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from chatbot_conversation import config
 from chatbot_conversation.config import ConversationSettings
-from chatbot_conversation.tools import ToolsFileError, load_tools
+from chatbot_conversation.tools import Tools, ToolsFileError, load_tools
 
 EXAMPLE = """\
 functions:
@@ -146,6 +147,14 @@ def test_the_documented_example_is_read_with_its_secret_headers(
             """,
             r"line 2: hosted.0: type 'image_generation' is not one of code_interpreter",
         ),
+        (
+            """\
+            hosted:
+              - {type: mcp, server_label: crm, server_url: "https://mcp.example/mcp",
+                 require_approval: never, headers: {Authorization: "Bearer literal"}}
+            """,
+            r"line 2: hosted.0: headers would put a secret in the file",
+        ),
         ("max_rounds: 0\n", r"line 1: max_rounds: Input should be greater than or equal to 1"),
         ("functons: []\n", r"line 1: functons: Extra inputs are not permitted"),
         ("- a list\n", r"line 1: the tools file must be a mapping"),
@@ -178,3 +187,20 @@ def test_hosted_tools_need_the_responses_backend(tmp_path: Path) -> None:
     settings = ConversationSettings(openai_api_key="k", tools_file=path, user_key_secret="s")
     assert settings.tools is not None
     assert settings.tools.hosted[0].type == "web_search"
+
+
+def test_the_settings_read_the_tools_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "hosted:\n  - {type: web_search}\n")
+    reads: list[Path] = []
+
+    def counted(given: Path) -> Tools:
+        reads.append(given)
+        return load_tools(given)
+
+    monkeypatch.setattr(config, "load_tools", counted)
+    settings = ConversationSettings(openai_api_key="k", tools_file=path, user_key_secret="s")
+    assert settings.tools is not None
+    assert settings.tools is settings.tools
+    assert reads == [path]

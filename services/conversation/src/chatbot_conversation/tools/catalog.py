@@ -135,6 +135,11 @@ class HostedTool(BaseModel):
         if kind is None:
             raise ValueError(f"type {self.type!r} is not one of {', '.join(sorted(_HOSTED))}")
         given = {"type": self.type, **(self.model_extra or {})}
+        if written := sorted({"headers", "authorization"} & set(given)):
+            raise ValueError(
+                f"{', '.join(written)} would put a secret in the file: name the environment "
+                "variables that hold it in headers_from_env"
+            )
         if self.headers_from_env:
             if self.type != "mcp":
                 raise ValueError("headers_from_env is for mcp tools only")
