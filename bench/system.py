@@ -42,6 +42,7 @@ from chatbot_devstack import (
 __all__ = [
     "BENCH_ENVIRONMENT",
     "Driven",
+    "ReplyLog",
     "Sample",
     "Sampler",
     "bench_stack",
@@ -215,10 +216,12 @@ class Sampler:
 
 
 @dataclass
-class _ReplyLog:
-    """The fake Twilio's accepted messages, read in pieces (`after=`) as they come."""
+class ReplyLog:
+    """The fake Twilio's accepted messages, read in pieces (`after=`) as they come; the first
+    ``skip`` (a warm-up's) left out."""
 
     driver: StackDriver
+    skip: int = 0
     replies: list[Reply] = field(default_factory=list)
     answered: set[int] = field(default_factory=set)
 
@@ -226,7 +229,8 @@ class _ReplyLog:
         """Read the records added since the last read; 0 when the sandbox did not answer in
         time (an overloaded sandbox is read again a second later, not given up on)."""
         try:
-            records = await self.driver.sandbox_records("twilio/messages", after=len(self.replies))
+            after = self.skip + len(self.replies)
+            records = await self.driver.sandbox_records("twilio/messages", after=after)
         except httpx.TimeoutException:
             return 0
         new = [
@@ -351,7 +355,7 @@ async def drive(
             spied = {name: pid for name, pid in pids.items() if name in PROFILED}
             summaries = context.enter_context(profiling(spied, RESULTS, scenario))
         async with httpx.AsyncClient(timeout=30) as http:
-            log = _ReplyLog(StackDriver(stack, http))
+            log = ReplyLog(StackDriver(stack, http))
             sampling = asyncio.create_task(sampler.run(http, stop))
             following = asyncio.create_task(
                 log.follow({m.number for m in planned}, sending, quiet=quiet, grace=grace)

@@ -35,7 +35,6 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +59,8 @@ from bench.stats import (
     bursts,
     constant_rate,
     round_robin,
-    tokens_in,
 )
-from bench.system import Sampler, bench_stack, process
+from bench.system import ReplyLog, Sampler, bench_stack, process
 from bench.twilio_caller import Calls, Overrides, calling
 from bench.webhooks import signed_requests
 from chatbot_devstack import LocalStack, ManagedProcess, StackDriver, inbound_form, user_number
@@ -167,34 +165,17 @@ def started(name: str, environment: Mapping[str, str]) -> Iterator[System]:
             yield System(name, stack, processes)
 
 
-@dataclass
-class _Replies:
-    """The fake Twilio's accepted messages, read as they come."""
-
-    driver: StackDriver
-    skip: int = 0
-    """The warm-up's replies, left out."""
-    replies: list[Reply] = field(default_factory=list)
-    answered: set[int] = field(default_factory=set)
-
-    async def read(self) -> int:
-        after = self.skip + len(self.replies)
-        try:
-            records = await self.driver.sandbox_records("twilio/messages", after=after)
-        except httpx.TimeoutException:
-            return 0
-        for record in records:
-            reply = Reply(_wall(record["received_at"]), record["to"] or "", record["body"] or "")
-            self.replies.append(reply)
-            self.answered.update(tokens_in(reply.body))
-        return len(records)
+class _Replies(ReplyLog):
+    """The fake Twilio's accepted messages, followed until Twilio's calls are done."""
 
     async def model_busy(self) -> bool:
         """Whether a model request is in flight (the sandbox has not answered it yet)."""
         records = await self.driver.sandbox_records("openai/requests")
         return any(record["status_code"] is None for record in records)
 
-    async def follow(self, expected: set[int], calls: asyncio.Task[Calls], *, quiet: float) -> None:
+    async def follow_calls(
+        self, expected: set[int], calls: asyncio.Task[Calls], *, quiet: float
+    ) -> None:
         """Read until Twilio's calls are done and either every message is answered (then 2 s
         more, for late copies) or, with no model request in flight, nothing came for
         ``quiet`` s; at most :data:`FOLLOW_LIMIT` s after the calls."""
@@ -215,10 +196,6 @@ class _Replies:
                 return
             if time.monotonic() - news > quiet and not await self.model_busy():
                 return
-
-
-def _wall(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp()
 
 
 @dataclass
@@ -349,7 +326,7 @@ async def _drive(
             crashing = None
             if kill_at is not None:
                 crashing = asyncio.create_task(system.crash(run.started_wall + kill_at))
-            await replies.follow({m.number for m in planned}, run.finished, quiet=quiet)
+            await replies.follow_calls({m.number for m in planned}, run.finished, quiet=quiet)
         crash = await crashing if crashing is not None else None
         stop.set()
         await sampling

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from chatbot_devstack import inbound_form, poll, signed, started_stack
+from chatbot_devstack import LocalStack, StackDriver, inbound_form, poll, signed, started_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +46,7 @@ HANG_UPS = 5
 class Ingress:
     """A running ingress and every line it logged so far."""
 
+    stack: LocalStack
     url: str
     port: int
     lines: list[str] = field(default_factory=list)
@@ -72,20 +72,14 @@ def ingress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingress]:
     with started_stack(
         run_dir=directory, environment=environment, sink=sink, parts=("nats", "ingress")
     ) as stack:
-        yield Ingress(stack.url("ingress"), stack.ports.ingress, lines, lock)
+        yield Ingress(stack, stack.url("ingress"), stack.ports.ingress, lines, lock)
 
 
 async def counted(http: httpx.AsyncClient, ingress: Ingress, outcome: str) -> float:
     """``chatbot_webhook_requests_total`` of /twilio/messages with ``outcome`` (0 when none)."""
-    answer = await http.get(f"{ingress.url}/metrics")
-    answer.raise_for_status()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(answer.text)
-        for sample in family.samples
-        if sample.name == "chatbot_webhook_requests_total"
-        and sample.labels == {"route": MESSAGES, "outcome": outcome}
-    )
+    driver = StackDriver(ingress.stack, http)
+    labels = {"route": MESSAGES, "outcome": outcome}
+    return await driver.metric("ingress", "chatbot_webhook_requests_total", **labels)
 
 
 def errors(lines: list[str]) -> list[str]:

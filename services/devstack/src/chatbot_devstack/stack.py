@@ -32,12 +32,12 @@ PARTS = ("nats", "sandbox", *SERVICES)
 
 class LocalStack:
     """nats-server, the sandbox and the three services (or some of them, ``parts``), started
-    and stopped in order."""
+    and stopped in order, on ``ports`` (free ones by default)."""
 
     def __init__(
         self,
         *,
-        ports: Ports,
+        ports: Ports | None = None,
         run_dir: Path,
         environment: Mapping[str, str],
         sink: Sink,
@@ -45,7 +45,7 @@ class LocalStack:
     ) -> None:
         if unknown := set(parts) - set(PARTS):
             raise ValueError(f"no such part of the stack: {sorted(unknown)}")
-        self.ports = ports
+        self.ports = ports = ports or Ports.free()
         self.parts = tuple(name for name in PARTS if name in parts)
         self.run_dir = run_dir
         self.env = local_environment(ports, environment)
@@ -130,7 +130,6 @@ async def running_stack(
 ) -> AsyncIterator[LocalStack]:
     """``async with running_stack(...) as stack``: started on ``ports`` (free ones by default),
     stopped on the way out."""
-    ports = ports or Ports.free()
     stack = LocalStack(
         ports=ports, run_dir=run_dir, environment=environment, sink=sink, parts=parts
     )
@@ -157,11 +156,7 @@ def started_stack(
         if run_dir is None:
             run_dir = Path(context.enter_context(tempfile.TemporaryDirectory(prefix="stack-")))
         stack = LocalStack(
-            ports=ports or Ports.free(),
-            run_dir=run_dir,
-            environment=environment,
-            sink=sink,
-            parts=parts,
+            ports=ports, run_dir=run_dir, environment=environment, sink=sink, parts=parts
         )
         asyncio.run(stack.start())
         context.callback(lambda: asyncio.run(stack.stop()))

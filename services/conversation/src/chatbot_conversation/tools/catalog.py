@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -181,12 +181,6 @@ class Tools(_Strict):
 
     def function(self, name: str) -> FunctionTool | None:
         return next((function for function in self.functions if function.name == name), None)
-
-    def backend_kind(self) -> Literal["none", "functions", "hosted"]:
-        """Whether the file needs a backend with hosted tools (the Responses API)."""
-        if self.hosted:
-            return "hosted"
-        return "functions" if self.functions else "none"
 
 
 def load_tools(path: Path) -> Tools:
