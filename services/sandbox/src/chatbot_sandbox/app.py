@@ -19,6 +19,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from chatbot_sandbox import inspection
 from chatbot_sandbox.chat import api as chat_api
 from chatbot_sandbox.chat.hub import ChatHub
+from chatbot_sandbox.chatwoot import agent as chatwoot_agent
+from chatbot_sandbox.chatwoot import api as chatwoot_api
+from chatbot_sandbox.chatwoot.webhooks import WebhookSender
 from chatbot_sandbox.openai import api as openai_api
 from chatbot_sandbox.process import SandboxSettings, SandboxStore
 from chatbot_sandbox.tools import api as tools_api
@@ -44,6 +47,7 @@ def create_app(settings: SandboxSettings) -> FastAPI:
             yield
         finally:
             await reporter.stop()
+            await webhooks.stop()
 
     app = FastAPI(title="chatbot sandbox", lifespan=lifespan)
     app.state.settings = settings
@@ -52,8 +56,9 @@ def create_app(settings: SandboxSettings) -> FastAPI:
     app.state.status_reporter = reporter = StatusReporter(
         settings.twilio_auth_token.get_secret_value(), store.twilio_status_callbacks
     )
-    routers = (twilio_api, openai_api, tools_api, inspection, chat_api)
-    for router in (module.router for module in routers):
+    app.state.chatwoot_webhooks = webhooks = WebhookSender(settings, store.chatwoot_webhooks)
+    fakes = (twilio_api, openai_api, tools_api, chatwoot_api, chatwoot_agent)
+    for router in (module.router for module in (*fakes, inspection, chat_api)):
         app.include_router(router)
     app.add_middleware(OriginCheck, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from chatbot_sandbox.chat.hub import ChatHub
+from chatbot_sandbox.chatwoot.webhooks import WebhookSender
 from chatbot_sandbox.process import SandboxSettings, SandboxStore
 from chatbot_sandbox.twilio.callbacks import StatusReporter
 
-__all__ = ["Hub", "Reporter", "Settings", "Store"]
+__all__ = ["ChatwootWebhooks", "Hub", "Reporter", "Settings", "Store"]
 
 
 def _state(name: str) -> Any:
@@ -24,3 +25,4 @@ Settings = Annotated[SandboxSettings, _state("settings")]
 Store = Annotated[SandboxStore, _state("store")]
 Hub = Annotated[ChatHub, _state("chat_hub")]
 Reporter = Annotated[StatusReporter, _state("status_reporter")]
+ChatwootWebhooks = Annotated[WebhookSender, _state("chatwoot_webhooks")]

@@ -28,6 +28,8 @@ _LOGS = {
     "/_sandbox/twilio/media/fetches": "twilio_media_fetches",
     "/_sandbox/openai/requests": "openai_requests",  # a null status_code: in flight
     "/_sandbox/tools/calls": "tool_calls",  # calls of the example tool endpoints
+    "/_sandbox/chatwoot/requests": "chatwoot_requests",  # a null status_code: in flight
+    "/_sandbox/chatwoot/webhooks": "chatwoot_webhooks",
 }
 
 

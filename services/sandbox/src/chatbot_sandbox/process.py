@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from chatbot_sandbox.chat.settings import ChatSettings
+from chatbot_sandbox.chatwoot import records as chatwoot_records
+from chatbot_sandbox.chatwoot.settings import ChatwootSettings
 from chatbot_sandbox.openai import records as openai_records
 from chatbot_sandbox.openai.records import DEFAULT_MODELS, FaultSpec, ModelEntry
 from chatbot_sandbox.openai.settings import OpenAISettings
@@ -22,7 +24,7 @@ from chatbot_sandbox.twilio.settings import TwilioSettings
 __all__ = ["SandboxSettings", "SandboxStore"]
 
 
-class SandboxSettings(OpenAISettings, TwilioSettings, ChatSettings):
+class SandboxSettings(ChatwootSettings, OpenAISettings, TwilioSettings, ChatSettings):
     """The fakes' and the chat page's settings, and the server's own (other variables ignored)."""
 
     model_config = SettingsConfigDict(
@@ -74,6 +76,7 @@ class SandboxStore:
 
     def __init__(self, settings: SandboxSettings) -> None:
         self._rng = random.Random(settings.fault_seed)  # noqa: S311 - fault draws, not secrets
+        self._chatwoot_ids = (settings.chatwoot_account_id, settings.chatwoot_inbox_id)
         self._models = [*DEFAULT_MODELS] + [
             ModelEntry(model, shutdown.isoformat() if shutdown else None)
             for model, shutdown in settings.openai_models.items()
@@ -86,6 +89,10 @@ class SandboxStore:
         self.twilio_status_callbacks: RecordLog[twilio_records.StatusCallbackRecord] = RecordLog()
         self.twilio_media_fetches: RecordLog[twilio_records.MediaFetchRecord] = RecordLog()
         self.tool_calls: RecordLog[ToolCallRecord] = RecordLog()
+        self.chatwoot_requests: RecordLog[chatwoot_records.ChatwootRequestRecord] = RecordLog()
+        self.chatwoot_webhooks: RecordLog[chatwoot_records.WebhookDeliveryRecord] = RecordLog()
+        # The display ids of Chatwoot conversations as they change (made, a message, a status).
+        self.chatwoot_changes: RecordLog[int] = RecordLog()
         self.clear()
 
     def clear(self) -> None:
@@ -98,6 +105,9 @@ class SandboxStore:
             self.twilio_status_callbacks,
             self.twilio_media_fetches,
             self.tool_calls,
+            self.chatwoot_requests,
+            self.chatwoot_webhooks,
+            self.chatwoot_changes,
         ):
             log.clear()
         self.conversations: dict[str, openai_records.ConversationState] = {}
@@ -106,6 +116,8 @@ class SandboxStore:
         self.openai_faults: list[FaultSpec] = []
         self.twilio_faults: list[TwilioFault] = []
         self.tool_faults: list[ToolFault] = []
+        self.chatwoot = chatwoot_records.ChatwootAccount(*self._chatwoot_ids)
+        self.chatwoot_faults: list[chatwoot_records.ChatwootFault] = []
 
     def take_openai_fault(self, family: openai_records.Family, text: str = "") -> FaultSpec | None:
         """The oldest queued fault that hits this request (``text``: its user input)."""
@@ -138,6 +150,16 @@ class SandboxStore:
                 fault.times -= 1
                 if fault.times == 0:
                     self.tool_faults.remove(fault)
+                return fault
+        return None
+
+    def take_chatwoot_fault(self, path: str) -> chatwoot_records.ChatwootFault | None:
+        """The oldest queued fault of the fake Chatwoot API that hits a request to ``path``."""
+        for fault in self.chatwoot_faults:
+            if fault.path is None or fault.path in path:
+                fault.times -= 1
+                if fault.times == 0:
+                    self.chatwoot_faults.remove(fault)
                 return fault
         return None
 

@@ -13,8 +13,8 @@ from chatbot_sandbox.process import SandboxSettings, SandboxStore
 USER = "+15550001111"
 
 
-def _hub() -> ChatHub:
-    return ChatHub(SandboxStore(SandboxSettings()))
+def _hub(store: SandboxStore | None = None) -> ChatHub:
+    return ChatHub(store or SandboxStore(SandboxSettings()))
 
 
 def _message(sid: str, user: str) -> ChatMessage:
@@ -40,6 +40,15 @@ async def test_closing_the_hub_ends_its_streams() -> None:
         hub.close()
         assert await subscription.queue.get() == END
         assert subscription.ended
+
+
+def test_a_desk_change_is_told_to_the_streams_of_everyone_only() -> None:
+    store = SandboxStore(SandboxSettings())
+    hub = _hub(store)
+    with hub.subscribe(None) as (everyone, _), hub.subscribe(USER) as (one, _):
+        store.chatwoot_changes.append(7)
+        assert everyone.queue.get_nowait() == ("desk", {"conversation": 7})
+        assert one.queue.empty()
 
 
 def test_ticks_only_move_forward() -> None:

@@ -1,7 +1,8 @@
 """The chat's transcript: each local user's messages and the replies, with their ticks.
 
 A reply's ticks are its status callbacks; a user's message is sent once ingress took it,
-delivered once a reply comes, and read once a typing indicator names it.
+delivered once a reply comes, and read once a typing indicator names it. The streams of every
+user also hear when a conversation of the fake Chatwoot changed (the page's agent desk).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ _RANK = {"pending": 0, "queued": 0, "sent": 1, "delivered": 2, "read": 3}
 _FAILED = frozenset({"failed", "undelivered", "canceled"})
 
 ChatEvent = tuple[str, dict[str, Any]]
-"""An event for the streams: its name (message, status, typing) and its payload."""
+"""An event for the streams: its name (message, status, typing, desk) and its payload."""
 END: ChatEvent = ("end", {})
 """Queued last on a stream being closed."""
 
@@ -99,6 +100,7 @@ class ChatHub:
         store.twilio_messages.subscribe(self._on_twilio_message)
         store.twilio_status_callbacks.subscribe(self._on_status_callback)
         store.twilio_typing.subscribe(self._on_typing)
+        store.chatwoot_changes.subscribe(self._on_desk_change)
 
     def messages(self, user: str | None = None) -> list[ChatMessage]:
         """The transcript, oldest first: one user's, or everyone's."""
@@ -152,10 +154,14 @@ class ChatHub:
             update = {"id": message.id, "user": message.user, "status": status, "error": error}
             self._publish(message.user, "status", update)
 
-    def _publish(self, user: str, name: str, data: dict[str, Any]) -> None:
+    def _publish(self, user: str | None, name: str, data: dict[str, Any]) -> None:
+        """Tell the streams of ``user`` and of everyone (None: only everyone's)."""
         for subscription in list(self._subscriptions):
             if subscription.user in (None, user):
                 subscription.offer((name, data))
+
+    def _on_desk_change(self, conversation_id: int) -> None:
+        self._publish(None, "desk", {"conversation": conversation_id})
 
     def _on_twilio_message(self, record: TwilioMessageRecord) -> None:
         try:

@@ -1,8 +1,10 @@
 """The fake OpenAI's routes: a deterministic echo, not a model.
 
-A reply is ``Echo #N: <user text>``: N counts the responses completed in the conversation, or
-in a chat completion the assistant messages sent plus one. Usage counts words. Every request
-is recorded (no text is logged); a fault is taken after auth and the checks.
+A reply is ``Echo #N: <user text>``. In a conversation, N counts its answers so far (responses,
+and assistant messages added to it) plus one, and the user text is what was added since the
+last answer, then the input's; in a chat completion, N is the assistant messages sent plus one.
+Usage counts words. Every request is recorded (no text is logged); a fault is taken after auth
+and the checks.
 """
 
 from __future__ import annotations
@@ -113,11 +115,15 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
         await _in_flight(store, record, settings.openai_latency + stall)
     finally:
         conversation.busy = False
+    # The model reads the items added since the last answer, then the input.
+    added, conversation.unread = conversation.unread, []
+    read = [m for m in added if isinstance(m, inputs.Message)] + messages
+    read_outputs = [o for o in added if isinstance(o, inputs.Output)] + outputs
     # A user message is a new ask (outputs with it only close calls left open); outputs alone
     # continue the last one.
-    fresh = any(m.role == "user" for m in messages)
+    fresh = any(m.role == "user" for m in read)
     if fresh:
-        conversation.asked = record.input_text or ""
+        conversation.asked = "\n".join(m.text for m in read if m.role == "user")
     wanted = tools.calls_for(
         conversation.asked, functions, tool_choice=tool_choice, again=not fresh
     )
@@ -132,7 +138,7 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     reply = ""
     if not calls:
         conversation.answered += 1
-        named = [] if fresh else [(conversation.calls[o.call_id], o.output) for o in outputs]
+        named = [] if fresh else [(conversation.calls[o.call_id], o.output) for o in read_outputs]
         reply = tools.answer_with(conversation.answered, conversation.asked, named)
         output.append(
             {
@@ -144,8 +150,8 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
             }
         )
     _keep(conversation, messages, outputs, output)
-    input_tokens = sum(_words(m.text) for m in messages) + _words(record.instructions or "")
-    input_tokens += sum(_words(o.output) for o in outputs)
+    input_tokens = sum(_words(m.text) for m in read) + _words(record.instructions or "")
+    input_tokens += sum(_words(o.output) for o in read_outputs)
     output_tokens = _words(reply) + sum(_words(call.arguments) for call in calls)
     return answer(
         {
@@ -199,16 +205,63 @@ async def list_items(
     )
 
 
-def _check_outputs(conversation: ConversationState, outputs: list[inputs.Output]) -> None:
-    """Refuse outputs for calls the conversation does not hold, and a turn that leaves one of
-    its calls without an output, as the API does."""
+@router.post("/v1/conversations/{conversation_id}/items")
+async def create_items(
+    conversation_id: str, request: Request, settings: Settings, store: Store
+) -> Response:
+    """Add up to 20 items (messages, function call outputs) to a conversation: the next
+    response reads them, and an output answers its call."""
+    record = OpenAIRequestRecord("conversations.items.create", conversation=conversation_id)
+    try:
+        inputs.check_auth(request, settings)
+        body = await inputs.json_object(request)
+        given = inputs.read_items(body, record)
+        stall = _stall(store, "conversations")
+        conversation = _conversation(store, conversation_id)
+        _check_calls(conversation, [o for o in given if isinstance(o, inputs.Output)], "items")
+    except ApiError as error:
+        return _refused(store, record, error)
+    conversation.busy = True
+    try:
+        await _in_flight(store, record, stall)
+    finally:
+        conversation.busy = False
+    items = [_item(one) for one in given]
+    conversation.items += items
+    for one in given:
+        if isinstance(one, inputs.Message) and one.role == "assistant":
+            conversation.answered += 1  # an answer: what was asked before it is answered
+            conversation.unread = []
+        else:
+            conversation.unread.append(one)
+    answered = {one.call_id for one in given if isinstance(one, inputs.Output)}
+    conversation.open_calls = [call for call in conversation.open_calls if call not in answered]
+    return answer(
+        {
+            "object": "list",
+            "data": items,
+            "first_id": items[0]["id"] if items else None,
+            "last_id": items[-1]["id"] if items else None,
+            "has_more": False,
+        }
+    )
+
+
+def _check_calls(conversation: ConversationState, outputs: list[inputs.Output], param: str) -> None:
+    """Refuse outputs for calls the conversation does not hold, as the API does."""
     for given in outputs:
         if given.call_id not in conversation.calls:
             raise ApiError(
                 400,
                 f"No tool call found for function call output with call_id {given.call_id}.",
-                param="input",
+                param=param,
             )
+
+
+def _check_outputs(conversation: ConversationState, outputs: list[inputs.Output]) -> None:
+    """Refuse outputs for calls the conversation does not hold, and a turn that leaves one of
+    its calls without an output, as the API does."""
+    _check_calls(conversation, outputs, "input")
     answered = {given.call_id for given in outputs}
     if unanswered := [call for call in conversation.open_calls if call not in answered]:
         raise ApiError(
@@ -227,19 +280,16 @@ def _keep(
         item["call_id"] for item in output if item["type"] == "function_call"
     ]
     conversation.calls |= {item["call_id"]: item["name"] for item in output if "name" in item}
-    conversation.items += [
-        *(
-            {"type": "message", "id": new_id("msg_"), "role": m.role}
-            | {"content": [{"type": "input_text", "text": m.text}], "status": "completed"}
-            for m in messages
-        ),
-        *(
-            {"type": "function_call_output", "id": new_id("fco_"), "call_id": o.call_id}
-            | {"output": o.output, "status": "completed"}
-            for o in outputs
-        ),
-        *output,
-    ]
+    conversation.items += [*map(_item, messages), *map(_item, outputs), *output]
+
+
+def _item(given: inputs.Message | inputs.Output) -> dict[str, Any]:
+    """An input item as its conversation keeps it, with its id."""
+    if isinstance(given, inputs.Output):
+        item = {"type": "function_call_output", "id": new_id("fco_"), "call_id": given.call_id}
+        return item | {"output": given.output, "status": "completed"}
+    item = {"type": "message", "id": new_id("msg_"), "role": given.role}
+    return item | {"content": [{"type": "input_text", "text": given.text}], "status": "completed"}
 
 
 @router.post("/v1/chat/completions")

@@ -32,6 +32,7 @@ __all__ = [
     "missing",
     "new_id",
     "read_chat",
+    "read_items",
     "read_response",
 ]
 
@@ -51,6 +52,9 @@ _INVALID_JSON = (
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string"}
 _TYPE_NAMES |= {list: "an array", dict: "an object", type(None): "null"}
 _ROLES = ("user", "assistant", "system", "developer")
+_ITEM_TYPES = ("message", "function_call_output")
+MAX_ITEMS = 20
+"""Items one ``conversations.items.create`` adds at most."""
 _IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,(.*)$", re.DOTALL)
 _MAX_SAFETY_IDENTIFIER = 64
 _Range = tuple[type[int] | type[float], int | None, int | None]
@@ -216,6 +220,33 @@ def read_response(
     record.safety_identifier = _safety_identifier(body)
     record.input_text = "\n".join(m.text for m in messages if m.role == "user")
     return messages, outputs
+
+
+def read_items(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message | Output]:
+    """Check a Conversations ``items.create`` body, noting it on ``record``: its items, in
+    order (messages and function call outputs; the fake takes no other input item)."""
+    record.input = value = _required(body, "items")
+    if not isinstance(value, list):
+        raise invalid_type("items", "an array", value)
+    if len(value) > MAX_ITEMS:
+        raise ApiError(
+            400,
+            f"Invalid 'items': array too long. Expected an array with maximum length {MAX_ITEMS}"
+            f", but got an array with length {len(value)} instead.",
+            param="items",
+            code="array_above_max_length",
+        )
+    items: list[Message | Output] = []
+    for index, item in enumerate(value):
+        param = f"items[{index}]"
+        kind = item.get("type", "message") if isinstance(item, dict) else "message"
+        if kind not in _ITEM_TYPES:
+            raise invalid_value(kind, _ITEM_TYPES, f"{param}.type")
+        if kind == "message":
+            items.append(_message(item, param, record.images, chat=False))
+        else:
+            items.append(_output(item, param))
+    return items
 
 
 def _output(item: dict[str, Any], param: str) -> Output:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from chatbot_sandbox.openai.inputs import Message, Output
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -46,8 +49,9 @@ class OpenAIRequestRecord:
 
 @dataclass(slots=True)
 class ConversationState:
-    """A conversation: its items, the messages it answered, whether a response is in progress,
-    and the function calls it holds (``open_calls``: those with no output yet)."""
+    """A conversation: its items, the answers in it, whether a request is in progress, the
+    function calls it holds (``open_calls``: those with no output yet), and the items added
+    since its last response (``unread``), which the next one reads before its input."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
     answered: int = 0
@@ -55,6 +59,7 @@ class ConversationState:
     asked: str = ""
     calls: dict[str, str] = field(default_factory=dict)
     open_calls: list[str] = field(default_factory=list)
+    unread: list[Message | Output] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -1,14 +1,18 @@
 // The sandbox chat page: pick a user, send messages as signed webhooks (through the sandbox),
-// and show the replies live from the sandbox's event stream. No framework, no build step.
+// and show the replies live from the sandbox's event stream; and the agent desk, where a person
+// answers the users handed to the sandbox's Chatwoot. No framework, no build step.
 // A module: it runs once the page is parsed, in strict mode.
 
 const API = "/_sandbox/chat";
 const UPLOAD = "/_sandbox/twilio/media";
+const DESK = "/_sandbox/chatwoot/conversations";
+const DESK_ORDER = ["open", "pending", "snoozed", "resolved"]; // the desk lists open ones first
 const STORAGE = "chatbot-sandbox-chat";
 const FAILED = new Set(["failed", "undelivered", "canceled"]);
 // A status's glyph (kept in the text for screen readers, copy and paste, and tests) and icon.
 const TICKS = { sent: ["✓", "sent"], delivered: ["✓✓", "double"], read: ["✓✓", "double"] };
 const COLOURS = ["#06cf9c", "#25a3e1", "#a35ddb", "#ef6950", "#d99a06", "#53bdeb", "#e26ab6"];
+const MEDIA_LABELS = { image: "📷 Photo", audio: "🎤 Audio" };
 const RECORDING_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"];
 const PROVIDERS = {
   // provider: [what the header says, what its tooltip says]
@@ -27,12 +31,15 @@ const state = {
   typingTimer: null,
   pending: [], // files chosen with the paperclip, sent with the next message
   recorder: null, // the MediaRecorder while a voice note is being recorded
+  desk: [], // the fake Chatwoot's conversations, each with its messages, open ones first
+  deskCurrent: null, // the display id of the one shown
 };
 
 const $ = (id) => document.getElementById(id);
 const icon = (name) => $(`icon-${name}`).content.cloneNode(true); // a <template> in the page
 const rowOf = (id) => document.querySelector(`.msg[data-id="${CSS.escape(id)}"]`);
 const kindOf = (contentType) => (contentType || "").split("/")[0];
+const fileLabel = (kind) => MEDIA_LABELS[kind] ?? "📄 File"; // kind: image, audio, video, ...
 const userMessages = (number) => [...state.messages.values()].filter((m) => m.user === number);
 const isTyping = (number) => state.typingUntil.get(number) > new Date(); // false if none
 
@@ -117,7 +124,8 @@ function addUser(number, name, custom = false) {
 
 function save() {
   const custom = [...state.users.values()].filter((user) => user.custom);
-  localStorage.setItem(STORAGE, JSON.stringify({ current: state.current, custom }));
+  const desk = !$("desk").hidden;
+  localStorage.setItem(STORAGE, JSON.stringify({ current: state.current, custom, desk }));
 }
 
 function renderUsers() {
@@ -212,7 +220,7 @@ function attachment({ content_type: type, preview_url: src }) {
 function mediaLabel(message) {
   const first = message.media?.[0];
   if (!first) return message.media_urls?.length ? "📎 Attachment" : "";
-  return { image: "📷 Photo", audio: "🎤 Audio" }[kindOf(first.content_type)] ?? "📄 File";
+  return fileLabel(kindOf(first.content_type));
 }
 
 // The ticks and, under a failed message, why it failed.
@@ -328,11 +336,13 @@ function onSnapshot({ messages, typing }) {
   for (const message of messages) addUser(message.user, message.profile_name);
   renderUsers();
   renderThread();
+  loadDesk();
 }
 
 function connect() {
   const source = new EventSource(`${API}/events`);
   const handlers = { snapshot: onSnapshot, message: onMessage, status: onStatus, typing: onTyping };
+  handlers.desk = loadDesk; // a Chatwoot conversation changed: read them all again
   for (const [name, handler] of Object.entries(handlers)) {
     source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
   }
@@ -459,6 +469,114 @@ async function toggleRecording() {
   showRecording(true);
 }
 
+// ---- the agent desk: the sandbox's Chatwoot, where you are the person a user is handed to ----
+
+let deskLoads = 0;
+async function loadDesk() {
+  const load = ++deskLoads;
+  let conversations;
+  try {
+    conversations = await (await fetch(DESK)).json();
+  } catch {
+    return; // the sandbox is down: the offline banner says so, and the stream reconnects
+  }
+  if (load !== deskLoads) return; // a later answer is on its way
+  const rank = ({ status }) => DESK_ORDER.indexOf(status);
+  conversations.sort((a, b) => rank(a) - rank(b) || b.last_activity_at - a.last_activity_at);
+  state.desk = conversations;
+  renderDesk();
+}
+
+function renderDesk() {
+  const open = state.desk.filter(({ status }) => status === "open").length;
+  Object.assign($("desk-count"), { textContent: open, hidden: !open });
+  if (!state.desk.some(({ id }) => id === state.deskCurrent)) {
+    state.deskCurrent = state.desk[0]?.id ?? null;
+  }
+  $("desk-list").replaceChildren(...state.desk.map(deskItem));
+  $("desk-empty").hidden = state.desk.length > 0;
+  renderDeskThread();
+}
+
+// A contact, an agent or a bot: its name, else a contact's number.
+const nameOf = (sender) => sender?.name || prettyNumber(sender?.phone_number || "") || "?";
+
+// A conversation in the list: the contact, the status, and the last two messages.
+function deskItem({ id, status, meta, messages }) {
+  const contact = nameOf(meta.sender);
+  const onclick = () => {
+    state.deskCurrent = id;
+    renderDesk();
+    $("desk-text").focus();
+  };
+  const current = String(id === state.deskCurrent);
+  const props = { className: "desk-item", type: "button", ariaCurrent: current, onclick };
+  const chip = el("span", `desk-status ${status}`, status);
+  const button = el(
+    "button",
+    props,
+    el("span", "user-row", el("span", "user-name", contact), chip),
+    ...messages.slice(-2).map((message) => el("span", "desk-line", ...said(message))),
+  );
+  button.dataset.id = id;
+  return el("li", null, button);
+}
+
+// Who wrote a message, and what: a private note says so.
+function said({ private: note, sender, content, attachments }) {
+  const files = (attachments || []).map(({ file_type }) => fileLabel(file_type));
+  const text = [content, ...files].filter(Boolean).join(" ");
+  return [note && el("span", "note-tag", "Private note · "), `${nameOf(sender)}: ${text}`];
+}
+
+function renderDeskThread() {
+  const conversation = state.desk.find(({ id }) => id === state.deskCurrent);
+  const box = $("desk-thread");
+  const same = box.dataset.id === String(conversation?.id);
+  const stick = !same || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  box.replaceChildren(...(conversation?.messages || []).map(deskMessage));
+  box.dataset.id = conversation?.id ?? "";
+  box.hidden = $("desk-reply").hidden = !conversation;
+  for (const button of $("desk-reply").querySelectorAll(".status-button")) {
+    button.disabled = conversation?.status === button.dataset.status;
+  }
+  if (stick) box.scrollTop = box.scrollHeight;
+}
+
+// Chatwoot's message types: 0 incoming (the user's), 1 outgoing, 2 activity.
+function deskMessage(message) {
+  const { message_type: type, private: note, sender, content, attachments } = message;
+  const kind = note ? "note" : ["incoming", "outgoing", "activity"][type] ?? "outgoing";
+  const author = type !== 2 && (note ? "Private note · " : "") + nameOf(sender);
+  const files = (attachments || []).map((a) => link("media", a.data_url, fileLabel(a.file_type)));
+  const when = new Date(message.created_at * 1000).toISOString();
+  return el(
+    "div",
+    `desk-msg ${kind}`,
+    author && el("div", "desk-author", author),
+    content && el("span", "text", formatted(content)),
+    ...files,
+    el("time", { className: "desk-time", dateTime: when }, time(when)),
+  );
+}
+
+// A reply or a status, as the agent: the fake Chatwoot then posts its signed webhooks.
+async function deskPost(action, payload) {
+  const url = `${DESK}/${state.deskCurrent}/${action}`;
+  try {
+    const answer = await post(url, "application/json", JSON.stringify(payload));
+    if (!answer.ok) toast(`The desk refused: ${await problem(answer)}`);
+  } catch {
+    toast("The desk does not answer. Is make run still running?");
+  }
+}
+
+function showDesk(open) {
+  $("desk").hidden = !open;
+  $("show-desk").ariaExpanded = String(open);
+  save();
+}
+
 // ---- start ----
 
 async function start() {
@@ -487,6 +605,7 @@ async function start() {
   for (const preset of presets) addUser(preset.number, preset.name);
   for (const custom of saved.custom || []) addUser(custom.number, custom.name, true);
   state.current = state.users.has(saved.current) ? saved.current : presets[0].number;
+  showDesk(!!saved.desk);
   renderUsers();
   renderThread();
   connect();
@@ -509,6 +628,18 @@ async function start() {
   $("record").addEventListener("click", () => toggleRecording());
   $("reset").addEventListener("click", () => send("/reset"));
   $("show-users").addEventListener("click", () => $("app").classList.toggle("users-open"));
+  $("show-desk").addEventListener("click", () => showDesk($("desk").hidden));
+  $("hide-desk").addEventListener("click", () => showDesk(false));
+  $("desk-reply").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const content = $("desk-text").value;
+    if (!content.trim()) return;
+    $("desk-text").value = "";
+    deskPost("reply", { content });
+  });
+  for (const button of $("desk-reply").querySelectorAll(".status-button")) {
+    button.addEventListener("click", () => deskPost("status", { status: button.dataset.status }));
+  }
   $("new-user").addEventListener("submit", (event) => {
     event.preventDefault();
     const number = normalise($("new-number").value);

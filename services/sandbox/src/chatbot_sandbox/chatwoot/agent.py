@@ -1,0 +1,105 @@
+"""The sandbox's side of the fake Chatwoot: an agent's replies, notes and status changes (for
+tests and an agent pane), every conversation, faults, and the attachments' files."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, Field
+
+from chatbot_sandbox.chatwoot import views
+from chatbot_sandbox.chatwoot.api import add_message, set_status
+from chatbot_sandbox.chatwoot.records import (
+    Agent,
+    ChatwootAccount,
+    ChatwootError,
+    ChatwootFault,
+    Conversation,
+    Message,
+)
+from chatbot_sandbox.deps import ChatwootWebhooks, Store
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["sandbox"])
+
+PREFIX = "/_sandbox/chatwoot"
+
+
+class AgentMessage(BaseModel):
+    """What an agent writes, and who (always user 1, agent@sandbox.example)."""
+
+    content: str = Field(min_length=1, description="What the agent writes.")
+    agent_name: str = Field("Agent Smith", min_length=1, description="The agent's name.")
+
+
+class StatusChange(BaseModel):
+    """The status an agent gives a conversation."""
+
+    status: Literal["open", "pending", "resolved", "snoozed"]
+
+
+def _conversation(account: ChatwootAccount, display_id: int) -> Conversation:
+    try:
+        return account.find(account.conversations, display_id)
+    except ChatwootError:
+        raise HTTPException(404, "no conversation with this display id") from None
+
+
+@router.post(PREFIX + "/conversations/{display_id}/status")
+async def change_status(
+    display_id: int, given: StatusChange, store: Store, webhooks: ChatwootWebhooks
+) -> dict[str, Any]:
+    """An agent sets the status; the status events follow when it changed."""
+    account = store.chatwoot
+    conversation = _conversation(account, display_id)
+    set_status(store, webhooks, conversation, given.status)
+    return views.conversation_json(conversation, account)
+
+
+@router.post(PREFIX + "/conversations/{display_id}/{kind}")
+async def write(
+    display_id: int,
+    kind: Literal["reply", "note"],
+    given: AgentMessage,
+    store: Store,
+    webhooks: ChatwootWebhooks,
+) -> dict[str, Any]:
+    """An agent's public reply, for the user, or private note; ``message_created`` follows."""
+    account = store.chatwoot
+    conversation = _conversation(account, display_id)
+    agent = Agent("user", 1, given.agent_name, "agent@sandbox.example")
+    private = kind == "note"
+    message = Message(
+        account.next_id("message"), conversation.id, "outgoing", given.content, private, agent
+    )
+    add_message(store, webhooks, message)
+    return views.message_json(message, account)
+
+
+@router.get(PREFIX + "/conversations")
+async def conversations(store: Store) -> list[dict[str, Any]]:
+    """Every conversation, with all its messages, oldest first."""
+    account = store.chatwoot
+    return [
+        views.conversation_json(c, account)
+        | {"messages": [views.message_json(m, account) for m in c.messages]}
+        for c in account.conversations.values()
+    ]
+
+
+@router.post(PREFIX + "/faults", status_code=201)
+async def add_fault(fault: ChatwootFault, store: Store) -> dict[str, int]:
+    """Queue a fault: the next matching API requests fail as it says."""
+    store.chatwoot_faults.append(fault)
+    return {"faults": len(store.chatwoot_faults)}
+
+
+@router.get("/rails/active_storage/blobs/redirect/{token}/{filename}")
+async def attachment_file(token: str, filename: str, store: Store) -> Response:
+    """An attachment's file (its ``data_url``)."""
+    attachment = store.chatwoot.attachments.get(token)
+    if attachment is None:
+        return Response("Not Found", status_code=404, media_type="text/plain")
+    return Response(attachment.data, media_type=attachment.content_type or None)

@@ -1,0 +1,104 @@
+"""The API inbox's webhooks: signed JSON posts, one attempt each, one conversation's in order."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from chatbot_sandbox.chatwoot import views
+from chatbot_sandbox.chatwoot.records import (
+    ChatwootAccount,
+    Conversation,
+    Message,
+    WebhookDeliveryRecord,
+)
+from chatbot_sandbox.chatwoot.settings import ChatwootSettings
+from chatbot_sandbox.records import RecordLog
+
+__all__ = ["WebhookSender"]
+
+logger = logging.getLogger(__name__)
+
+
+class WebhookSender:
+    """Posts the inbox's webhooks in the background (none when no URL is set)."""
+
+    def __init__(self, settings: ChatwootSettings, log: RecordLog[WebhookDeliveryRecord]) -> None:
+        self._url = settings.chatwoot_webhook_url
+        self._secret = settings.chatwoot_webhook_secret.get_secret_value().encode()
+        self._log = log
+        self._client: httpx.AsyncClient | None = None
+        self._last: dict[int, asyncio.Task[None]] = {}  # each conversation's latest delivery
+        self._running: set[asyncio.Task[None]] = set()
+
+    def message_created(
+        self, message: Message, conversation: Conversation, account: ChatwootAccount
+    ) -> None:
+        """Post ``message_created`` (never for an activity message)."""
+        if message.message_type != "activity":
+            self._send(conversation.id, views.message_created(message, conversation, account))
+
+    def status_changed(
+        self, conversation: Conversation, account: ChatwootAccount, previous: str | None
+    ) -> None:
+        """Post the status change events, when the status did change (``previous`` not None)."""
+        if previous is not None:
+            for payload in views.status_changed(conversation, account, previous):
+                self._send(conversation.id, payload)
+
+    async def stop(self) -> None:
+        """Cancel the deliveries still under way and close the client."""
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def _send(self, conversation_id: int, payload: dict[str, Any]) -> None:
+        if self._url is None:
+            return
+        after = self._last.get(conversation_id)
+        task = asyncio.create_task(self._deliver(conversation_id, payload, after))
+        self._last[conversation_id] = task
+        self._running.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._running.discard(task)
+            if self._last.get(conversation_id) is task:
+                del self._last[conversation_id]
+
+        task.add_done_callback(done)
+
+    async def _deliver(
+        self, conversation_id: int, payload: dict[str, Any], after: asyncio.Task[None] | None
+    ) -> None:
+        if after is not None:
+            await asyncio.wait({after})
+        if self._client is None:  # opened inside the event loop that uses it
+            self._client = httpx.AsyncClient(timeout=5.0)
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        timestamp = str(int(time.time()))
+        digest = hmac.new(self._secret, timestamp.encode() + b"." + body, hashlib.sha256)
+        record = WebhookDeliveryRecord(payload["event"], conversation_id, str(uuid.uuid4()))
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-Chatwoot-Timestamp": timestamp,
+            "X-Chatwoot-Signature": "sha256=" + digest.hexdigest(),
+            "X-Chatwoot-Delivery": record.delivery_id,
+        }
+        try:
+            answer = await self._client.post(self._url or "", content=body, headers=headers)
+            record.response_status = answer.status_code
+        except httpx.HTTPError as exc:
+            record.error = type(exc).__name__
+            logger.info("sandbox chatwoot webhook not delivered", extra={"error": record.error})
+        self._log.append(record)
