@@ -17,7 +17,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: help install run chat dlq test test-tools lint fmt lock clean
 .PHONY: bench bench-install bench-ingress bench-pipeline bench-concurrency bench-bursts bench-soak
-.PHONY: bench-conversation
+.PHONY: bench-conversation bench-handoff
 .PHONY: helm chart-test chart-readme settings-docs
 
 # One line per target with a `## ` comment, in this file's order; the name column is as wide as
@@ -115,6 +115,9 @@ bench-soak: bench-install ## Benchmark 5: 10 minutes of steady load (MINUTES=N),
 
 bench-conversation: bench-install ## The conversation service alone: own time per turn, turns in flight
 	$(BENCH) conversation $(ARGS)
+
+bench-handoff: bench-install ## Human handoff, 100 users: to a person at the desk, their replies, and back
+	$(BENCH) handoff $(ARGS)
 
 lint: install ## Check lint, formatting, types and the Dockerfile
 	$(BIN)/ruff check .

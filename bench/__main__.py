@@ -4,6 +4,7 @@
     python -m bench pipeline --seconds 5  # one scenario, shorter
     python -m bench soak --minutes 10     # the soak runs only when asked
     python -m bench conversation          # the conversation service alone (issue 4's targets)
+    python -m bench handoff --users 100   # human handoff: to a person at the desk and back
     python -m bench versus-seed           # the seed's design and ours, side by side
 
 Each scenario prints a table, writes bench/results/<scenario>.json and a PNG plot. The exit
@@ -17,7 +18,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from bench import bursts, concurrency, conversation, ingress, pipeline, soak, versus
+from bench import bursts, concurrency, conversation, handoff, ingress, pipeline, soak, versus
 from bench.report import Options, Report, environment
 
 SCENARIOS: dict[str, Callable[[Options], Report]] = {
@@ -27,6 +28,7 @@ SCENARIOS: dict[str, Callable[[Options], Report]] = {
     "bursts": bursts.run,
     "soak": soak.run,
     "conversation": conversation.run,
+    "handoff": handoff.run,
     "versus-seed": versus.run,
 }
 DEFAULT = ("ingress", "pipeline", "concurrency", "bursts", "versus-seed")

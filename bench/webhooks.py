@@ -10,7 +10,7 @@ sandbox's echo responder repeats in the reply: that is how a reply is matched to
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlencode, urlsplit
 
 from bench.loadgen import http_post
@@ -21,22 +21,29 @@ from chatbot_devstack.webhooks import MESSAGES_ROUTE
 __all__ = ["signed_requests"]
 
 
-def _form(message: Planned) -> dict[str, str]:
+def question(message: Planned) -> str:
+    """The text of a planned message, unless a scenario says otherwise."""
+    return f"Question {token(message.number)}: are you open on Sunday?"
+
+
+def _form(message: Planned, text: str) -> dict[str, str]:
     """The fields Twilio posts for this planned message's WhatsApp text."""
-    return inbound_form(
-        f"Question {token(message.number)}: are you open on Sunday?",
-        user=user_number(message.user),
-        profile_name=f"Bench {message.user}",
-    )
+    return inbound_form(text, user=user_number(message.user), profile_name=f"Bench {message.user}")
 
 
-def signed_requests(base_url: str, planned: Sequence[Planned], auth_token: str) -> list[bytes]:
-    """One complete, signed HTTP request per planned message, for the webhook at ``base_url``."""
+def signed_requests(
+    base_url: str,
+    planned: Sequence[Planned],
+    auth_token: str,
+    text: Callable[[Planned], str] = question,
+) -> list[bytes]:
+    """One complete, signed HTTP request per planned message (its ``text``), for the webhook
+    at ``base_url``."""
     url = base_url.rstrip("/") + MESSAGES_ROUTE
     host = urlsplit(url).netloc
     requests = []
     for message in planned:
-        form = _form(message)
+        form = _form(message, text(message))
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "User-Agent": "TwilioProxy/1.1",

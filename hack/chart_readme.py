@@ -138,6 +138,7 @@ _SECTION_TITLES = {
     "ingress": "ingress",
     "conversation": "conversation",
     "sender": "sender",
+    "handoff": "Human handoff",
     "networkPolicy": "NetworkPolicy",
     "metrics": "Monitoring",
     "tests": "helm test",

@@ -107,3 +107,38 @@ def test_send_see_the_delivered_reply_then_reset(
 
     page.screenshot(path=output_dir / "chat-page.png")
     assert (output_dir / "chat-page.png").stat().st_size > 0
+
+
+def test_play_both_sides_of_a_handoff_user_and_person(
+    stack: LocalStack, page: Page, output_dir: Path
+) -> None:
+    page.goto(stack.chat_url)
+    page.fill("#new-number", "+1 555 000 4343")
+    page.press("#new-number", "Enter")
+    page.fill("#text", "person")
+    page.press("#text", "Enter")
+    theirs = page.locator("#thread .msg.theirs")
+    expect(theirs.last).to_contain_text("passing you to a person", timeout=WAIT_MS)
+    page.fill("#text", "my parcel is late")
+    page.press("#text", "Enter")
+
+    # The person's side: the conversation the handoff opened, with its note and the message.
+    page.click("#show-desk")
+    item = page.locator("#desk-list .desk-item")
+    expect(item).to_have_count(1, timeout=WAIT_MS)
+    item.click()
+    desk = page.locator("#desk-thread")
+    expect(desk.locator(".desk-msg.note")).to_contain_text("The user asked for a person.")
+    expect(desk.locator(".desk-msg.incoming").last).to_contain_text(
+        "my parcel is late", timeout=WAIT_MS
+    )
+    page.fill("#desk-text", "It left our warehouse today.")
+    page.press("#desk-text", "Enter")
+    expect(theirs.last).to_contain_text("It left our warehouse today.", timeout=WAIT_MS)
+
+    page.click("#desk-resolve")
+    expect(theirs.last).to_contain_text("back with the assistant", timeout=WAIT_MS)
+    page.screenshot(path=output_dir / "handoff.png")
+    page.fill("#text", "thanks")
+    page.press("#text", "Enter")
+    expect(theirs.last).to_contain_text(": thanks", timeout=WAIT_MS)

@@ -233,3 +233,45 @@ def tools_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
         else:
             env.update({name: f"existing-{name.lower()}" for name in wanted})
     return env
+
+
+def render_over_default(
+    charts: ChartCopies,
+    tmp_path: Path,
+    values: Doc,
+    *sets: str,
+    major: str = "4",
+    check: bool = True,
+) -> list[Doc] | str:
+    """The default scenario with ``values`` over it: its manifests, or (check=False) the error
+    of a render that fails."""
+    path = tmp_path / f"over-default-{major}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    result = template(
+        major,
+        charts.offline,
+        charts.home,
+        values=[scenario_file("default"), path],
+        sets=list(sets),
+        check=check,
+    )
+    if not check:
+        assert result.returncode != 0, "expected the render to fail"
+        return result.stderr
+    return documents(result.stdout)
+
+
+def rendered(
+    charts: ChartCopies, tmp_path: Path, values: Doc, *sets: str, major: str = "4"
+) -> list[Doc]:
+    """The default scenario with ``values`` over it, rendered."""
+    docs = render_over_default(charts, tmp_path, values, *sets, major=major)
+    assert isinstance(docs, list)
+    return docs
+
+
+def refused(charts: ChartCopies, tmp_path: Path, values: Doc, *sets: str) -> str:
+    """The error of rendering the default scenario with ``values`` over it."""
+    error = render_over_default(charts, tmp_path, values, *sets, check=False)
+    assert isinstance(error, str)
+    return error

@@ -87,8 +87,9 @@ def test_dashboard_uses_exported_metrics() -> None:
 
 
 def test_the_dashboard_covers_what_operators_watch() -> None:
-    """Traffic, reply latency percentiles, LLM latency and tokens, tool calls, errors by class
-    and Twilio code, DLQ, delivery statuses, consumer lag and saturation each have a panel."""
+    """Traffic, reply latency percentiles, LLM latency and tokens, tool calls, handoffs, errors
+    by class and Twilio code, DLQ, delivery statuses, consumer lag and saturation each have a
+    panel."""
     text = " ".join(dashboard_expressions())
     for needed in (
         'route="/twilio/messages", outcome="accepted"',
@@ -109,6 +110,15 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         "histogram_quantile(0.5, sum by (le, tool) (rate(chatbot_tool_call_seconds_bucket",
         "histogram_quantile(0.95, sum by (le, tool) (rate(chatbot_tool_call_seconds_bucket",
         "histogram_quantile(0.95, sum by (le) (rate(chatbot_turn_tool_rounds_bucket",
+        "sum by (reason) (rate(chatbot_handoffs_started_total",
+        "sum by (reason) (rate(chatbot_handoffs_ended_total",
+        "max(chatbot_handoff_users",
+        "max(chatbot_handoff_oldest_wait_seconds",
+        "histogram_quantile(0.5, sum by (le) (rate(chatbot_handoff_seconds_bucket",
+        "histogram_quantile(0.95, sum by (le) (rate(chatbot_handoff_seconds_bucket",
+        "sum by (direction) (rate(chatbot_handoff_messages_total",
+        "sum by (operation) (increase(chatbot_desk_errors_total",
+        "sum by (outcome) (rate(chatbot_desk_webhooks_total",
     ):
         assert needed in text, needed
 

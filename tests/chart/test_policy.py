@@ -240,6 +240,8 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
         values["secrets"]["existingSecret"],
         values["nats"]["auth"]["existingSecret"],
         values["conversation"]["toolsSecret"]["existingSecret"],
+        values["handoff"]["chatwoot"]["existingSecret"],
+        values["handoff"]["webhook"]["existingSecret"],
     }
     for doc in workloads(docs):
         spec = pod_spec(doc)
@@ -299,9 +301,15 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
 
 
 def test_ingress_exposes_only_the_webhooks(manifests: dict[str, list[Doc]], scenario: str) -> None:
+    """Twilio's routes, and the desk's webhook (one exact path, /desk/<desk>) when a desk is
+    configured."""
+    desk = chart_values(scenario)["handoff"]["desk"]
     for ingress in by_kind(manifests[scenario], "Ingress"):
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
+                if desk != "none" and path["path"] == f"/desk/{desk}":
+                    assert path["pathType"] == "Exact", path
+                    continue
                 assert path["path"].startswith("/twilio"), path
         assert ingress["spec"].get("tls"), "Twilio calls webhooks over https"
 

@@ -23,11 +23,10 @@ from .helm import (
     Doc,
     by_kind,
     chart_values,
-    documents,
     named,
     pod_spec,
-    scenario_file,
-    template,
+    refused,
+    rendered,
 )
 
 TOOLS: Doc = {
@@ -80,42 +79,16 @@ MOUNT = {"name": "tools", "mountPath": "/etc/chatbot/tools", "readOnly": True}
 OTHERS = ("chatbot-ingress", "chatbot-sender")
 
 
-def render(
-    charts: ChartCopies,
-    tmp_path: Path,
-    conversation: Doc,
-    *sets: str,
-    major: str = "4",
-    check: bool = True,
-) -> list[Doc] | str:
-    """The default scenario with ``conversation`` values: its manifests, or (check=False) the
-    error of a render that fails."""
-    path = tmp_path / f"tools-{major}.yaml"
-    path.write_text(yaml.safe_dump({"conversation": conversation}))
-    result = template(
-        major,
-        charts.offline,
-        charts.home,
-        values=[scenario_file("default"), path],
-        sets=list(sets),
-        check=check,
-    )
-    if not check:
-        assert result.returncode != 0, "expected the render to fail"
-        return result.stderr
-    return documents(result.stdout)
+def rendered_with(
+    charts: ChartCopies, tmp_path: Path, conversation: Doc, major: str = "4"
+) -> list[Doc]:
+    """The default scenario with ``conversation`` values, rendered."""
+    return rendered(charts, tmp_path, {"conversation": conversation}, major=major)
 
 
-def rendered(charts: ChartCopies, tmp_path: Path, conversation: Doc, major: str = "4") -> list[Doc]:
-    docs = render(charts, tmp_path, conversation, major=major)
-    assert isinstance(docs, list)
-    return docs
-
-
-def refused(charts: ChartCopies, tmp_path: Path, conversation: Doc, *sets: str) -> str:
-    error = render(charts, tmp_path, conversation, *sets, check=False)
-    assert isinstance(error, str)
-    return error
+def refused_with(charts: ChartCopies, tmp_path: Path, conversation: Doc, *sets: str) -> str:
+    """The error of the default scenario with ``conversation`` values."""
+    return refused(charts, tmp_path, {"conversation": conversation}, *sets)
 
 
 def container(deployment: Doc) -> Doc:
@@ -137,7 +110,7 @@ def pod_annotations(deployment: Doc) -> dict[str, str]:
 def test_the_tools_file_is_a_configmap_mounted_as_tools_file(
     charts: ChartCopies, tmp_path: Path, major: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    docs = rendered(charts, tmp_path, {"tools": TOOLS}, major)
+    docs = rendered_with(charts, tmp_path, {"tools": TOOLS}, major)
     configmap = named(docs, "ConfigMap", "chatbot-conversation-tools")
     assert configmap["data"] == {"tools.yaml": TOOLS_YAML}
     assert yaml.safe_load(configmap["data"]["tools.yaml"]) == TOOLS
@@ -172,7 +145,9 @@ def test_tools_secret_values_become_a_secret_loaded_whole(
     charts: ChartCopies, tmp_path: Path, major: str
 ) -> None:
     values = {"ORDERS_TOOL_AUTH": "Bearer s3cret", "CRM_MCP_AUTH": "Bearer crm"}
-    docs = rendered(charts, tmp_path, {"tools": TOOLS, "toolsSecret": {"values": values}}, major)
+    docs = rendered_with(
+        charts, tmp_path, {"tools": TOOLS, "toolsSecret": {"values": values}}, major
+    )
     secret = named(docs, "Secret", "chatbot-conversation-tools")
     assert secret["type"] == "Opaque"
     decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
@@ -190,7 +165,7 @@ def test_tools_secret_values_become_a_secret_loaded_whole(
 def test_tools_secret_existing_secret_is_loaded_and_not_rendered(
     charts: ChartCopies, tmp_path: Path
 ) -> None:
-    docs = rendered(
+    docs = rendered_with(
         charts, tmp_path, {"tools": TOOLS, "toolsSecret": {"existingSecret": "orders-tool"}}
     )
     assert not [s for s in by_kind(docs, "Secret") if s["metadata"]["name"].endswith("-tools")]
@@ -200,7 +175,7 @@ def test_tools_secret_existing_secret_is_loaded_and_not_rendered(
 
 
 def test_both_tools_secrets_are_refused(charts: ChartCopies, tmp_path: Path) -> None:
-    error = refused(
+    error = refused_with(
         charts,
         tmp_path,
         {
@@ -215,7 +190,7 @@ def test_both_tools_secrets_are_refused(charts: ChartCopies, tmp_path: Path) -> 
 def test_a_change_rolls_the_conversation_pods_only(charts: ChartCopies, tmp_path: Path) -> None:
     def snapshot(tools: Doc, secret: str) -> dict[str, dict[str, str]]:
         values = {"tools": tools, "toolsSecret": {"values": {"ORDERS_TOOL_AUTH": secret}}}
-        docs = rendered(charts, tmp_path, values)
+        docs = rendered_with(charts, tmp_path, values)
         return {d["metadata"]["name"]: pod_annotations(d) for d in by_kind(docs, "Deployment")}
 
     before = snapshot(TOOLS, "a")
@@ -343,7 +318,7 @@ def test_production_allows_its_in_cluster_tool_endpoints(
 def test_values_the_service_would_refuse_are_refused(
     charts: ChartCopies, tmp_path: Path, conversation: Doc, sets: list[str], message: str
 ) -> None:
-    assert message in refused(charts, tmp_path, conversation, *sets)
+    assert message in refused_with(charts, tmp_path, conversation, *sets)
 
 
 def test_the_schema_follows_the_tools_file() -> None:

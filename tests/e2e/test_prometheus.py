@@ -33,6 +33,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from chatbot_conversation.config import ConversationSettings
 from chatbot_devstack import (
     BUSINESS_NUMBER,
     DEFAULT_OPENAI_MODEL,
@@ -63,7 +64,7 @@ SERVICES = ("ingress", "conversation", "sender")
 NAMESPACE = "chat"
 JOBS = {name: f"chatbot-{name}" for name in SERVICES}
 """The job names the chart's ServiceMonitors give for release "chatbot" (the Service names)."""
-USERS = [user_number(n) for n in range(1, 5)]
+USERS = [user_number(n) for n in range(1, 6)]
 
 
 SHUTDOWN = (datetime.now(UTC) + timedelta(days=20)).date()
@@ -194,8 +195,8 @@ def failed_delivery_reported(http: httpx.Client, stack: LocalStack) -> None:
 
 
 def drive(http: httpx.Client, stack: LocalStack) -> None:
-    """A message answered with a tool's help, a quota failure, a Twilio refusal and a failed
-    delivery."""
+    """A message answered with a tool's help, a quota failure, a Twilio refusal, a failed
+    delivery, and a handoff to a person and back."""
     sandbox = stack.url("sandbox")
     post_message(http, stack, USERS[0], "count me: where is lookup_order 1042")
     records(http, stack, "messages", 1)
@@ -216,6 +217,26 @@ def drive(http: httpx.Client, stack: LocalStack) -> None:
     http.post(f"{sandbox}/_sandbox/twilio/faults", json=fault).raise_for_status()
     post_message(http, stack, USERS[3], "reply undelivered")
     failed_delivery_reported(http, stack)
+
+    handed_to_a_person_and_back(http, stack, USERS[4])
+
+
+def handed_to_a_person_and_back(http: httpx.Client, stack: LocalStack, user: str) -> None:
+    """The user asks for a person at the sandbox's Chatwoot, who answers, then resolves."""
+    desk = f"{stack.url('sandbox')}/_sandbox/chatwoot/conversations"
+
+    def said(text: str) -> bool | None:
+        messages = records(http, stack, "messages", 1)
+        return any(m["to"] == user and m["body"] == text for m in messages) or None
+
+    post_message(http, stack, user, "person")
+    (conversation,) = poll(lambda: http.get(desk).json() or None, "a desk conversation")
+    reply = {"content": "A person answers.", "agent_name": "Ann"}
+    http.post(f"{desk}/{conversation['id']}/reply", json=reply).raise_for_status()
+    poll(lambda: said("A person answers."), "the person's reply")
+    http.post(f"{desk}/{conversation['id']}/status", json={"status": "resolved"})
+    back = ConversationSettings.model_fields["handoff_return_message"].default
+    poll(lambda: said(back), "the hand-back")
 
 
 @pytest.fixture(scope="module")

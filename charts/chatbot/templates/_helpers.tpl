@@ -228,6 +228,7 @@ Checks that need more than the schema; each fails the render with a clear messag
 {{- fail (printf "networkPolicy.natsPorts: add %d, the bundled NATS client port (nats.config.nats.port)" $port) }}
 {{- end }}
 {{- end }}
+{{- include "chatbot.validateHandoff" . }}
 {{- $drain := float64 .Values.config.drainTimeout }}
 {{- range $component := include "chatbot.components" . | splitList " " }}
 {{- $c := index $.Values $component }}
@@ -256,6 +257,82 @@ Checks that need more than the schema; each fails the render with a clear messag
 {{- end }}
 {{- end }}
 
+{{/* The handoff's desks: what each one needs of handoff.<desk> and where it goes, in YAML.
+- settings: the values the desk requires (a hint for the error), and the setting each becomes
+  (chatbot.handoffSettings: camelCase of its variable);
+- secret: the Secret the chart renders from the inline values, <fullname>-<secret>;
+- credentials: the desk's secrets: their name in <component>.credentials, their variable, and
+  the handoff.<desk> value (also their key in handoff.<desk>.existingSecretKeys) they come from;
+  `webhooks` marks the one that checks the desk's webhooks: the component reading it serves
+  POST /desk/<desk>, routed on its Ingress with handoff.<desk>.ingressRoute.
+Every desk's secrets are handled alike from here: chatbot.validateHandoff, chatbot.deskSecret,
+chatbot.secretEnv, chatbot.readsDeskSecret, chatbot.deskWebhookPath. */}}
+{{- define "chatbot.desks" -}}
+chatwoot:
+  settings:
+    - {value: baseUrl, setting: chatwootBaseUrl, hint: "Chatwoot's address, https://desk.example.com"}
+    - {value: accountId, setting: chatwootAccountId}
+    - {value: inboxId, setting: chatwootInboxId, hint: the API-channel inbox}
+  secret: chatwoot
+  credentials:
+    - {name: chatwootApiToken, var: CHATWOOT_API_TOKEN, value: apiToken}
+    - {name: chatwootWebhookSecret, var: CHATWOOT_WEBHOOK_SECRET, value: webhookSecret, webhooks: true}
+webhook:
+  settings:
+    - {value: url, setting: handoffWebhookUrl, hint: "where the desk takes our events, https://desk.example.com/chatbot"}
+  secret: handoff-webhook
+  credentials:
+    - {name: handoffWebhookSecret, var: HANDOFF_WEBHOOK_SECRET, value: secret, webhooks: true}
+{{- end }}
+
+{{/* The entry of chatbot.desks for handoff.desk, in YAML; empty with desk none. */}}
+{{- define "chatbot.desk" -}}
+{{- with get (include "chatbot.desks" . | fromYaml) (toString .Values.handoff.desk) }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The handoff's checks (chatbot.validate): a desk the service can reach and a secret source,
+one source only (for every desk, chosen or not), and an unanswered-wait alert that can fire. */}}
+{{- define "chatbot.validateHandoff" -}}
+{{- $h := .Values.handoff }}
+{{- range $name, $desk := include "chatbot.desks" . | fromYaml }}
+{{- $v := get $h $name }}
+{{- $vars := list }}
+{{- $inline := list }}
+{{- $given := false }}
+{{- range $desk.credentials }}
+{{- $vars = append $vars .var }}
+{{- $inline = append $inline .value }}
+{{- if get $v .value }}{{ $given = true }}{{ end }}
+{{- end }}
+{{- if and $v.existingSecret $given }}
+{{- fail (printf "handoff.%s: set existingSecret (a Secret you manage, with %s) or %s (rendered into a Secret of the release), not both" $name (join " and " $vars) (join " and " $inline)) }}
+{{- end }}
+{{- if eq (toString $h.desk) $name }}
+{{- $missing := list }}
+{{- range $desk.settings }}
+{{- if not (get $v .value) }}
+{{- if .hint }}{{ $missing = append $missing (printf "%s (%s)" .value .hint) }}{{ else }}{{ $missing = append $missing .value }}{{ end }}
+{{- end }}
+{{- end }}
+{{- if not $v.existingSecret }}
+{{- range $desk.credentials }}
+{{- if not (get $v .value) }}{{ $missing = append $missing (printf "%s (or existingSecret)" .value) }}{{ end }}
+{{- end }}
+{{- end }}
+{{- if $missing }}
+{{- fail (printf "handoff.desk=%s needs handoff.%s.%s" $name $name (join (printf ", handoff.%s." $name) $missing)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (ne (toString $h.desk) "none") .Values.metrics.prometheusRule.enabled (not (kindIs "invalid" $h.idleTimeout)) }}
+{{- if ge (addf (float64 $h.waitAlertAfter) 300.0) (float64 $h.idleTimeout) }}
+{{- fail (printf "handoff.waitAlertAfter (%v) plus the 5 minutes ChatbotHandoffUnanswered waits must stay below handoff.idleTimeout (%v): a user is handed back to the bot after idleTimeout without a reply, so the alert could never fire" $h.waitAlertAfter $h.idleTimeout) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* A component's ConfigMap: its non-secret settings, read with envFrom. configmap.yaml renders
 it; deployment.yaml hashes it to roll the pods on a change. (dict "root" $ "component" "ingress") */}}
 {{- define "chatbot.configmap" -}}
@@ -270,6 +347,9 @@ it; deployment.yaml hashes it to roll the pods on a change. (dict "root" $ "comp
 {{- with include "chatbot.publicBaseUrl" $root }}{{ $_ := set $data "PUBLIC_BASE_URL" . }}{{ end }}
 {{- end }}
 {{- include "chatbot.addSettings" (dict "data" $data "settings" $c.settings) }}
+{{- if $c.usesHandoff }}
+{{- include "chatbot.addSettings" (dict "data" $data "settings" (include "chatbot.handoffSettings" $root | fromYaml)) }}
+{{- end }}
 {{- if $c.instructions }}
 {{- $_ := set $data "OPENAI_INSTRUCTIONS_FILE" "/etc/chatbot/instructions/instructions.txt" }}
 {{- end }}
@@ -331,6 +411,54 @@ data:
 {{- end }}
 {{- end }}
 
+{{/* The handoff's settings as camelCase keys of their variables (chatbot.addSettings turns
+handoffDesk into HANDOFF_DESK), in YAML: the common ones and the desk's (chatbot.desks); empty
+with handoff.desk none. The secrets are not here: they are credentials (chatbot.secretEnv). */}}
+{{- define "chatbot.handoffSettings" -}}
+{{- $h := .Values.handoff }}
+{{- with include "chatbot.desk" . | fromYaml }}
+{{- $v := get $h (toString $h.desk) }}
+{{- $settings := dict "handoffDesk" $h.desk "handoffKeywords" $h.keywords "handoffMessage" $h.message "handoffReturnMessage" $h.returnMessage "handoffIdleTimeout" $h.idleTimeout }}
+{{- range .settings }}
+{{- $_ := set $settings .setting (get $v .value) }}
+{{- end }}
+{{- toYaml $settings }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret with the desk's credentials (chatbot.desks): handoff.<desk>.existingSecret, or
+"<fullname>-<secret>" rendered from the inline values (<fullname>-chatwoot,
+<fullname>-handoff-webhook); empty with handoff.desk none. */}}
+{{- define "chatbot.deskSecretName" -}}
+{{- with include "chatbot.desk" $ | fromYaml }}
+{{- default (printf "%s-%s" (include "chatbot.fullname" $) .secret) (get $.Values.handoff (toString $.Values.handoff.desk)).existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The desk's Secret the chart renders (a desk without handoff.<desk>.existingSecret), when
+there is one: each credential's variable from its inline value. handoff-secret.yaml renders it;
+deployment.yaml hashes it to roll the pods that read it. chatbot.validate has already required
+the values. */}}
+{{- define "chatbot.deskSecret" -}}
+{{- with include "chatbot.desk" $ | fromYaml }}
+{{- $v := get $.Values.handoff (toString $.Values.handoff.desk) }}
+{{- if not $v.existingSecret }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ include "chatbot.deskSecretName" $ }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "chatbot.labels" $ | nindent 4 }}
+type: Opaque
+data:
+  {{- range .credentials }}
+  {{ .var }}: {{ get $v .value | b64enc | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Fails the render when the public component would refuse to start: signatures checked, and
 neither a PUBLIC_BASE_URL (publicBaseUrl, the Ingress's first host, or an env passthrough) nor the
 explicit PUBLIC_BASE_URL_FROM_REQUEST=true opt-in. Without one, the signed URL would come from
@@ -347,19 +475,54 @@ headers the client chooses. (dict "data" $configMapData "component" .Values.ingr
 {{- end }}
 {{- end }}
 
-{{/* Env entries from the credentials Secret, one per key of `secrets` named in .credentials.
+{{/* Env entries of the credentials named in .credentials: a key of `secrets` from the
+credentials Secret, and a desk's credential (chatwootApiToken, chatwootWebhookSecret,
+handoffWebhookSecret) from the desk's Secret, only when it is handoff.desk's (chatbot.desks).
 (dict "root" $ "credentials" (list "twilioAuthToken")) */}}
 {{- define "chatbot.secretEnv" -}}
 {{- $root := .root }}
 {{- $secret := include "chatbot.secretName" $root }}
 {{- $keys := $root.Values.secrets.existingSecretKeys }}
 {{- $vars := dict "openaiApiKey" "OPENAI_API_KEY" "twilioAccountSid" "TWILIO_ACCOUNT_SID" "twilioAuthToken" "TWILIO_AUTH_TOKEN" "userKeySecret" "USER_KEY_SECRET" }}
+{{- $desk := dict }}
+{{- range (include "chatbot.desk" $root | fromYaml).credentials }}{{ $_ := set $desk .name . }}{{ end }}
+{{- $v := get $root.Values.handoff (toString $root.Values.handoff.desk) }}
 {{- range .credentials }}
+{{- if hasKey $vars . }}
 - name: {{ get $vars . }}
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ ternary (get $keys .) (get $vars .) (not (empty $root.Values.secrets.existingSecret)) }}
+{{- else if hasKey $desk . }}
+{{- $credential := get $desk . }}
+- name: {{ $credential.var }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "chatbot.deskSecretName" $root }}
+      key: {{ if $v.existingSecret }}{{ get $v.existingSecretKeys $credential.value }}{{ else }}{{ $credential.var }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Whether a component reads a credential of handoff.desk's (its credentials name one):
+"true" or empty. (dict "root" $ "component" "ingress") */}}
+{{- define "chatbot.readsDeskSecret" -}}
+{{- $c := index .root.Values .component }}
+{{- $reads := false }}
+{{- range (include "chatbot.desk" .root | fromYaml).credentials }}
+{{- if has .name $c.credentials }}{{ $reads = true }}{{ end }}
+{{- end }}
+{{- if $reads }}true{{ end }}
+{{- end }}
+
+{{/* The desk's webhook path, /desk/<desk>, when the component serves it: its credentials name
+the desk's credential that checks the desk's webhooks (chatbot.desks); empty otherwise.
+(dict "root" $ "component" "ingress") */}}
+{{- define "chatbot.deskWebhookPath" -}}
+{{- $c := index .root.Values .component }}
+{{- range (include "chatbot.desk" .root | fromYaml).credentials }}
+{{- if and .webhooks (has .name $c.credentials) }}/desk/{{ $.root.Values.handoff.desk }}{{ end }}
 {{- end }}
 {{- end }}
 

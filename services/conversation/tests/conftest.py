@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from chatbot_common.bus import publish
 from chatbot_common.contracts import (
     DeadLetter,
+    DeskEvent,
     InboundMessage,
     Media,
     OutboundMessage,
@@ -108,6 +109,13 @@ class Chat:
         ack = await publish(self.js, INBOUND.subject(key_of(user)), message, msg_id=sid, timeout=5)
         self.sids[ack.seq] = sid
         return ack.seq
+
+    async def desk_event(self, delivery_id: str, user: str = ALICE, **fields: Any) -> int:
+        """Publish a desk's event as ingress would; its stream sequence (0: a duplicate)."""
+        event = DeskEvent(delivery_id=delivery_id, received_at=utcnow(), **fields)
+        subject = INBOUND.subject(key_of(user))
+        ack = await publish(self.js, subject, event, msg_id=delivery_id, timeout=5)
+        return 0 if ack.duplicate else ack.seq
 
     @staticmethod
     def key(user: str = ALICE) -> str:

@@ -40,7 +40,14 @@ def inbound(seq: int, body: str) -> Inbound:
         body=body,
         received_at=utcnow(),
     )
-    return Inbound(seq, message, "chat.inbound.k", encode(message), {}, utcnow())
+    return Inbound(
+        seq=seq,
+        message=message,
+        subject="chat.inbound.k",
+        data=encode(message),
+        headers={},
+        stored_at=utcnow(),
+    )
 
 
 def test_a_turn_takes_whole_messages_up_to_its_character_bound() -> None:

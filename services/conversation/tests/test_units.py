@@ -11,7 +11,7 @@ import httpx2
 import openai
 import pytest
 
-from chatbot_common.contracts import Button, InboundMessage, Location, utcnow
+from chatbot_common.contracts import Button, DeskEvent, InboundMessage, Location, utcnow
 from chatbot_conversation.config import DEFAULT_INSTRUCTIONS, ConversationSettings
 from chatbot_conversation.history import estimate_tokens, trim_history
 from chatbot_conversation.inputs import (
@@ -23,7 +23,7 @@ from chatbot_conversation.inputs import (
     text_prompt,
 )
 from chatbot_conversation.limits import check_budget, check_rate, spend_tokens
-from chatbot_conversation.mailbox import Inbound, next_segment
+from chatbot_conversation.mailbox import Entry, FromDesk, Inbound, Mailbox, next_segment
 from chatbot_conversation.responses_backend import turn_input
 from chatbot_conversation.retry import Failure, RetryPolicy, classify, retry_after
 from chatbot_conversation.state import ChatTurn
@@ -185,17 +185,29 @@ def test_locations_and_buttons_are_told_in_words() -> None:
     assert text(inbound("", button=Button(payload="menu"))) == '[The user tapped the button "menu"]'
 
 
-def test_a_command_is_a_segment_of_its_own() -> None:
-    def item(seq: int, body: str) -> Inbound:
-        return Inbound(seq, inbound(body), "chat.inbound.k", b"", {}, utcnow())
+def test_a_command_or_a_desk_event_is_a_segment_of_its_own() -> None:
+    where = {"subject": "chat.inbound.k", "data": b"", "headers": {}, "stored_at": utcnow()}
 
-    batch = [item(1, "a"), item(2, "b"), item(3, "/reset"), item(4, "c")]
-    segment, rest = next_segment(batch)
-    assert [i.seq for i in segment] == [1, 2]
-    segment, rest = next_segment(rest)
-    assert [i.seq for i in segment] == [3]
-    segment, rest = next_segment(rest)
-    assert ([i.seq for i in segment], rest) == ([4], [])
+    def item(seq: int, body: str) -> Entry:
+        if body == "desk":
+            event = DeskEvent(
+                desk="chatwoot",
+                event="handback",
+                conversation="1",
+                delivery_id=f"d{seq}",
+                received_at=utcnow(),
+            )
+            return FromDesk(seq=seq, event=event, **where)  # type: ignore[arg-type]
+        return Inbound(seq=seq, message=inbound(body), **where)  # type: ignore[arg-type]
+
+    batch = [item(1, "a"), item(2, "b"), item(3, "/reset"), item(4, "c"), item(5, "desk")]
+    cuts = []
+    while batch:
+        segment, batch = next_segment(batch)
+        cuts.append([i.seq for i in segment])
+    assert cuts == [[1, 2], [3], [4], [5]]
+    segment, rest = next_segment([item(6, "d"), item(7, "desk")])
+    assert ([i.seq for i in segment], [i.seq for i in rest]) == ([6], [7])
     assert next_segment([]) == ([], [])
 
 
@@ -274,3 +286,20 @@ def test_a_turns_input_is_text_until_an_image_comes_then_parts_in_order() -> Non
     ]
     assert Prompt("caption", (image,)).as_text() == f"caption\n{IMAGE_MARK}"
     assert Prompt("", (image,)).as_text() == IMAGE_MARK
+
+
+def test_a_desk_event_does_not_wait_for_the_coalescing_window() -> None:
+    mailbox = Mailbox(None, coalesce_window=1.0)  # type: ignore[arg-type]  # no reads here
+    where = {"subject": "chat.inbound.k", "data": b"", "headers": {}, "stored_at": utcnow()}
+    event = DeskEvent(
+        desk="chatwoot",
+        event="agent_message",
+        conversation="1",
+        delivery_id="d1",
+        body="hi",
+        received_at=utcnow(),
+    )
+    person = FromDesk(seq=1, event=event, **where)  # type: ignore[arg-type]
+    user = Inbound(seq=2, message=inbound("hello"), **where)  # type: ignore[arg-type]
+    assert mailbox.wait_before([person, user]) == 0.0
+    assert 0.9 < mailbox.wait_before([user, person]) <= 1.0

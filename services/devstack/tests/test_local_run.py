@@ -181,3 +181,19 @@ def test_make_run_s_example_tools_are_a_file_the_service_reads_for_the_sandbox(
     )
     assert "  tools         none" in banner_for({})
     assert "  tools         from /etc/tools.yaml" in banner_for({"TOOLS_FILE": "/etc/tools.yaml"})
+
+
+def test_users_are_handed_to_the_sandbox_s_chatwoot_unless_a_desk_is_set() -> None:
+    env = local_environment(PORTS, {})
+    settings = sandbox_settings(env)
+    assert env["HANDOFF_DESK"] == "chatwoot"
+    assert env["CHATWOOT_BASE_URL"] == "http://127.0.0.1:8090"
+    assert settings.chatwoot_webhook_url == "http://127.0.0.1:8080/desk/chatwoot"
+    # Both ends share the token and the webhook secret.
+    assert settings.chatwoot_api_token.get_secret_value() == env["CHATWOOT_API_TOKEN"]
+    assert settings.chatwoot_webhook_secret.get_secret_value() == env["CHATWOOT_WEBHOOK_SECRET"]
+    assert "handoff       the sandbox's Chatwoot: write 'person'" in banner_for({})
+
+    given = {"HANDOFF_DESK": "none"}
+    assert "CHATWOOT_BASE_URL" not in local_environment(PORTS, given)
+    assert "  handoff       none (HANDOFF_DESK)" in banner_for(given)

@@ -6,29 +6,23 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from nats.aio.client import Client as NATS
-from nats.js.errors import NotFoundError
 from prometheus_client import REGISTRY
 from twilio.request_validator import RequestValidator
 
 from chatbot_common.userkey import user_key
 from chatbot_devstack import ACCOUNT_SID
 from chatbot_devstack import BUSINESS_NUMBER as BUSINESS
-from chatbot_ingress.app import IngressApp, create_app
 from chatbot_ingress.config import IngressSettings
 
-TOKEN = "test-auth-token"
-SECRET = "test-user-key-secret"
-PUBLIC = "https://bot.example.com"
-USER = "whatsapp:+15550001111"
+from .conftest import PUBLIC, SECRET, TOKEN, Factory, stream_messages
 
-Factory = Callable[..., Any]
+USER = "whatsapp:+15550001111"
 
 
 def inbound(**fields: str) -> dict[str, str]:
@@ -50,52 +44,6 @@ def signature(url: str, form: dict[str, str], token: str = TOKEN) -> dict[str, s
 def counted(route: str, outcome: str) -> float:
     labels = {"route": route, "outcome": outcome}
     return REGISTRY.get_sample_value("chatbot_webhook_requests_total", labels) or 0.0
-
-
-@asynccontextmanager
-async def serving(app: IngressApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        app.api.router.lifespan_context(app.api),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as c,
-    ):
-        yield c
-
-
-@pytest.fixture
-def make_ingress(nats_server: Any) -> Callable[..., Any]:
-    """Start ingress (in this process, real NATS) with some settings overridden."""
-
-    def make(**overrides: Any) -> Any:
-        values = {
-            "nats_url": nats_server.url,
-            "user_key_secret": SECRET,
-            "twilio_auth_token": TOKEN,
-            "public_base_url": PUBLIC,
-            "nats_publish_timeout": 1.0,
-        }
-        settings = IngressSettings(**(values | overrides))
-        return serving(create_app(settings))
-
-    return make
-
-
-@pytest.fixture
-async def client(make_ingress: Factory) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_ingress() as client:
-        yield client
-
-
-async def stream_messages(nc: NATS, stream: str) -> list[Any]:
-    js = nc.jetstream()
-    try:
-        info = await js.stream_info(stream)
-    except NotFoundError:
-        return []
-    return [
-        await js.get_msg(stream, seq=seq)
-        for seq in range(info.state.first_seq, info.state.last_seq + 1)
-        if info.state.messages
-    ]
 
 
 async def test_signed_message_is_published_then_answered_with_empty_twiml(

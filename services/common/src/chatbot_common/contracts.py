@@ -8,9 +8,18 @@ malformed message goes to the dead-letter stream with a reason instead of crashi
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 __all__ = [
     "Button",
@@ -18,11 +27,14 @@ __all__ = [
     "ContractError",
     "DeadLetter",
     "DeliveryStatus",
+    "DeskEvent",
     "InboundMessage",
     "Location",
     "Media",
     "OutboundMessage",
+    "UserInbound",
     "decode",
+    "decode_user_inbound",
     "encode",
     "utcnow",
 ]
@@ -87,6 +99,47 @@ class InboundMessage(Contract):
     extra: dict[str, str] = Field(
         default_factory=dict, description="Webhook fields this version does not know, kept."
     )
+
+
+class DeskEvent(Contract):
+    """What a helpdesk did about a handed-off user; published on ``chat.inbound.<user_key>``.
+
+    It shares the user's subject with their messages, so one per-user order covers both
+    (docs/handoff.md). ``delivery_id`` is the desk's id of the webhook delivery, used as the
+    ``Nats-Msg-Id``.
+    """
+
+    v: Literal[1] = 1
+    kind: Literal["desk"] = "desk"
+    desk: Literal["chatwoot", "webhook", "operator", "timer"]
+    event: Literal["agent_message", "handback", "idle_check"]
+    conversation: str = Field("", description="The desk's conversation id (none from a timer).")
+    delivery_id: NonEmpty
+    body: str = ""
+    media_urls: tuple[str, ...] = ()
+    agent: str | None = Field(None, description="The agent's display name, for the record.")
+    status: str | None = Field(None, description="The desk's new status, on a handback.")
+    received_at: datetime
+
+    @model_validator(mode="after")
+    def _check_event(self) -> DeskEvent:
+        if self.event == "agent_message" and not (self.body.strip() or self.media_urls):
+            raise ValueError("an agent message needs a body or media")
+        return self
+
+
+def _inbound_tag(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return "desk" if kind == "desk" else "message"
+
+
+type UserInbound = Annotated[
+    Annotated[InboundMessage, Tag("message")] | Annotated[DeskEvent, Tag("desk")],
+    Discriminator(_inbound_tag),
+]
+"""What ``chat.inbound.<user_key>`` carries: the user's message, or a desk's event."""
+
+_USER_INBOUND: TypeAdapter[InboundMessage | DeskEvent] = TypeAdapter(UserInbound)
 
 
 class OutboundMessage(Contract):
@@ -168,8 +221,18 @@ def decode[Model: Contract](model: type[Model], data: bytes) -> Model:
     try:
         return model.model_validate_json(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "payload"
-        raise ContractError(
-            f"invalid {model.__name__}: {where}: {first['msg']} ({exc.error_count()} error(s))"
-        ) from None
+        raise _first_problem(model.__name__, exc) from None
+
+
+def decode_user_inbound(data: bytes) -> InboundMessage | DeskEvent:
+    """Parse a ``chat.inbound`` payload; raise :class:`ContractError` with the first problem."""
+    try:
+        return _USER_INBOUND.validate_json(data)
+    except ValidationError as exc:
+        raise _first_problem("inbound", exc) from None
+
+
+def _first_problem(name: str, exc: ValidationError) -> ContractError:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "payload"
+    return ContractError(f"invalid {name}: {where}: {first['msg']} ({exc.error_count()} error(s))")

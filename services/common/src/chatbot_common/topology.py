@@ -27,6 +27,7 @@ __all__ = [
     "DELIVERIES_BUCKET",
     "DLQ",
     "EVENTS",
+    "HANDOFFS_BUCKET",
     "INBOUND",
     "OUTBOUND",
     "Bucket",
@@ -116,6 +117,8 @@ DLQ = Stream("CHAT_DLQ", "chat.dlq", max_age=30 * _DAY)
 
 CONVERSATIONS_BUCKET = Bucket("CHAT_CONVERSATIONS")
 DELIVERIES_BUCKET = Bucket("CHAT_DELIVERIES", ttl=7 * _DAY)
+HANDOFFS_BUCKET = Bucket("CHAT_HANDOFFS")
+"""Who is with a person now, one key per user: read by the idle timer and for the wait gauge."""
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
 import httpx2
@@ -20,12 +20,22 @@ from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 from chatbot_common.runtime import NatsRuntime, Topology, create_worker_app
-from chatbot_common.topology import CONVERSATIONS_BUCKET, DLQ, INBOUND, OUTBOUND, Consumer
+from chatbot_common.topology import (
+    CONVERSATIONS_BUCKET,
+    DLQ,
+    HANDOFFS_BUCKET,
+    INBOUND,
+    OUTBOUND,
+    Consumer,
+)
 from chatbot_common.worker import Handler
 
 from .chat_backend import ChatBackend
 from .config import ConversationSettings
 from .handler import TurnHandler
+from .handoff import ChatwootDesk, Desk, WebhookDesk
+from .handoff.flow import Handoffs
+from .handoff.waiting import HandoffIndex, watching_handoffs
 from .llm import Backend, ModelRequests
 from .mailbox import Mailbox
 from .media import Attachments, MediaDownloader
@@ -42,6 +52,8 @@ from .turns import TurnRunner
 __all__ = ["create_app", "inbound_consumer"]
 
 CONSUMER_NAME = "conversation"
+DESK_TIMEOUT = 15.0
+"""Seconds one desk request may take."""
 
 
 def inbound_consumer(settings: ConversationSettings) -> Consumer:
@@ -63,6 +75,7 @@ def _backend(
     tools: ToolRunner | None,
     settings: ConversationSettings,
 ) -> Backend:
+    handoff = settings.handoff_desk != "none"
     if settings.openai_backend == "chat":
         return ChatBackend(
             client,
@@ -71,8 +84,45 @@ def _backend(
             history_tokens=settings.chat_history_tokens,
             max_tokens_parameter=settings.chat_max_tokens_parameter,
             tools=tools,
+            handoff=handoff,
         )
-    return ResponsesBackend(client, requests, instructions=settings.instructions, tools=tools)
+    return ResponsesBackend(
+        client, requests, instructions=settings.instructions, tools=tools, handoff=handoff
+    )
+
+
+def _desk(session: aiohttp.ClientSession, settings: ConversationSettings) -> Desk:
+    """The helpdesk users are handed to (HANDOFF_DESK: chatwoot or webhook)."""
+    policy = RetryPolicy(
+        max_attempts=settings.openai_max_attempts,
+        initial=settings.openai_backoff_initial,
+        maximum=settings.openai_backoff_max,
+        budget=settings.openai_retry_budget,
+    )
+    rng = random.Random()  # noqa: S311 - jitter
+    if settings.handoff_desk == "webhook":
+        assert settings.handoff_webhook_url
+        assert settings.handoff_webhook_secret
+        return WebhookDesk(
+            session,
+            url=settings.handoff_webhook_url,
+            secret=settings.handoff_webhook_secret.get_secret_value(),
+            policy=policy,
+            rng=rng,
+        )
+    assert settings.chatwoot_base_url
+    assert settings.chatwoot_account_id
+    assert settings.chatwoot_inbox_id
+    assert settings.chatwoot_api_token
+    return ChatwootDesk(
+        session,
+        base_url=settings.chatwoot_base_url,
+        account_id=settings.chatwoot_account_id,
+        inbox_id=settings.chatwoot_inbox_id,
+        token=settings.chatwoot_api_token.get_secret_value(),
+        policy=policy,
+        rng=rng,
+    )
 
 
 def _attachments(
@@ -128,11 +178,16 @@ def create_app(
             ) as client,
             aiohttp.ClientSession(headers={"User-Agent": "chatbot-conversation"}) as media,
             aiohttp.ClientSession(headers={"User-Agent": "chatbot-conversation"}) as calls,
+            aiohttp.ClientSession(
+                headers={"User-Agent": "chatbot-conversation"},
+                timeout=aiohttp.ClientTimeout(total=DESK_TIMEOUT),
+            ) as desk_session,
             watch_models(
                 client,
                 (settings.openai_model, settings.openai_transcription_model),
                 interval=settings.openai_model_watch_interval,
             ),
+            AsyncExitStack() as optional,
         ):
             requests = ModelRequests(client, settings, tracer, random.Random())  # noqa: S311 - jitter
             tools = (
@@ -141,22 +196,45 @@ def create_app(
                 else None
             )
             mailbox = Mailbox(runtime.js, coalesce_window=settings.coalesce_window)
-            store = StateStore(kv)
+            outbox = Outbox(
+                runtime.js,
+                timeout=settings.nats_publish_timeout,
+                max_payload=lambda: runtime.nc.max_payload,
+            )
+            backend = _backend(client, requests, tools, settings)
+            attachments = _attachments(media, client, requests, settings)
+            handoffs = None
+            if settings.handoff_desk != "none":
+                index = HandoffIndex(await runtime.js.key_value(HANDOFFS_BUCKET.name))
+                handoffs = Handoffs(
+                    desk=_desk(desk_session, settings),
+                    index=index,
+                    attachments=attachments,
+                    backend=backend,
+                    outbox=outbox,
+                    settings=settings,
+                )
+                await optional.enter_async_context(
+                    watching_handoffs(
+                        runtime.js,
+                        index,
+                        idle_after=settings.handoff_idle_timeout,
+                        every=settings.handoff_check_interval,
+                        publish_timeout=settings.nats_publish_timeout,
+                    )
+                )
             yield TurnHandler(
                 js=runtime.js,
-                store=store,
+                store=StateStore(kv),
                 mailbox=mailbox,
                 turns=TurnRunner(
                     mailbox=mailbox,
-                    outbox=Outbox(
-                        runtime.js,
-                        timeout=settings.nats_publish_timeout,
-                        max_payload=lambda: runtime.nc.max_payload,
-                    ),
-                    backend=_backend(client, requests, tools, settings),
-                    attachments=_attachments(media, client, requests, settings),
+                    outbox=outbox,
+                    backend=backend,
+                    attachments=attachments,
                     tracer=tracer,
                     settings=settings,
+                    handoffs=handoffs,
                 ),
                 settings=settings,
             )
@@ -167,7 +245,9 @@ def create_app(
         topology=Topology(
             streams=(INBOUND, OUTBOUND, DLQ),
             consumers=(consumer,),
-            buckets=(CONVERSATIONS_BUCKET,),
+            buckets=(CONVERSATIONS_BUCKET, HANDOFFS_BUCKET)
+            if settings.handoff_desk != "none"
+            else (CONVERSATIONS_BUCKET,),
         ),
         consumer=consumer,
         concurrency=settings.max_concurrent_turns,

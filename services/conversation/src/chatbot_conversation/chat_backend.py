@@ -20,9 +20,11 @@ from openai.types.chat import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .handoff import tool as handoff_tool
+from .handoff.tool import asked_for_a_person
 from .history import trim_history, turn_tokens
 from .inputs import Prompt
-from .llm import ModelReply, ModelRequests, Remember, Usage
+from .llm import ModelReply, ModelRequests, Remember, Said, Usage
 from .state import ChatTurn, StoredCall
 from .tools import ToolCall, ToolRunner, TurnRef
 from .tools.rounds import ToolRounds
@@ -88,6 +90,18 @@ class _Completion(BaseModel):
         return Usage(self.id, self.model, usage.prompt_tokens, usage.completion_tokens)
 
 
+def _round(text: str, calls: Sequence[ToolCall], outputs: Sequence[str]) -> list[ChatTurn]:
+    """A round of function calls as kept in the history: the model's message, the outputs."""
+    stored = tuple(StoredCall(id=c.call_id, name=c.name, arguments=c.arguments) for c in calls)
+    return [
+        ChatTurn(role="assistant", content=text, tool_calls=stored),
+        *(
+            ChatTurn(role="tool", content=output, tool_call_id=call.call_id)
+            for call, output in zip(calls, outputs, strict=True)
+        ),
+    ]
+
+
 def _param(turn: ChatTurn) -> ChatCompletionMessageParam:
     if turn.role == "user":
         return {"role": "user", "content": turn.content}
@@ -134,18 +148,18 @@ class ChatBackend:
         history_tokens: int,
         max_tokens_parameter: Literal["max_completion_tokens", "max_tokens"],
         tools: ToolRunner | None = None,
+        handoff: bool = False,
     ) -> None:
+        """``handoff``: offer the model ``handoff_to_human`` (a desk is set; needs ``tools``)."""
         self._client = client
         self._cap_field = max_tokens_parameter
         self._requests = requests
         self._instructions = instructions
         self._budget = history_tokens
         self._runner = tools
-        self._tools: list[ChatCompletionToolUnionParam] = (
-            [function.chat_param() for function in tools.tools.functions]  # type: ignore[misc]
-            if tools is not None
-            else []
-        )
+        params = [function.chat_param() for function in tools.tools.functions] if tools else []
+        params += [handoff_tool.chat_param()] if handoff else []
+        self._tools: list[ChatCompletionToolUnionParam] = params  # type: ignore[assignment]
 
     async def reply(
         self,
@@ -173,18 +187,19 @@ class ChatBackend:
         completion, usage = await self._complete(messages, rounds)
         steps: list[ChatTurn] = []
         # A message asking for calls when the turn may make no more model calls is not kept.
-        while (calls := completion.calls) and not rounds.spent:
+        while calls := completion.calls:
+            if (handoff := asked_for_a_person(calls)) is not None:
+                asked_for, outputs = handoff
+                steps += _round(completion.text, calls, outputs)
+                rounds.finish()
+                kept = trim_history((*sent, *asked, *steps), self._budget)
+                return ModelReply(
+                    text="", conversation_id=None, history=kept, usage=usage, handoff=asked_for
+                )
+            if rounds.spent:
+                break
             outputs = await rounds.run(calls)
-            stored = tuple(
-                StoredCall(id=c.call_id, name=c.name, arguments=c.arguments) for c in calls
-            )
-            new = [
-                ChatTurn(role="assistant", content=completion.text, tool_calls=stored),
-                *(
-                    ChatTurn(role="tool", content=output, tool_call_id=call.call_id)
-                    for call, output in zip(calls, outputs, strict=True)
-                ),
-            ]
+            new = _round(completion.text, calls, outputs)
             steps += new
             messages += [_param(message) for message in new]
             completion, more = await self._complete(messages, rounds)
@@ -196,6 +211,30 @@ class ChatBackend:
         if steps and not kept:  # the tool steps alone fill the budget: keep the exchange
             kept = trim_history((*sent, *asked, answer), self._budget)
         return ModelReply(text=text, conversation_id=None, history=kept, usage=usage)
+
+    async def record(
+        self,
+        *,
+        user_key: str,
+        said: Sequence[Said],
+        conversation_id: str | None,
+        history: tuple[ChatTurn, ...],
+        remember: Remember,
+    ) -> tuple[str | None, tuple[ChatTurn, ...]]:
+        """``history`` with ``said`` added, trimmed to the budget."""
+        added = tuple(ChatTurn(role=line.role, content=line.text) for line in said)
+        return conversation_id, trim_history((*history, *added), self._budget)
+
+    async def recent(
+        self, *, conversation_id: str | None, history: tuple[ChatTurn, ...], limit: int
+    ) -> list[Said]:
+        """The last messages of the stored history (function calls and outputs left out)."""
+        said = [
+            Said(turn.role, turn.content)
+            for turn in history
+            if turn.role != "tool" and turn.content.strip()
+        ]
+        return said[-limit:]
 
     async def _complete(
         self, messages: list[ChatCompletionMessageParam], rounds: ToolRounds

@@ -31,6 +31,8 @@ MIN_OUTPUT_TOKENS = 16
 """The smallest ``max_output_tokens`` the Responses API accepts."""
 
 MediaTypes = Annotated[frozenset[str], NoDecode]
+KeywordSet = Annotated[frozenset[str], NoDecode]
+"""Words, read from the environment as a comma-separated list and compared case-folded."""
 """A set of media types, read from the environment as a comma-separated list."""
 
 
@@ -169,6 +171,75 @@ class ConversationSettings(ServiceSettings):
             "start-up."
         ),
     )
+    handoff_desk: Literal["none", "chatwoot", "webhook"] = Field(
+        "none",
+        description=(
+            "Where a user who asks for a person is handed over: none, chatwoot, or webhook "
+            "(any helpdesk, through our signed JSON: docs/handoff.md)."
+        ),
+    )
+    handoff_keywords: KeywordSet = Field(
+        frozenset({"human", "agent", "person"}),
+        description=(
+            "Messages that hand the user to a person (comma-separated; the whole message, any "
+            "case)."
+        ),
+    )
+    handoff_message: str = Field(
+        "I'm passing you to a person on our team. They will answer here as soon as they can.",
+        min_length=1,
+        description="What the user is told when a person takes over.",
+    )
+    handoff_return_message: str = Field(
+        "You are back with the assistant. Ask me anything, or write 'person' to reach our team.",
+        min_length=1,
+        description="What the user is told when they are handed back to the bot.",
+    )
+    handoff_idle_timeout: float = Field(
+        4 * 3600.0,
+        ge=0,
+        description=(
+            "Seconds with no message from the person after which the user is handed back to "
+            "the bot (and told); 0 = never."
+        ),
+    )
+    handoff_check_interval: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Seconds between looks at the handed-off users (idle timeout, the wait gauges)."
+        ),
+    )
+    handoff_context_messages: int = Field(
+        10,
+        ge=0,
+        le=50,
+        description="The user's last messages shown to the person in the handoff's note.",
+    )
+    handoff_webhook_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+(/[^#]*)?$",
+        description="Where the webhook desk's events are posted (HANDOFF_DESK=webhook).",
+    )
+    handoff_webhook_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Key of the webhook desk's HMAC-SHA256 signatures, both ways (ingress checks the "
+            "desk's with it); a secret."
+        ),
+    )
+    chatwoot_base_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="Chatwoot's address, e.g. https://desk.example.com (HANDOFF_DESK=chatwoot).",
+    )
+    chatwoot_account_id: int | None = Field(None, ge=1, description="Chatwoot account id.")
+    chatwoot_inbox_id: int | None = Field(
+        None, ge=1, description="The Chatwoot API-channel inbox that handed-over users land in."
+    )
+    chatwoot_api_token: SecretStr | None = Field(
+        None, description="A Chatwoot user's access token (api_access_token); a secret."
+    )
     twilio_account_sid: str | None = Field(
         None,
         pattern=r"^AC[0-9a-fA-F]{32}$",
@@ -249,6 +320,34 @@ class ConversationSettings(ServiceSettings):
             raise ValueError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither")
         return self
 
+    @field_validator("handoff_keywords", mode="before")
+    @classmethod
+    def _keyword_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple | set | frozenset):
+            return frozenset(str(word).strip().casefold() for word in value if str(word).strip())
+        return value
+
+    @model_validator(mode="after")
+    def _desk_complete(self) -> ConversationSettings:
+        if self.handoff_desk == "chatwoot":
+            needed = {
+                "CHATWOOT_BASE_URL": self.chatwoot_base_url,
+                "CHATWOOT_ACCOUNT_ID": self.chatwoot_account_id,
+                "CHATWOOT_INBOX_ID": self.chatwoot_inbox_id,
+                "CHATWOOT_API_TOKEN": self.chatwoot_api_token,
+            }
+            if missing := [name for name, value in needed.items() if value is None]:
+                raise ValueError(f"HANDOFF_DESK=chatwoot needs {', '.join(missing)}")
+        if self.handoff_desk == "webhook" and (
+            self.handoff_webhook_url is None or not _secret(self.handoff_webhook_secret)
+        ):
+            raise ValueError(
+                "HANDOFF_DESK=webhook needs HANDOFF_WEBHOOK_URL and HANDOFF_WEBHOOK_SECRET"
+            )
+        return self
+
     @model_validator(mode="after")
     def _tools_usable(self) -> ConversationSettings:
         """Read the tools file (once: :attr:`tools` keeps it) and check it fits the backend."""
@@ -261,8 +360,11 @@ class ConversationSettings(ServiceSettings):
 
     @cached_property
     def tools(self) -> Tools | None:
-        """The tools file's tools, read once; None without a file."""
-        return load_tools(self.tools_file) if self.tools_file is not None else None
+        """The tools file's tools, read once; none without a file, unless a desk is set (the
+        model is then offered ``handoff_to_human`` alone)."""
+        if self.tools_file is not None:
+            return load_tools(self.tools_file)
+        return Tools() if self.handoff_desk != "none" else None
 
     @field_validator("openai_instructions_file")
     @classmethod
@@ -277,6 +379,11 @@ class ConversationSettings(ServiceSettings):
         if self.openai_instructions_file is None:
             return self.openai_instructions
         return _read_instructions(self.openai_instructions_file)
+
+
+def _secret(value: SecretStr | None) -> bool:
+    """Whether ``value`` holds a secret (set, and not empty)."""
+    return value is not None and bool(value.get_secret_value())
 
 
 def _read_instructions(path: Path) -> str:

@@ -20,14 +20,14 @@ from enum import Enum
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from chatbot_common.contracts import ContractError, InboundMessage, decode, utcnow
+from chatbot_common.contracts import ContractError, decode_user_inbound, utcnow
 from chatbot_common.dlq import dead_letter
 from chatbot_common.topology import INBOUND
 from chatbot_common.worker import redelivery_delay
 
 from .config import ConversationSettings
 from .lease import Lease
-from .mailbox import Inbound, Mailbox, next_segment
+from .mailbox import Entry, Mailbox, next_segment
 from .metrics import LEASE_CONTENTION, TURNS_IN_FLIGHT
 from .outbox import SERVICE
 from .state import ConversationState, SeqRange, StateConflictError, StateStore, StoredState
@@ -119,7 +119,7 @@ class TurnHandler:
 
     async def __call__(self, msg: Msg) -> None:
         try:
-            decode(InboundMessage, msg.data)
+            decode_user_inbound(msg.data)
         except ContractError as exc:
             await dead_letter(
                 self._js,
@@ -243,7 +243,7 @@ class TurnHandler:
             )
 
     async def _lease_and_run(
-        self, claim: _Claim, segment: list[Inbound], rest: list[Inbound], *, recovering: bool
+        self, claim: _Claim, segment: list[Entry], rest: list[Entry], *, recovering: bool
     ) -> Outcome:
         """Take the lease and run turns; look again when another writer got there first."""
         pending = (claim.state.pending if recovering else None) or seq_range(segment)
@@ -258,8 +258,8 @@ class TurnHandler:
         self,
         claim: _Claim,
         lease: Lease,
-        segment: list[Inbound],
-        rest: list[Inbound],
+        segment: list[Entry],
+        rest: list[Entry],
         *,
         recovering: bool,
     ) -> Outcome:

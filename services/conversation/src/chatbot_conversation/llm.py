@@ -11,13 +11,14 @@ import random
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from openai import AsyncOpenAI
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.trace import Tracer
 
 from .config import ConversationSettings
+from .handoff.tool import HandoffAsk
 from .inputs import Prompt
 from .metrics import LLM_ERRORS, LLM_SECONDS, TOKENS
 from .retry import Failure, ModelCallError, RetryPolicy, with_retries
@@ -31,6 +32,7 @@ __all__ = [
     "ModelReply",
     "ModelRequests",
     "Remember",
+    "Said",
     "Usage",
     "counting_model_calls",
 ]
@@ -57,12 +59,24 @@ class Usage:
 
 @dataclass(frozen=True)
 class ModelReply:
-    """The answer to one turn, and the conversation state the backend wants kept."""
+    """The answer to one turn, and the conversation state the backend wants kept.
+
+    ``handoff`` is set when the model handed the user to a person instead of answering.
+    """
 
     text: str
     conversation_id: str | None
     history: tuple[ChatTurn, ...]
     usage: Usage
+    handoff: HandoffAsk | None = None
+
+
+@dataclass(frozen=True)
+class Said:
+    """A line of the chat the model did not take part in (a handoff's), for its context."""
+
+    role: Literal["user", "assistant"]
+    text: str
 
 
 @dataclass
@@ -106,6 +120,24 @@ class Backend(Protocol):
         history: tuple[ChatTurn, ...],
         remember: Remember,
     ) -> ModelReply: ...
+
+    async def record(
+        self,
+        *,
+        user_key: str,
+        said: Sequence[Said],
+        conversation_id: str | None,
+        history: tuple[ChatTurn, ...],
+        remember: Remember,
+    ) -> tuple[str | None, tuple[ChatTurn, ...]]:
+        """Add ``said`` to the user's context; the conversation id and history to keep."""
+        ...
+
+    async def recent(
+        self, *, conversation_id: str | None, history: tuple[ChatTurn, ...], limit: int
+    ) -> list[Said]:
+        """The last ``limit`` messages of the user's chat, oldest first."""
+        ...
 
 
 class ModelRequests:

@@ -1,8 +1,8 @@
 """A user's mailbox: their inbound messages read straight from CHAT_INBOUND, in stream order.
 
 The lease holder reads the user's unanswered messages itself (direct gets by subject), whichever
-replica received them, and cuts them into turns: a command is a turn of its own, and no turn
-takes more than ``TURN_MAX_INPUT_CHARS``.
+replica received them, and cuts them into turns: a command or a desk's event is a turn of its
+own, and no turn takes more than ``TURN_MAX_INPUT_CHARS``.
 """
 
 from __future__ import annotations
@@ -12,27 +12,33 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeGuard
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from chatbot_common.bus import MSG_ID_HEADER
-from chatbot_common.contracts import ContractError, InboundMessage, decode, utcnow
+from chatbot_common.contracts import (
+    ContractError,
+    DeskEvent,
+    InboundMessage,
+    decode_user_inbound,
+    utcnow,
+)
 from chatbot_common.topology import INBOUND
 
 from .inputs import command_of, text_prompt
 
-__all__ = ["Inbound", "Mailbox", "next_segment"]
+__all__ = ["Entry", "FromDesk", "Inbound", "Mailbox", "next_segment", "user_messages"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Inbound:
-    """One stored inbound message and where it sits in the stream."""
+@dataclass(frozen=True, kw_only=True)
+class _Stored:
+    """Where one entry of the user's subject sits in the stream, and its payload."""
 
     seq: int
-    message: InboundMessage
     subject: str
     data: bytes
     headers: Mapping[str, str]
@@ -41,6 +47,35 @@ class Inbound:
     @property
     def msg_id(self) -> str | None:
         return self.headers.get(MSG_ID_HEADER)
+
+    def holding(self, payload: InboundMessage | DeskEvent) -> Entry:
+        """The entry for ``payload`` stored here."""
+        where = vars(self)
+        if isinstance(payload, DeskEvent):
+            return FromDesk(event=payload, **where)
+        return Inbound(message=payload, **where)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inbound(_Stored):
+    """One of the user's own messages."""
+
+    message: InboundMessage
+
+
+@dataclass(frozen=True, kw_only=True)
+class FromDesk(_Stored):
+    """A desk's event about the user: an agent's message, a hand-back, an idle check."""
+
+    event: DeskEvent
+
+
+type Entry = Inbound | FromDesk
+
+
+def user_messages(segment: Sequence[Entry]) -> TypeGuard[Sequence[Inbound]]:
+    """Whether ``segment`` is the user's messages (a segment is never mixed)."""
+    return not segment or isinstance(segment[0], Inbound)
 
 
 class Mailbox:
@@ -52,14 +87,14 @@ class Mailbox:
 
     async def read(
         self, key: str, *, after: int, through: int | None = None, limit: int | None = None
-    ) -> list[Inbound]:
-        """The user's messages with ``after < seq <= through`` (no upper bound when None).
+    ) -> list[Entry]:
+        """The user's entries with ``after < seq <= through`` (no upper bound when None).
 
-        At most ``limit`` of them when given. A message that is not a valid InboundMessage is
-        skipped: its own delivery sends it to the dead-letter stream.
+        At most ``limit`` of them when given. A payload that is neither a valid InboundMessage
+        nor a DeskEvent is skipped: its own delivery sends it to the dead-letter stream.
         """
         subject = INBOUND.subject(key)
-        found: list[Inbound] = []
+        found: list[Entry] = []
         seq = after + 1
         while (through is None or seq <= through) and (limit is None or len(found) < limit):
             try:
@@ -73,20 +108,18 @@ class Mailbox:
             seq = raw.seq + 1
             data = raw.data or b""
             try:
-                message = decode(InboundMessage, data)
+                decoded = decode_user_inbound(data)
             except ContractError:
                 log.info("skipping a malformed message", extra={"user_key": key, "seq": raw.seq})
                 continue
-            found.append(
-                Inbound(
-                    seq=raw.seq,
-                    message=message,
-                    subject=subject,
-                    data=data,
-                    headers=dict(raw.headers or {}),
-                    stored_at=raw.time or utcnow(),
-                )
+            where = _Stored(
+                seq=raw.seq,
+                subject=subject,
+                data=data,
+                headers=dict(raw.headers or {}),
+                stored_at=raw.time or utcnow(),
             )
+            found.append(where.holding(decoded))
         return found
 
     @property
@@ -94,13 +127,14 @@ class Mailbox:
         """Whether a turn waits for what follows its first message (a window is set)."""
         return self._window > 0
 
-    def wait_before(self, batch: Sequence[Inbound]) -> float:
-        """Seconds until the coalescing window of the batch's oldest message closes."""
-        if not batch or not self.coalesces:
+    def wait_before(self, batch: Sequence[Entry]) -> float:
+        """Seconds until the coalescing window of the batch's oldest message closes (none
+        before a desk's event: it is a turn of its own)."""
+        if not batch or not self.coalesces or isinstance(batch[0], FromDesk):
             return 0.0
         return max(0.0, self._window - (utcnow() - batch[0].stored_at).total_seconds())
 
-    async def coalesce(self, key: str, batch: list[Inbound]) -> tuple[list[Inbound], float]:
+    async def coalesce(self, key: str, batch: list[Entry]) -> tuple[list[Entry], float]:
         """``batch`` plus what arrives until its window closes, and the seconds waited."""
         wait = self.wait_before(batch)
         if wait <= 0:
@@ -110,24 +144,24 @@ class Mailbox:
 
 
 def next_segment(
-    batch: Sequence[Inbound], *, max_chars: int | None = None
-) -> tuple[list[Inbound], list[Inbound]]:
-    """The messages the next turn answers, and the rest.
+    batch: Sequence[Entry], *, max_chars: int | None = None
+) -> tuple[list[Entry], list[Entry]]:
+    """The entries the next turn answers, and the rest.
 
-    A command is a turn of its own; otherwise the turn takes every message up to the next
-    command, and no more than ``max_chars`` characters of text (``TURN_MAX_INPUT_CHARS``) in
-    all, cut at whole messages: a longer burst is answered in several turns, in order. A
-    single message longer than that is a turn of its own (cut to the bound when the model is
-    asked, :func:`.inputs.bounded`).
+    A command or a desk's event is a turn of its own; otherwise the turn takes every message up
+    to the next command or event, and no more than ``max_chars`` characters of text
+    (``TURN_MAX_INPUT_CHARS``) in all, cut at whole messages: a longer burst is answered in
+    several turns, in order. A single message longer than that is a turn of its own (cut to
+    the bound when the model is asked, :func:`.inputs.bounded`).
     """
     if not batch:
         return [], []
-    if command_of(batch[0].message) is not None:
+    if _alone(batch[0]):
         return [batch[0]], list(batch[1:])
     end = 0
     chars = 0
     for item in batch:
-        if command_of(item.message) is not None:
+        if not isinstance(item, Inbound) or _alone(item):
             break
         if max_chars is not None:
             chars += len(text_prompt(item.message).text)
@@ -135,3 +169,8 @@ def next_segment(
                 break
         end += 1
     return list(batch[:end]), list(batch[end:])
+
+
+def _alone(entry: Entry) -> bool:
+    """Whether ``entry`` makes a turn of its own: a desk's event, or a command."""
+    return not isinstance(entry, Inbound) or command_of(entry.message) is not None

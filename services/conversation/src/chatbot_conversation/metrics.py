@@ -44,12 +44,16 @@ TURN_OUTCOMES = (
     "recovered",
     "media_refused",
     "abandoned",
+    "handed_off",
+    "forwarded",
+    "desk_failed",
 )
 _DEAD_LETTER_REASONS = (
     "malformed",
     "llm_failed",
     "llm_retries_exhausted",
     "turn_attempts_exhausted",
+    "desk_unavailable",
 )
 _LLM_ERRORS = (
     "insufficient_quota",
@@ -68,7 +72,9 @@ TURNS = Counter(
     "chatbot_turns_total",
     "Turns finished, by outcome: replied, command, rate_limited, over_budget, gave_up, failed, "
     "recovered (a dead holder's reply found published), media_refused, abandoned (attempted "
-    "TURN_MAX_ATTEMPTS times without a commit: apologised, dead-lettered).",
+    "TURN_MAX_ATTEMPTS times without a commit: apologised, dead-lettered), handed_off (to a "
+    "person), forwarded (to the person who has the user), desk_failed (the desk did not take "
+    "it: dead-lettered).",
     ["outcome"],
 )
 TURN_SECONDS = Histogram(

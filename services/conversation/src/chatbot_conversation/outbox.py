@@ -17,8 +17,9 @@ from chatbot_common.contracts import DeadLetter, OutboundMessage, encode
 from chatbot_common.dlq import kept_payload, publish_dead_letter
 from chatbot_common.topology import INBOUND, OUTBOUND
 
-from .mailbox import Inbound
+from .mailbox import Entry, Inbound
 from .replies import capped
+from .state import Address
 
 __all__ = ["DEFAULT_MAX_PAYLOAD", "SERVICE", "Outbox", "reply_key"]
 
@@ -35,7 +36,7 @@ _BYTES_PER_SID = 64
 _ENVELOPE = 2048
 
 
-def reply_key(key: str, segment: Sequence[Inbound]) -> str:
+def reply_key(key: str, segment: Sequence[Entry]) -> str:
     """The idempotency key of the answer to ``segment``."""
     return f"{key}.{segment[0].seq}-{segment[-1].seq}"
 
@@ -110,6 +111,24 @@ class Outbox:
             received_at=segment[0].message.received_at,
         )
 
+    def to_user(
+        self,
+        key: str,
+        segment: Sequence[Entry],
+        address: Address,
+        body: str,
+        media_urls: tuple[str, ...] = (),
+    ) -> OutboundMessage:
+        """A message to the user that answers none of theirs: a person's, or a notice."""
+        return OutboundMessage(
+            kind="media" if media_urls else "text",
+            to=address.user,
+            from_=address.business,
+            body=body,
+            media_urls=media_urls,
+            idempotency_key=reply_key(key, segment),
+        )
+
     async def already_sent(self, key: str, idempotency_key: str) -> bool:
         """Whether the user's latest outbound message is the one with ``idempotency_key``."""
         try:
@@ -119,7 +138,7 @@ class Outbox:
         return (last.headers or {}).get(MSG_ID_HEADER) == idempotency_key
 
     async def dead_letters(
-        self, segment: Sequence[Inbound], *, reason: str, error_code: str, attempts: int
+        self, segment: Sequence[Entry], *, reason: str, error_code: str, attempts: int
     ) -> None:
         """One dead letter per message of ``segment``, deduplicated by its stream sequence."""
         for item in segment:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 __all__ = [
     "APOLOGY",
+    "DESK_SLOW",
+    "DESK_UNAVAILABLE",
     "HELP",
     "OVER_BUDGET",
     "REPLY_CUT",
@@ -37,6 +39,12 @@ HELP = (
     "/help - show this message"
 )
 
+DESK_UNAVAILABLE = (
+    "Sorry, I could not reach our team just now. Please write again in a few minutes."
+)
+DESK_SLOW = (
+    "Our team has not received your last message yet; a person will answer as soon as they can."
+)
 RESET_DONE = "Done: I started a new conversation and forgot our previous one. How can I help?"
 
 APOLOGY = "Sorry, I could not answer that just now. Please try again in a few minutes."

@@ -23,8 +23,10 @@ from openai.types.responses import (
 from openai.types.responses.response_create_params import ResponseCreateParamsNonStreaming
 from pydantic import BaseModel, ConfigDict
 
+from .handoff import tool as handoff_tool
+from .handoff.tool import HandoffAsk, asked_for_a_person
 from .inputs import Prompt
-from .llm import ModelReply, ModelRequests, Remember, Usage
+from .llm import ModelReply, ModelRequests, Remember, Said, Usage
 from .metrics import CONVERSATIONS_REPLACED
 from .retry import ModelCallError
 from .state import ChatTurn
@@ -58,6 +60,7 @@ class _Item(BaseModel):
     call, or a hosted tool's call (read for its type only)."""
 
     type: str
+    role: str = ""
     content: list[_Part] | None = None
     call_id: str = ""
     name: str = ""
@@ -145,7 +148,9 @@ class ResponsesBackend:
         *,
         instructions: str,
         tools: ToolRunner | None = None,
+        handoff: bool = False,
     ) -> None:
+        """``handoff``: offer the model ``handoff_to_human`` (a desk is set; needs ``tools``)."""
         self._client = client
         self._requests = requests
         self._instructions = instructions
@@ -155,7 +160,7 @@ class ResponsesBackend:
             + [hosted.request_param() for hosted in tools.tools.hosted]
             if tools is not None
             else []
-        )
+        ) + ([handoff_tool.request_param()] if handoff else [])
 
     async def reply(
         self,
@@ -170,7 +175,7 @@ class ResponsesBackend:
         if conversation_id is None:
             conversation_id = await self._new_conversation(turn.user_key, remember)
         try:
-            text, usage = await self._answer(turn, prompts, conversation_id)
+            text, usage, handoff = await self._answer(turn, prompts, conversation_id)
         except ModelCallError as error:
             if not isinstance(error.__cause__, openai.NotFoundError):
                 raise
@@ -182,12 +187,56 @@ class ResponsesBackend:
                 extra={"user_key": turn.user_key, "conversation_id": conversation_id},
             )
             conversation_id = await self._new_conversation(turn.user_key, remember)
-            text, usage = await self._converse(turn, turn_input(prompts), conversation_id)
-        return ModelReply(text=text, conversation_id=conversation_id, history=(), usage=usage)
+            text, usage, handoff = await self._converse(turn, turn_input(prompts), conversation_id)
+        return ModelReply(
+            text=text, conversation_id=conversation_id, history=(), usage=usage, handoff=handoff
+        )
+
+    async def record(
+        self,
+        *,
+        user_key: str,
+        said: Sequence[Said],
+        conversation_id: str | None,
+        history: tuple[ChatTurn, ...],
+        remember: Remember,
+    ) -> tuple[str | None, tuple[ChatTurn, ...]]:
+        """Add ``said`` to the user's Conversation as messages (created when there is none)."""
+        if conversation_id is None:
+            conversation_id = await self._new_conversation(user_key, remember)
+        items: ResponseInputParam = [
+            {"type": "message", "role": line.role, "content": line.text} for line in said
+        ]
+        await self._add_items(conversation_id, items)
+        return conversation_id, history
+
+    async def recent(
+        self, *, conversation_id: str | None, history: tuple[ChatTurn, ...], limit: int
+    ) -> list[Said]:
+        """The last messages of the Conversation (read back from OpenAI)."""
+        if conversation_id is None:
+            return []
+        path = f"/conversations/{conversation_id}/items?order=desc&limit={limit * 3}"
+        items = (await self._requests.setup(self._getter(path, _Items))).data
+        said = [
+            Said("user" if item.role == "user" else "assistant", text)
+            for item in reversed(items)
+            if item.type == "message"
+            and item.role in ("user", "assistant")
+            and (text := " ".join(part.text for part in item.content or () if part.text))
+        ]
+        return said[-limit:]
+
+    async def _add_items(self, conversation_id: str, items: ResponseInputParam) -> None:
+        """Add ``items`` to the Conversation (the API takes 20 a request)."""
+        for start in range(0, len(items), 20):
+            body = {"items": items[start : start + 20]}
+            add = self._poster(f"/conversations/{conversation_id}/items", body, _Items)
+            await self._requests.setup(add)
 
     async def _answer(
         self, turn: TurnRef, prompts: Sequence[Prompt], conversation_id: str
-    ) -> tuple[str, Usage]:
+    ) -> tuple[str, Usage, HandoffAsk | None]:
         """Converse, first answering the function calls an earlier run left open in the
         Conversation: a re-run of this turn, or a turn after one that failed between a call
         and its output, which the API then refuses to continue."""
@@ -204,23 +253,29 @@ class ResponsesBackend:
 
     async def _converse(
         self, turn: TurnRef, given: str | ResponseInputParam, conversation_id: str
-    ) -> tuple[str, Usage]:
+    ) -> tuple[str, Usage, HandoffAsk | None]:
         """Ask, run the function calls the model asks for and give it their outputs, until it
-        answers with a message (or the tool loop's bounds are reached)."""
+        answers with a message, hands the user to a person, or the tool loop's bounds are
+        reached."""
         rounds = ToolRounds(self._runner, turn)
         answer, usage = await self._respond(turn.user_key, given, conversation_id, rounds)
         # Calls left when the turn may make no more model calls stay open: the next turn
         # answers them when the API refuses it (:meth:`_answer`).
-        while (calls := answer.calls) and not rounds.spent:
+        while calls := answer.calls:
+            if (handoff := asked_for_a_person(calls)) is not None:
+                # The outputs close the calls without asking the model again.
+                asked, outputs = handoff
+                await self._add_items(conversation_id, _outputs(calls, outputs))
+                rounds.finish()
+                return "", usage, asked
+            if rounds.spent:
+                break
             outputs = await rounds.run(calls)
-            results: ResponseInputParam = [
-                {"type": "function_call_output", "call_id": call.call_id, "output": output}
-                for call, output in zip(calls, outputs, strict=True)
-            ]
+            results = _outputs(calls, outputs)
             answer, more = await self._respond(turn.user_key, results, conversation_id, rounds)
             usage = usage.plus(more)
         rounds.finish()
-        return answer.text, usage
+        return answer.text, usage, None
 
     async def _unanswered_calls(self, conversation_id: str) -> list[ResponseInputItemParam]:
         """Outputs for the function calls an interrupted run of this turn left unanswered in
@@ -296,6 +351,14 @@ def _refused_for_open_calls(error: ModelCallError) -> bool:
     with no error code: its message is all that tells)."""
     cause = error.__cause__
     return isinstance(cause, openai.BadRequestError) and "No tool output found" in cause.message
+
+
+def _outputs(calls: Sequence[ToolCall], outputs: Sequence[str]) -> ResponseInputParam:
+    """The function call output items answering ``calls``."""
+    return [
+        {"type": "function_call_output", "call_id": call.call_id, "output": output}
+        for call, output in zip(calls, outputs, strict=True)
+    ]
 
 
 def _items(given: str | ResponseInputParam) -> ResponseInputParam:

@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from chatbot_common.contracts import utcnow
 
 __all__ = [
+    "Address",
     "ChatTurn",
     "ConversationState",
     "DailyTokens",
+    "Handoff",
     "LeaseRecord",
     "RateWindow",
     "SeqRange",
@@ -97,6 +99,32 @@ class DailyTokens(_Value):
     notified: bool = False
 
 
+class Address(_Value):
+    """The two ends of the user's chat: their number and the business's."""
+
+    user: str = Field(repr=False)
+    business: str = Field(repr=False)
+
+
+class Handoff(_Value):
+    """A person has the user: at which desk conversation, since when and why, where their
+    replies go, when the person last wrote, since when the user has waited for a person's
+    answer, and whether the user was told the desk is down."""
+
+    desk_conversation: str
+    since: datetime
+    reason: Literal["keyword", "model", "operator"]
+    address: Address
+    last_agent_at: datetime | None = None
+    waiting_since: datetime | None = None
+    desk_down_told: bool = False
+
+    @property
+    def quiet_since(self) -> datetime:
+        """Since when no person has written to the user."""
+        return self.last_agent_at or self.since
+
+
 class ConversationState(_Value):
     """What the service remembers about one user."""
 
@@ -113,6 +141,7 @@ class ConversationState(_Value):
     pending: SeqRange | None = None
     rate: RateWindow | None = None
     budget: DailyTokens | None = None
+    handoff: Handoff | None = None
 
     def leased_at(self, now: datetime) -> bool:
         """Whether a turn holds this user's lease at ``now``."""

@@ -17,7 +17,7 @@ from opentelemetry.util.types import AttributeValue
 
 from chatbot_common.tracing import context_from_headers
 
-from .mailbox import Inbound
+from .mailbox import Entry
 
 __all__ = ["TRACER_NAME", "fail", "model_span", "turn_span"]
 
@@ -32,7 +32,7 @@ def fail(span: Span, kind: str) -> None:
 
 @contextmanager
 def turn_span(
-    tracer: Tracer, *, key: str, segment: Sequence[Inbound], delivered_seq: int
+    tracer: Tracer, *, key: str, segment: Sequence[Entry], delivered_seq: int
 ) -> Iterator[Span]:
     """The span of one turn, linked to the traces of every message it answers but its parent's.
 

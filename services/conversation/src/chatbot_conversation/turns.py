@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from nats.aio.msg import Msg
@@ -20,11 +20,12 @@ from opentelemetry.trace import Tracer
 from chatbot_common.contracts import utcnow
 
 from .config import ConversationSettings
+from .handoff.flow import Handoffs
 from .inputs import bounded, command_of
 from .lease import Lease
 from .limits import check_budget, check_rate, spend_tokens
 from .llm import Backend, counting_model_calls
-from .mailbox import Inbound, Mailbox, next_segment
+from .mailbox import Entry, FromDesk, Inbound, Mailbox, next_segment, user_messages
 from .media import Attachments, Prepared
 from .metrics import (
     BATCH_SIZE,
@@ -36,6 +37,7 @@ from .metrics import (
     TURNS,
 )
 from .outbox import Outbox, reply_key
+from .outcome import TurnOutcome
 from .replies import (
     APOLOGY,
     HELP,
@@ -72,15 +74,7 @@ class Stopwatch:
         return self.turn_seconds() - self.model
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    state: ConversationState
-    label: str
-    answer: str | None = None
-    """The text to publish as the turn's one reply (None: the turn publishes nothing)."""
-
-
-def seq_range(segment: Sequence[Inbound]) -> SeqRange:
+def seq_range(segment: Sequence[Entry]) -> SeqRange:
     """The sequence range a turn answering ``segment`` records as pending."""
     return SeqRange(first=segment[0].seq, last=segment[-1].seq)
 
@@ -97,8 +91,11 @@ class TurnRunner:
         attachments: Attachments,
         tracer: Tracer,
         settings: ConversationSettings,
+        handoffs: Handoffs | None = None,
     ) -> None:
+        """``handoffs``: hand users to a person (a desk is set)."""
         self._mailbox = mailbox
+        self._handoffs = handoffs
         self._outbox = outbox
         self._backend = backend
         self._attachments = attachments
@@ -116,8 +113,8 @@ class TurnRunner:
     async def run(
         self,
         lease: Lease,
-        segment: list[Inbound],
-        rest: list[Inbound],
+        segment: list[Entry],
+        rest: list[Entry],
         deliveries: list[Msg],
         *,
         recovering: bool,
@@ -166,13 +163,13 @@ class TurnRunner:
     async def _turn(
         self,
         lease: Lease,
-        segment: list[Inbound],
+        segment: list[Entry],
         *,
         seen: int,
         recovering: bool,
         watch: Stopwatch,
         delivered_seq: int,
-    ) -> tuple[_Outcome, list[Inbound]]:
+    ) -> tuple[TurnOutcome, list[Entry]]:
         """Answer ``segment``; the outcome, and the user's messages that arrived after ``seen``.
 
         The reply is published while the mailbox is read: the two do not depend on each other,
@@ -201,16 +198,20 @@ class TurnRunner:
                 if recovering and await self._outbox.already_sent(
                     lease.key, reply_key(lease.key, segment)
                 ):
-                    outcome = _Outcome(state, "recovered")
+                    outcome = TurnOutcome(state, "recovered")
                 elif attempt > self._max_attempts:
                     outcome = await self._give_up(lease.key, segment, state, pending)
+                elif isinstance(desk := segment[0], FromDesk):
+                    outcome = await self._desk_event(lease, desk, state)
                 else:
+                    assert user_messages(segment)
                     outcome = await self._answer(lease, segment, state, watch)
                 span.set_attribute("chatbot.turn.outcome", outcome.label)
                 reading = asyncio.create_task(self._mailbox.read(lease.key, after=seen))
                 try:
-                    if outcome.answer is not None:
-                        await self._say(lease, segment, outcome.answer)
+                    await self._say(lease, segment, outcome)
+                    if outcome.afterwards is not None:
+                        outcome = replace(outcome, state=await outcome.afterwards(outcome.state))
                 except BaseException:
                     reading.cancel()
                     raise
@@ -230,9 +231,10 @@ class TurnRunner:
         return outcome, arrived
 
     async def _give_up(
-        self, key: str, segment: list[Inbound], state: ConversationState, pending: SeqRange | None
-    ) -> _Outcome:
-        """The range was attempted as often as allowed: apologise and dead-letter it."""
+        self, key: str, segment: list[Entry], state: ConversationState, pending: SeqRange | None
+    ) -> TurnOutcome:
+        """The range was attempted as often as allowed: dead-letter it, and apologise to a
+        user whose messages these were."""
         tried = pending.attempts - 1 if pending is not None else self._max_attempts
         error = (pending.error if pending is not None else None) or "not_committed"
         log.warning(
@@ -244,11 +246,20 @@ class TurnRunner:
         await self._outbox.dead_letters(
             segment, reason="turn_attempts_exhausted", error_code=error, attempts=tried
         )
-        return _Outcome(state, "abandoned", APOLOGY)
+        return TurnOutcome(state, "abandoned", APOLOGY if user_messages(segment) else None)
+
+    async def _desk_event(
+        self, lease: Lease, item: FromDesk, state: ConversationState
+    ) -> TurnOutcome:
+        """A desk's event: for the handoff, or ignored when no desk is set (any more)."""
+        if self._handoffs is None:
+            log.warning("a desk event, but no desk is set", extra={"user_key": lease.key})
+            return TurnOutcome(state, "desk_ignored")
+        return await self._handoffs.on_event(lease, item, state, utcnow())
 
     async def _answer(
-        self, lease: Lease, segment: list[Inbound], state: ConversationState, watch: Stopwatch
-    ) -> _Outcome:
+        self, lease: Lease, segment: Sequence[Inbound], state: ConversationState, watch: Stopwatch
+    ) -> TurnOutcome:
         now = utcnow()
         rate, verdict = check_rate(
             state.rate, now=now, messages=len(segment), limit=self._rate_limit
@@ -256,20 +267,26 @@ class TurnRunner:
         state = state.model_copy(update={"rate": rate})
         if not verdict.admitted:
             answer = rate_limited(self._rate_limit) if verdict.notify else None
-            return _Outcome(state, "rate_limited", answer)
+            return TurnOutcome(state, "rate_limited", answer)
         # A burst that crossed the limit: the messages within it are answered, and the user
         # is told (once a window) that the rest were not read.
         read = segment[: verdict.admitted]
         notices = [rate_limited_partly(self._rate_limit, verdict.refused)] if verdict.notify else []
+        handoffs = self._handoffs
+        if handoffs is not None and state.handoff is not None:
+            # Commands too: while a person has the user, everything goes to them.
+            return await handoffs.forward(lease, read, state, now)
         command = command_of(segment[0].message)
         if command == "help":
-            return _Outcome(state, "command", HELP)
+            return TurnOutcome(state, "command", HELP)
         if command == "reset":
-            return _Outcome(state.fresh_conversation(), "command", RESET_DONE)
+            return TurnOutcome(state.fresh_conversation(), "command", RESET_DONE)
+        if handoffs is not None and handoffs.asked_for(read):
+            return await handoffs.start(lease, read, state, now, reason="keyword")
         budget, spent = check_budget(state.budget, today=now.date(), limit=self._budget)
         state = state.model_copy(update={"budget": budget})
         if not spent.allowed:
-            return _Outcome(state, "over_budget", OVER_BUDGET if spent.notify else None)
+            return TurnOutcome(state, "over_budget", OVER_BUDGET if spent.notify else None)
         if self._idle_since(state, now):
             state = state.fresh_conversation()
         return await self._ask_model(lease, segment, read, state, now, watch, notices)
@@ -284,13 +301,13 @@ class TurnRunner:
     async def _ask_model(
         self,
         lease: Lease,
-        segment: list[Inbound],
-        read: list[Inbound],
+        segment: Sequence[Inbound],
+        read: Sequence[Inbound],
         state: ConversationState,
         now: datetime,
         watch: Stopwatch,
         notices: list[str],
-    ) -> _Outcome:
+    ) -> TurnOutcome:
         """Answer ``read`` (the segment's messages within the rate limit) with the model.
 
         The reply answers the whole ``segment``; ``notices`` come first in it.
@@ -310,7 +327,7 @@ class TurnRunner:
         if not prepared.answerable:
             watch.model += time.perf_counter() - started
             await self._settle(typing, lease.key)
-            return _Outcome(state, "media_refused", with_notices(notices))
+            return TurnOutcome(state, "media_refused", with_notices(notices))
         try:
             pending = lease.state.pending
             turn = TurnRef(
@@ -327,7 +344,7 @@ class TurnRunner:
                 history=state.history,
                 remember=lease.remember_conversation,
             )
-            if not reply.text.strip():
+            if not reply.text.strip() and reply.handoff is None:
                 LLM_ERRORS.labels(self._model, "empty_output").inc()
                 raise ModelCallError(Failure("empty_output", retryable=False), attempts=1)
         except ModelCallError as error:
@@ -340,7 +357,7 @@ class TurnRunner:
                 error_code=error.failure.kind,
                 attempts=error.attempts,
             )
-            return _Outcome(
+            return TurnOutcome(
                 state, "gave_up" if exhausted else "failed", with_notices(notices, APOLOGY)
             )
         watch.model += time.perf_counter() - started
@@ -355,7 +372,11 @@ class TurnRunner:
                 "last_turn_at": now,
             }
         )
-        return _Outcome(answered, "replied", with_notices(notices, reply.text))
+        if reply.handoff is not None and self._handoffs is not None:
+            return await self._handoffs.start(
+                lease, read, answered, now, reason="model", ask=reply.handoff
+            )
+        return TurnOutcome(answered, "replied", with_notices(notices, reply.text))
 
     async def _settle_media(
         self, prepared: Prepared, state: ConversationState, now: datetime
@@ -377,16 +398,22 @@ class TurnRunner:
             }
         )
 
-    async def _say(self, lease: Lease, segment: list[Inbound], body: str) -> None:
-        """Publish the turn's one answer, unless the lease is (about to be) lost.
+    async def _say(self, lease: Lease, segment: list[Entry], outcome: TurnOutcome) -> None:
+        """Publish the turn's one answer or message, if any, unless the lease is (about to be)
+        lost.
 
         An answer over ``REPLY_MAX_CHARS`` is cut short (WhatsApp shows 1600 characters a
         message; an answer of more than a few of them helps nobody).
         """
+        message = outcome.message
+        if message is None and outcome.answer is not None:
+            assert user_messages(segment)
+            body = capped(outcome.answer, self._max_reply)
+            message = self._outbox.text(lease.key, segment, body)
+        if message is None:
+            return
         lease.check(self._fence)
-        await self._outbox.send(
-            lease.key, self._outbox.text(lease.key, segment, capped(body, self._max_reply))
-        )
+        await self._outbox.send(lease.key, message)
 
     @staticmethod
     async def _settle(typing: asyncio.Task[None], key: str) -> None:

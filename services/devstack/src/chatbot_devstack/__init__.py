@@ -1,5 +1,6 @@
 """The whole system on one machine, for `make run`, the stack tests and the benchmarks."""
 
+from .desk import Desk
 from .driver import StackDriver, poll
 from .environment import (
     DEFAULT_OPENAI_MODEL,
@@ -31,6 +32,7 @@ __all__ = [
     "PARTS",
     "SANDBOX_MODEL_LABEL",
     "USER",
+    "Desk",
     "LocalModes",
     "LocalStack",
     "ManagedProcess",

@@ -1,5 +1,6 @@
 """A running stack seen from outside, as tests and benchmarks drive it: Twilio's webhooks, the
-sandbox's records and faults, each service's readiness and metrics, and its processes."""
+desk's agent, the sandbox's records and faults, each service's readiness and metrics, and its
+processes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from .desk import Desk
 from .stack import LocalStack
 from .webhooks import Twilio
 
@@ -46,6 +48,7 @@ class StackDriver:
             sandbox_url=stack.url("sandbox"),
             auth_token=stack.env["TWILIO_AUTH_TOKEN"],
         )
+        self.desk = Desk(http, sandbox_url=stack.url("sandbox"))
         self.kills: dict[str, list[datetime]] = {}
         """When each process was killed (kill -9)."""
 

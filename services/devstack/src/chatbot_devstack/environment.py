@@ -81,7 +81,8 @@ def local_environment(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
     """``base`` with local defaults for everything it leaves unset.
 
     Without OPENAI_API_KEY the conversation service talks to the sandbox's responder; without
-    TWILIO_ACCOUNT_SID the sender talks to the sandbox's Twilio. Real keys in ``base`` win.
+    TWILIO_ACCOUNT_SID the sender talks to the sandbox's Twilio; without HANDOFF_DESK users are
+    handed to the sandbox's Chatwoot. Real keys in ``base`` win.
     The sandbox is then told what the services talk to (SANDBOX_MODEL_LABEL,
     SANDBOX_MODEL_PROVIDER, SANDBOX_TWILIO_REAL), so its chat page names the model that
     really answers and warns when replies go to real WhatsApp instead of to the page.
@@ -96,6 +97,22 @@ def local_environment(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
     }
     if not env.get("OPENAI_API_KEY"):
         defaults |= {"OPENAI_API_KEY": "sandbox", "OPENAI_BASE_URL": f"{sandbox}/v1"}
+    if not env.get("HANDOFF_DESK"):
+        # The sandbox's fake Chatwoot is the desk: its agent pane plays the person.
+        desk_token, webhook_secret = "local-chatwoot-token", "local-chatwoot-webhook-secret"
+        defaults |= {
+            "HANDOFF_DESK": "chatwoot",
+            "CHATWOOT_BASE_URL": sandbox,
+            "CHATWOOT_ACCOUNT_ID": "1",
+            "CHATWOOT_INBOX_ID": "1",
+            "CHATWOOT_API_TOKEN": desk_token,
+            "CHATWOOT_WEBHOOK_SECRET": webhook_secret,
+            "SANDBOX_CHATWOOT_ACCOUNT_ID": "1",
+            "SANDBOX_CHATWOOT_INBOX_ID": "1",
+            "SANDBOX_CHATWOOT_API_TOKEN": desk_token,
+            "SANDBOX_CHATWOOT_WEBHOOK_SECRET": webhook_secret,
+            "SANDBOX_CHATWOOT_WEBHOOK_URL": f"http://127.0.0.1:{ports.ingress}/desk/chatwoot",
+        }
     if not env.get("TWILIO_ACCOUNT_SID"):
         defaults |= {
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,

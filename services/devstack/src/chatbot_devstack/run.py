@@ -124,6 +124,15 @@ def _tools_line(stack: LocalStack) -> str:
     return f"from {tools}"
 
 
+def _handoff_line(stack: LocalStack) -> str:
+    desk = stack.env.get("HANDOFF_DESK", "none")
+    if desk == "none":
+        return "none (HANDOFF_DESK)"
+    if stack.env.get("CHATWOOT_BASE_URL") == stack.url("sandbox"):
+        return "the sandbox's Chatwoot: write 'person', answer from the chat page's Agent pane"
+    return f"{desk} (HANDOFF_DESK)"
+
+
 def banner(stack: LocalStack, logs: Path) -> str:
     """What `make run` prints once everything is ready: where to look, and what is real."""
     modes = stack.modes
@@ -140,6 +149,7 @@ def banner(stack: LocalStack, logs: Path) -> str:
             f"  logs          {logs}/<process>.log  (all each process printed)",
             f"  model         {_model_line(modes)}",
             f"  tools         {_tools_line(stack)}",
+            f"  handoff       {_handoff_line(stack)}",
             *_twilio_lines(modes, stack),
             "",
         ]

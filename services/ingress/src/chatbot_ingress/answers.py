@@ -27,7 +27,8 @@ UNAVAILABLE = "message queue unavailable; retry later"
 
 
 class EarlyAnswer(Exception):
-    """A webhook answered before anything was published (an error, or a refused sender).
+    """A webhook answered before anything was published (an error, a refused sender, or a
+    desk event nothing is published for).
 
     ``close`` ends the connection after the answer: for answers given before the body was
     read to its end (see :func:`~.asgi.respond`).

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from chatbot_common.health import Readiness, health_router
 from chatbot_common.runtime import Topology, nats_runtime
@@ -37,10 +37,7 @@ class IngressApp:
 
     def __init__(self, api: FastAPI, webhooks: Webhooks) -> None:
         self.api = api
-        self._routes: dict[str, ASGIApp] = {
-            "/twilio/messages": webhooks.messages,
-            "/twilio/status": webhooks.status,
-        }
+        self._routes = webhooks.routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self._routes.get(scope["path"]) if scope["type"] == "http" else None

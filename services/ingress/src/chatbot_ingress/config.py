@@ -19,7 +19,7 @@ def normalise_address(address: str) -> str:
 
 
 class IngressSettings(ServiceSettings):
-    """Where ingress listens and how it checks what Twilio sends."""
+    """Where ingress listens and how it checks what Twilio and the helpdesk send."""
 
     port: int = Field(8080, ge=0, le=65535, description="Port of the public webhook server.")
     twilio_auth_token: SecretStr | None = Field(
@@ -69,6 +69,22 @@ class IngressSettings(ServiceSettings):
     not_allowed_reply: str = Field(
         "",
         description="Answer (as TwiML) to senders outside the allow-list; empty means silence.",
+    )
+    chatwoot_webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "The Chatwoot API inbox's webhook secret (its `secret`, not its `hmac_token`): "
+            "POST /desk/chatwoot takes the inbox's webhooks signed with it. Empty: no such "
+            "route (404)."
+        ),
+    )
+    handoff_webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description=(
+            "The generic webhook desk's secret (HANDOFF_DESK=webhook): POST /desk/webhook "
+            "takes the desk's events signed with it (X-Chatbot-Signature, docs/handoff.md). "
+            "Empty: no such route (404)."
+        ),
     )
 
     @field_validator("public_base_url", mode="before")

@@ -1,39 +1,50 @@
-"""The two webhook endpoints, messages and status callbacks: the same checks, one publish.
+"""The webhook endpoints: Twilio's messages and status callbacks, and a helpdesk's events.
 
-Each reads the form, checks Twilio's signature, turns the fields into a contract message and
-publishes it, then answers, traces and counts the webhook by outcome.
+Each reads the body, checks its signature, turns it into a contract message and publishes it,
+then answers, traces and counts the webhook by outcome. A desk's route exists only with its
+secret (``CHATWOOT_WEBHOOK_SECRET``, ``HANDOFF_WEBHOOK_SECRET``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chatbot_common.contracts import utcnow
 from chatbot_common.runtime import NatsRuntime
 from chatbot_common.topology import EVENTS, INBOUND
 from chatbot_common.userkey import user_key
 
-from .answers import EMPTY_TWIML_BYTES, TWIML_TYPE, EarlyAnswer, twiml_message
+from .answers import EMPTY_TWIML_BYTES, TEXT_TYPE, TWIML_TYPE, EarlyAnswer, twiml_message
 from .asgi import ClientDisconnectedError, respond
+from .chatwoot import CHATWOOT
 from .config import IngressSettings, normalise_address
-from .forms import read_form
-from .metrics import ROUTE_SERIES, delivery_status_labels
+from .desk import Desk, DeskPayloadError, DeskSignature
+from .forms import read_bounded, read_form
+from .metrics import DESK_SERIES, ROUTE_SERIES, delivery_status_labels
 from .publication import Builder, Publication, publish_webhook
 from .signature import SignatureChecker
+from .webhook_desk import WEBHOOK
 from .webhooks import WebhookFieldError, parse_inbound, parse_status
 
 __all__ = ["Webhooks"]
 
 log = logging.getLogger(__name__)
 
+_UNREAD = frozenset({"too_large", "request_timeout", "client_disconnected"})
+"""Outcomes of a body never read whole: a desk webhook counts them as malformed."""
+
 
 class Webhooks:
-    """The two webhook endpoints: the same checks, then one durable publish."""
+    """The webhook endpoints: the same checks, then one durable publish.
+
+    ``routes`` maps each path served to its endpoint.
+    """
 
     def __init__(self, settings: IngressSettings) -> None:
         self._settings = settings
@@ -47,6 +58,17 @@ class Webhooks:
             if settings.twilio_validate_signature and settings.twilio_auth_token is not None
             else None
         )
+        self.routes: dict[str, ASGIApp] = {
+            "/twilio/messages": self.messages,
+            "/twilio/status": self.status,
+        }
+        desks = (
+            (CHATWOOT, settings.chatwoot_webhook_secret),
+            (WEBHOOK, settings.handoff_webhook_secret),
+        )
+        for desk, secret in desks:
+            if key := secret.get_secret_value():
+                self.routes[desk.path] = partial(self._desk, desk, desk.signature(key))
         self.runtime: NatsRuntime | None = None
         self._tracer = trace.get_tracer("chatbot.ingress")
 
@@ -120,3 +142,57 @@ class Webhooks:
         return await publish_webhook(
             self.runtime, publication, timeout=settings.nats_publish_timeout
         )
+
+    async def _desk(
+        self, desk: Desk, signature: DeskSignature, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Take one of a desk's webhooks: publish an agent's reply or a handback, else answer
+        why not."""
+        route = desk.path
+        with self._tracer.start_as_current_span(f"POST {route}", kind=SpanKind.SERVER) as span:
+            status: int | None
+            try:
+                outcome = await self._take_desk(scope, receive, desk, signature)
+            except EarlyAnswer as answer:
+                outcome, status = answer.outcome, answer.status
+                await answer.send(send)
+            except ClientDisconnectedError:
+                outcome, status = "client_disconnected", None
+            else:
+                status = 200
+                await respond(send, 200, f"{outcome}\n".encode(), TEXT_TYPE)
+            if span.is_recording():
+                span.set_attribute("http.route", route)
+                if status is not None:
+                    span.set_attribute("http.response.status_code", status)
+        outcome = "malformed" if outcome in _UNREAD else outcome
+        if outcome not in ("published", "duplicate"):
+            log.info("desk webhook not published", extra={"route": route, "outcome": outcome})
+        DESK_SERIES[desk.name][outcome].inc()
+
+    async def _take_desk(
+        self, scope: Scope, receive: Receive, desk: Desk, signature: DeskSignature
+    ) -> str:
+        """Check and publish one desk webhook; return the outcome or raise EarlyAnswer."""
+        settings = self._settings
+        body = await read_bounded(
+            scope, receive, settings.max_body_bytes, settings.body_read_timeout
+        )
+        problem = signature.problem(scope, body, now=time.time())
+        if problem is not None:
+            raise EarlyAnswer(403, "unauthenticated", problem)
+        try:
+            update = desk.read(scope, body, received_at=utcnow())
+        except DeskPayloadError as exc:
+            raise EarlyAnswer(400, "malformed", str(exc)) from None
+        if update is None:
+            raise EarlyAnswer(200, "ignored", "ignored: no agent reply or handback")
+        if update.user is None:
+            message = f"unknown conversation: {desk.user_field} is not a user key"
+            raise EarlyAnswer(200, "unknown_conversation", message)
+        subject = INBOUND.subject(update.user)
+        publication = Publication(INBOUND, subject, update.event, update.event.delivery_id)
+        outcome = await publish_webhook(
+            self.runtime, publication, timeout=settings.nats_publish_timeout
+        )
+        return "published" if outcome == "accepted" else outcome

@@ -1,8 +1,9 @@
 """Prometheus metrics of ingress (low-cardinality labels only).
 
 Every series is created at import; ``error_code`` takes Twilio's numeric codes only. The
-webhook path's series are looked up once here (:data:`ROUTE_SERIES`,
-:data:`PUBLISH_SECONDS_BY_STREAM`): ``labels()`` costs more than the update itself.
+webhook paths' series are looked up once here (:data:`ROUTE_SERIES`,
+:data:`PUBLISH_SECONDS_BY_STREAM`, :data:`DESK_SERIES`): ``labels()`` costs more than the
+update itself.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from prometheus_client import Counter, Histogram
 
 __all__ = [
     "DELIVERY_STATUSES",
+    "DESKS",
+    "DESK_OUTCOMES",
+    "DESK_SERIES",
+    "DESK_WEBHOOKS",
     "DUPLICATES",
     "OUTCOMES",
     "PUBLISH_SECONDS",
@@ -42,6 +47,17 @@ OUTCOMES = (
     "client_disconnected",
 )
 """The ``outcome`` values of ``chatbot_webhook_requests_total``."""
+DESKS = ("chatwoot", "webhook")
+DESK_OUTCOMES = (
+    "published",
+    "duplicate",
+    "ignored",
+    "unknown_conversation",
+    "unauthenticated",
+    "malformed",
+    "unavailable",
+)
+"""The ``outcome`` values of ``chatbot_desk_webhooks_total``."""
 STREAMS = ("CHAT_INBOUND", "CHAT_EVENTS")
 TWILIO_STATUSES = (
     "accepted",
@@ -89,6 +105,12 @@ DELIVERY_STATUSES = Counter(
     ["status", "error_code"],
 )
 
+DESK_WEBHOOKS = Counter(
+    "chatbot_desk_webhooks_total",
+    "Helpdesk webhooks received, by desk and outcome.",
+    ["desk", "outcome"],
+)
+
 
 @dataclass(frozen=True)
 class RouteSeries:
@@ -110,6 +132,11 @@ class RouteSeries:
 
 ROUTE_SERIES = {route: RouteSeries.of(route) for route in ROUTES}
 PUBLISH_SECONDS_BY_STREAM = {stream: PUBLISH_SECONDS.labels(stream) for stream in STREAMS}
+DESK_SERIES = {
+    desk: {outcome: DESK_WEBHOOKS.labels(desk, outcome) for outcome in DESK_OUTCOMES}
+    for desk in DESKS
+}
+"""``chatbot_desk_webhooks_total`` by desk, then outcome."""
 for _status in TWILIO_STATUSES:
     DELIVERY_STATUSES.labels(_status, "")
 

@@ -26,7 +26,7 @@ from ..replies import (
 )
 from ..retry import ModelCallError
 from .content_types import MediaKind, media_type, plural_noun, singular_noun
-from .download import MediaDownloader, MediaRefusedError, MediaUnavailableError
+from .download import Download, MediaDownloader, MediaRefusedError, MediaUnavailableError
 from .metrics import ATTACHMENTS
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     # settings, which import .content_types; at run time that would close a cycle.
     from .transcription import Transcriber
 
-__all__ = ["Attachments", "MediaFailure", "Prepared"]
+__all__ = ["Attachments", "Download", "MediaFailure", "Prepared"]
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,15 @@ class MediaFailure:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """What a segment gives the model, what the user is told first, and what is dead-lettered."""
+    """What a segment gives the model, what the user is told first, and what is dead-lettered;
+    ``files``: each message's downloaded attachments (for a person at the desk)."""
 
     prompts: tuple[Prompt, ...]
     answerable: bool = True
     notices: tuple[str, ...] = ()
     failures: tuple[MediaFailure, ...] = ()
     tokens: int = 0
+    files: tuple[tuple[Download, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class _Taken:
     failure: tuple[str, str, int] | None = None
     tokens: int = 0
     content: bool = False
+    file: Download | None = None
 
 
 @dataclass(slots=True)
@@ -79,6 +82,7 @@ class _Read:
     notices: list[str] = field(default_factory=list)
     failure: MediaFailure | None = None
     tokens: int = 0
+    files: tuple[Download, ...] = ()
 
 
 class Attachments:
@@ -102,7 +106,10 @@ class Attachments:
     async def prepare(self, segment: Sequence[Inbound]) -> Prepared:
         """The prompts of ``segment``, its attachments downloaded, transcribed or refused."""
         if not any(item.message.media for item in segment):
-            return Prepared(tuple(text_prompt(item.message) for item in segment))
+            return Prepared(
+                tuple(text_prompt(item.message) for item in segment),
+                files=tuple(() for _ in segment),
+            )
         reads = await asyncio.gather(*(self._read(item) for item in segment))
         return Prepared(
             prompts=tuple(read.prompt for read in reads),
@@ -110,6 +117,7 @@ class Attachments:
             notices=tuple(notice for read in reads for notice in read.notices),
             failures=tuple(read.failure for read in reads if read.failure is not None),
             tokens=sum(read.tokens for read in reads),
+            files=tuple(read.files for read in reads),
         )
 
     def kind_of(self, content_type: str) -> MediaKind:
@@ -143,6 +151,7 @@ class Attachments:
             notices=notices,
             failure=MediaFailure(item, *failure) if failure is not None else None,
             tokens=sum(t.tokens for t in taken),
+            files=tuple(t.file for t in taken if t.file is not None),
         )
 
     async def _take(self, media: Media) -> _Taken:
@@ -185,12 +194,13 @@ class Attachments:
             )
         if kind == "image":
             ATTACHMENTS.labels(kind, "shown").inc()
-            return _Taken(image=Image(download.content_type, download.data), content=True)
-        return await self._transcribe(download.data, download.content_type)
+            image = Image(download.content_type, download.data)
+            return _Taken(image=image, content=True, file=download)
+        return await self._transcribe(download)
 
-    async def _transcribe(self, audio: bytes, content_type: str) -> _Taken:
+    async def _transcribe(self, audio: Download) -> _Taken:
         try:
-            transcript, usage = await self._transcriber.transcribe(audio, content_type)
+            transcript, usage = await self._transcriber.transcribe(audio.data, audio.content_type)
         except ModelCallError as error:
             ATTACHMENTS.labels("audio", "transcription_failed").inc()
             reason = "llm_retries_exhausted" if error.failure.retryable else "llm_failed"
@@ -198,10 +208,12 @@ class Attachments:
                 line=unopened("a voice note", "it could not be transcribed"),
                 notice=TRANSCRIPTION_FAILED,
                 failure=(reason, error.failure.kind, error.attempts),
+                file=audio,
             )
         ATTACHMENTS.labels("audio", "transcribed").inc()
         return _Taken(
             line=transcribed(transcript),
             tokens=usage.input_tokens + usage.output_tokens,
             content=True,
+            file=audio,
         )
