@@ -31,13 +31,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import uvloop
 
-from bench import plots
 from bench.loadgen import Run, run_apart
 from bench.report import Options, Report, latency_rows
 from bench.stats import Check, Latency, Planned, Reply, constant_rate
@@ -295,10 +295,16 @@ def run(options: Options) -> Report:
         },
     )  # fmt: skip
     origin = min(steps["handoff"].began.values(), default=0.0)
-    report.plot = lambda path: plots.latency(
-        path,
-        report.title,
-        {name: plots.points(step.timed(origin)) for name, step in steps.items()},
-        None,  # the target is one step's p95, far above them all: the line would flatten them
-    )
+
+    def plot(path: Path) -> None:
+        from bench import plots  # matplotlib: `make bench` has it, `make test` does not
+
+        plots.latency(
+            path,
+            report.title,
+            {name: plots.points(step.timed(origin)) for name, step in steps.items()},
+            None,  # the target is one step's p95, far above them all: it would flatten them
+        )
+
+    report.plot = plot
     return report
