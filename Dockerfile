@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 #
-# Images of the three services, one target each, built from the repository root with the
-# locked dependencies (uv.lock):
+# Images of the three services and the console, one target each, built from the repository
+# root with the locked dependencies (uv.lock):
 #
 #   docker build --target ingress      -t chatbot-ingress:0.1.0      .
 #   docker build --target conversation -t chatbot-conversation:0.1.0 .
 #   docker build --target sender       -t chatbot-sender:0.1.0       .
+#   docker build --target console      -t chatbot-console:0.1.0      .
 #
 # The build stage installs one service and its dependencies into /app/.venv as regular (not
 # editable) packages; the final stage is the same slim Python base with only that venv, run as
@@ -33,6 +34,7 @@ COPY services/common/pyproject.toml services/common/
 COPY services/ingress/pyproject.toml services/ingress/
 COPY services/conversation/pyproject.toml services/conversation/
 COPY services/sender/pyproject.toml services/sender/
+COPY services/console/pyproject.toml services/console/
 COPY services/sandbox/pyproject.toml services/sandbox/
 COPY services/devstack/pyproject.toml services/devstack/
 
@@ -59,6 +61,14 @@ COPY services/common/ services/common/
 COPY services/sender/ services/sender/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package chatbot-sender
+
+FROM build AS build-console
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package chatbot-console
+COPY services/common/ services/common/
+COPY services/console/ services/console/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package chatbot-console
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -91,3 +101,9 @@ COPY --from=build-sender /app/.venv /app/.venv
 ENV PORT=8082
 EXPOSE 8082
 ENTRYPOINT ["chatbot-sender"]
+
+FROM runtime AS console
+COPY --from=build-console /app/.venv /app/.venv
+ENV PORT=8083
+EXPOSE 8083
+ENTRYPOINT ["chatbot-console"]

@@ -138,6 +138,7 @@ _SECTION_TITLES = {
     "ingress": "ingress",
     "conversation": "conversation",
     "sender": "sender",
+    "console": "console",
     "handoff": "Human handoff",
     "networkPolicy": "NetworkPolicy",
     "metrics": "Monitoring",

@@ -23,6 +23,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
 from chatbot_common.config import ServiceSettings
+from chatbot_console.config import ConsoleSettings
 from chatbot_conversation.config import ConversationSettings
 from chatbot_devstack.run import RunSettings
 from chatbot_ingress.config import IngressSettings
@@ -37,6 +38,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "ingress": IngressSettings,
     "conversation": ConversationSettings,
     "sender": SenderSettings,
+    "console": ConsoleSettings,
     "sandbox": SandboxSettings,
     "`make run`": RunSettings,
 }
@@ -58,6 +60,7 @@ TABLES = (
     Table("ingress", "ingress", IngressSettings),
     Table("conversation", "conversation (OpenAI)", ConversationSettings),
     Table("sender", "sender (Twilio)", SenderSettings),
+    Table("console", "console (operators)", ConsoleSettings),
     Table("sandbox", "Sandbox (development and tests only)", SandboxSettings),
     Table("run", "make run", RunSettings),
 )

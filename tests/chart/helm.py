@@ -35,6 +35,8 @@ NATS_STUB = Path(__file__).resolve().parent / "nats-stub"
 RELEASE = "chatbot"
 NAMESPACE = "chat"
 HELM_VERSIONS = ("3", "4")
+COMPONENTS = ("ingress", "conversation", "sender", "console")
+"""Every component of the chart, in its order (chatbot.components)."""
 
 Doc = dict[str, Any]
 
@@ -78,6 +80,12 @@ def chart_values(scenario: str | None = None) -> Doc:
     """values.yaml, with a scenario's values merged in."""
     values: Doc = yaml.safe_load((CHART / "values.yaml").read_text())
     return merged(values, scenario_values(scenario)) if scenario else values
+
+
+def deployed(values: Doc) -> tuple[str, ...]:
+    """The components a release with these (complete) values deploys: the console only with
+    console.enabled."""
+    return tuple(c for c in COMPONENTS if values[c].get("enabled", True))
 
 
 def uses_bundled_nats(scenario: str) -> bool:
@@ -189,6 +197,8 @@ def _entries_env(docs: list[Doc], workload: Doc) -> dict[str, str]:
             env[entry["name"]] = "nats://user:password@nats.example:4222"
         elif entry["name"] == "TWILIO_ACCOUNT_SID":
             env[entry["name"]] = "AC" + "0" * 32
+        elif entry["name"] == "CONSOLE_TOKEN":  # the console takes 32 characters or more
+            env[entry["name"]] = "existing-console-token-" + "0" * 16
         else:  # an existing Secret the tests cannot read: a stable placeholder
             env[entry["name"]] = f"existing-{entry['name'].lower()}"
     return env

@@ -22,6 +22,7 @@ from chatbot_conversation.config import ConversationSettings
 
 from .helm import (
     CHART,
+    COMPONENTS,
     HELM_VERSIONS,
     SCENARIOS,
     ChartCopies,
@@ -60,7 +61,6 @@ SETTINGS = {
     "CHATWOOT_ACCOUNT_ID": "3",
     "CHATWOOT_INBOX_ID": "12",
 }
-COMPONENTS = ("ingress", "conversation", "sender")
 ALERTS = {"ChatbotHandoffUnanswered", "ChatbotDeskErrors"}
 # The generic webhook desk: its URL goes to conversation, its one secret (the HMAC key of both
 # directions) to conversation and ingress.
@@ -289,6 +289,7 @@ def test_the_settings_and_secrets_reach_only_the_pods_that_read_them(
         "TWILIO_ACCOUNT_SID",
         "TWILIO_AUTH_TOKEN",
         "USER_KEY_SECRET",
+        "CONSOLE_TOKEN",
     }
 
 
@@ -355,11 +356,13 @@ def test_a_change_rolls_the_pods_that_read_it(
             assert rotated[component][desk.checksum] != before[component][desk.checksum], secret
             assert rotated[component]["checksum/config"] == before[component]["checksum/config"]
         assert rotated["sender"] == before["sender"], secret
+        assert rotated["console"] == before["console"], secret
     changed = snapshot(**desk.change)
     assert changed["conversation"]["checksum/config"] != before["conversation"]["checksum/config"]
     assert changed["conversation"][desk.checksum] == before["conversation"][desk.checksum]
     assert changed["ingress"] == before["ingress"]
     assert changed["sender"] == before["sender"]
+    assert changed["console"] == before["console"]
 
 
 @pytest.mark.parametrize(

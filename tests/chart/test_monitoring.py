@@ -14,7 +14,7 @@ import pytest
 
 from ..observability.catalogue import catalogue, defined_in_source, sample_names
 from ..observability.promql import SYNTHETIC, dashboard_expressions, metric_names, rules_file
-from .helm import CHART, ROOT, Doc, by_kind
+from .helm import CHART, COMPONENTS, ROOT, Doc, by_kind
 
 ALERT_TESTS = Path(__file__).with_name("alert-tests.yaml")
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
@@ -161,7 +161,11 @@ def test_monitoring_objects_are_switchable(manifests: dict[str, list[Doc]]) -> N
     assert by_kind(default, "PrometheusRule") == []
     assert not [c for c in by_kind(default, "ConfigMap") if "chatbot.json" in c.get("data", {})]
     production = manifests["production"]
-    assert len(by_kind(production, "ServiceMonitor")) == 3
+    monitored = {
+        m["metadata"]["labels"]["app.kubernetes.io/component"]
+        for m in by_kind(production, "ServiceMonitor")
+    }
+    assert monitored == set(COMPONENTS)  # the console's included
     assert len(by_kind(production, "PrometheusRule")) == 1
 
 

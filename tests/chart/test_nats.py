@@ -12,6 +12,7 @@ import yaml
 
 from .helm import (
     CHART,
+    COMPONENTS,
     HELM_VERSIONS,
     NATS_STUB,
     ChartCopies,
@@ -25,7 +26,6 @@ from .helm import (
     template,
 )
 
-COMPONENTS = ("ingress", "conversation", "sender")
 COMPONENT = "app.kubernetes.io/component"
 
 

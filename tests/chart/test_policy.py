@@ -8,9 +8,8 @@ import base64
 
 import pytest
 
-from .helm import SCENARIOS, Doc, by_kind, chart_values, pod_spec
+from .helm import SCENARIOS, Doc, by_kind, chart_values, deployed, pod_spec
 
-COMPONENTS = ("ingress", "conversation", "sender")
 WORKLOAD_KINDS = ("Deployment", "Pod")
 STANDARD_LABELS = (
     "helm.sh/chart",
@@ -38,9 +37,9 @@ def component_of(doc: Doc) -> str:
     return str(doc["metadata"]["labels"][COMPONENT])
 
 
-def deployments(docs: list[Doc]) -> dict[str, Doc]:
+def deployments(docs: list[Doc], scenario: str) -> dict[str, Doc]:
     found = {component_of(d): d for d in by_kind(ours(docs), "Deployment")}
-    assert sorted(found) == sorted(COMPONENTS)
+    assert sorted(found) == sorted(deployed(chart_values(scenario)))
     return found
 
 
@@ -84,10 +83,11 @@ def test_every_container_has_resources(manifests: dict[str, list[Doc]], scenario
 def test_every_service_container_has_probes_on_the_health_endpoints(
     manifests: dict[str, list[Doc]], scenario: str
 ) -> None:
-    for component, deployment in deployments(manifests[scenario]).items():
+    for component, deployment in deployments(manifests[scenario], scenario).items():
         (container,) = pod_spec(deployment)["containers"]
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-        assert ports == {"http": {"ingress": 8080, "conversation": 8081, "sender": 8082}[component]}
+        port = {"ingress": 8080, "conversation": 8081, "sender": 8082, "console": 8083}[component]
+        assert ports == {"http": port}
         expected = {
             "startupProbe": "/healthz",
             "livenessProbe": "/healthz",
@@ -116,7 +116,7 @@ def test_standard_labels_everywhere(manifests: dict[str, list[Doc]], scenario: s
         for label in STANDARD_LABELS:
             assert labels.get(label), f"{doc['kind']}/{doc['metadata']['name']} lacks {label}"
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
-    for deployment in deployments(manifests[scenario]).values():
+    for deployment in deployments(manifests[scenario], scenario).values():
         template_labels = deployment["spec"]["template"]["metadata"]["labels"]
         for label in (*STANDARD_LABELS, COMPONENT):
             assert template_labels.get(label), label
@@ -148,7 +148,7 @@ def test_network_policy_per_component_when_enabled(
     if not values["networkPolicy"]["enabled"]:
         assert policies == {}
         return
-    assert sorted(policies) == sorted(COMPONENTS)
+    assert sorted(policies) == sorted(deployed(values))
     for component, policy in policies.items():
         spec = policy["spec"]
         assert spec["policyTypes"] == ["Ingress", "Egress"]
@@ -162,14 +162,18 @@ def test_network_policy_per_component_when_enabled(
         }
         assert nats_ports == set(values["networkPolicy"]["natsPorts"]), component
         egress_443 = any(p["port"] == 443 for rule in spec["egress"] for p in rule.get("ports", []))
-        # Only the workers reach the internet (OpenAI, Twilio); ingress only answers.
+        # Only the workers and the console reach the internet (OpenAI, Twilio); ingress only
+        # answers.
         assert egress_443 == (component != "ingress"), component
-        # Only ingress takes traffic beyond metrics scrapes: the workers admit their metrics
-        # port only, from the metricsFrom peers.
+        # Only ingress takes traffic from anywhere: the console admits its own peers, the
+        # workers their metrics port only, from the metricsFrom peers.
         (rule,) = spec["ingress"]
         assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
         np = values["networkPolicy"]
-        if component != "ingress":
+        if component == "console":
+            own = values["console"]["networkPolicy"]
+            assert rule["from"] == own["from"] + own["metricsFrom"]
+        elif component != "ingress":
             assert rule["from"] == np["metricsFrom"]
         elif np["ingressFrom"] and np["metricsFrom"]:
             assert rule["from"][: len(np["ingressFrom"])] == np["ingressFrom"]
@@ -185,7 +189,7 @@ def test_autoscaling_and_disruption_budgets_follow_the_values(
     docs = manifests[scenario]
     hpas = {component_of(h): h for h in by_kind(docs, "HorizontalPodAutoscaler")}
     pdbs = {component_of(p): p for p in by_kind(docs, "PodDisruptionBudget")}
-    for component, deployment in deployments(docs).items():
+    for component, deployment in deployments(docs, scenario).items():
         wanted = values[component]
         if wanted["autoscaling"]["enabled"]:
             hpa = hpas[component]
@@ -202,7 +206,7 @@ def test_autoscaling_and_disruption_budgets_follow_the_values(
 
 
 def test_grace_period_covers_the_drain(manifests: dict[str, list[Doc]], scenario: str) -> None:
-    for component, deployment in deployments(manifests[scenario]).items():
+    for component, deployment in deployments(manifests[scenario], scenario).items():
         configmap = configmap_of(manifests[scenario], deployment)
         drain = float(configmap["data"]["DRAIN_TIMEOUT"])
         spec = pod_spec(deployment)
@@ -221,7 +225,7 @@ def configmap_of(docs: list[Doc], deployment: Doc) -> Doc:
 
 
 def test_services_listen_on_all_interfaces(manifests: dict[str, list[Doc]], scenario: str) -> None:
-    for component, deployment in deployments(manifests[scenario]).items():
+    for component, deployment in deployments(manifests[scenario], scenario).items():
         data = configmap_of(manifests[scenario], deployment)["data"]
         assert data["HOST"] == "0.0.0.0", component  # noqa: S104 - inside the pod
         assert data["PORT"] == str(
@@ -293,7 +297,7 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
         if service["metadata"]["labels"].get("app.kubernetes.io/part-of"):
             selected = [
                 d
-                for d in deployments(docs).values()
+                for d in deployments(docs, scenario).values()
                 if service["spec"]["selector"].items()
                 <= d["spec"]["template"]["metadata"]["labels"].items()
             ]
@@ -302,9 +306,16 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
 
 def test_ingress_exposes_only_the_webhooks(manifests: dict[str, list[Doc]], scenario: str) -> None:
     """Twilio's routes, and the desk's webhook (one exact path, /desk/<desk>) when a desk is
-    configured."""
-    desk = chart_values(scenario)["handoff"]["desk"]
-    for ingress in by_kind(manifests[scenario], "Ingress"):
+    configured, on the public component's Ingress (the console's own: test_console)."""
+    values = chart_values(scenario)
+    desk = values["handoff"]["desk"]
+    public = [
+        ingress
+        for ingress in by_kind(manifests[scenario], "Ingress")
+        if values[component_of(ingress)].get("public")
+    ]
+    assert public or not values["ingress"]["ingress"]["enabled"]
+    for ingress in public:
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 if desk != "none" and path["path"] == f"/desk/{desk}":
@@ -319,5 +330,5 @@ def test_helm_test_pod(manifests: dict[str, list[Doc]], scenario: str) -> None:
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert pod["spec"]["restartPolicy"] == "Never"
     (container,) = pod["spec"]["containers"]
-    ingress = deployments(manifests[scenario])["ingress"]
+    ingress = deployments(manifests[scenario], scenario)["ingress"]
     assert container["image"] == pod_spec(ingress)["containers"][0]["image"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
+from chatbot_console.config import ConsoleSettings
 from chatbot_conversation.config import ConversationSettings
 from chatbot_ingress.config import IngressSettings
 from chatbot_sender.config import SenderSettings
@@ -36,6 +37,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "ingress": IngressSettings,
     "conversation": ConversationSettings,
     "sender": SenderSettings,
+    "console": ConsoleSettings,
 }
 # Free-form maps and lists in the schema: Kubernetes objects, label maps, the NATS chart's values.
 FREE_FORM_OK = {"additionalProperties", "items"}
@@ -93,7 +95,7 @@ def test_schema_is_strict() -> None:
 
 
 def test_the_components_share_their_definitions() -> None:
-    """What the three components have in common is one definition each, not three copies."""
+    """What the components have in common is one definition each, not a copy each."""
     schema = json.loads((CHART / "values.schema.json").read_text())
     components = [schema["properties"][name]["properties"] for name in SETTINGS]
     shared = set.intersection(*(set(props) for props in components)) - {"settings", "service"}

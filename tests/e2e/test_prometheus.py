@@ -60,7 +60,7 @@ from ..observability.promql import (
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("ingress", "conversation", "sender")
+SERVICES = ("ingress", "conversation", "sender", "console")
 NAMESPACE = "chat"
 JOBS = {name: f"chatbot-{name}" for name in SERVICES}
 """The job names the chart's ServiceMonitors give for release "chatbot" (the Service names)."""
@@ -262,7 +262,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         asyncio.run(stack.start())
         with prometheus(stack, folder, rules) as url, httpx.Client(timeout=30) as http:
             # Every service scraped once before any traffic: each counter's first step shows.
-            query_until(http, url, "up == 1", expected=3)
+            query_until(http, url, "up == 1", expected=len(SERVICES))
             drive(http, stack)
             scrapes = {name: http.get(f"{stack.url(name)}/metrics").text for name in SERVICES}
             yield Observed(stack, url, groups, scrapes, folder / "stack.log")
@@ -281,7 +281,7 @@ def test_prometheus_scrapes_the_services_and_sees_the_traffic(
     observed: Observed, http: httpx.Client
 ) -> None:
     url = observed.prometheus
-    up = query_until(http, url, "up == 1", expected=3)
+    up = query_until(http, url, "up == 1", expected=len(SERVICES))
     assert {series["metric"]["job"] for series in up} == set(JOBS.values())
     accepted = query_until(
         http, url, 'chatbot_webhook_requests_total{outcome="accepted"} > 0', expected=2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .catalogue import catalogue, defined_in_source
 
-SERVICES = {"ingress", "conversation", "sender"}
+SERVICES = {"ingress", "conversation", "sender", "console"}
 STANDARD_PREFIXES = ("process_", "python_")
 """prometheus_client's default collectors: in the catalogue, not in our source."""
 

@@ -1,14 +1,16 @@
 {{/*
-Names, labels and the shared building blocks of the three components.
+Names, labels and the shared building blocks of the components.
 
-A component is one of "ingress", "conversation", "sender" (chatbot.components); its values live
-under the key of the same name, and say what differs between them (public, credentials, ...).
-Templates that need the chart root and a component take (dict "root" $ "component" "ingress").
+A component is one of "ingress", "conversation", "sender" and, with console.enabled, "console"
+(chatbot.components); its values live under the key of the same name, and say what differs
+between them (public, credentials, ...). Templates that need the chart root and a component
+take (dict "root" $ "component" "ingress").
 */}}
 
-{{/* The components, in pipeline order: range over `include "chatbot.components" . | splitList " "`. */}}
+{{/* The components the release deploys, in pipeline order, then the operators' console when
+console.enabled: range over `include "chatbot.components" . | splitList " "`. */}}
 {{- define "chatbot.components" -}}
-ingress conversation sender
+ingress conversation sender{{ if .Values.console.enabled }} console{{ end }}
 {{- end }}
 
 {{/* The chart name, overridable with nameOverride. */}}
@@ -105,7 +107,7 @@ image.tag, then to the chart's appVersion. (dict "root" $ "component" "ingress")
 {{- end }}
 {{- end }}
 
-{{/* The Secret with OPENAI_API_KEY, TWILIO_* and USER_KEY_SECRET. */}}
+{{/* The Secret with OPENAI_API_KEY, TWILIO_*, USER_KEY_SECRET and CONSOLE_TOKEN. */}}
 {{- define "chatbot.secretName" -}}
 {{- default (include "chatbot.fullname" .) .Values.secrets.existingSecret }}
 {{- end }}
@@ -229,6 +231,7 @@ Checks that need more than the schema; each fails the render with a clear messag
 {{- end }}
 {{- end }}
 {{- include "chatbot.validateHandoff" . }}
+{{- include "chatbot.validateConsole" . }}
 {{- $drain := float64 .Values.config.drainTimeout }}
 {{- range $component := include "chatbot.components" . | splitList " " }}
 {{- $c := index $.Values $component }}
@@ -475,6 +478,27 @@ headers the client chooses. (dict "data" $configMapData "component" .Values.ingr
 {{- end }}
 {{- end }}
 
+{{/* The keys of `secrets` and the variable each one is (also its key in the Secret the chart
+renders), in YAML. */}}
+{{- define "chatbot.secretVars" -}}
+openaiApiKey: OPENAI_API_KEY
+twilioAccountSid: TWILIO_ACCOUNT_SID
+twilioAuthToken: TWILIO_AUTH_TOKEN
+userKeySecret: USER_KEY_SECRET
+consoleToken: CONSOLE_TOKEN
+{{- end }}
+
+{{/* Whether a component the release deploys reads the credential .credential (a key of
+`secrets`): "true" or empty. CONSOLE_TOKEN is in the Secret only when one does (the console).
+(dict "root" $ "credential" "consoleToken") */}}
+{{- define "chatbot.credentialRead" -}}
+{{- $read := false }}
+{{- range $component := include "chatbot.components" .root | splitList " " }}
+{{- if has $.credential (index $.root.Values $component).credentials }}{{ $read = true }}{{ end }}
+{{- end }}
+{{- if $read }}true{{ end }}
+{{- end }}
+
 {{/* Env entries of the credentials named in .credentials: a key of `secrets` from the
 credentials Secret, and a desk's credential (chatwootApiToken, chatwootWebhookSecret,
 handoffWebhookSecret) from the desk's Secret, only when it is handoff.desk's (chatbot.desks).
@@ -483,7 +507,7 @@ handoffWebhookSecret) from the desk's Secret, only when it is handoff.desk's (ch
 {{- $root := .root }}
 {{- $secret := include "chatbot.secretName" $root }}
 {{- $keys := $root.Values.secrets.existingSecretKeys }}
-{{- $vars := dict "openaiApiKey" "OPENAI_API_KEY" "twilioAccountSid" "TWILIO_ACCOUNT_SID" "twilioAuthToken" "TWILIO_AUTH_TOKEN" "userKeySecret" "USER_KEY_SECRET" }}
+{{- $vars := include "chatbot.secretVars" $root | fromYaml }}
 {{- $desk := dict }}
 {{- range (include "chatbot.desk" $root | fromYaml).credentials }}{{ $_ := set $desk .name . }}{{ end }}
 {{- $v := get $root.Values.handoff (toString $root.Values.handoff.desk) }}
@@ -534,5 +558,40 @@ the desk's credential that checks the desk's webhooks (chatbot.desks); empty oth
     secretKeyRef:
       name: {{ . }}
       key: {{ if $.Values.nats.auth.existingSecret }}{{ $.Values.nats.auth.existingSecretKey }}{{ else }}NATS_URL{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* The console's checks (chatbot.validate):
+- no Ingress of a component that is not public (the console's) on a host of the public door (a
+  public component's Ingress hosts, publicBaseUrl's host): an Ingress controller serves every
+  Ingress of one host together, so the console would be a path of the public host;
+- a token the service takes, when the chart renders it (secret.yaml requires one; with
+  secrets.existingSecret the chart cannot read it, and the console refuses a shorter one). */}}
+{{- define "chatbot.validateConsole" -}}
+{{- $public := list }}
+{{- with .Values.publicBaseUrl }}{{ $public = append $public (urlParse .).hostname }}{{ end }}
+{{- $components := include "chatbot.components" . | splitList " " }}
+{{- range $components }}
+{{- $c := index $.Values . }}
+{{- if and $c.public (dig "ingress" "enabled" false $c) }}
+{{- range $c.ingress.hosts }}{{ $public = append $public .host }}{{ end }}
+{{- end }}
+{{- end }}
+{{- range $components }}
+{{- $c := index $.Values . }}
+{{- if and (not $c.public) (dig "ingress" "enabled" false $c) }}
+{{- $name := . }}
+{{- range $c.ingress.hosts }}
+{{- if has .host $public }}
+{{- fail (printf "%s.ingress.hosts: %s is a host of the public webhook door (ingress.ingress.hosts or publicBaseUrl); give the %s a host of its own, behind your SSO" $name .host $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (include "chatbot.credentialRead" (dict "root" . "credential" "consoleToken")) (not .Values.secrets.existingSecret) }}
+{{- $token := toString .Values.secrets.consoleToken }}
+{{- if and $token (lt (len $token) 32) }}
+{{- fail (printf "secrets.consoleToken: at least 32 characters (it has %d), or the console refuses to start; e.g. `openssl rand -hex 32`" (len $token)) }}
+{{- end }}
 {{- end }}
 {{- end }}

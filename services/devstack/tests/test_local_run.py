@@ -145,7 +145,7 @@ def test_busy_default_ports_move_to_free_ones_with_one_message_naming_all(
     )
     assert port_is_free(moved.nats)
     assert port_is_free(moved.ingress)
-    assert len({port for _, port in moved.items()}) == 5
+    assert len({port for _, port in moved.items()}) == len(Ports().names())
     assert message is not None
     assert f"ports {nats} (nats), {ingress} (ingress) are in use" in message
     assert f"NATS_PORT={moved.nats} INGRESS_PORT={moved.ingress}" in message
@@ -197,3 +197,13 @@ def test_users_are_handed_to_the_sandbox_s_chatwoot_unless_a_desk_is_set() -> No
     given = {"HANDOFF_DESK": "none"}
     assert "CHATWOOT_BASE_URL" not in local_environment(PORTS, given)
     assert "  handoff       none (HANDOFF_DESK)" in banner_for(given)
+
+
+def test_make_run_makes_a_console_token_and_prints_it() -> None:
+    env = local_environment(PORTS, {})
+    assert len(env["CONSOLE_TOKEN"]) >= 32
+    assert env["CONSOLE_SECURE_COOKIES"] == "false"  # plain HTTP on this machine
+    assert local_environment(PORTS, {})["CONSOLE_TOKEN"] != env["CONSOLE_TOKEN"]
+    assert local_environment(PORTS, {"CONSOLE_TOKEN": "mine" * 8})["CONSOLE_TOKEN"] == "mine" * 8
+    text = banner_for({"CONSOLE_TOKEN": "t" * 32})
+    assert f"console       http://127.0.0.1:8083/   token {'t' * 32}" in text

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "AuditEvent",
     "Button",
     "Contract",
     "ContractError",
@@ -102,17 +103,18 @@ class InboundMessage(Contract):
 
 
 class DeskEvent(Contract):
-    """What a helpdesk did about a handed-off user; published on ``chat.inbound.<user_key>``.
+    """Something done about a user from outside their chat: by a helpdesk (a person's message,
+    a hand-back), by the handoff's idle timer, or by an operator (a hand-back, a reset);
+    published on ``chat.inbound.<user_key>``.
 
     It shares the user's subject with their messages, so one per-user order covers both
-    (docs/handoff.md). ``delivery_id`` is the desk's id of the webhook delivery, used as the
-    ``Nats-Msg-Id``.
+    (docs/handoff.md). ``delivery_id`` is its ``Nats-Msg-Id``.
     """
 
     v: Literal[1] = 1
     kind: Literal["desk"] = "desk"
     desk: Literal["chatwoot", "webhook", "operator", "timer"]
-    event: Literal["agent_message", "handback", "idle_check"]
+    event: Literal["agent_message", "handback", "idle_check", "reset"]
     conversation: str = Field("", description="The desk's conversation id (none from a timer).")
     delivery_id: NonEmpty
     body: str = ""
@@ -205,6 +207,20 @@ class DeadLetter(Contract):
         description="Bytes of the original payload when original_payload keeps only its start.",
     )
     failed_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(Contract):
+    """What an operator did through the console; published on ``chat.audit.<action>``.
+
+    It names the user by their key only, never by their number.
+    """
+
+    v: Literal[1] = 1
+    operator: NonEmpty
+    action: NonEmpty
+    user_key: str | None = None
+    target: str | None = Field(None, description="What else the action was about: a record.")
+    at: datetime = Field(default_factory=utcnow)
 
 
 class ContractError(ValueError):

@@ -4,9 +4,8 @@
     chatbot-dlq show SEQ                            one record, whole (it holds the payload)
     chatbot-dlq replay SEQ [SEQ ...]                publish each original message again
 
-A replay publishes the original payload to its original subject with a new ``Nats-Msg-Id``
-(``<original id>:replay:<dlq seq>``), so JetStream does not drop it as a duplicate and a second
-replay of the same record is dropped instead. The record stays in CHAT_DLQ (``list`` marks what
+A replay publishes the original payload to its original subject again (:mod:`.dlq_records`);
+a second replay of the same record is dropped. The record stays in CHAT_DLQ (``list`` marks what
 was replayed in this run only); fix the cause before replaying, or it comes straight back. A
 record whose payload was too large to keep whole (``cut`` in the list) is never replayed.
 NATS_URL says where NATS is, as for the services; without it, NATS_PORT on this machine (as
@@ -18,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
 from nats.aio.client import Client as NATS
@@ -27,9 +26,9 @@ from nats.js.errors import NotFoundError
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .bus import MSG_ID_HEADER, NatsUnavailableError, connect, redact_url
-from .contracts import ContractError, DeadLetter, decode
-from .topology import DLQ
+from .bus import NatsUnavailableError, connect, redact_url
+from .contracts import ContractError, DeadLetter
+from .dlq_records import dead_letter_at, dead_letters, replay
 
 __all__ = ["ToolSettings", "main", "run"]
 
@@ -51,31 +50,6 @@ class ToolSettings(BaseSettings):
         return "nats://127.0.0.1:4222", "the local default"
 
 
-async def _records(
-    js: JetStreamContext, service: str | None
-) -> AsyncIterator[tuple[int, DeadLetter | ContractError]]:
-    try:
-        state = (await js.stream_info(DLQ.name)).state
-    except NotFoundError:
-        return
-    if not state.messages:  # an empty stream reports first_seq 0, which no get accepts
-        return
-    subject = DLQ.subject(service) if service else None
-    seq = state.first_seq
-    while seq <= state.last_seq:
-        try:
-            raw = await js.get_msg(DLQ.name, seq=seq, subject=subject, next=True)
-        except NotFoundError:
-            return
-        if raw.seq is None:
-            return
-        try:
-            yield raw.seq, decode(DeadLetter, raw.data or b"")
-        except ContractError as error:
-            yield raw.seq, error
-        seq = raw.seq + 1
-
-
 def _line(seq: int, record: DeadLetter | ContractError) -> str:
     if isinstance(record, ContractError):
         return f"{seq:>8}  (unreadable record: {record})"
@@ -90,7 +64,7 @@ def _line(seq: int, record: DeadLetter | ContractError) -> str:
 
 
 async def _list(js: JetStreamContext, out: TextIO, service: str | None, limit: int) -> int:
-    lines = [_line(seq, record) async for seq, record in _records(js, service)]
+    lines = [_line(seq, record) async for seq, record in dead_letters(js, service)]
     shown = lines[-limit:] if limit else lines
     print(f"{'seq':>8}  failed at                  service      reason", file=out)
     for line in shown:
@@ -102,32 +76,22 @@ async def _list(js: JetStreamContext, out: TextIO, service: str | None, limit: i
     return 0
 
 
-async def _get(js: JetStreamContext, seq: int) -> DeadLetter:
-    raw = await js.get_msg(DLQ.name, seq=seq)
-    return decode(DeadLetter, raw.data or b"")
-
-
 async def _show(js: JetStreamContext, out: TextIO, seq: int) -> int:
-    print((await _get(js, seq)).model_dump_json(indent=2), file=out)
+    print((await dead_letter_at(js, seq)).model_dump_json(indent=2), file=out)
     return 0
 
 
 async def _replay(js: JetStreamContext, out: TextIO, seqs: Sequence[int]) -> int:
     status = 0
     for seq in seqs:
-        record = await _get(js, seq)
-        if record.original_size is not None:
+        replayed = await replay(js, seq)
+        if replayed.outcome == "cut":
             print(f"{seq}: not replayed: only part of its payload was kept", file=out)
             status = 1
-            continue
-        msg_id = f"{record.original_id or record.original_subject}:replay:{seq}"
-        ack = await js.publish(
-            record.original_subject,
-            record.original_payload.encode(),
-            headers={MSG_ID_HEADER: msg_id},
-        )
-        verdict = "already replayed" if ack.duplicate else f"replayed as {ack.stream}:{ack.seq}"
-        print(f"{seq}: {verdict}", file=out)
+        elif replayed.outcome == "already_replayed":
+            print(f"{seq}: already replayed", file=out)
+        else:
+            print(f"{seq}: replayed as {replayed.where}", file=out)
     return status
 
 

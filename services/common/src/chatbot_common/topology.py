@@ -23,6 +23,7 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 
 __all__ = [
+    "AUDIT",
     "CONVERSATIONS_BUCKET",
     "DELIVERIES_BUCKET",
     "DLQ",
@@ -114,6 +115,8 @@ INBOUND = Stream("CHAT_INBOUND", "chat.inbound", max_age=7 * _DAY, allow_direct=
 OUTBOUND = Stream("CHAT_OUTBOUND", "chat.outbound", max_age=7 * _DAY, allow_direct=True)
 EVENTS = Stream("CHAT_EVENTS", "chat.events", max_age=7 * _DAY)
 DLQ = Stream("CHAT_DLQ", "chat.dlq", max_age=30 * _DAY)
+AUDIT = Stream("CHAT_AUDIT", "chat.audit", max_age=365 * _DAY)
+"""What operators did through the console (``AuditEvent``), kept a year."""
 
 CONVERSATIONS_BUCKET = Bucket("CHAT_CONVERSATIONS")
 DELIVERIES_BUCKET = Bucket("CHAT_DELIVERIES", ttl=7 * _DAY)

@@ -251,7 +251,10 @@ class TurnRunner:
     async def _desk_event(
         self, lease: Lease, item: FromDesk, state: ConversationState
     ) -> TurnOutcome:
-        """A desk's event: for the handoff, or ignored when no desk is set (any more)."""
+        """An operator's reset, or a desk's event: for the handoff, or ignored when no desk
+        is set (any more)."""
+        if item.event.event == "reset":
+            return TurnOutcome(state.fresh_conversation(), "operator_reset")
         if self._handoffs is None:
             log.warning("a desk event, but no desk is set", extra={"user_key": lease.key})
             return TurnOutcome(state, "desk_ignored")

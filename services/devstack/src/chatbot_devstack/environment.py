@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,9 @@ def local_environment(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
     }
     if not env.get("OPENAI_API_KEY"):
         defaults |= {"OPENAI_API_KEY": "sandbox", "OPENAI_BASE_URL": f"{sandbox}/v1"}
+    if not env.get("CONSOLE_TOKEN"):
+        # A new one each run: `make run` prints it (the console's password).
+        defaults |= {"CONSOLE_TOKEN": secrets.token_urlsafe(32), "CONSOLE_SECURE_COOKIES": "false"}
     if not env.get("HANDOFF_DESK"):
         # The sandbox's fake Chatwoot is the desk: its agent pane plays the person.
         desk_token, webhook_secret = "local-chatwoot-token", "local-chatwoot-webhook-secret"

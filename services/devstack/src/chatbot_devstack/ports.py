@@ -41,6 +41,7 @@ class Ports:
     ingress: int = 8080
     conversation: int = 8081
     sender: int = 8082
+    console: int = 8083
     sandbox: int = 8090
 
     @classmethod

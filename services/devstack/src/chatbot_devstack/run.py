@@ -36,6 +36,7 @@ class RunSettings(BaseSettings):
     ingress_port: int = Field(8080, description="ingress (Twilio webhooks).")
     conversation_port: int = Field(8081, description="conversation health and metrics.")
     sender_port: int = Field(8082, description="sender health and metrics.")
+    console_port: int = Field(8083, description="console: the operators' page and API.")
     sandbox_port: int = Field(8090, description="sandbox: chat page, fake Twilio, responder.")
     run_dir: Path = Field(
         Path(".run"), description="Where JetStream keeps its files, and each process its log."
@@ -47,6 +48,7 @@ class RunSettings(BaseSettings):
             ingress=self.ingress_port,
             conversation=self.conversation_port,
             sender=self.sender_port,
+            console=self.console_port,
             sandbox=self.sandbox_port,
         )
 
@@ -144,6 +146,7 @@ def banner(stack: LocalStack, logs: Path) -> str:
             f"  webhooks      {stack.url('ingress')}/twilio/messages  (and /twilio/status)",
             f"  conversation  {stack.url('conversation')}/metrics",
             f"  sender        {stack.url('sender')}/metrics",
+            f"  console       {stack.url('console')}/   token {stack.env['CONSOLE_TOKEN']}",
             f"  sandbox       {stack.url('sandbox')}/_sandbox/info",
             f"  nats          nats://127.0.0.1:{stack.ports.nats}  (JetStream in {stack.run_dir})",
             f"  logs          {logs}/<process>.log  (all each process printed)",

@@ -25,7 +25,7 @@ from .processes import (
 
 __all__ = ["PARTS", "LocalStack", "running_stack", "started_stack"]
 
-SERVICES = ("ingress", "conversation", "sender")
+SERVICES = ("ingress", "conversation", "sender", "console")
 PARTS = ("nats", "sandbox", *SERVICES)
 """Every process of the stack, in start order."""
 

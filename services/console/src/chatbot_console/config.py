@@ -1,0 +1,70 @@
+"""Settings of the console (environment only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from chatbot_common.config import ServiceSettings
+
+__all__ = ["ConsoleSettings"]
+
+
+class ConsoleSettings(ServiceSettings):
+    """Who may use the console, and what it needs to find a user and read their chat."""
+
+    port: int = Field(8083, ge=0, le=65535, description="Port of the console (page and API).")
+    console_token: SecretStr = Field(
+        description=(
+            "The operators' secret: the API's bearer token, and the page's password. At least "
+            "32 characters; a secret."
+        ),
+    )
+    console_business_numbers: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "The business's WhatsApp numbers (comma-separated, e.g. whatsapp:+14155238886): a "
+            "user looked up by phone is looked for in each one's conversations. Defaults to "
+            "TWILIO_WHATSAPP_FROM."
+        ),
+    )
+    twilio_whatsapp_from: str | None = Field(
+        None, description="The default business number (as the sender has it)."
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, description="To read a user's transcript from their OpenAI Conversation."
+    )
+    openai_base_url: str | None = Field(None, description="OpenAI's API, or a compatible one.")
+    console_secure_cookies: bool = Field(
+        True,
+        description=(
+            "Send the session cookie only over HTTPS; off only for a console on plain HTTP on "
+            "this machine (make run)."
+        ),
+    )
+    console_login_attempts: int = Field(
+        5, ge=1, description="Failed logins one client may make a minute before it must wait."
+    )
+
+    @field_validator("console_token")
+    @classmethod
+    def _long_enough(cls, token: SecretStr) -> SecretStr:
+        if len(token.get_secret_value()) < 32:
+            raise ValueError("CONSOLE_TOKEN must be at least 32 characters")
+        return token
+
+    @field_validator("console_business_numbers", mode="before")
+    @classmethod
+    def _number_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(number.strip() for number in value.split(",") if number.strip())
+        return value
+
+    @property
+    def business_numbers(self) -> tuple[str, ...]:
+        """Where a user looked up by phone may have written to."""
+        if self.console_business_numbers:
+            return self.console_business_numbers
+        return (self.twilio_whatsapp_from,) if self.twilio_whatsapp_from else ()

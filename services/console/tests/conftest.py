@@ -1,0 +1,82 @@
+"""Fixtures: the console in this process, on a real NATS, reading a user the conversation
+service would have written, with the sandbox as OpenAI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from chatbot_common.topology import (
+    CONVERSATIONS_BUCKET,
+    DELIVERIES_BUCKET,
+    DLQ,
+    INBOUND,
+    OUTBOUND,
+    provision,
+)
+from chatbot_common.userkey import user_key
+from chatbot_console.app import create_app
+from chatbot_console.config import ConsoleSettings
+from chatbot_devstack import BUSINESS_NUMBER, USER
+from chatbot_devstack.embedded import RunningSandbox, running_sandbox
+
+TOKEN = "console-test-token-of-at-least-32-characters"
+SECRET = "test-user-key-secret"
+KEY = user_key(SECRET, BUSINESS_NUMBER, USER)
+"""The test user's key, with the business number."""
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    async with running_sandbox() as running:
+        yield running
+
+
+@pytest.fixture
+async def js(nc: NATS) -> JetStreamContext:
+    """JetStream with what the services would have provisioned before the console reads it."""
+    js = nc.jetstream()
+    await provision(
+        js,
+        streams=(INBOUND, OUTBOUND, DLQ),
+        buckets=(CONVERSATIONS_BUCKET, DELIVERIES_BUCKET),
+        duplicate_window=120,
+    )
+    return js
+
+
+@asynccontextmanager
+async def serving(settings: ConsoleSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="https://console.internal"
+        ) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def console(
+    nats_server: Any, sandbox: RunningSandbox, js: JetStreamContext
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The console with the test token, and a client that sends it as a bearer token."""
+    settings = ConsoleSettings(
+        nats_url=nats_server.url,
+        user_key_secret=SECRET,
+        console_token=TOKEN,
+        twilio_whatsapp_from=BUSINESS_NUMBER,
+        openai_api_key="sandbox",
+        openai_base_url=sandbox.openai_base_url,
+    )
+    async with serving(settings) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        client.headers["X-Operator"] = "Olga"
+        yield client
