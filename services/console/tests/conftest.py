@@ -52,12 +52,15 @@ async def js(nc: NATS) -> JetStreamContext:
 
 
 @asynccontextmanager
-async def serving(settings: ConsoleSettings) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(
+    settings: ConsoleSettings, *, peer: tuple[str, int] = ("127.0.0.1", 123)
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the console; ``peer`` is the address its requests come from."""
     app = create_app(settings)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="https://console.internal"
+            transport=httpx.ASGITransport(app, client=peer), base_url="https://console.internal"
         ) as client,
     ):
         yield client

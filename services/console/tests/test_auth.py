@@ -4,6 +4,7 @@ CSRF on every change the page asks for, and failed logins counted and throttled.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from chatbot_console.config import ConsoleSettings
 
-from .conftest import KEY, TOKEN
+from .conftest import KEY, TOKEN, serving
 
 
 def logins(outcome: str) -> float:
@@ -108,3 +109,24 @@ def test_the_console_needs_a_long_token() -> None:
         ConsoleSettings(user_key_secret="s", console_token="short")
     with pytest.raises(ValueError, match="console_token"):
         ConsoleSettings(user_key_secret="s")
+
+
+async def test_behind_a_trusted_proxy_each_client_is_throttled_on_its_own(
+    nats_server: Any, sandbox: Any, js: Any
+) -> None:
+    settings = ConsoleSettings(
+        nats_url=nats_server.url,
+        user_key_secret="test-user-key-secret",
+        console_token=TOKEN,
+        console_trusted_proxies="127.0.0.1,10.0.0.0/8",
+    )
+    async with serving(settings, peer=("10.1.2.3", 1234)) as client:  # the Ingress's pod
+        csrf = await login_form(client)
+
+        async def attempt(forwarded_for: str, token: str) -> int:
+            data = {"operator": "x", "token": token, "csrf": csrf}
+            headers = {"X-Forwarded-For": forwarded_for}
+            return (await client.post("/login", data=data, headers=headers)).status_code
+
+        assert [await attempt("203.0.113.9", "guess") for _ in range(6)] == [401] * 5 + [429]
+        assert await attempt("198.51.100.7", TOKEN) == 303  # another client is not locked out

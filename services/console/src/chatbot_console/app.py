@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from openai import AsyncOpenAI
 from starlette.middleware.sessions import SessionMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from chatbot_common.health import Readiness, health_router
 from chatbot_common.runtime import Topology, nats_runtime
@@ -108,6 +109,10 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
         same_site="strict",
         https_only=settings.console_secure_cookies,
     )
+    if settings.console_trusted_proxies:
+        app.add_middleware(
+            ProxyHeadersMiddleware, trusted_hosts=list(settings.console_trusted_proxies)
+        )
     app.include_router(health_router(readiness))
     app.include_router(api.router)
     app.include_router(page.router)

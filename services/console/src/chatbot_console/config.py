@@ -47,6 +47,14 @@ class ConsoleSettings(ServiceSettings):
     console_login_attempts: int = Field(
         5, ge=1, description="Failed logins one client may make a minute before it must wait."
     )
+    console_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description=(
+            "Addresses or networks (CIDR) of the proxies in front of the console, e.g. the "
+            "Ingress controller's pods: the client their X-Forwarded-For names is the one whose "
+            "failed logins are counted. Empty: the connection's own address."
+        ),
+    )
 
     @field_validator("console_token")
     @classmethod
@@ -55,11 +63,11 @@ class ConsoleSettings(ServiceSettings):
             raise ValueError("CONSOLE_TOKEN must be at least 32 characters")
         return token
 
-    @field_validator("console_business_numbers", mode="before")
+    @field_validator("console_business_numbers", "console_trusted_proxies", mode="before")
     @classmethod
-    def _number_list(cls, value: object) -> object:
+    def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(number.strip() for number in value.split(",") if number.strip())
+            return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
     @property
