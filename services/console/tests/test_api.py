@@ -180,16 +180,17 @@ async def test_dead_letters_are_listed_filtered_shown_and_replayed_once(
     assert [e.target for e in await audited(js)] == ["dlq:1", "dlq:1"]
 
 
-async def test_a_reset_and_a_handback_are_asked_in_the_user_s_order_and_audited(
+async def test_a_reset_a_handoff_and_a_handback_are_asked_in_the_user_s_order_and_audited(
     console: httpx.AsyncClient, js: JetStreamContext
 ) -> None:
     before = await message(js, "hello")
     reset = await console.post(f"/api/users/{KEY}/reset")
+    handoff = await console.post(f"/api/users/{KEY}/handoff")
     handback = await console.post(f"/api/users/{KEY}/handback")
-    assert (reset.status_code, handback.status_code) == (202, 202)
+    assert (reset.status_code, handoff.status_code, handback.status_code) == (202, 202, 202)
 
     asked = []
-    for seq in (before + 1, before + 2):
+    for seq in (before + 1, before + 2, before + 3):
         raw = await js.get_msg(INBOUND.name, seq=seq)
         event = decode_user_inbound(raw.data or b"")
         assert isinstance(event, DeskEvent)
@@ -197,10 +198,12 @@ async def test_a_reset_and_a_handback_are_asked_in_the_user_s_order_and_audited(
         asked.append((event.desk, event.event, event.delivery_id))
     assert asked == [
         ("operator", "reset", reset.json()["request"]),
+        ("operator", "handoff", handoff.json()["request"]),
         ("operator", "handback", handback.json()["request"]),
     ]
     assert [(e.action, e.user_key) for e in await audited(js)] == [
         ("reset", KEY),
+        ("handoff", KEY),
         ("handback", KEY),
     ]
 

@@ -32,6 +32,10 @@ class Actions:
         """Ask for the user's conversation to start over; the request's id."""
         return await self._ask(who, key, "reset")
 
+    async def handoff(self, who: Operator, key: str) -> str:
+        """Ask for the user to be handed to a person at the desk; the request's id."""
+        return await self._ask(who, key, "handoff")
+
     async def handback(self, who: Operator, key: str) -> str:
         """Ask for the user to be handed back from a person to the bot; the request's id."""
         return await self._ask(who, key, "handback")

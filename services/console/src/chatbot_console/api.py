@@ -100,6 +100,14 @@ async def reset(who: OperatorDep, console: ConsoleDep, user_key: str) -> Accepte
     return Accepted(action="reset", user_key=user_key, request=request)
 
 
+@router.post("/users/{user_key}/handoff", status_code=202)
+async def handoff(who: OperatorDep, console: ConsoleDep, user_key: str) -> Accepted:
+    """Hand the user to a person at the desk, after their earlier turns (a user who is with
+    a person already, or never wrote, is left as they are)."""
+    request = await console.actions.handoff(who, _checked(user_key))
+    return Accepted(action="handoff", user_key=user_key, request=request)
+
+
 @router.post("/users/{user_key}/handback", status_code=202)
 async def handback(who: OperatorDep, console: ConsoleDep, user_key: str) -> Accepted:
     """Hand the user back from a person to the bot (the desk's conversation resolved)."""

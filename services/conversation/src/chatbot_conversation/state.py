@@ -14,7 +14,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatbot_common.contracts import utcnow
+from chatbot_common.contracts import InboundMessage, utcnow
 
 __all__ = [
     "Address",
@@ -100,10 +100,17 @@ class DailyTokens(_Value):
 
 
 class Address(_Value):
-    """The two ends of the user's chat: their number and the business's."""
+    """The two ends of the user's chat: their number and the business's, and the user's
+    WhatsApp profile name."""
 
     user: str = Field(repr=False)
     business: str = Field(repr=False)
+    name: str | None = Field(None, repr=False)
+
+    @classmethod
+    def of(cls, message: InboundMessage) -> Address:
+        """Where ``message`` came from and went to."""
+        return cls(user=message.from_, business=message.to, name=message.profile_name)
 
 
 class Handoff(_Value):
@@ -142,6 +149,8 @@ class ConversationState(_Value):
     rate: RateWindow | None = None
     budget: DailyTokens | None = None
     handoff: Handoff | None = None
+    address: Address | None = None
+    """Where the user's chat is, as their latest turn had it (for a turn they did not start)."""
 
     def leased_at(self, now: datetime) -> bool:
         """Whether a turn holds this user's lease at ``now``."""

@@ -50,7 +50,7 @@ from .replies import (
     with_notices,
 )
 from .retry import Failure, ModelCallError
-from .state import ConversationState, SeqRange
+from .state import Address, ConversationState, SeqRange
 from .telemetry import turn_span
 from .tools import TurnRef
 
@@ -267,7 +267,7 @@ class TurnRunner:
         rate, verdict = check_rate(
             state.rate, now=now, messages=len(segment), limit=self._rate_limit
         )
-        state = state.model_copy(update={"rate": rate})
+        state = state.model_copy(update={"rate": rate, "address": Address.of(segment[-1].message)})
         if not verdict.admitted:
             answer = rate_limited(self._rate_limit) if verdict.notify else None
             return TurnOutcome(state, "rate_limited", answer)

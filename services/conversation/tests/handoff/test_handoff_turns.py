@@ -247,3 +247,29 @@ async def test_an_operator_hands_the_user_back_and_the_desk_conversation_is_reso
     assert conversation.status == "resolved"
     assert conversation.messages[-1].content == "Handed back to the bot: an operator."
     assert metric("chatbot_handoffs_ended_total", reason="operator") == ended + 1
+
+
+async def test_an_operator_hands_a_user_who_wrote_to_a_person(
+    chat: Any, start_service: Any
+) -> None:
+    started = metric("chatbot_handoffs_started_total", reason="operator")
+    async with start_service(**desk_settings(chat)):
+        ask = {"desk": "operator", "event": "handoff"}
+        nobody = await chat.desk_event("operator:0", user=chat.OTHER, **ask)
+        await chat.answered(nobody, user=chat.OTHER)
+        await chat.answered(await chat.send("hello"))
+        asked = await chat.desk_event("operator:1", **ask)
+        state = await chat.answered(asked)
+        again = await chat.desk_event("operator:2", **ask)
+        await chat.answered(again)
+
+    assert state.handoff is not None
+    assert state.handoff.reason == "operator"
+    handed = chat.texts()[-1]
+    assert (handed.body, handed.to, handed.from_) == (HANDED, chat.USER, chat.BUSINESS)
+    assert len(chat.texts()) == 2  # the echo, then the handoff; the second ask changed nothing
+    assert chat.texts(chat.OTHER) == []  # who never wrote cannot be handed over
+    (conversation,) = chat.sandbox.store.chatwoot.conversations.values()
+    assert conversation.messages[0].content.startswith("An operator handed the user over.")
+    assert "User: hello" in conversation.messages[0].content
+    assert metric("chatbot_handoffs_started_total", reason="operator") == started + 1

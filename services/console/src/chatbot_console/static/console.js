@@ -13,6 +13,7 @@ const HIDDEN_NUMBER = "[number hidden]";
 const NUMBER_FIELDS = /^(from_?|to|wa_?id|phone|number|address)$/i; // in a payload
 const ACTIONS = {
   reset: ["Reset", "Start this user's conversation over?"],
+  handoff: ["Hand to a person", "Hand this user to a person at the desk?"],
   handback: ["Hand back", "Hand this user back from the person to the bot?"],
 };
 const OUTCOMES = {
@@ -206,6 +207,7 @@ async function showUser(key) {
     say("user-problem", error.message, true);
     $("facts").replaceChildren();
     $("handback").hidden = true;
+    $("handoff").hidden = true;
     return;
   }
   if (state.userKey !== key) return; // another user was opened meanwhile
@@ -241,6 +243,7 @@ async function showUser(key) {
     ),
   );
   $("handback").hidden = view.mode !== "handoff";
+  $("handoff").hidden = view.mode === "handoff";
 }
 
 async function showTranscript(key) {
@@ -408,6 +411,7 @@ async function start() {
   $("lookup").addEventListener("submit", lookUp);
   $("user-refresh").addEventListener("click", () => state.userKey && openUser(state.userKey));
   $("reset").addEventListener("click", () => ask("reset"));
+  $("handoff").addEventListener("click", () => ask("handoff"));
   $("handback").addEventListener("click", () => ask("handback"));
   $("dlq-filters").addEventListener("submit", showLetters);
   $("replay").addEventListener("click", replay);

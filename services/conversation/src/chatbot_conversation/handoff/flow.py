@@ -13,13 +13,13 @@ from ..inputs import text_prompt
 from ..lease import Lease
 from ..limits import spend_tokens
 from ..llm import Backend, Said
-from ..mailbox import FromDesk, Inbound
+from ..mailbox import Entry, FromDesk, Inbound, user_messages
 from ..media import Attachments
 from ..outbox import Outbox, reply_key
 from ..outcome import Afterwards, TurnOutcome
 from ..replies import DESK_SLOW, DESK_UNAVAILABLE, capped
 from ..retry import ModelCallError
-from ..state import Address, ConversationState, Handoff
+from ..state import ConversationState, Handoff
 from .desk import Desk, DeskError, DeskUser, Forwarded
 from .metrics import (
     DESK_ERRORS,
@@ -72,7 +72,7 @@ class Handoffs:
     async def start(
         self,
         lease: Lease,
-        segment: Sequence[Inbound],
+        segment: Sequence[Entry],
         state: ConversationState,
         now: datetime,
         *,
@@ -82,19 +82,20 @@ class Handoffs:
         """Open a conversation at the desk for the user, and tell them a person will answer.
 
         The person's note holds the model's reason and summary (when it asked) and the chat's
-        last messages.
+        last messages. ``state.address`` says where the user is (their latest turn's).
         """
-        first = segment[0].message
-        number = first.from_.removeprefix("whatsapp:")
+        address = state.address
+        assert address is not None
+        number = address.user.removeprefix("whatsapp:")
         user = DeskUser(
             user_key=lease.key,
-            wa_id=first.wa_id or number.removeprefix("+"),
+            wa_id=number.removeprefix("+"),
             phone=number,
-            name=first.profile_name or "WhatsApp user",
+            name=address.name or "WhatsApp user",
         )
-        said = [Said("user", text_prompt(item.message).text) for item in segment]
-        if reason == "model":
-            said = []  # the model's turn already holds them
+        said = []
+        if reason == "keyword" and user_messages(segment):
+            said = [Said("user", text_prompt(item.message).text) for item in segment]
         try:
             earlier = await self._backend.recent(
                 conversation_id=state.conversation_id, history=state.history, limit=self._context
@@ -111,7 +112,7 @@ class Handoffs:
             desk_conversation=conversation,
             since=now,
             reason=reason,
-            address=Address(user=first.from_, business=first.to),
+            address=address,
             waiting_since=now,
         )
         # Kept at once, as a new conversation is: a re-run after a crash then forwards to the
@@ -120,7 +121,10 @@ class Handoffs:
         await self._index.put(lease.key, handoff)
         handed = state.model_copy(update={"handoff": handoff, "last_turn_at": now})
         context = self._recording(lease, [*said, Said("assistant", self._message)])
-        return TurnOutcome(handed, "handed_off", self._message, afterwards=context)
+        if user_messages(segment):  # the answer to what they wrote
+            return TurnOutcome(handed, "handed_off", self._message, afterwards=context)
+        told = self._outbox.to_user(lease.key, segment, address, self._message)
+        return TurnOutcome(handed, "handed_off", message=told, afterwards=context)
 
     async def forward(
         self, lease: Lease, segment: Sequence[Inbound], state: ConversationState, now: datetime
@@ -161,6 +165,11 @@ class Handoffs:
         operator's), or an idle check."""
         event = item.event
         handoff = state.handoff
+        if event.event == "handoff":
+            if handoff is not None or state.address is None:  # with a person, or never wrote
+                DESK_EVENTS_IGNORED.labels(event.event).inc()
+                return TurnOutcome(state, "desk_ignored")
+            return await self.start(lease, [item], state, now, reason="operator")
         ours = event.desk in ("timer", "operator")  # about the user, whatever the desk
         if handoff is None or (not ours and event.conversation != handoff.desk_conversation):
             DESK_EVENTS_IGNORED.labels(event.event).inc()
@@ -246,7 +255,7 @@ class Handoffs:
     async def _failed(
         self,
         key: str,
-        segment: Sequence[Inbound],
+        segment: Sequence[Entry],
         state: ConversationState,
         operation: Literal["open", "forward"],
         error: DeskError,
@@ -259,8 +268,9 @@ class Handoffs:
             segment, reason="desk_unavailable", error_code=operation, attempts=1
         )
         handoff = state.handoff
-        if handoff is None:
-            return TurnOutcome(state, "desk_failed", DESK_UNAVAILABLE)
+        if handoff is None:  # the user asked (an operator's hand-off has its dead letter)
+            answer = DESK_UNAVAILABLE if user_messages(segment) else None
+            return TurnOutcome(state, "desk_failed", answer)
         if handoff.desk_down_told:
             return TurnOutcome(state, "desk_failed")
         told = handoff.model_copy(update={"desk_down_told": True})

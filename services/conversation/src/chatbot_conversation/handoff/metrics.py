@@ -61,5 +61,5 @@ for _direction in ("to_desk", "to_user"):
     FORWARDED.labels(_direction)
 for _operation in ("open", "forward", "close"):
     DESK_ERRORS.labels(_operation)
-for _event in ("agent_message", "handback", "idle_check"):
+for _event in ("agent_message", "handback", "idle_check", "handoff"):
     DESK_EVENTS_IGNORED.labels(_event)
