@@ -8,6 +8,7 @@ after the messages the user sent before it (docs/console.md, *Ownership*).
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from nats.js import JetStreamContext
 
@@ -18,7 +19,10 @@ from chatbot_common.topology import AUDIT, INBOUND
 from .auth import Operator
 from .metrics import ACTIONS
 
-__all__ = ["Actions"]
+__all__ = ["Actions", "Asked"]
+
+type Asked = Literal["reset", "handoff", "handback"]
+"""What an operator may ask about a user (the conversation service does it)."""
 
 
 class Actions:
@@ -27,18 +31,6 @@ class Actions:
     def __init__(self, js: JetStreamContext, *, timeout: float) -> None:
         self._js = js
         self._timeout = timeout
-
-    async def reset(self, who: Operator, key: str) -> str:
-        """Ask for the user's conversation to start over; the request's id."""
-        return await self._ask(who, key, "reset")
-
-    async def handoff(self, who: Operator, key: str) -> str:
-        """Ask for the user to be handed to a person at the desk; the request's id."""
-        return await self._ask(who, key, "handoff")
-
-    async def handback(self, who: Operator, key: str) -> str:
-        """Ask for the user to be handed back from a person to the bot; the request's id."""
-        return await self._ask(who, key, "handback")
 
     async def audit(
         self, who: Operator, action: str, *, user_key: str | None = None, target: str | None = None
@@ -50,7 +42,8 @@ class Actions:
             self._js, AUDIT.subject(action), event, msg_id=uuid.uuid4().hex, timeout=self._timeout
         )
 
-    async def _ask(self, who: Operator, key: str, event: str) -> str:
+    async def ask(self, who: Operator, key: str, event: Asked) -> str:
+        """Ask the conversation service for ``event`` in the user's order; the request's id."""
         request = f"operator:{uuid.uuid4().hex}"
         asked = DeskEvent(
             desk="operator",

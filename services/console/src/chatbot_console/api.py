@@ -13,7 +13,9 @@ from chatbot_common.contracts import ContractError, DeadLetter, utcnow
 from chatbot_common.dlq_records import dead_letter_at, dead_letters, replay
 from chatbot_common.userkey import USER_KEY_LENGTH
 
-from .deps import ConsoleDep, OperatorDep
+from .actions import Asked
+from .auth import Operator
+from .deps import Console, ConsoleDep, OperatorDep
 from .export import Export
 from .users import Found, Transcript, UserView
 
@@ -96,23 +98,25 @@ async def export(who: OperatorDep, console: ConsoleDep, user_key: str) -> Export
 @router.post("/users/{user_key}/reset", status_code=202)
 async def reset(who: OperatorDep, console: ConsoleDep, user_key: str) -> Accepted:
     """Start the user's conversation over, after the turns of what they already sent."""
-    request = await console.actions.reset(who, _checked(user_key))
-    return Accepted(action="reset", user_key=user_key, request=request)
+    return await _asked(who, console, user_key, "reset")
 
 
 @router.post("/users/{user_key}/handoff", status_code=202)
 async def handoff(who: OperatorDep, console: ConsoleDep, user_key: str) -> Accepted:
     """Hand the user to a person at the desk, after their earlier turns (a user who is with
     a person already, or never wrote, is left as they are)."""
-    request = await console.actions.handoff(who, _checked(user_key))
-    return Accepted(action="handoff", user_key=user_key, request=request)
+    return await _asked(who, console, user_key, "handoff")
 
 
 @router.post("/users/{user_key}/handback", status_code=202)
 async def handback(who: OperatorDep, console: ConsoleDep, user_key: str) -> Accepted:
     """Hand the user back from a person to the bot (the desk's conversation resolved)."""
-    request = await console.actions.handback(who, _checked(user_key))
-    return Accepted(action="handback", user_key=user_key, request=request)
+    return await _asked(who, console, user_key, "handback")
+
+
+async def _asked(who: Operator, console: Console, user_key: str, action: Asked) -> Accepted:
+    request = await console.actions.ask(who, _checked(user_key), action)
+    return Accepted(action=action, user_key=user_key, request=request)
 
 
 @router.get("/dlq")
