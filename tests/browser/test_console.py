@@ -127,8 +127,13 @@ def test_log_in_look_a_user_up_replay_their_dead_letter_and_reset_them(
         (letter,) = outside.console("dlq")["dead_letters"]
         assert letter["record"]["reason"] == "llm_failed"
 
-        # The user, by the number the operator types; their chat as the model has it.
+        # The overview: the traffic and the dead letter, read from the streams.
         log_in(page, stack)
+        expect(page.locator("[data-fact=inbound] dd")).not_to_have_text("0")
+        expect(page.locator("[data-fact=dead-letters] dd")).to_have_text("llm_failed 1")
+        expect(page.locator("[data-fact=handoff] dd")).to_contain_text("0 (0 waiting")
+
+        # The user, by the number the operator types; their chat as the model has it.
         problem = page.locator("#lookup-problem")
         look_up(page, "555 000 4545")
         expect(problem).to_have_text("Give the number with its country code, e.g. +1 555 000 1111.")

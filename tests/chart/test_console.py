@@ -557,3 +557,9 @@ def test_skaffold_builds_the_console_image() -> None:
     assert "chatbot-console" in artifacts
     (release,) = skaffold["deploy"]["helm"]["releases"]
     assert "console.image.repository" in release["setValueTemplates"]
+
+
+def test_the_overview_watches_the_conversation_s_models() -> None:
+    values = chart_values()
+    for name in ("openaiModel", "openaiTranscriptionModel"):
+        assert values["console"]["settings"][name] == values["conversation"]["settings"][name]

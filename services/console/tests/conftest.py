@@ -78,6 +78,8 @@ async def console(
         twilio_whatsapp_from=BUSINESS_NUMBER,
         openai_api_key="sandbox",
         openai_base_url=sandbox.openai_base_url,
+        openai_model="gpt-5-mini",
+        openai_transcription_model="gpt-withdrawn",
     )
     async with serving(settings) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"

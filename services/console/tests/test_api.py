@@ -4,7 +4,8 @@ sends the conversation service in the user's own order, each one audited."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import httpx
 import openai
@@ -25,6 +26,7 @@ from chatbot_common.topology import (
     CONVERSATIONS_BUCKET,
     DELIVERIES_BUCKET,
     DLQ,
+    HANDOFFS_BUCKET,
     INBOUND,
     OUTBOUND,
 )
@@ -249,3 +251,37 @@ async def test_an_export_holds_everything_about_the_user_and_is_audited(
     assert document["transcript"] == {"source": "none", "lines": []}
     assert [(e.action, e.user_key) for e in await audited(js)] == [("export", KEY)]
     assert (await console.get(f"/api/users/{'e' * 32}/export")).status_code == 404
+
+
+async def test_the_overview_counts_traffic_dead_letters_waiting_users_and_model_dates(
+    console: httpx.AsyncClient, js: JetStreamContext
+) -> None:
+    for body in ("one", "two"):
+        await message(js, body)
+    for reason in ("llm_failed", "llm_failed", "desk_unavailable"):
+        letter = DeadLetter(
+            service="conversation",
+            reason=reason,
+            attempts=1,
+            original_subject=INBOUND.subject(KEY),
+            original_payload="{}",
+        )
+        await publish(js, DLQ.subject("conversation"), letter, msg_id=uuid4().hex, timeout=5)
+    assert (await console.get("/api/overview")).json()["handoff"] is None  # no desk yet
+    handoffs = await js.create_key_value(bucket=HANDOFFS_BUCKET.name)
+    waiting = (utcnow() - timedelta(minutes=5)).isoformat()
+    await handoffs.put(
+        KEY, f'{{"quiet_since": "{waiting}", "waiting_since": "{waiting}"}}'.encode()
+    )
+    await handoffs.put("f" * 32, f'{{"quiet_since": "{waiting}", "waiting_since": null}}'.encode())
+
+    overview = (await console.get("/api/overview")).json()
+    assert (overview["inbound_last_hour"], overview["outbound_last_hour"]) == (2, 0)
+    assert overview["dead_letters_by_reason"] == {"llm_failed": 2, "desk_unavailable": 1}
+    assert overview["handoff"]["users"] == 2
+    assert overview["handoff"]["waiting"] == 1
+    assert 299 < overview["handoff"]["oldest_wait_seconds"] < 330
+    assert overview["models"] == [
+        {"model": "gpt-5-mini", "shutdown_date": "2026-12-11", "known": True},
+        {"model": "gpt-withdrawn", "shutdown_date": None, "known": False},
+    ]

@@ -17,6 +17,7 @@ from .actions import Asked
 from .auth import Operator
 from .deps import Console, ConsoleDep, OperatorDep
 from .export import Export
+from .overview import Overview
 from .users import Found, Transcript, UserView
 
 __all__ = ["router"]
@@ -54,6 +55,13 @@ class ReplayAnswer(BaseModel):
 
 
 router = APIRouter(prefix="/api")
+
+
+@router.get("/overview")
+async def overview(who: OperatorDep, console: ConsoleDep) -> Overview:
+    """Traffic in the last hour, dead letters by reason, users waiting for a person, and the
+    models' shutdown dates."""
+    return await console.overviews.read(utcnow())
 
 
 @router.get("/users")

@@ -35,6 +35,7 @@ from .auth import Gate
 from .config import ConsoleSettings
 from .deps import Console
 from .export import Exporter
+from .overview import Overviews
 from .users import Users
 
 __all__ = ["SESSION_HOURS", "create_app"]
@@ -84,6 +85,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
                 users=users,
                 actions=Actions(runtime.js, timeout=settings.nats_publish_timeout),
                 exporter=Exporter(runtime.js, deliveries, users),
+                overviews=Overviews(runtime.js, openai, settings.models),
                 js=runtime.js,
             )
             readiness.serving = True

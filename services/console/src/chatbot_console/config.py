@@ -47,6 +47,12 @@ class ConsoleSettings(ServiceSettings):
     console_login_attempts: int = Field(
         5, ge=1, description="Failed logins one client may make a minute before it must wait."
     )
+    openai_model: str | None = Field(
+        None, description="The conversation service's model: the overview shows its shutdown date."
+    )
+    openai_transcription_model: str | None = Field(
+        None, description="The transcription model: the overview shows its shutdown date too."
+    )
     console_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description=(
@@ -69,6 +75,11 @@ class ConsoleSettings(ServiceSettings):
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models whose shutdown dates the overview shows."""
+        return tuple(m for m in (self.openai_model, self.openai_transcription_model) if m)
 
     @property
     def business_numbers(self) -> tuple[str, ...]:

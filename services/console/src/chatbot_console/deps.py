@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 from .actions import Actions
 from .auth import Gate, Operator
 from .export import Exporter
+from .overview import Overviews
 from .users import Users
 
 __all__ = ["Console", "ConsoleDep", "OperatorDep"]
@@ -24,6 +25,7 @@ class Console:
     users: Users
     actions: Actions
     exporter: Exporter
+    overviews: Overviews
     js: JetStreamContext
 
 

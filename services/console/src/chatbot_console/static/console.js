@@ -407,8 +407,43 @@ function openFromAddress() {
   if (kind === "dlq") openLetter(Number(what));
 }
 
+function wait(seconds) {
+  if (seconds == null) return "nobody waits";
+  return seconds < 120 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
+}
+
+async function showOverview() {
+  let seen;
+  try {
+    seen = (await api("/api/overview")).body;
+  } catch (error) {
+    say("overview-problem", error.message, true);
+    return;
+  }
+  say("overview-problem", "");
+  const letters = Object.entries(seen.dead_letters_by_reason);
+  const desk = seen.handoff;
+  const facts = [
+    ["inbound", "Messages in, last hour", count(seen.inbound_last_hour)],
+    ["outbound", "Messages out, last hour", count(seen.outbound_last_hour)],
+    ["dead-letters", "Dead letters",
+      letters.length ? letters.map(([reason, n]) => `${reason} ${count(n)}`).join(", ") : "none"],
+    ["handoff", "With a person",
+      desk ? `${count(desk.users)} (${count(desk.waiting)} waiting; longest ${wait(desk.oldest_wait_seconds)})`
+        : "no desk"],
+    ...seen.models.map((m) => [`model-${m.model}`, `Model ${m.model}`,
+      !m.known ? "unknown to the API" : m.shutdown_date ? `shuts down ${m.shutdown_date}` : "no shutdown date"]),
+  ];
+  $("overview").replaceChildren(
+    ...facts.map(([name, label, value]) =>
+      el("div", { dataset: { fact: name } }, el("dt", null, label), el("dd", null, value)),
+    ),
+  );
+}
+
 async function start() {
   $("lookup").addEventListener("submit", lookUp);
+  $("overview-refresh").addEventListener("click", showOverview);
   $("user-refresh").addEventListener("click", () => state.userKey && openUser(state.userKey));
   $("reset").addEventListener("click", () => ask("reset"));
   $("handoff").addEventListener("click", () => ask("handoff"));
@@ -432,6 +467,7 @@ async function start() {
   state.csrf = session.csrf;
   $("operator").textContent = session.operator;
   $("logout-csrf").value = session.csrf;
+  showOverview();
   showLetters();
   openFromAddress();
 }
