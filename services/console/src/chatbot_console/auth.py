@@ -28,10 +28,9 @@ CSRF_HEADER = "X-CSRF-Token"
 
 @dataclass(frozen=True)
 class Operator:
-    """Who asks: the name they gave (recorded in the audit stream), and how they got in."""
+    """Who asks: the name they gave (recorded in the audit stream)."""
 
     name: str
-    by: str
 
 
 class Gate:
@@ -55,7 +54,7 @@ class Gate:
             if not self.matches(given.strip()):
                 raise HTTPException(401, "the bearer token is wrong")
             name = request.headers.get(OPERATOR_HEADER, "").strip() or "api"
-            return Operator(_printable(name), "token")
+            return Operator(_printable(name))
         name = str(request.session.get("operator") or "")
         if not name:
             raise HTTPException(
@@ -64,7 +63,7 @@ class Gate:
             )  # fmt: skip
         if request.method not in _SAFE_METHODS:
             self.check_csrf(request, request.headers.get(CSRF_HEADER, ""))
-        return Operator(name, "session")
+        return Operator(name)
 
     @staticmethod
     def check_csrf(request: Request, given: str) -> None:
