@@ -205,6 +205,23 @@ async def list_items(
     )
 
 
+@router.delete("/v1/conversations/{conversation_id}")
+async def delete_conversation(
+    conversation_id: str, request: Request, settings: Settings, store: Store
+) -> Response:
+    """Delete a conversation, and with it (here) its items: it is not found afterwards."""
+    record = OpenAIRequestRecord("conversations.delete", conversation=conversation_id)
+    try:
+        inputs.check_auth(request, settings)
+        stall = _stall(store, "conversations")
+        _conversation(store, conversation_id, locked_ok=True)
+    except ApiError as error:
+        return _refused(store, record, error)
+    await _in_flight(store, record, stall)
+    store.conversations.pop(conversation_id, None)
+    return answer({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
+
+
 @router.post("/v1/conversations/{conversation_id}/items")
 async def create_items(
     conversation_id: str, request: Request, settings: Settings, store: Store
