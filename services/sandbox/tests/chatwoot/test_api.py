@@ -198,6 +198,45 @@ async def test_messages_are_created_from_json_and_multipart_and_listed(
     assert too_many.status_code == 422
 
 
+async def test_deleting_a_contact_deletes_its_conversations(
+    sandbox: RunningSandbox,
+    http: httpx.AsyncClient,
+    api: httpx.AsyncClient,
+    open_conversation: Opener,
+) -> None:
+    ann = await open_conversation(api)
+    bo = await open_conversation(api, "+15550002222")
+    await api.post(
+        f"/conversations/{ann['id']}/messages",
+        data={"content": "look", "message_type": "incoming"},
+        files=[("attachments[]", ("cat.png", b"\x89PNG", "image/png"))],
+    )
+    contact_id = ann["meta"]["sender"]["id"]
+    await http.post("/_sandbox/chatwoot/faults", json={"status": 503, "path": "/contacts/"})
+    assert (await api.delete(f"/contacts/{contact_id}")).status_code == 503
+
+    deleted = await api.delete(f"/contacts/{contact_id}")
+
+    assert (deleted.status_code, deleted.content) == (200, b"")
+    lookup = {"inbox_id": 1, "source_id": "+15550001111"}
+    found = await api.post("/contact_inboxes/filter", json=lookup)
+    assert (found.status_code, found.content) == (404, b"")
+    gone = await api.get(f"/conversations/{ann['id']}")
+    assert (gone.status_code, gone.json()) == (404, NOT_FOUND)
+    assert list(sandbox.store.chatwoot.conversations) == [bo["id"]]
+    assert sandbox.store.chatwoot.attachments == {}
+    assert (await api.get(f"/conversations/{bo['id']}")).status_code == 200
+    again = await api.delete(f"/contacts/{contact_id}")
+    assert (again.status_code, again.json()) == (404, NOT_FOUND)
+    recorded = (await http.get("/_sandbox/chatwoot/requests")).json()
+    deletes = [r for r in recorded if r["method"] == "DELETE"]
+    assert [(r["path"], r["status_code"]) for r in deletes] == [
+        (f"{ACCOUNT}/1/contacts/{contact_id}", 503),
+        (f"{ACCOUNT}/1/contacts/{contact_id}", 200),
+        (f"{ACCOUNT}/1/contacts/{contact_id}", 404),
+    ]
+
+
 async def test_faults_hit_the_api_requests_they_match(
     sandbox: RunningSandbox,
     http: httpx.AsyncClient,

@@ -141,6 +141,18 @@ async def create_contact(request: Request, store: Store) -> Response:
     )
 
 
+@router.delete("/contacts/{contact_id}")
+async def delete_contact(contact_id: str, store: Store) -> Response:
+    """Delete a contact, and with it its contact inboxes and their conversations (messages,
+    attachments and all), as ``Contact#destroy!`` does; an empty 200."""
+    account = store.chatwoot
+    contact = account.find(account.contacts, contact_id)
+    gone = account.delete_contact(contact)
+    for conversation_id in gone:
+        store.chatwoot_changes.append(conversation_id)
+    return Response(status_code=200)
+
+
 @router.post("/conversations")
 async def create_conversation(request: Request, store: Store) -> Response:
     """A new conversation of a contact inbox: by contact and inbox (made when new), else by

@@ -186,6 +186,20 @@ class ChatwootAccount:
             self.contact_inboxes[key] = ContactInbox(self.next_id("contact_inbox"), contact, key)
         return self.contact_inboxes[key]
 
+    def delete_contact(self, contact: Contact) -> list[int]:
+        """Forget a contact, its contact inboxes, and their conversations with their messages
+        and attachments; the conversations' display ids."""
+        del self.contacts[contact.id]
+        for key in [k for k, held in self.contact_inboxes.items() if held.contact is contact]:
+            del self.contact_inboxes[key]
+        gone = [c for c in self.conversations.values() if c.contact_inbox.contact is contact]
+        files = {a.token for c in gone for m in c.messages for a in m.attachments}
+        for conversation in gone:
+            del self.conversations[conversation.id]
+        for token in files:
+            self.attachments.pop(token, None)
+        return [conversation.id for conversation in gone]
+
     def set_status(self, conversation: Conversation, status: object) -> str | None:
         """Give the conversation a status (422 when there is no such one): the previous status
         when it changed, else None."""
