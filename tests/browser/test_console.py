@@ -236,3 +236,61 @@ def test_a_user_handed_to_a_person_is_shown_so_and_handed_back(
         expect(page).to_have_url(re.compile(r"/login$"))
         page.goto(stack.url("console") + "/")
         expect(page).to_have_url(re.compile(r"/login$"))
+
+
+def test_an_erase_leaves_nothing_of_the_user_in_any_store_or_at_the_fake_openai(
+    stack: LocalStack, page: Page
+) -> None:
+    with httpx.Client(timeout=15) as http:
+        outside = Outside(stack, http)
+        outside.send("my name is Ana")
+        assert outside.replies(1) == ["Echo #1: my name is Ana"]
+        outside.openai_fault(kind="insufficient_quota")
+        outside.send("and my address is 1 Main St")
+        outside.replies(2)
+        outside.send("person")  # with a person: a desk contact too
+        outside.settled(lambda: outside.user_mode() == "handoff")
+        (found,) = outside.console("users", phone=USER)["users"]
+        key = found["user_key"]
+        view = outside.console(f"users/{key}")
+        outside.settled(lambda: bool(outside.console(f"users/{key}")["dead_letters"]))
+        conversation = view["conversation_id"]
+
+        log_in(page, stack)
+        look_up(page, TYPED)
+        expect(page.locator("[data-fact=mode] dd")).to_contain_text("handoff")
+        page.once("dialog", Dialog.accept)
+        page.click("#erase")
+        expect(page.locator("#user-status")).to_have_text("Erased.", timeout=20_000)
+        erased = page.locator("#erased")
+        for store, outcome in {
+            "openai_conversation": "deleted",
+            "desk_contact": "deleted",
+            "CHAT_HANDOFFS": "deleted",
+            "CHAT_INBOUND": "purged",
+            "CHAT_OUTBOUND": "purged",
+            "CHAT_EVENTS": "purged",
+            "CHAT_DLQ": "deleted 1",
+            "CHAT_CONVERSATIONS": "deleted",
+        }.items():
+            expect(erased.locator(f"li[data-store={store}]")).to_have_text(f"{store} {outcome}")
+        expect(erased.locator("li[data-store=CHAT_DELIVERIES]")).to_contain_text("deleted")
+
+        # Nothing of theirs left: the console finds nobody, and exports nothing.
+        assert outside.console("users", phone=USER)["users"][0]["known"] is False
+        gone = http.get(
+            f"{stack.url('console')}/api/users/{key}/export",
+            headers={"Authorization": f"Bearer {stack.env['CONSOLE_TOKEN']}"},
+        )
+        assert gone.status_code == 404, gone.text  # no state, message, record or dead letter
+        at_openai = http.get(
+            f"{stack.url('sandbox')}/v1/conversations/{conversation}/items",
+            headers={"Authorization": "Bearer sandbox"},
+        )
+        assert at_openai.status_code == 404
+        desk = http.get(f"{stack.url('sandbox')}/_sandbox/chatwoot/conversations").json()
+        assert desk == []
+
+        # And a new message from that number starts from nothing.
+        outside.send("hello again")
+        assert outside.replies(4)[-1] == "Echo #1: hello again"

@@ -4,11 +4,15 @@ sends the conversation service in the user's own order, each one audited."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import httpx
 import openai
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from chatbot_common.bus import publish
@@ -29,6 +33,8 @@ from chatbot_common.topology import (
     HANDOFFS_BUCKET,
     INBOUND,
     OUTBOUND,
+    REQUESTS_BUCKET,
+    SENDER_ERASE,
 )
 from chatbot_conversation.state import Address, ChatTurn, ConversationState, Handoff, StateStore
 from chatbot_devstack import ACCOUNT_SID, BUSINESS_NUMBER, USER, user_number
@@ -285,3 +291,58 @@ async def test_the_overview_counts_traffic_dead_letters_waiting_users_and_model_
         {"model": "gpt-5-mini", "shutdown_date": "2026-12-11", "known": True},
         {"model": "gpt-withdrawn", "shutdown_date": None, "known": False},
     ]
+
+
+async def test_an_erase_is_asked_in_the_user_s_order_and_answers_each_store_s_outcome(
+    console: httpx.AsyncClient, js: JetStreamContext, nc: NATS
+) -> None:
+    """The test plays the conversation service (its report) and the sender (its reply)."""
+
+    async def sender(msg: Msg) -> None:
+        assert msg.data.decode() == KEY
+        await msg.respond(b'{"deleted": 3}')
+
+    await nc.subscribe(SENDER_ERASE, cb=sender)
+    requests = await js.key_value(REQUESTS_BUCKET.name)
+
+    asked = await nc.subscribe(INBOUND.subject(KEY))  # what JetStream stores, seen as sent
+
+    async def conversation_service() -> None:
+        raw = await asked.next_msg(timeout=10)
+        event = decode_user_inbound(raw.data)
+        assert isinstance(event, DeskEvent)
+        assert (event.desk, event.event) == ("operator", "erase")
+        report = {"openai_conversation": "deleted", "CHAT_INBOUND": "purged"}
+        await requests.put(event.delivery_id.rpartition(":")[2], json.dumps(report).encode())
+
+    playing = asyncio.create_task(conversation_service())
+    answer = await console.post(f"/api/users/{KEY}/erase")
+    await playing
+    assert answer.status_code == 200
+    assert answer.json()["done"] is True
+    assert answer.json()["stores"] == {
+        "openai_conversation": "deleted",
+        "CHAT_INBOUND": "purged",
+        "CHAT_DELIVERIES": "deleted 3",
+    }
+    assert [(e.action, e.user_key) for e in await audited(js)] == [("erase", KEY)]
+
+
+async def test_an_erase_says_so_when_no_sender_answers(
+    console: httpx.AsyncClient, js: JetStreamContext, nc: NATS
+) -> None:
+    requests = await js.key_value(REQUESTS_BUCKET.name)
+    asked = await nc.subscribe(INBOUND.subject(KEY))
+
+    async def conversation_service() -> None:
+        event = decode_user_inbound((await asked.next_msg(timeout=10)).data)
+        assert isinstance(event, DeskEvent)
+        await requests.put(event.delivery_id.rpartition(":")[2], b'{"CHAT_INBOUND": "purged"}')
+
+    playing = asyncio.create_task(conversation_service())
+    answer = await console.post(f"/api/users/{KEY}/erase")
+    await playing
+    assert answer.json()["stores"] == {
+        "CHAT_INBOUND": "purged",
+        "CHAT_DELIVERIES": "failed: no sender answered (erase again)",
+    }

@@ -105,7 +105,7 @@ class InboundMessage(Contract):
 class DeskEvent(Contract):
     """Something done about a user from outside their chat: by a helpdesk (a person's message,
     a hand-back), by the handoff's idle timer, or by an operator (a hand-off or hand-back, a
-    reset);
+    reset, an erase);
     published on ``chat.inbound.<user_key>``.
 
     It shares the user's subject with their messages, so one per-user order covers both
@@ -115,7 +115,7 @@ class DeskEvent(Contract):
     v: Literal[1] = 1
     kind: Literal["desk"] = "desk"
     desk: Literal["chatwoot", "webhook", "operator", "timer"]
-    event: Literal["agent_message", "handback", "idle_check", "reset", "handoff"]
+    event: Literal["agent_message", "handback", "idle_check", "reset", "handoff", "erase"]
     conversation: str = Field("", description="The desk's conversation id (none from a timer).")
     delivery_id: NonEmpty
     body: str = ""

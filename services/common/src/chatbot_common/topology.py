@@ -31,6 +31,8 @@ __all__ = [
     "HANDOFFS_BUCKET",
     "INBOUND",
     "OUTBOUND",
+    "REQUESTS_BUCKET",
+    "SENDER_ERASE",
     "Bucket",
     "Consumer",
     "Stream",
@@ -122,6 +124,11 @@ CONVERSATIONS_BUCKET = Bucket("CHAT_CONVERSATIONS")
 DELIVERIES_BUCKET = Bucket("CHAT_DELIVERIES", ttl=7 * _DAY)
 HANDOFFS_BUCKET = Bucket("CHAT_HANDOFFS")
 """Who is with a person now, one key per user: read by the idle timer and for the wait gauge."""
+REQUESTS_BUCKET = Bucket("CHAT_REQUESTS", ttl=_DAY)
+"""What became of an operator's request, by its id: an erase's report (docs/console.md)."""
+
+SENDER_ERASE = "chat.control.sender.erase"
+"""Core NATS request to the sender: delete what CHAT_DELIVERIES holds of the user key sent."""
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:

@@ -21,7 +21,7 @@ from .metrics import ACTIONS
 
 __all__ = ["Actions", "Asked"]
 
-type Asked = Literal["reset", "handoff", "handback"]
+type Asked = Literal["reset", "handoff", "handback", "erase"]
 """What an operator may ask about a user (the conversation service does it)."""
 
 

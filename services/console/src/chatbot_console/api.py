@@ -6,6 +6,7 @@ import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel
 
@@ -125,6 +126,14 @@ async def handback(who: OperatorDep, console: ConsoleDep, user_key: str) -> Acce
 async def _asked(who: Operator, console: Console, user_key: str, action: Asked) -> Accepted:
     request = await console.actions.ask(who, _checked(user_key), action)
     return Accepted(action=action, user_key=user_key, request=request)
+
+
+@router.post("/users/{user_key}/erase")
+async def erase(who: OperatorDep, console: ConsoleDep, user_key: str) -> JSONResponse:
+    """Delete everything held about the user (GDPR article 17): 200 with what became of each
+    store, or 202 when the conversation service has not reported yet (ask again)."""
+    erased = await console.eraser.erase(who, _checked(user_key))
+    return JSONResponse(erased.model_dump(), status_code=200 if erased.done else 202)
 
 
 @router.get("/dlq")

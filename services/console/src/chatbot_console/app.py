@@ -26,6 +26,7 @@ from chatbot_common.topology import (
     EVENTS,
     INBOUND,
     OUTBOUND,
+    REQUESTS_BUCKET,
 )
 from chatbot_common.tracing import NO_FASTAPI_TELEMETRY
 
@@ -34,6 +35,7 @@ from .actions import Actions
 from .auth import Gate
 from .config import ConsoleSettings
 from .deps import Console
+from .erasure import Eraser
 from .export import Exporter
 from .overview import Overviews
 from .users import Users
@@ -59,7 +61,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         topology = Topology(
             streams=(INBOUND, OUTBOUND, EVENTS, DLQ, AUDIT),
-            buckets=(CONVERSATIONS_BUCKET, DELIVERIES_BUCKET),
+            buckets=(CONVERSATIONS_BUCKET, DELIVERIES_BUCKET, REQUESTS_BUCKET),
         )
         async with nats_runtime(
             service="console", settings=settings, topology=topology, readiness=readiness
@@ -80,11 +82,19 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
                 openai=openai,
             )
             deliveries = await runtime.js.key_value(DELIVERIES_BUCKET.name)
+            actions = Actions(runtime.js, timeout=settings.nats_publish_timeout)
             app.state.console = Console(
                 gate=Gate(token, attempts=settings.console_login_attempts),
                 users=users,
-                actions=Actions(runtime.js, timeout=settings.nats_publish_timeout),
+                actions=actions,
                 exporter=Exporter(runtime.js, deliveries, users),
+                eraser=Eraser(
+                    runtime.nc,
+                    await runtime.js.key_value(REQUESTS_BUCKET.name),
+                    actions,
+                    wait=settings.console_erase_wait,
+                    timeout=settings.nats_publish_timeout,
+                ),
                 overviews=Overviews(runtime.js, openai, settings.models),
                 js=runtime.js,
             )

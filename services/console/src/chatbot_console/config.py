@@ -53,6 +53,14 @@ class ConsoleSettings(ServiceSettings):
     openai_transcription_model: str | None = Field(
         None, description="The transcription model: the overview shows its shutdown date too."
     )
+    console_erase_wait: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Seconds an erase waits for the conversation service's report before it answers "
+            "202 (it goes on; ask again for the report)."
+        ),
+    )
     console_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description=(

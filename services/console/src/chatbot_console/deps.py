@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 
 from .actions import Actions
 from .auth import Gate, Operator
+from .erasure import Eraser
 from .export import Exporter
 from .overview import Overviews
 from .users import Users
@@ -25,6 +26,7 @@ class Console:
     users: Users
     actions: Actions
     exporter: Exporter
+    eraser: Eraser
     overviews: Overviews
     js: JetStreamContext
 

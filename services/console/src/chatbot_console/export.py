@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
 from chatbot_common.contracts import DeadLetter
 from chatbot_common.dlq_records import dead_letters
-from chatbot_common.topology import EVENTS, INBOUND, OUTBOUND, Stream
+from chatbot_common.kv import bucket_keys
+from chatbot_common.topology import DELIVERIES_BUCKET, EVENTS, INBOUND, OUTBOUND, Stream
 
 from .users import Transcript, Users
 
@@ -107,12 +108,10 @@ class Exporter:
         """The sender's records of the user's replies (part to Twilio SID) and progress."""
         found = {}
         for pattern in (f"{key}.>", f"progress.{key}"):
-            watcher = await self._deliveries.watch(pattern, ignore_deletes=True)
-            try:
-                async for entry in watcher:
-                    if entry is None:  # the current values are all read
-                        break
-                    found[entry.key] = (entry.value or b"").decode(errors="replace")
-            finally:
-                await watcher.stop()  # type: ignore[no-untyped-call]
+            for name in await bucket_keys(self._js, DELIVERIES_BUCKET, pattern):
+                try:
+                    entry = await self._deliveries.get(name)
+                except KeyNotFoundError:
+                    continue  # deleted: only its marker is left
+                found[name] = (entry.value or b"").decode(errors="replace")
         return found

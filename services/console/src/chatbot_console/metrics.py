@@ -18,5 +18,5 @@ ACTIONS = Counter(
 )
 for _outcome in ("ok", "refused", "throttled"):
     LOGINS.labels(_outcome)
-for _action in ("lookup", "export", "reset", "handoff", "handback", "replay"):
+for _action in ("lookup", "export", "reset", "handoff", "handback", "erase", "replay"):
     ACTIONS.labels(_action)

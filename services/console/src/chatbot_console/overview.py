@@ -9,12 +9,13 @@ from datetime import datetime, timedelta
 
 import openai
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import KeyNotFoundError, NotFoundError
 from openai import AsyncOpenAI
 from pydantic import BaseModel
 
 from chatbot_common.contracts import DeadLetter
 from chatbot_common.dlq_records import dead_letters
+from chatbot_common.kv import bucket_keys
 from chatbot_common.topology import HANDOFFS_BUCKET, INBOUND, OUTBOUND, Stream
 
 __all__ = ["Overview", "Overviews"]
@@ -100,18 +101,17 @@ class Overviews:
         except NotFoundError:
             return None
         waits = []
+        keys = await bucket_keys(self._js, HANDOFFS_BUCKET)
         users = 0
-        watcher = await handoffs.watchall(ignore_deletes=True)
-        try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                users += 1
-                since = json.loads(entry.value or b"{}").get("waiting_since")
-                if since:
-                    waits.append((now - datetime.fromisoformat(since)).total_seconds())
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+        for key in keys:
+            try:
+                entry = await handoffs.get(key)
+            except KeyNotFoundError:
+                continue  # handed back: only its marker is left
+            users += 1
+            since = json.loads(entry.value or b"{}").get("waiting_since")
+            if since:
+                waits.append((now - datetime.fromisoformat(since)).total_seconds())
         return Waiting(
             users=users, waiting=len(waits), oldest_wait_seconds=max(waits, default=None)
         )

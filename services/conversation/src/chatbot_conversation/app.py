@@ -26,12 +26,14 @@ from chatbot_common.topology import (
     HANDOFFS_BUCKET,
     INBOUND,
     OUTBOUND,
+    REQUESTS_BUCKET,
     Consumer,
 )
 from chatbot_common.worker import Handler
 
 from .chat_backend import ChatBackend
 from .config import ConversationSettings
+from .erasure import Erasure
 from .handler import TurnHandler
 from .handoff import ChatwootDesk, Desk, WebhookDesk
 from .handoff.flow import Handoffs
@@ -203,11 +205,12 @@ def create_app(
             )
             backend = _backend(client, requests, tools, settings)
             attachments = _attachments(media, client, requests, settings)
-            handoffs = None
+            handoffs = desk = index = None
             if settings.handoff_desk != "none":
-                index = HandoffIndex(await runtime.js.key_value(HANDOFFS_BUCKET.name))
+                index = HandoffIndex(runtime.js, await runtime.js.key_value(HANDOFFS_BUCKET.name))
+                desk = _desk(desk_session, settings)
                 handoffs = Handoffs(
-                    desk=_desk(desk_session, settings),
+                    desk=desk,
                     index=index,
                     attachments=attachments,
                     backend=backend,
@@ -234,6 +237,13 @@ def create_app(
                     attachments=attachments,
                     tracer=tracer,
                     settings=settings,
+                    erasure=Erasure(
+                        runtime.js,
+                        await runtime.js.key_value(REQUESTS_BUCKET.name),
+                        backend,
+                        desk=desk,
+                        handoffs=index,
+                    ),
                     handoffs=handoffs,
                 ),
                 settings=settings,
@@ -245,9 +255,9 @@ def create_app(
         topology=Topology(
             streams=(INBOUND, OUTBOUND, DLQ),
             consumers=(consumer,),
-            buckets=(CONVERSATIONS_BUCKET, HANDOFFS_BUCKET)
+            buckets=(CONVERSATIONS_BUCKET, REQUESTS_BUCKET, HANDOFFS_BUCKET)
             if settings.handoff_desk != "none"
-            else (CONVERSATIONS_BUCKET,),
+            else (CONVERSATIONS_BUCKET, REQUESTS_BUCKET),
         ),
         consumer=consumer,
         concurrency=settings.max_concurrent_turns,

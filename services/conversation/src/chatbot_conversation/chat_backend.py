@@ -225,6 +225,10 @@ class ChatBackend:
         added = tuple(ChatTurn(role=line.role, content=line.text) for line in said)
         return conversation_id, trim_history((*history, *added), self._budget)
 
+    async def forget(self, conversation_id: str | None) -> str:
+        """Nothing to delete: the history is in the user's state."""
+        return "none"
+
     async def recent(
         self, *, conversation_id: str | None, history: tuple[ChatTurn, ...], limit: int
     ) -> list[Said]:

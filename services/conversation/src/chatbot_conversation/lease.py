@@ -112,6 +112,13 @@ class Lease:
                 self._lost = True
                 raise LeaseLostError(self.key) from None
 
+    async def forget(self) -> None:
+        """Delete the user's state, as this process last wrote it (an erase): a writer that got
+        there first keeps theirs."""
+        async with self._lock:
+            with contextlib.suppress(StateConflictError):
+                await self._store.delete(self.key, revision=self._stored.revision)
+
     async def remember_conversation(self, conversation_id: str) -> None:
         """Keep a conversation just created for this turn, before anything is asked in it.
 

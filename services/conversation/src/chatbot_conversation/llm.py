@@ -133,6 +133,11 @@ class Backend(Protocol):
         """Add ``said`` to the user's context; the conversation id and history to keep."""
         ...
 
+    async def forget(self, conversation_id: str | None) -> str:
+        """Delete what the model's provider keeps of the user's chat; what became of it:
+        ``deleted``, or ``none`` (nothing kept there, or already gone)."""
+        ...
+
     async def recent(
         self, *, conversation_id: str | None, history: tuple[ChatTurn, ...], limit: int
     ) -> list[Said]:

@@ -19,10 +19,12 @@ type Afterwards = Callable[[ConversationState], Awaitable[ConversationState]]
 class TurnOutcome:
     """A turn's result. ``answer`` is text for whoever wrote the turn's messages; ``message``
     is an addressed message (a person's, or a notice in a desk event's turn). At most one.
-    ``afterwards`` runs once it is out, so what it waits for does not delay the user."""
+    ``afterwards`` runs once it is out, so what it waits for does not delay the user.
+    ``forget``: the user's state is deleted once committed (an erase), if nothing follows."""
 
     state: ConversationState
     label: str
     answer: str | None = None
     message: OutboundMessage | None = None
     afterwards: Afterwards | None = None
+    forget: bool = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Literal
 
 import httpx2
 import openai
@@ -111,6 +112,12 @@ class _Answer(BaseModel):
         return Usage(self.id, self.model, usage.input_tokens, usage.output_tokens)
 
 
+class _Deleted(BaseModel):
+    """The answer to a deleted Conversation (read for its shape only)."""
+
+    deleted: bool = True
+
+
 class _Items(BaseModel):
     """A page of a Conversation's items, newest first (function calls and their outputs)."""
 
@@ -209,6 +216,19 @@ class ResponsesBackend:
         ]
         await self._add_items(conversation_id, items)
         return conversation_id, history
+
+    async def forget(self, conversation_id: str | None) -> str:
+        """Delete the user's OpenAI Conversation (its items with it)."""
+        if conversation_id is None:
+            return "none"
+        delete = self._getter(f"/conversations/{conversation_id}", _Deleted, method="delete")
+        try:
+            await self._requests.setup(delete)
+        except ModelCallError as error:
+            if isinstance(error.__cause__, openai.NotFoundError):
+                return "none"
+            raise
+        return "deleted"
 
     async def recent(
         self, *, conversation_id: str | None, history: tuple[ChatTurn, ...], limit: int
@@ -337,10 +357,13 @@ class ResponsesBackend:
         return post
 
     def _getter[Read: BaseModel](
-        self, path: str, answer: type[Read]
+        self, path: str, answer: type[Read], *, method: Literal["get", "delete"] = "get"
     ) -> Callable[[], Awaitable[Read]]:
+        """A request without a body (a GET, or a DELETE), its answer read as ``answer``."""
+        send = self._client.get if method == "get" else self._client.delete
+
         async def get() -> Read:
-            raw = await self._client.get(path, cast_to=httpx2.Response)
+            raw = await send(path, cast_to=httpx2.Response)
             return answer.model_validate_json(raw.content)
 
         return get

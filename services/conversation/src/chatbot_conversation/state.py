@@ -187,6 +187,16 @@ class StateStore:
         value = ConversationState.model_validate_json(entry.value or b"{}")
         return StoredState(value, entry.revision or 0)
 
+    async def delete(self, key: str, *, revision: int) -> None:
+        """Delete the key if it is still at ``revision`` (its value gone, not kept in history).
+
+        Raises :class:`StateConflictError` when another writer got there first.
+        """
+        try:
+            await self._kv.delete(key, last=revision)
+        except KeyWrongLastSequenceError:
+            raise StateConflictError(key) from None
+
     async def save(self, key: str, state: ConversationState, *, revision: int) -> StoredState:
         """Write ``state`` if the key is still at ``revision``; the state as written, revised.
 

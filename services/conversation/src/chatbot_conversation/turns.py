@@ -20,6 +20,7 @@ from opentelemetry.trace import Tracer
 from chatbot_common.contracts import utcnow
 
 from .config import ConversationSettings
+from .erasure import Erasure
 from .handoff.flow import Handoffs
 from .inputs import bounded, command_of
 from .lease import Lease
@@ -91,10 +92,12 @@ class TurnRunner:
         attachments: Attachments,
         tracer: Tracer,
         settings: ConversationSettings,
+        erasure: Erasure,
         handoffs: Handoffs | None = None,
     ) -> None:
         """``handoffs``: hand users to a person (a desk is set)."""
         self._mailbox = mailbox
+        self._erasure = erasure
         self._handoffs = handoffs
         self._outbox = outbox
         self._backend = backend
@@ -142,6 +145,8 @@ class TurnRunner:
                     await lease.write(
                         outcome.state.model_copy(update={"pending": None}), keep=bool(batch)
                     )
+                    if outcome.forget and not batch:
+                        await lease.forget()
                     TURNS.labels(outcome.label).inc()
                     TURN_SECONDS.observe(watch.turn_seconds())
                     TURN_OVERHEAD_SECONDS.observe(watch.own_seconds())
@@ -251,10 +256,12 @@ class TurnRunner:
     async def _desk_event(
         self, lease: Lease, item: FromDesk, state: ConversationState
     ) -> TurnOutcome:
-        """An operator's reset, or a desk's event: for the handoff, or ignored when no desk
-        is set (any more)."""
-        if item.event.event == "reset":
+        """An operator's reset or erase, or a desk's event: for the handoff, or ignored when no
+        desk is set (any more)."""
+        if item.event.desk == "operator" and item.event.event == "reset":
             return TurnOutcome(state.fresh_conversation(), "operator_reset")
+        if item.event.desk == "operator" and item.event.event == "erase":
+            return await self._erasure.erase(lease, item, state)
         if self._handoffs is None:
             log.warning("a desk event, but no desk is set", extra={"user_key": lease.key})
             return TurnOutcome(state, "desk_ignored")

@@ -1,4 +1,4 @@
-"""The sender service app: the CHAT_OUTBOUND consumer plus health and metrics."""
+"""The sender service app: the CHAT_OUTBOUND consumer, erase requests, health and metrics."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from chatbot_common.worker import Handler
 
 from .config import SenderSettings
 from .deliveries import Deliveries
+from .erasure import serving_erasures
 from .progress import Progress
 from .ratelimit import RateLimiter
 from .sends import SendHandler
@@ -32,7 +33,11 @@ def create_app(settings: SenderSettings) -> FastAPI:
     async def handler(runtime: NatsRuntime) -> AsyncIterator[Handler]:
         kv = await runtime.js.key_value(DELIVERIES_BUCKET.name)
         deliveries = Deliveries(kv)
-        async with open_twilio(settings) as twilio, contextlib.aclosing(deliveries):
+        async with (
+            open_twilio(settings) as twilio,
+            contextlib.aclosing(deliveries),
+            serving_erasures(runtime.nc, runtime.js, kv),
+        ):
             yield SendHandler(
                 js=runtime.js,
                 deliveries=deliveries,

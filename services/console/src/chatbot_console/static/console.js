@@ -15,6 +15,7 @@ const ACTIONS = {
   reset: ["Reset", "Start this user's conversation over?"],
   handoff: ["Hand to a person", "Hand this user to a person at the desk?"],
   handback: ["Hand back", "Hand this user back from the person to the bot?"],
+  erase: ["Erase", "Erase everything held about this user, everywhere? This cannot be undone."],
 };
 const OUTCOMES = {
   replayed: (where) => `Replayed: published again as ${where}.`,
@@ -194,7 +195,10 @@ async function openUser(key) {
   $("user").hidden = false;
   $("user-title").textContent = state.typed.has(key) ? `User ${state.typed.get(key)}` : "User";
   $("user-key").textContent = key;
+  $("export").href = `/api/users/${key}/export`;
+  $("export").download = `chatbot-user-${key}.json`;
   say("user-status", "");
+  $("erased").hidden = true;
   await Promise.all([showUser(key), showTranscript(key)]);
 }
 
@@ -281,6 +285,10 @@ async function ask(action) {
   say("user-status", `${label}…`);
   try {
     const { status, body } = await api(`/api/users/${key}/${action}`, "POST");
+    if (body.stores) {
+      showErased(body);
+      return;
+    }
     const done = status === 202 ? "queued: it follows the user's earlier messages" : "done";
     say("user-status", `${label} ${done} (request ${body.request}).`);
   } catch (error) {
@@ -288,6 +296,20 @@ async function ask(action) {
   } finally {
     button.disabled = false;
   }
+}
+
+function showErased(erased) {
+  if (!erased.done) {
+    say("user-status", "Erase asked: the conversation service has not reported yet; erase again to see its report.");
+    return;
+  }
+  say("user-status", "Erased.");
+  $("erased").replaceChildren(
+    ...Object.entries(erased.stores).map(([store, outcome]) =>
+      el("li", { dataset: { store } }, el("code", null, store), ` ${outcome}`),
+    ),
+  );
+  $("erased").hidden = false;
 }
 
 // ---- dead letters ----
@@ -448,6 +470,7 @@ async function start() {
   $("reset").addEventListener("click", () => ask("reset"));
   $("handoff").addEventListener("click", () => ask("handoff"));
   $("handback").addEventListener("click", () => ask("handback"));
+  $("erase").addEventListener("click", () => ask("erase"));
   $("dlq-filters").addEventListener("submit", showLetters);
   $("replay").addEventListener("click", replay);
   $("letter-close").addEventListener("click", closeLetter);

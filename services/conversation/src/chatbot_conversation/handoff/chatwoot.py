@@ -71,6 +71,16 @@ class ChatwootDesk:
         path = f"/conversations/{conversation}/toggle_status"
         await self._call("POST", path, {"status": "resolved"})
 
+    async def forget(self, user: DeskUser) -> str:
+        """Delete the user's contact (Chatwoot deletes its conversations with it)."""
+        found = await self._call("POST", "/contact_inboxes/filter", {
+            "inbox_id": self._inbox, "source_id": user.wa_id,
+        }, missing_ok=True)  # fmt: skip
+        if found is None:
+            return "none"
+        await self._call("DELETE", f"/contacts/{found['id']}", None, empty=True)
+        return "deleted"
+
     async def forward(self, conversation: str, messages: Sequence[Forwarded]) -> int:
         """Post the user's messages in order, their attachments as files, skipping those the
         conversation already has (an earlier run of the turn posted them); how many posted."""
@@ -101,8 +111,10 @@ class ChatwootDesk:
         *,
         form: Callable[[], aiohttp.FormData] | None = None,
         missing_ok: bool = False,
+        empty: bool = False,
     ) -> Any:
-        """One request, retried; ``form`` makes a multipart body afresh for each attempt."""
+        """One request, retried; ``form`` makes a multipart body afresh for each attempt;
+        ``empty``: the answer has no body to read."""
 
         async def attempt() -> Any:
             async with self._session.request(
@@ -115,7 +127,7 @@ class ChatwootDesk:
                 if answer.status == 404 and missing_ok:
                     return None
                 checked(answer, f"{method} {path}")
-                return await answer.json()
+                return None if empty else await answer.json()
 
         return await retried(attempt, f"{method} {path}", policy=self._policy, rng=self._rng)
 

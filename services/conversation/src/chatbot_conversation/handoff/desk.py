@@ -52,3 +52,8 @@ class Desk(Protocol):
     async def close(self, conversation: str, note: str) -> None:
         """End the conversation from our side (we handed the user back), saying why."""
         ...
+
+    async def forget(self, user: DeskUser) -> str:
+        """Delete what the desk keeps of ``user`` (an erase); what became of it: ``deleted``,
+        ``asked`` (the desk was told to), or ``none`` (it had nothing)."""
+        ...

@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict
 
 from chatbot_common.bus import publish
 from chatbot_common.contracts import DeskEvent, utcnow
-from chatbot_common.topology import INBOUND
+from chatbot_common.kv import bucket_keys
+from chatbot_common.topology import HANDOFFS_BUCKET, INBOUND
 
 from ..state import Handoff
 from .metrics import OLDEST_WAIT, USERS_WITH_A_PERSON
@@ -39,7 +40,8 @@ class Waiting(BaseModel):
 class HandoffIndex:
     """The CHAT_HANDOFFS bucket. The user's state decides; this only lists who to look at."""
 
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, js: JetStreamContext, kv: KeyValue) -> None:
+        self._js = js
         self._kv = kv
 
     async def put(self, key: str, handoff: Handoff) -> None:
@@ -51,12 +53,8 @@ class HandoffIndex:
             await self._kv.delete(key)
 
     async def entries(self) -> list[tuple[str, Waiting]]:
-        try:
-            keys = await self._kv.keys()
-        except NoKeysError:
-            return []
         found = []
-        for key in keys:
+        for key in await bucket_keys(self._js, HANDOFFS_BUCKET):
             with contextlib.suppress(KeyNotFoundError):
                 entry = await self._kv.get(key)
                 if entry.value:

@@ -67,6 +67,11 @@ class WebhookDesk:
             })  # fmt: skip
         return len(messages)
 
+    async def forget(self, user: DeskUser) -> str:
+        """Tell the desk to delete what it keeps of the user."""
+        await self._post(f"{user.user_key}:erased", {"event": "user.erased", "user": user.user_key})
+        return "asked"
+
     async def close(self, conversation: str, note: str) -> None:
         await self._post(f"{conversation}:closed", {
             "event": "handoff.closed", "conversation": conversation, "note": note,
