@@ -125,6 +125,7 @@ async def test_a_user_s_page_has_their_mode_counters_unanswered_and_dead_letters
         "7",
     )
     assert (view["messages"], view["turns"], view["tokens"]) == (1, 1, 42)
+    assert view["opted_out"] is False
     assert view["unanswered"] == 1
     assert view["dead_letters"] == [1]
     assert "address" not in view["handoff"]  # no phone number in the view

@@ -303,3 +303,22 @@ def test_a_desk_event_does_not_wait_for_the_coalescing_window() -> None:
     user = Inbound(seq=2, message=inbound("hello"), **where)  # type: ignore[arg-type]
     assert mailbox.wait_before([person, user]) == 0.0
     assert 0.9 < mailbox.wait_before([user, person]) <= 1.0
+
+
+def test_a_word_that_opts_out_or_in_is_a_segment_of_its_own() -> None:
+    where = {"subject": "chat.inbound.k", "data": b"", "headers": {}, "stored_at": utcnow()}
+    batch: list[Entry] = [
+        Inbound(seq=seq, message=inbound(body), **where)  # type: ignore[arg-type]
+        for seq, body in enumerate(("a", " STOP ", "b", "start"), start=1)
+    ]
+    cuts = []
+    while batch:
+        segment, batch = next_segment(batch, words=frozenset({"stop", "start"}))
+        cuts.append([i.seq for i in segment])
+    assert cuts == [[1], [2], [3], [4]]
+    burst: list[Entry] = [
+        Inbound(seq=seq, message=inbound(body), **where)  # type: ignore[arg-type]
+        for seq, body in enumerate(("a", "stop it", "b"), start=1)
+    ]
+    segment, rest = next_segment(burst, words=frozenset({"stop"}))
+    assert ([i.seq for i in segment], rest) == ([1, 2, 3], [])  # only a whole message counts

@@ -41,6 +41,7 @@ class UserView(BaseModel):
 
     user_key: str
     mode: Literal["bot", "handoff"]
+    opted_out: bool
     handoff: Handoff | None
     conversation_id: str | None
     last_seen: datetime | None
@@ -106,6 +107,7 @@ class Users:
         return UserView(
             user_key=key,
             mode="handoff" if handoff else "bot",
+            opted_out=state.get("opted_out", False),
             handoff=Handoff.model_validate(handoff) if handoff else None,
             conversation_id=state.get("conversation_id"),
             last_seen=state.get("updated_at"),

@@ -185,6 +185,28 @@ class ConversationSettings(ServiceSettings):
             "case)."
         ),
     )
+    opt_out_keywords: KeywordSet = Field(
+        frozenset({"stop", "unsubscribe"}),
+        description=(
+            "Messages that opt the user out of messages the business starts (comma-separated; "
+            "the whole message, any case). Replies to their own messages still go."
+        ),
+    )
+    opt_in_keywords: KeywordSet = Field(
+        frozenset({"start"}),
+        description="Messages that opt the user back in (comma-separated; the whole message).",
+    )
+    opt_out_message: str = Field(
+        "You will get no more messages from us unless you write first. Write START to change "
+        "your mind.",
+        min_length=1,
+        description="The one confirmation a user who opts out gets.",
+    )
+    opt_in_message: str = Field(
+        "Welcome back: we may write to you again. Write STOP to opt out.",
+        min_length=1,
+        description="The confirmation a user who opts back in gets.",
+    )
     handoff_message: str = Field(
         "I'm passing you to a person on our team. They will answer here as soon as they can.",
         min_length=1,
@@ -320,7 +342,7 @@ class ConversationSettings(ServiceSettings):
             raise ValueError("set both TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or neither")
         return self
 
-    @field_validator("handoff_keywords", mode="before")
+    @field_validator("handoff_keywords", "opt_out_keywords", "opt_in_keywords", mode="before")
     @classmethod
     def _keyword_list(cls, value: object) -> object:
         if isinstance(value, str):

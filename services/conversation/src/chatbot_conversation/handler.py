@@ -114,6 +114,7 @@ class TurnHandler:
         self._lease_ttl = settings.lease_ttl
         self._publish_timeout = settings.nats_publish_timeout
         self._max_input = settings.turn_max_input_chars
+        self._alone_words = settings.opt_out_keywords | settings.opt_in_keywords
         self._owner = f"{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
         self._serving: dict[str, _Serving] = {}
 
@@ -196,7 +197,7 @@ class TurnHandler:
         batch = await self._mailbox.read(key, after=claim.state.last_seq, through=last_known)
         batch, waited = await self._mailbox.coalesce(key, batch)
         claim.watch.waiting += waited
-        segment, rest = next_segment(batch, max_chars=self._max_input)
+        segment, rest = next_segment(batch, max_chars=self._max_input, words=self._alone_words)
         if not segment:
             return Outcome.LOOK_AGAIN  # not readable (any more)
         return await self._lease_and_run(claim, segment, rest, recovering=False)
@@ -220,7 +221,7 @@ class TurnHandler:
         except StateConflictError:
             LEASE_CONTENTION.inc()
             return Outcome.LOOK_AGAIN
-        segment, rest = next_segment(batch, max_chars=self._max_input)
+        segment, rest = next_segment(batch, max_chars=self._max_input, words=self._alone_words)
         if not segment:
             await lease.abandon()  # the next look answers or skips the range
             return Outcome.LOOK_AGAIN

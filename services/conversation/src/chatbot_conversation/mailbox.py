@@ -144,24 +144,24 @@ class Mailbox:
 
 
 def next_segment(
-    batch: Sequence[Entry], *, max_chars: int | None = None
+    batch: Sequence[Entry], *, max_chars: int | None = None, words: frozenset[str] = frozenset()
 ) -> tuple[list[Entry], list[Entry]]:
     """The entries the next turn answers, and the rest.
 
-    A command or a desk's event is a turn of its own; otherwise the turn takes every message up
-    to the next command or event, and no more than ``max_chars`` characters of text
+    A command, a desk's event or one of ``words`` is a turn of its own; otherwise the turn takes
+    every message up to the next of them, and no more than ``max_chars`` characters of text
     (``TURN_MAX_INPUT_CHARS``) in all, cut at whole messages: a longer burst is answered in
     several turns, in order. A single message longer than that is a turn of its own (cut to
     the bound when the model is asked, :func:`.inputs.bounded`).
     """
     if not batch:
         return [], []
-    if _alone(batch[0]):
+    if _alone(batch[0], words):
         return [batch[0]], list(batch[1:])
     end = 0
     chars = 0
     for item in batch:
-        if not isinstance(item, Inbound) or _alone(item):
+        if not isinstance(item, Inbound) or _alone(item, words):
             break
         if max_chars is not None:
             chars += len(text_prompt(item.message).text)
@@ -171,6 +171,10 @@ def next_segment(
     return list(batch[:end]), list(batch[end:])
 
 
-def _alone(entry: Entry) -> bool:
-    """Whether ``entry`` makes a turn of its own: a desk's event, or a command."""
-    return not isinstance(entry, Inbound) or command_of(entry.message) is not None
+def _alone(entry: Entry, words: frozenset[str]) -> bool:
+    """Whether ``entry`` makes a turn of its own: a desk's event, a command, or a message that
+    is, whole, one of ``words`` (opting out or in)."""
+    if not isinstance(entry, Inbound):
+        return True
+    message = entry.message
+    return command_of(message) is not None or message.body.strip().casefold() in words

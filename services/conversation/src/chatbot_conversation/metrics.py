@@ -23,6 +23,7 @@ __all__ = [
     "MODEL_LOOKUPS",
     "MODEL_SHUTDOWN",
     "MODEL_UNKNOWN",
+    "OPT_CHANGES",
     "TOKENS",
     "TURNS",
     "TURNS_IN_FLIGHT",
@@ -47,6 +48,8 @@ TURN_OUTCOMES = (
     "handed_off",
     "forwarded",
     "desk_failed",
+    "opted_out",
+    "opted_in",
 )
 _DEAD_LETTER_REASONS = (
     "malformed",
@@ -76,6 +79,11 @@ TURNS = Counter(
     "person), forwarded (to the person who has the user), desk_failed (the desk did not take "
     "it: dead-lettered).",
     ["outcome"],
+)
+OPT_CHANGES = Counter(
+    "chatbot_opt_changes_total",
+    "Users who opted out of (out) or back into (in) messages the business starts.",
+    ["change"],
 )
 TURN_SECONDS = Histogram(
     "chatbot_turn_seconds",
@@ -152,6 +160,8 @@ TOKENS = Counter(
     ["model", "kind"],
 )
 
+for _change in ("out", "in"):
+    OPT_CHANGES.labels(_change)
 for _outcome in TURN_OUTCOMES:
     TURNS.labels(_outcome)
 for _reason in _DEAD_LETTER_REASONS:

@@ -151,6 +151,10 @@ class ConversationState(_Value):
     handoff: Handoff | None = None
     address: Address | None = None
     """Where the user's chat is, as their latest turn had it (for a turn they did not start)."""
+    last_inbound_at: datetime | None = None
+    """When the user's latest message reached us: WhatsApp's 24-hour window starts there."""
+    opted_out: bool = False
+    """The user asked for no messages the business starts (OPT_OUT_KEYWORDS)."""
 
     def leased_at(self, now: datetime) -> bool:
         """Whether a turn holds this user's lease at ``now``."""

@@ -31,6 +31,7 @@ from .media import Attachments, Prepared
 from .metrics import (
     BATCH_SIZE,
     LLM_ERRORS,
+    OPT_CHANGES,
     TURN_MODEL_CALLS,
     TURN_OVERHEAD_SECONDS,
     TURN_RETRIES,
@@ -110,6 +111,10 @@ class TurnRunner:
         self._renew_every = min(settings.lease_ttl, settings.inbound_ack_wait) / 3
         self._fence = settings.lease_ttl / 6
         self._max_input = settings.turn_max_input_chars
+        self._opt_out, self._opt_in = settings.opt_out_keywords, settings.opt_in_keywords
+        self._alone_words = self._opt_out | self._opt_in
+        self._opted_out_message = settings.opt_out_message
+        self._opted_in_message = settings.opt_in_message
         self._max_reply = settings.reply_max_chars
         self._max_attempts = settings.turn_max_attempts
 
@@ -156,7 +161,9 @@ class TurnRunner:
                         return
                     watch = Stopwatch()
                     batch, watch.waiting = await self._mailbox.coalesce(lease.key, batch)
-                    segment, rest = next_segment(batch, max_chars=self._max_input)
+                    segment, rest = next_segment(
+                        batch, max_chars=self._max_input, words=self._alone_words
+                    )
                     await lease.write(
                         lease.state.model_copy(update={"pending": seq_range(segment)}), keep=True
                     )
@@ -274,7 +281,14 @@ class TurnRunner:
         rate, verdict = check_rate(
             state.rate, now=now, messages=len(segment), limit=self._rate_limit
         )
-        state = state.model_copy(update={"rate": rate, "address": Address.of(segment[-1].message)})
+        last = segment[-1].message
+        state = state.model_copy(
+            update={
+                "rate": rate,
+                "address": Address.of(last),
+                "last_inbound_at": last.received_at,
+            }
+        )
         if not verdict.admitted:
             answer = rate_limited(self._rate_limit) if verdict.notify else None
             return TurnOutcome(state, "rate_limited", answer)
@@ -282,6 +296,15 @@ class TurnRunner:
         # is told (once a window) that the rest were not read.
         read = segment[: verdict.admitted]
         notices = [rate_limited_partly(self._rate_limit, verdict.refused)] if verdict.notify else []
+        word = segment[0].message.body.strip().casefold()
+        if word in self._opt_out:  # honoured first, whoever has the user
+            OPT_CHANGES.labels("out").inc()
+            opted = state.model_copy(update={"opted_out": True})
+            return TurnOutcome(opted, "opted_out", self._opted_out_message)
+        if word in self._opt_in:
+            OPT_CHANGES.labels("in").inc()
+            opted = state.model_copy(update={"opted_out": False})
+            return TurnOutcome(opted, "opted_in", self._opted_in_message)
         handoffs = self._handoffs
         if handoffs is not None and state.handoff is not None:
             # Commands too: while a person has the user, everything goes to them.

@@ -231,6 +231,7 @@ async function showUser(key) {
     : ["none"];
   const facts = [
     ["mode", "Mode", ...mode],
+    ["opted-out", "Messages the business starts", view.opted_out ? "opted out" : "allowed"],
     ["conversation", "Conversation", view.conversation_id ?? "none"],
     ["last-seen", "Last seen", when(view.last_seen)],
     ["messages", "Messages", count(view.messages)],
