@@ -103,11 +103,14 @@ async def test_a_user_s_page_has_their_mode_counters_unanswered_and_dead_letters
         desk_conversation="7",
         since=SINCE,
         reason="keyword",
-        address=Address(user=USER, business=BUSINESS_NUMBER),
         waiting_since=SINCE,
     )
+    address = Address(user=USER, business=BUSINESS_NUMBER)
     await remember(
-        js, ConversationState(last_seq=first, messages=1, turns=1, tokens=42, handoff=handoff)
+        js,
+        ConversationState(
+            last_seq=first, messages=1, turns=1, tokens=42, handoff=handoff, address=address
+        ),
     )
     letter = DeadLetter(
         service="conversation",

@@ -114,14 +114,13 @@ class Address(_Value):
 
 
 class Handoff(_Value):
-    """A person has the user: at which desk conversation, since when and why, where their
-    replies go, when the person last wrote, since when the user has waited for a person's
-    answer, and whether the user was told the desk is down."""
+    """A person has the user: at which desk conversation, since when and why, when the person
+    last wrote, since when the user has waited for a person's answer, and whether the user was
+    told the desk is down. (Their replies go to the state's ``address``.)"""
 
     desk_conversation: str
     since: datetime
     reason: Literal["keyword", "model", "operator"]
-    address: Address
     last_agent_at: datetime | None = None
     waiting_since: datetime | None = None
     desk_down_told: bool = False

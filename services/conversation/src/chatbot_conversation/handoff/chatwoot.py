@@ -81,12 +81,16 @@ class ChatwootDesk:
         await self._call("DELETE", f"/contacts/{found['id']}", None, empty=True)
         return "deleted"
 
-    async def forward(self, conversation: str, messages: Sequence[Forwarded]) -> int:
-        """Post the user's messages in order, their attachments as files, skipping those the
-        conversation already has (an earlier run of the turn posted them); how many posted."""
+    async def forward(
+        self, conversation: str, messages: Sequence[Forwarded], *, again: bool
+    ) -> int:
+        """Post the user's messages in order, their attachments as files; on a re-run
+        (``again``), skip those the conversation already has. How many posted."""
         path = f"/conversations/{conversation}/messages"
-        listed = await self._call("GET", path, None)
-        seen = {message.get("source_id") for message in listed.get("payload", [])}
+        seen: set[str] = set()
+        if again:  # only then can it hold any: the listing is the whole conversation
+            listed = await self._call("GET", path, None)
+            seen = {message.get("source_id") for message in listed.get("payload", [])}
         posted = 0
         for message in messages:
             if message.message_id in seen:

@@ -45,8 +45,11 @@ class Desk(Protocol):
         """
         ...
 
-    async def forward(self, conversation: str, messages: Sequence[Forwarded]) -> int:
-        """Post the user's messages in order, skipping those already posted; how many posted."""
+    async def forward(
+        self, conversation: str, messages: Sequence[Forwarded], *, again: bool
+    ) -> int:
+        """Post the user's messages in order; how many posted. ``again``: a re-run of the turn,
+        which skips what an earlier run already posted."""
         ...
 
     async def close(self, conversation: str, note: str) -> None:

@@ -19,7 +19,7 @@ from ..outbox import Outbox, reply_key
 from ..outcome import Afterwards, TurnOutcome
 from ..replies import DESK_SLOW, DESK_UNAVAILABLE, capped
 from ..retry import ModelCallError
-from ..state import ConversationState, Handoff
+from ..state import Address, ConversationState, Handoff
 from .desk import Desk, DeskError, DeskUser, Forwarded
 from .metrics import (
     DESK_ERRORS,
@@ -84,8 +84,7 @@ class Handoffs:
         The person's note holds the model's reason and summary (when it asked) and the chat's
         last messages. ``state.address`` says where the user is (their latest turn's).
         """
-        address = state.address
-        assert address is not None
+        address = _address(state)
         number = address.user.removeprefix("whatsapp:")
         user = DeskUser(
             user_key=lease.key,
@@ -112,7 +111,6 @@ class Handoffs:
             desk_conversation=conversation,
             since=now,
             reason=reason,
-            address=address,
             waiting_since=now,
         )
         # Kept at once, as a new conversation is: a re-run after a crash then forwards to the
@@ -139,7 +137,9 @@ class Handoffs:
             for item, prompt, files in zip(segment, prepared.prompts, prepared.files, strict=True)
         ]
         try:
-            posted = await self._desk.forward(handoff.desk_conversation, messages)
+            pending = lease.state.pending
+            again = pending is not None and pending.attempts > 1  # an earlier run may have posted
+            posted = await self._desk.forward(handoff.desk_conversation, messages, again=again)
         except DeskError as error:
             return await self._failed(lease.key, segment, state, "forward", error)
         FORWARDED.labels("to_desk").inc(posted)
@@ -186,7 +186,7 @@ class Handoffs:
                 return TurnOutcome(state, "desk_ignored")
             return await self.end(lease, [item], state, now, reason="idle")
         body = capped(event.body, self._max_reply) if event.body.strip() else ""
-        message = self._outbox.to_user(lease.key, [item], handoff.address, body, event.media_urls)
+        message = self._outbox.to_user(lease.key, [item], _address(state), body, event.media_urls)
         FORWARDED.labels("to_user").inc()
         handoff = handoff.model_copy(update={"last_agent_at": now, "waiting_since": None})
         await self._index.put(lease.key, handoff)
@@ -222,7 +222,7 @@ class Handoffs:
         # Kept at once: a successor that finds the message sent commits what the lease holds.
         await lease.write(lease.state.model_copy(update={"handoff": None}), keep=True)
         await self._index.remove(lease.key)
-        message = self._outbox.to_user(lease.key, segment, handoff.address, self._return_message)
+        message = self._outbox.to_user(lease.key, segment, _address(state), self._return_message)
         back = state.model_copy(update={"handoff": None, "last_turn_at": now})
         context = self._recording(lease, [Said("assistant", self._return_message)])
         return TurnOutcome(back, "handed_back", message=message, afterwards=context)
@@ -275,6 +275,12 @@ class Handoffs:
             return TurnOutcome(state, "desk_failed")
         told = handoff.model_copy(update={"desk_down_told": True})
         return TurnOutcome(state.model_copy(update={"handoff": told}), "desk_failed", DESK_SLOW)
+
+
+def _address(state: ConversationState) -> Address:
+    """Where the user's chat is: a handoff starts only for a user who wrote, so it is known."""
+    assert state.address is not None
+    return state.address
 
 
 def _note(reason: StartReason, ask: HandoffAsk | None, said: Sequence[Said]) -> str:

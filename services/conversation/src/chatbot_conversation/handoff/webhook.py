@@ -54,8 +54,11 @@ class WebhookDesk:
         })  # fmt: skip
         return ref
 
-    async def forward(self, conversation: str, messages: Sequence[Forwarded]) -> int:
-        """Post each message; the desk drops a repeat by its ``Idempotency-Key``."""
+    async def forward(
+        self, conversation: str, messages: Sequence[Forwarded], *, again: bool
+    ) -> int:
+        """Post each message; the desk drops a repeat (``again`` or not) by its
+        ``Idempotency-Key``."""
         for message in messages:
             files = [
                 {"content_type": f.content_type, "data": base64.b64encode(f.data).decode()}
