@@ -56,6 +56,7 @@ def create_app(settings: SenderSettings) -> FastAPI:
                 typing=settings.send_typing_indicator,
                 publish_timeout=settings.nats_publish_timeout,
                 record_hold=settings.delivery_record_hold,
+                backoff_max=settings.send_backoff_max,
                 provisioner=runtime.provisioner,
             )
 

@@ -67,6 +67,14 @@ class SenderSettings(ServiceSettings):
             "meanwhile) before it is dead-lettered as record_unavailable."
         ),
     )
+    send_backoff_max: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Longest wait before a failed send is tried again; the wait doubles from 1 s with "
+            "each delivery (Twilio's Retry-After, when given, is used instead)."
+        ),
+    )
     send_ack_wait: float = Field(
         60.0,
         gt=0,

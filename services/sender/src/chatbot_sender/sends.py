@@ -95,6 +95,7 @@ class SendHandler:
         typing: bool,
         publish_timeout: float,
         record_hold: float,
+        backoff_max: float,
         provisioner: Provisioner,
     ) -> None:
         self._js = js
@@ -107,6 +108,7 @@ class SendHandler:
         self._typing = typing
         self._publish_timeout = publish_timeout
         self._record_hold = record_hold
+        self._backoff_max = backoff_max
         self._provisioner = provisioner
         self._order = UserOrder()
 
@@ -240,7 +242,7 @@ class SendHandler:
         held = (utcnow() - msg.metadata.timestamp).total_seconds()
         if held > self._record_hold:
             return await self._give_up(msg, "record_unavailable", type(cause).__name__)
-        delay = redelivery_delay(msg.metadata.num_delivered)
+        delay = redelivery_delay(msg.metadata.num_delivered, cap=self._backoff_max)
         log.warning(
             "delivery record store refuses writes; the reply waits",
             extra={
@@ -261,7 +263,7 @@ class SendHandler:
         SENDS.labels("message", "retried", failure.label).inc()
         delay = failure.retry_after
         if delay is None:
-            delay = redelivery_delay(msg.metadata.num_delivered)
+            delay = redelivery_delay(msg.metadata.num_delivered, cap=self._backoff_max)
         log.warning(
             "twilio send failed; retrying",
             extra={
