@@ -7,7 +7,7 @@ malformed message goes to the dead-letter stream with a reason instead of crashi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "WHATSAPP_WINDOW",
     "AuditEvent",
     "Button",
     "Contract",
@@ -105,7 +106,7 @@ class InboundMessage(Contract):
 class DeskEvent(Contract):
     """Something done about a user from outside their chat: by a helpdesk (a person's message,
     a hand-back), by the handoff's idle timer, or by an operator (a hand-off or hand-back, a
-    reset, an erase);
+    reset, an erase, a message the business sent: ``outreach``, recorded for the model);
     published on ``chat.inbound.<user_key>``.
 
     It shares the user's subject with their messages, so one per-user order covers both
@@ -115,7 +116,9 @@ class DeskEvent(Contract):
     v: Literal[1] = 1
     kind: Literal["desk"] = "desk"
     desk: Literal["chatwoot", "webhook", "operator", "timer"]
-    event: Literal["agent_message", "handback", "idle_check", "reset", "handoff", "erase"]
+    event: Literal[
+        "agent_message", "handback", "idle_check", "reset", "handoff", "erase", "outreach"
+    ]
     conversation: str = Field("", description="The desk's conversation id (none from a timer).")
     delivery_id: NonEmpty
     body: str = ""
@@ -126,8 +129,10 @@ class DeskEvent(Contract):
 
     @model_validator(mode="after")
     def _check_event(self) -> DeskEvent:
-        if self.event == "agent_message" and not (self.body.strip() or self.media_urls):
-            raise ValueError("an agent message needs a body or media")
+        if self.event in ("agent_message", "outreach") and not (
+            self.body.strip() or self.media_urls
+        ):
+            raise ValueError(f"an {self.event} event needs a body or media")
         return self
 
 
@@ -145,25 +150,43 @@ type UserInbound = Annotated[
 _USER_INBOUND: TypeAdapter[InboundMessage | DeskEvent] = TypeAdapter(UserInbound)
 
 
+WHATSAPP_WINDOW = timedelta(hours=24)
+"""How long after a user's last message WhatsApp lets a business send free-form messages."""
+
+
 class OutboundMessage(Contract):
     """Something to send to a user; published on ``chat.outbound.<user_key>``.
 
-    ``idempotency_key`` names the reply (derived from the inbound sequence range it answers);
-    the sender records each part it sent under it, so a redelivery never sends a part twice.
+    ``idempotency_key`` names the message (a reply's is derived from the inbound sequence range
+    it answers); the sender records each part it sent under it, so a redelivery never sends a
+    part twice. ``text`` and ``media`` are free-form and need the user's 24-hour window;
+    ``template`` is an approved WhatsApp template; ``reengage`` asks the sender for the
+    configured re-engagement template in place of a message that found the window closed.
     """
 
     v: Literal[1] = 1
-    kind: Literal["text", "media", "typing"]
+    kind: Literal["text", "media", "typing", "template", "reengage"]
     to: NonEmpty
     from_: str | None = Field(default=None, alias="from")
     messaging_service_sid: str | None = None
     body: str = ""
     media_urls: tuple[str, ...] = ()
+    content_sid: str | None = Field(
+        None, pattern=r"^HX[0-9a-fA-F]{32}$", description="The template (Twilio Content SID)."
+    )
+    content_variables: dict[str, str] = Field(
+        default_factory=dict, description="The template's variables, by placeholder number."
+    )
     in_reply_to: tuple[str, ...] = ()
     idempotency_key: NonEmpty
     received_at: datetime | None = Field(
         default=None, description="When ingress received the first message this answers."
     )
+    window_opened_at: datetime | None = Field(
+        default=None,
+        description="The user's last message: a free-form message may leave until 24 h after.",
+    )
+    outreach: bool = Field(False, description="Started by the business, not a reply.")
 
     @model_validator(mode="after")
     def _check_kind(self) -> OutboundMessage:
@@ -173,7 +196,19 @@ class OutboundMessage(Contract):
             raise ValueError("a media message needs at least one media URL")
         if self.kind == "typing" and not self.in_reply_to:
             raise ValueError("a typing indicator needs the inbound message SID in in_reply_to")
+        if self.kind == "template" and self.content_sid is None:
+            raise ValueError("a template message needs its content_sid")
         return self
+
+    @property
+    def free_form(self) -> bool:
+        """Whether WhatsApp's 24-hour window applies to it."""
+        return self.kind in ("text", "media")
+
+    def window_closed(self, now: datetime) -> bool:
+        """Whether this free-form message would leave after the user's window closed."""
+        opened = self.window_opened_at
+        return self.free_form and opened is not None and now >= opened + WHATSAPP_WINDOW
 
 
 class DeliveryStatus(Contract):

@@ -20,12 +20,13 @@ from opentelemetry.trace import Tracer
 from chatbot_common.contracts import utcnow
 
 from .config import ConversationSettings
+from .context import recording
 from .erasure import Erasure
 from .handoff.flow import Handoffs
 from .inputs import bounded, command_of
 from .lease import Lease
 from .limits import check_budget, check_rate, spend_tokens
-from .llm import Backend, counting_model_calls
+from .llm import Backend, Said, counting_model_calls
 from .mailbox import Entry, FromDesk, Inbound, Mailbox, next_segment, user_messages
 from .media import Attachments, Prepared
 from .metrics import (
@@ -263,12 +264,17 @@ class TurnRunner:
     async def _desk_event(
         self, lease: Lease, item: FromDesk, state: ConversationState
     ) -> TurnOutcome:
-        """An operator's reset or erase, or a desk's event: for the handoff, or ignored when no
-        desk is set (any more)."""
+        """An operator's reset or erase, a message the business sent (kept for the model), or a
+        desk's event: for the handoff, or ignored when no desk is set (any more)."""
         if item.event.desk == "operator" and item.event.event == "reset":
             return TurnOutcome(state.fresh_conversation(), "operator_reset")
         if item.event.desk == "operator" and item.event.event == "erase":
             return await self._erasure.erase(lease, item, state)
+        if item.event.desk == "operator" and item.event.event == "outreach":
+            said = Said("assistant", f"[From our team, a message we sent first] {item.event.body}")
+            return TurnOutcome(
+                state, "outreach_recorded", afterwards=recording(self._backend, lease, [said])
+            )
         if self._handoffs is None:
             log.warning("a desk event, but no desk is set", extra={"user_key": lease.key})
             return TurnOutcome(state, "desk_ignored")
@@ -446,7 +452,9 @@ class TurnRunner:
         if message is None:
             return
         lease.check(self._fence)
-        await self._outbox.send(lease.key, message)
+        # The sender checks the window against the moment it sends (docs/outreach.md).
+        opened = outcome.state.last_inbound_at
+        await self._outbox.send(lease.key, message.model_copy(update={"window_opened_at": opened}))
 
     @staticmethod
     async def _settle(typing: asyncio.Task[None], key: str) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from ..config import ConversationSettings
+from ..context import recording
 from ..inputs import text_prompt
 from ..lease import Lease
 from ..limits import spend_tokens
@@ -228,29 +229,7 @@ class Handoffs:
         return TurnOutcome(back, "handed_back", message=message, afterwards=context)
 
     def _recording(self, lease: Lease, said: list[Said]) -> Afterwards:
-        """What adds ``said`` to the model's context once the turn's message is out.
-
-        It never fails the turn: the context is a courtesy, the messages themselves went
-        through. A conversation made for it is kept all the same (remembered in the lease).
-        """
-
-        async def record(state: ConversationState) -> ConversationState:
-            try:
-                conversation_id, history = await self._backend.record(
-                    user_key=lease.key,
-                    said=said,
-                    conversation_id=state.conversation_id,
-                    history=state.history,
-                    remember=lease.remember_conversation,
-                )
-            except ModelCallError as error:
-                log.warning(
-                    "handoff context not recorded (%s)", error, extra={"user_key": lease.key}
-                )
-                return state.model_copy(update={"conversation_id": lease.state.conversation_id})
-            return state.model_copy(update={"conversation_id": conversation_id, "history": history})
-
-        return record
+        return recording(self._backend, lease, said)
 
     async def _failed(
         self,
