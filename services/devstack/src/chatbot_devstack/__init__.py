@@ -10,7 +10,15 @@ from .environment import (
     example_tools_file,
     local_environment,
 )
-from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, USER, user_number
+from .numbers import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    BUSINESS_NUMBER,
+    ORDER_READY_TEMPLATE_SID,
+    REENGAGE_TEMPLATE_SID,
+    USER,
+    user_number,
+)
 from .ports import Ports, free_port, port_is_free
 from .processes import (
     ManagedProcess,
@@ -29,7 +37,9 @@ __all__ = [
     "BUSINESS_NUMBER",
     "DEFAULT_OPENAI_MODEL",
     "EXAMPLE_TOOLS",
+    "ORDER_READY_TEMPLATE_SID",
     "PARTS",
+    "REENGAGE_TEMPLATE_SID",
     "SANDBOX_MODEL_LABEL",
     "USER",
     "Desk",

@@ -1,12 +1,22 @@
-"""The local Twilio account (the sandbox's defaults), its business number, the test users."""
+"""The local Twilio account (the sandbox's defaults), its business number and content
+templates, the test users."""
 
 from __future__ import annotations
 
 from chatbot_sandbox.chat.settings import DEFAULT_BUSINESS_NUMBER as BUSINESS_NUMBER
 from chatbot_sandbox.twilio.settings import DEFAULT_ACCOUNT_SID as ACCOUNT_SID
 from chatbot_sandbox.twilio.settings import DEFAULT_AUTH_TOKEN as AUTH_TOKEN
+from chatbot_sandbox.twilio.settings import ORDER_READY_TEMPLATE_SID, REENGAGE_TEMPLATE_SID
 
-__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "BUSINESS_NUMBER", "USER", "user_number"]
+__all__ = [
+    "ACCOUNT_SID",
+    "AUTH_TOKEN",
+    "BUSINESS_NUMBER",
+    "ORDER_READY_TEMPLATE_SID",
+    "REENGAGE_TEMPLATE_SID",
+    "USER",
+    "user_number",
+]
 
 
 def user_number(index: int) -> str:

@@ -1,10 +1,11 @@
-"""Twilio's side of a running stack: signed webhooks to ingress, and what the fake Twilio sent."""
+"""Twilio's side of a running stack: signed webhooks to ingress, what the fake Twilio sent, and
+users' 24-hour windows."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from twilio.request_validator import RequestValidator
@@ -49,7 +50,8 @@ def signed(url: str, form: dict[str, str], auth_token: str = AUTH_TOKEN) -> dict
 
 
 class Twilio:
-    """Posts webhooks to ingress as Twilio does, and reads the messages the fake Twilio took."""
+    """Posts webhooks to ingress as Twilio does, reads the messages the fake Twilio took, and
+    closes users' 24-hour windows there (a user's webhook opens theirs again, as on WhatsApp)."""
 
     def __init__(
         self,
@@ -63,9 +65,12 @@ class Twilio:
         self.ingress_url = ingress_url
         self.sandbox_url = sandbox_url
         self.auth_token = auth_token
+        self._closed: set[str] = set()
 
     async def post(self, form: dict[str, str], path: str = MESSAGES_ROUTE) -> httpx.Response:
         """POST one signed webhook; ingress's answer."""
+        if path == MESSAGES_ROUTE and form.get("From") in self._closed:
+            await self.open_window(form["From"])
         url = self.ingress_url + path
         return await self.http.post(url, data=form, headers=signed(url, form, self.auth_token))
 
@@ -105,3 +110,20 @@ class Twilio:
         answer.raise_for_status()
         messages: list[dict[str, Any]] = answer.json()
         return messages
+
+    async def close_window(
+        self, to: str = USER, *, refusal: Literal["callback", "sync"] = "callback"
+    ) -> None:
+        """Close a user's 24-hour window: a free-form message to them fails with 63016, reported
+        ``failed`` (``callback``) or refused at create (``sync``); a template goes through."""
+        await self._window({"to": to, "open": False, "refusal": refusal})
+        self._closed.add(to)
+
+    async def open_window(self, to: str = USER) -> None:
+        """Open a user's 24-hour window again (a webhook from them posted here does too)."""
+        await self._window({"to": to, "open": True})
+        self._closed.discard(to)
+
+    async def _window(self, window: dict[str, Any]) -> None:
+        answer = await self.http.post(f"{self.sandbox_url}/_sandbox/twilio/windows", json=window)
+        answer.raise_for_status()

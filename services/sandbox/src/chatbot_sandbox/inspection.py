@@ -71,6 +71,6 @@ async def info(settings: Settings) -> dict[str, str | bool]:
 
 @router.delete("/_sandbox")
 async def clear(store: Store) -> dict[str, bool]:
-    """Forget every record, conversation, file and fault."""
+    """Forget every record, conversation, file, fault and closed window."""
     store.clear()
     return {"cleared": True}

@@ -96,7 +96,8 @@ class SandboxStore:
         self.clear()
 
     def clear(self) -> None:
-        """Forget every record, conversation, file and fault; know the starting models again."""
+        """Forget every record, conversation, file, fault and closed window; know the starting
+        models again."""
         for log in (
             self.openai_requests,
             self.twilio_messages,
@@ -115,6 +116,8 @@ class SandboxStore:
         self.twilio_media: dict[str, twilio_records.StoredMedia] = {}
         self.openai_faults: list[FaultSpec] = []
         self.twilio_faults: list[TwilioFault] = []
+        # The users whose 24-hour window is closed (address to refusal): in memory only.
+        self.twilio_windows: dict[str, str] = {}
         self.tool_faults: list[ToolFault] = []
         self.chatwoot = chatwoot_records.ChatwootAccount(*self._chatwoot_ids)
         self.chatwoot_faults: list[chatwoot_records.ChatwootFault] = []

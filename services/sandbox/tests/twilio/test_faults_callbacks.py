@@ -132,6 +132,20 @@ async def test_status_callbacks_are_signed_and_follow_the_message(
     ]
 
 
+async def test_a_callback_goes_to_its_url_as_given_query_included_and_signed_over_it(
+    start_sandbox: SandboxFactory, receiver: FormReceiver
+) -> None:
+    callback = f"{receiver.url}/twilio/status?reengage=k1"
+    async with start_sandbox(status_callbacks=True) as sandbox, twilio_client(sandbox) as client:
+        await client.messages.create_async(to=TO, from_=FROM, body="hi", status_callback=callback)
+        [(path, headers, form)] = await receiver.next_posts(1)
+    validator = RequestValidator(sandbox.settings.twilio_auth_token.get_secret_value())
+    signature = headers["x-twilio-signature"]
+    assert path == "/twilio/status?reengage=k1"
+    assert validator.validate(callback, form, signature)
+    assert not validator.validate(f"{receiver.url}/twilio/status", form, signature)
+
+
 async def test_a_failed_delivery_reports_failed_with_its_error_code(
     start_sandbox: SandboxFactory, receiver: FormReceiver
 ) -> None:

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from chatbot_sandbox.chat.hub import END, ChatHub, ChatMessage
 from chatbot_sandbox.chat.settings import ChatSettings
 from chatbot_sandbox.chat.wire import EVENTS_PATH, MESSAGES_PATH, encode_event, normalise_number
-from chatbot_sandbox.deps import Hub, Settings
+from chatbot_sandbox.deps import Hub, Settings, Store
 from chatbot_sandbox.records import record_json
 
 __all__ = ["router"]
@@ -133,11 +133,12 @@ async def chat_config(settings: Settings) -> dict[str, Any]:
 
 
 @router.post(MESSAGES_PATH, status_code=201)
-async def send(request: SendRequest, settings: Settings, hub: Hub) -> JSONResponse:
+async def send(request: SendRequest, settings: Settings, hub: Hub, store: Store) -> JSONResponse:
     """Show a user's message, post it to ingress as Twilio would, and tick it sent (201) or
-    failed (502, saying why)."""
+    failed (502, saying why). Writing opens the user's 24-hour window again, as on WhatsApp."""
     message_sid = request.message_sid or ("MM" if request.media else "SM") + uuid.uuid4().hex
     form = inbound_form(settings, message_sid, request)
+    store.twilio_windows.pop(form["From"], None)
     token = settings.twilio_auth_token.get_secret_value()
     signature = RequestValidator(token).compute_signature(settings.webhook_url, form)
     message = ChatMessage(message_sid, request.user, "in", request.body, "pending")

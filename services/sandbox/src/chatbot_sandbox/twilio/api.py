@@ -1,5 +1,6 @@
-"""The fake Twilio's API: Messages create, the WhatsApp typing indicator and inbound media,
-as Twilio answers the services' SDKs; and the sandbox's own: faults, uploads, read receipts.
+"""The fake Twilio's API: Messages create (text or a content template), the WhatsApp typing
+indicator and inbound media, as Twilio answers the services' SDKs; and the sandbox's own:
+faults, closed 24-hour windows, uploads, read receipts.
 
 Nothing is delivered; numbers, text, URLs and bytes are never logged.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -27,9 +29,10 @@ from chatbot_sandbox.twilio.records import (
     StoredMedia,
     TwilioFault,
     TwilioMessageRecord,
+    TwilioWindow,
     TypingIndicatorRecord,
 )
-from chatbot_sandbox.twilio.settings import TwilioSettings
+from chatbot_sandbox.twilio.settings import ContentTemplate, TwilioSettings
 
 __all__ = ["router"]
 
@@ -43,6 +46,13 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 _PHONE = re.compile(r"^(?:[a-z]+:)?\+[1-9][0-9]{6,14}$")
 _MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 _ORIGIN = re.compile(r"^https?://[^/?#]+$")
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+_UNSENDABLE = re.compile(r"[\n\t]| {5}")
+"""What a variable's value may not hold on WhatsApp: a newline, a tab, five spaces in a row."""
+_OUTSIDE_WINDOW = (
+    "Failed to send freeform message because you are outside the allowed window. "
+    "If you are using WhatsApp, please use a Message Template."
+)
 
 
 @dataclass
@@ -104,7 +114,10 @@ def _validate(record: TwilioMessageRecord) -> None:
         raise TwilioError(400, 21211, f"The 'To' number {record.to} is not a valid phone number.")
     if record.from_ is None and record.messaging_service_sid is None:
         raise TwilioError(400, 21603, "A 'From' phone number is required.")
-    if record.body is None and not record.media_urls:
+    if record.content_variables is not None and record.content_sid is None:
+        message = "A ContentSid must be specified if ContentVariables are provided in the request."
+        raise TwilioError(400, 21654, message)
+    if record.body is None and not record.media_urls and record.content_sid is None:
         raise TwilioError(400, 21602, "Message body is required.")
     if len((record.body or "").encode("utf-16-le")) > 2 * 1600:  # UTF-16 units, as Twilio counts
         message = "The concatenated message body exceeds the 1600 character limit."
@@ -113,11 +126,36 @@ def _validate(record: TwilioMessageRecord) -> None:
         raise TwilioError(400, 21623, "Number of media files exceeds allowed limit.")
 
 
+def _render(template: ContentTemplate | None, content_variables: str | None) -> str:
+    """The template's text with its variables: those sent, else its defaults (21655, 21656)."""
+    if template is None:
+        raise TwilioError(400, 21655, "The ContentSid is Invalid")
+    invalid = TwilioError(400, 21656, "The Content Variables parameter is invalid.")
+    try:
+        sent = json.loads(content_variables or "{}")
+    except ValueError:
+        raise invalid from None
+    if not isinstance(sent, dict) or not all(
+        isinstance(value, str) and value and not _UNSENDABLE.search(value)
+        for value in sent.values()
+    ):
+        raise invalid
+    values = {**template.variables, **sent}
+    if any(name not in values for name in _PLACEHOLDER.findall(template.body)):
+        raise invalid
+    return _PLACEHOLDER.sub(lambda match: values[match[1]], template.body)
+
+
 def _message_resource(record: TwilioMessageRecord, sid: str) -> dict[str, Any]:
-    """Twilio's Message resource for a new message: ``queued`` (``accepted`` with a service)."""
+    """Twilio's Message resource for a new message: ``queued`` (``accepted`` with a service).
+
+    A template's body is its rendered text, but empty with a Messaging Service, as Twilio
+    answers (twilio/twilio-node#1081).
+    """
+    templated_by_service = record.content_sid and record.messaging_service_sid
     return {
         "account_sid": record.account_sid,
-        "body": record.body or "",
+        "body": "" if templated_by_service else record.body or "",
         "date_created": format_datetime(datetime.now(UTC)),
         "date_sent": None,
         "direction": "outbound-api",
@@ -147,10 +185,20 @@ async def create_message(
         body=fields.get("Body"),
         media_urls=media_urls,
         status_callback=fields.get("StatusCallback"),
+        content_sid=fields.get("ContentSid"),
+        content_variables=fields.get("ContentVariables"),
     )
+    delivery_error_code = None
     try:
         _authorize(request, settings, account_sid)
         _validate(record)
+        if record.content_sid is not None:
+            template = settings.template(record.content_sid)
+            record.body = _render(template, record.content_variables)
+        elif (refusal := store.twilio_windows.get(record.to or "")) == "sync":
+            raise TwilioError(400, 63016, _OUTSIDE_WINDOW)
+        elif refusal is not None:
+            delivery_error_code = 63016
         fault = store.take_twilio_fault("messages", record.to)
         await _apply(fault)
     except TwilioError as error:
@@ -166,8 +214,10 @@ async def create_message(
     record.sid = "SM" + uuid.uuid4().hex
     store.twilio_messages.append(record)
     logger.info("sandbox twilio accepted a message", extra={"message_sid": record.sid})
+    if fault is not None and fault.delivery_error_code is not None:
+        delivery_error_code = fault.delivery_error_code
     if settings.status_callbacks:
-        reporter.report(record, error_code=fault.delivery_error_code if fault else None)
+        reporter.report(record, error_code=delivery_error_code)
     return JSONResponse(_message_resource(record, record.sid), status_code=201)
 
 
@@ -281,6 +331,22 @@ async def add_fault(fault: TwilioFault, store: Store) -> dict[str, int]:
     """Queue a fault: the next matching requests fail as it says."""
     store.twilio_faults.append(fault)
     return {"faults": len(store.twilio_faults)}
+
+
+@router.post("/_sandbox/twilio/windows", tags=["sandbox"])
+async def set_window(window: TwilioWindow, store: Store) -> dict[str, int]:
+    """Close a user's 24-hour window (or open it again); how many are closed."""
+    if window.open:
+        store.twilio_windows.pop(window.to, None)
+    else:
+        store.twilio_windows[window.to] = window.refusal
+    return {"closed": len(store.twilio_windows)}
+
+
+@router.get("/_sandbox/twilio/windows", tags=["sandbox"])
+async def closed_windows(store: Store) -> list[dict[str, str]]:
+    """The users whose 24-hour window is closed, and how a free-form message to them fails."""
+    return [{"to": to, "refusal": refusal} for to, refusal in store.twilio_windows.items()]
 
 
 @router.post("/_sandbox/twilio/messages/{message_sid}/read", tags=["sandbox"])

@@ -1,4 +1,5 @@
-"""What the fake Twilio keeps: requests, callbacks, media, and the faults tests queue."""
+"""What the fake Twilio keeps: requests, callbacks, media, and the faults and closed 24-hour
+windows tests set."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ __all__ = [
     "StoredMedia",
     "TwilioFault",
     "TwilioMessageRecord",
+    "TwilioWindow",
     "TypingIndicatorRecord",
 ]
 
 
 @dataclass(slots=True)
 class TwilioMessageRecord:
-    """One ``Messages.json`` create: accepted (201, with its SID) or refused (with a code)."""
+    """One ``Messages.json`` create: accepted (201, with its SID) or refused (with a code).
+
+    With a ``content_sid``, ``body`` is the template's text as rendered (once accepted), and
+    ``content_variables`` the JSON string as sent.
+    """
 
     account_sid: str
     to: str | None
@@ -29,6 +35,8 @@ class TwilioMessageRecord:
     body: str | None
     media_urls: list[str]
     status_callback: str | None
+    content_sid: str | None = None
+    content_variables: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     status_code: int = 201
     sid: str | None = None
@@ -114,3 +122,17 @@ class TwilioFault(BaseModel):
         if self.status is not None and self.delivery_error_code is not None:
             raise ValueError("a refused request cannot fail its delivery later")
         return self
+
+
+class TwilioWindow(BaseModel):
+    """A user's 24-hour window, closed or open again; the user writing again opens it too.
+
+    While it is closed, a free-form message to them fails with 63016 (a template goes through):
+    accepted, then reported ``failed`` (``callback``, as WhatsApp does), or refused (``sync``).
+    """
+
+    to: str = Field(pattern=r"^whatsapp:\+[1-9][0-9]{6,14}$", description="The user's address.")
+    open: bool = Field(False, description="Open it again (false: close it).")
+    refusal: Literal["callback", "sync"] = Field(
+        "callback", description="How a free-form message fails while it is closed."
+    )
