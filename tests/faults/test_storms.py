@@ -130,7 +130,8 @@ async def test_an_openai_storm_is_answered_or_dead_lettered_with_bounded_retries
 async def test_a_twilio_storm_is_delivered_or_dead_lettered_with_bounded_retries(
     start_system: SystemFactory, rng: random.Random
 ) -> None:
-    async with start_system() as system:
+    # No re-engagement template: a 63016 is dead-lettered (outside_window), not replaced.
+    async with start_system(REENGAGE_CONTENT_SID="") as system:
         refused_user = user_number(USERS - 1)
         await system.twilio_fault(status=400, code=63016, to=refused_user, times=10_000)
         await system.twilio_fault(
@@ -150,7 +151,7 @@ async def test_a_twilio_storm_is_delivered_or_dead_lettered_with_bounded_retries
     summary = check_ledger(sent, outcome)
     replies_to_refused = [r for r in outcome.replies if r.to == refused_user]
     letters = [d for d in outcome.dead_letters if d.service == "sender"]
-    assert summary.sender_dlq == {"twilio_rejected": len(replies_to_refused)}
+    assert summary.sender_dlq == {"outside_window": len(replies_to_refused)}
     assert {(d.error_code, d.attempts) for d in letters} == {("63016", 1)}
     # Every retried and refused send is in the metrics.
     transient = [r for r in rejected if r["status_code"] in (429, 503)]

@@ -304,6 +304,50 @@ async def test_status_callback_is_published_once_per_status(
     assert stored[0].subject == f"chat.events.status.{user_key(SECRET, BUSINESS, USER)}"
 
 
+@pytest.mark.parametrize(
+    ("status", "code", "reengage", "asked"),
+    [
+        ("failed", "63016", "{key}.reengage.1765000000", True),
+        ("undelivered", "63016", "{key}.reengage.1765000000", True),
+        ("failed", "63016", "", False),  # a template's callback carries none
+        ("failed", "30008", "{key}.reengage.1765000000", False),  # another failure
+        ("failed", "63016", "someone-else.reengage.1", False),  # not this user's key
+    ],
+)
+async def test_a_late_63016_asks_the_sender_for_the_reengagement(
+    client: httpx.AsyncClient, nc: NATS, status: str, code: str, reengage: str, asked: bool
+) -> None:
+    key = user_key(SECRET, BUSINESS, USER)
+    query = f"?reengage={reengage.format(key=key)}" if reengage else ""
+    url = f"{PUBLIC}/twilio/status{query}"
+    form = {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "AccountSid": ACCOUNT_SID,
+        "MessageStatus": status,
+        "ErrorCode": code,
+        "From": BUSINESS,
+        "To": USER,
+    }
+    before = REGISTRY.get_sample_value("chatbot_window_closed_total", {"cause": "63016_status"})
+    for _ in range(2):  # Twilio may post a callback twice: one request all the same
+        answer = await client.post(
+            f"/twilio/status{query}", data=form, headers=signature(url, form)
+        )
+        assert answer.status_code == 200
+    assert len(await stream_messages(nc, "CHAT_EVENTS")) == 1
+    requests = await stream_messages(nc, "CHAT_OUTBOUND")
+    after = REGISTRY.get_sample_value("chatbot_window_closed_total", {"cause": "63016_status"})
+    assert after == (before or 0) + asked
+    if not asked:
+        assert requests == []
+        return
+    [request] = requests
+    assert request.subject == f"chat.outbound.{key}"
+    assert request.headers["Nats-Msg-Id"] == reengage.format(key=key)
+    body = json.loads(request.data)
+    assert (body["kind"], body["to"], body["from"]) == ("reengage", USER, BUSINESS)
+
+
 async def test_allow_list_answers_others_without_publishing(
     make_ingress: Factory, nc: NATS
 ) -> None:

@@ -38,7 +38,9 @@ async def test_a_long_markdown_reply_goes_out_formatted_split_and_in_order(
     assert all("**" not in (record.body or "") for record in sent)
     assert (sent[0].body or "").startswith("*Step 1*")
     assert all((r.to, r.from_) == (h.user(1), h.business) for r in sent)
-    assert {r.status_callback for r in sent} == {"https://bot.example.com/twilio/status"}
+    # A free-form part's callback names the re-engagement a late 63016 would ask for.
+    callback = f"https://bot.example.com/twilio/status?reengage={message.idempotency_key}.reengage"
+    assert {r.status_callback for r in sent} == {callback}
     assert recorded == [record.sid for record in sent]
     assert h.metric("chatbot_reply_latency_seconds_count") == before + 1
     assert h.metric("chatbot_reply_parts_sum") == parts_before + len(expected)

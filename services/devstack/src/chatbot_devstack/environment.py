@@ -10,7 +10,7 @@ from typing import Literal
 
 import yaml
 
-from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER
+from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, REENGAGE_TEMPLATE_SID
 from .ports import Ports
 
 __all__ = [
@@ -123,6 +123,8 @@ def local_environment(ports: Ports, base: Mapping[str, str]) -> dict[str, str]:
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "TWILIO_API_BASE_URL": sandbox,
             "TWILIO_WHATSAPP_FROM": BUSINESS_NUMBER,
+            # The sandbox's own re-engagement template (docs/outreach.md).
+            "REENGAGE_CONTENT_SID": REENGAGE_TEMPLATE_SID,
         }
     for key, value in defaults.items():
         env.setdefault(key, value)

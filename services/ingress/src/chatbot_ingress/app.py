@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatbot_common.health import Readiness, health_router
 from chatbot_common.runtime import Topology, nats_runtime
-from chatbot_common.topology import EVENTS, INBOUND
+from chatbot_common.topology import EVENTS, INBOUND, OUTBOUND
 from chatbot_common.tracing import NO_FASTAPI_TELEMETRY
 
 from .answers import TEXT_TYPE
@@ -72,7 +72,7 @@ def create_app(settings: IngressSettings) -> IngressApp:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         warn_about_trust(settings)
-        topology = Topology(streams=(INBOUND, EVENTS))
+        topology = Topology(streams=(INBOUND, OUTBOUND, EVENTS))
         async with nats_runtime(
             service="ingress", settings=settings, topology=topology, readiness=readiness
         ) as runtime:

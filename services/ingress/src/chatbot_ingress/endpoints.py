@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
+from urllib.parse import parse_qs
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chatbot_common.contracts import utcnow
+from chatbot_common.contracts import DeliveryStatus, OutboundMessage, utcnow
 from chatbot_common.runtime import NatsRuntime
-from chatbot_common.topology import EVENTS, INBOUND
+from chatbot_common.topology import EVENTS, INBOUND, OUTBOUND
 from chatbot_common.userkey import user_key
+from chatbot_common.window import WINDOW_CLOSED, WINDOW_CLOSED_CODE
 
 from .answers import EMPTY_TWIML_BYTES, TEXT_TYPE, TWIML_TYPE, EarlyAnswer, twiml_message
 from .asgi import ClientDisconnectedError, respond
@@ -26,7 +28,12 @@ from .chatwoot import CHATWOOT
 from .config import IngressSettings, normalise_address
 from .desk import Desk, DeskPayloadError, DeskSignature
 from .forms import read_bounded, read_form
-from .metrics import DESK_SERIES, ROUTE_SERIES, delivery_status_labels
+from .metrics import (
+    DELIVERY_STATUSES,
+    DESK_SERIES,
+    ROUTE_SERIES,
+    delivery_status_labels,
+)
 from .publication import Builder, Publication, publish_webhook
 from .signature import SignatureChecker
 from .webhook_desk import WEBHOOK
@@ -38,6 +45,19 @@ log = logging.getLogger(__name__)
 
 _UNREAD = frozenset({"too_large", "request_timeout", "client_disconnected"})
 """Outcomes of a body never read whole: a desk webhook counts them as malformed."""
+
+
+def _reengagement(key: str, status: DeliveryStatus, reengage: str | None) -> Publication | None:
+    """A free-form message that failed with 63016 asks the sender for the re-engagement
+    template, under the key its status callback URL carries (docs/outreach.md)."""
+    failed = status.status in ("failed", "undelivered") and status.error_code == WINDOW_CLOSED_CODE
+    if not failed or not reengage or not reengage.startswith(f"{key}.") or not status.to:
+        return None
+    request = OutboundMessage(
+        kind="reengage", to=status.to, from_=status.from_, idempotency_key=reengage
+    )
+    counted = WINDOW_CLOSED.labels("63016_status")
+    return Publication(OUTBOUND, OUTBOUND.subject(key), request, reengage, counted)
 
 
 class Webhooks:
@@ -81,13 +101,22 @@ class Webhooks:
         key = user_key(self._secret, message.to, message.from_)
         return Publication(INBOUND, INBOUND.subject(key), message, message.message_sid)
 
-    def _status(self, form: dict[str, str]) -> Publication:
+    def _status(self, form: dict[str, str], *, reengage: str | None) -> Publication:
         status = parse_status(form, received_at=utcnow())
         # A status is about a message we sent: From is the business number, To the user.
         key = user_key(self._secret, status.from_ or "", status.to or "")
         msg_id = f"{status.message_sid}:{status.status}"
-        labels = delivery_status_labels(status.status, status.error_code)
-        return Publication(EVENTS, EVENTS.subject(f"status.{key}"), status, msg_id, labels)
+        counted = DELIVERY_STATUSES.labels(
+            *delivery_status_labels(status.status, status.error_code)
+        )
+        return Publication(
+            EVENTS,
+            EVENTS.subject(f"status.{key}"),
+            status,
+            msg_id,
+            counted,
+            then=_reengagement(key, status, reengage),
+        )
 
     def start(self, runtime: NatsRuntime) -> None:
         """Take webhooks over ``runtime`` (tracing is configured by now)."""
@@ -98,7 +127,10 @@ class Webhooks:
         await self._handle(scope, receive, send, "/twilio/messages", self._inbound)
 
     async def status(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._handle(scope, receive, send, "/twilio/status", self._status)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        reengage = next(iter(query.get("reengage", ())), None)
+        build = partial(self._status, reengage=reengage)
+        await self._handle(scope, receive, send, "/twilio/status", build)
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, route: str, build: Builder

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
+from chatbot_common.window import WINDOW_CLOSED
+
 __all__ = [
     "DELIVERY_STATUSES",
     "DESKS",
@@ -58,7 +60,7 @@ DESK_OUTCOMES = (
     "unavailable",
 )
 """The ``outcome`` values of ``chatbot_desk_webhooks_total``."""
-STREAMS = ("CHAT_INBOUND", "CHAT_EVENTS")
+STREAMS = ("CHAT_INBOUND", "CHAT_OUTBOUND", "CHAT_EVENTS")
 TWILIO_STATUSES = (
     "accepted",
     "scheduled",
@@ -147,3 +149,6 @@ def delivery_status_labels(status: str, error_code: int | None) -> tuple[str, st
     """The bounded label values of one status callback: a known status, a Twilio code."""
     code = "" if error_code is None else str(error_code) if 0 < error_code < 100_000 else "other"
     return (status if status in _KNOWN_STATUSES else "other", code)
+
+
+WINDOW_CLOSED.labels("63016_status")

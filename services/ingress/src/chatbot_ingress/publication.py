@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nats.errors import Error as NatsError
+from prometheus_client import Counter
 
 from chatbot_common.bus import publish
 from chatbot_common.contracts import Contract
@@ -20,7 +21,7 @@ from chatbot_common.runtime import NatsRuntime
 from chatbot_common.topology import Stream
 
 from .answers import UNAVAILABLE, EarlyAnswer
-from .metrics import DELIVERY_STATUSES, PUBLISH_SECONDS_BY_STREAM
+from .metrics import PUBLISH_SECONDS_BY_STREAM
 
 __all__ = ["Builder", "Publication", "publish_webhook"]
 
@@ -31,15 +32,17 @@ log = logging.getLogger(__name__)
 class Publication:
     """What one webhook becomes: a message, where it goes, and its deduplication id.
 
-    ``status_labels`` is set for a status callback: the labels it is counted under in
-    ``chatbot_delivery_statuses_total`` once JetStream took it (not when it is a repeat).
+    ``counted`` is the metric series counted once JetStream took it (not when it is a
+    repeat). ``then`` is published after it, even on a repeat (the first may have stopped
+    between the two).
     """
 
     stream: Stream
     subject: str
     message: Contract
     msg_id: str
-    status_labels: tuple[str, str] | None = None
+    counted: Counter | None = None
+    then: Publication | None = None
 
 
 Builder = Callable[[dict[str, str]], Publication]
@@ -49,7 +52,17 @@ Builder = Callable[[dict[str, str]], Publication]
 async def publish_webhook(
     runtime: NatsRuntime | None, publication: Publication, *, timeout: float
 ) -> str:
-    """Publish ``publication``: ``"accepted"`` or ``"duplicate"``, else a 503 EarlyAnswer."""
+    """Publish ``publication`` (then its ``then``): ``"accepted"`` or ``"duplicate"``, else a
+    503 EarlyAnswer."""
+    outcome = await _publish_one(runtime, publication, timeout=timeout)
+    if publication.then is not None:
+        await _publish_one(runtime, publication.then, timeout=timeout)
+    return outcome
+
+
+async def _publish_one(
+    runtime: NatsRuntime | None, publication: Publication, *, timeout: float
+) -> str:
     if runtime is None or not runtime.nc.is_connected:
         raise EarlyAnswer(503, "unavailable", UNAVAILABLE)
     started = time.perf_counter()
@@ -69,6 +82,6 @@ async def publish_webhook(
     PUBLISH_SECONDS_BY_STREAM[publication.stream.name].observe(time.perf_counter() - started)
     if ack.duplicate:
         return "duplicate"
-    if publication.status_labels is not None:
-        DELIVERY_STATUSES.labels(*publication.status_labels).inc()
+    if publication.counted is not None:
+        publication.counted.inc()
     return "accepted"

@@ -57,6 +57,7 @@ def create_app(settings: SenderSettings) -> FastAPI:
                 publish_timeout=settings.nats_publish_timeout,
                 record_hold=settings.delivery_record_hold,
                 backoff_max=settings.send_backoff_max,
+                reengage_content_sid=settings.reengage_content_sid,
                 provisioner=runtime.provisioner,
             )
 

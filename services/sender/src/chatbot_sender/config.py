@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from chatbot_common.config import ServiceSettings
 
@@ -52,6 +52,15 @@ class SenderSettings(ServiceSettings):
             "returns the message to the stream with that delay."
         ),
     )
+    reengage_content_sid: str | None = Field(
+        None,
+        pattern=r"^HX[0-9a-fA-F]{32}$",
+        description=(
+            "Approved WhatsApp template (Content SID, HX...) sent in place of a free-form "
+            "message that finds the user's 24-hour window closed; unset or empty: such a "
+            "message is dead-lettered (outside_window)."
+        ),
+    )
     send_typing_indicator: bool = Field(
         True, description="Show WhatsApp's typing indicator when asked (kind=typing messages)."
     )
@@ -83,6 +92,11 @@ class SenderSettings(ServiceSettings):
             "it (how soon a crashed replica's message is retried)."
         ),
     )
+
+    @field_validator("reengage_content_sid", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _ack_wait_covers_each_step(self) -> SenderSettings:

@@ -1,11 +1,12 @@
 """What one OutboundMessage becomes at Twilio: who sends it, and its numbered parts.
 
 A part's index is its key in CHAT_DELIVERIES, so the plan depends only on the message and the
-settings: the text's parts first, then one per media URL (at most ten).
+settings: the text's parts first, then one per media URL (at most ten); a template is one part.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from chatbot_common.contracts import OutboundMessage
@@ -29,11 +30,14 @@ class InvalidReply(ValueError):
 
 @dataclass(frozen=True)
 class Part:
-    """One Twilio message of a reply: a text part or one media URL."""
+    """One Twilio message of a reply: a text part, one media URL, or a template."""
 
     index: int
     body: str | None = None
     media_url: str | None = None
+    content_sid: str | None = None
+    content_variables: str | None = None
+    """The template's variables as Twilio takes them: a JSON object."""
 
 
 def sender_of(message: OutboundMessage, default: Sender) -> Sender:
@@ -48,7 +52,10 @@ def sender_of(message: OutboundMessage, default: Sender) -> Sender:
 
 
 def plan_parts(message: OutboundMessage, *, media: bool) -> list[Part]:
-    """The parts of a text or media reply, in the order they must reach the user."""
+    """The parts of a reply, in the order they must reach the user."""
+    if message.kind == "template":
+        variables = json.dumps(message.content_variables) if message.content_variables else None
+        return [Part(0, content_sid=message.content_sid, content_variables=variables)]
     urls = list(message.media_urls)
     if len(urls) > MAX_MEDIA:
         raise InvalidReply("too_many_media")

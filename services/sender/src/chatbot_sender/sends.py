@@ -19,25 +19,30 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 
+from chatbot_common.bus import publish
 from chatbot_common.contracts import ContractError, OutboundMessage, decode, utcnow
 from chatbot_common.dlq import dead_letter
 from chatbot_common.provisioning import Provisioner
 from chatbot_common.topology import OUTBOUND
+from chatbot_common.window import WINDOW_CLOSED, WINDOW_CLOSED_CODE
 from chatbot_common.worker import redelivery_delay
 
 from .deliveries import Deliveries, RecordUnavailable
 from .failures import TwilioFailure
 from .metrics import (
+    OUTREACH_SENDS,
     RATE_LIMIT_WAIT_SECONDS,
     REPLY_LATENCY_SECONDS,
     REPLY_PARTS,
     SENDS,
+    TEMPLATE_FALLBACKS,
 )
 from .ordering import UserOrder
 from .parts import InvalidReply, Part, plan_parts, sender_of
 from .progress import Progress
 from .ratelimit import RateLimited, RateLimiter
 from .twilio_client import Sender, TwilioClient
+from .window import reengage_key, reengagement
 
 __all__ = ["TYPING_LIFETIME", "Outcome", "SendHandler"]
 
@@ -61,7 +66,7 @@ class Outcome(Enum):
     HANDED_BACK = "handed_back"
     """Back to the stream with a delay; this user's later replies wait for it."""
     GIVEN_UP = "given_up"
-    """Dead-lettered and finished: it will not be sent."""
+    """Finished unsent: dead-lettered, or replaced by the re-engagement template."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,11 @@ class _Reply:
     msg: Msg
     message: OutboundMessage
     sender: Sender
+
+
+def _operation(message: OutboundMessage) -> str:
+    """The metrics' name of a send: a template, or a free-form message."""
+    return "template" if message.kind == "template" else "message"
 
 
 async def _report_progress(msg: Msg) -> None:
@@ -96,6 +106,7 @@ class SendHandler:
         publish_timeout: float,
         record_hold: float,
         backoff_max: float,
+        reengage_content_sid: str | None,
         provisioner: Provisioner,
     ) -> None:
         self._js = js
@@ -109,6 +120,7 @@ class SendHandler:
         self._publish_timeout = publish_timeout
         self._record_hold = record_hold
         self._backoff_max = backoff_max
+        self._reengage_sid = reengage_content_sid
         self._provisioner = provisioner
         self._order = UserOrder()
 
@@ -175,22 +187,66 @@ class SendHandler:
         await msg.ack()
 
     async def _send_reply(self, msg: Msg, message: OutboundMessage) -> None:
+        if message.window_closed(utcnow()):
+            await self._outside_window(msg, message, "window_closed")
+            return
+        reengaging = message.kind == "reengage"
+        if reengaging:
+            if self._reengage_sid is None:  # asked for by a failed status callback
+                TEMPLATE_FALLBACKS.labels("dead_lettered").inc()
+                await self._give_up(msg, "outside_window", "no_template")
+                return
+            message = message.model_copy(
+                update={"kind": "template", "content_sid": self._reengage_sid}
+            )
         try:
             reply = _Reply(msg, message, sender_of(message, self._default_sender))
             parts = plan_parts(message, media=self._media)
         except InvalidReply as invalid:
             await self._give_up(msg, "invalid", invalid.code)
             return
+        sent = 0
         for part in parts:
             if await self._deliveries.sent_sid(message.idempotency_key, part.index) is not None:
                 continue
             if await self._send_part(reply, part) is not Outcome.SENT:
                 return
+            sent += 1
         REPLY_PARTS.observe(len(parts))
         await self._finish(msg)
+        if reengaging:
+            TEMPLATE_FALLBACKS.labels("sent" if sent else "skipped").inc()
+        if message.outreach:
+            OUTREACH_SENDS.labels("sent").inc()
         log.info(
             "reply sent", extra={"idempotency_key": message.idempotency_key, "parts": len(parts)}
         )
+
+    async def _outside_window(self, msg: Msg, message: OutboundMessage, cause: str) -> Outcome:
+        """The user's window is closed: ask for the re-engagement template in the message's
+        place (the answer stays in the model's context), or keep it in the DLQ without one."""
+        WINDOW_CLOSED.labels(cause).inc()
+        if self._reengage_sid is None:
+            TEMPLATE_FALLBACKS.labels("dead_lettered").inc()
+            if message.outreach:
+                OUTREACH_SENDS.labels("rejected").inc()
+            return await self._give_up(msg, "outside_window", cause)
+        request = reengagement(OUTBOUND.token(msg.subject), message)
+        await publish(
+            self._js,
+            msg.subject,
+            request,
+            msg_id=request.idempotency_key,
+            timeout=self._publish_timeout,
+        )
+        if message.outreach:
+            OUTREACH_SENDS.labels("reengaged").inc()
+        log.info(
+            "the user's window is closed; re-engagement asked",
+            extra={"idempotency_key": message.idempotency_key, "cause": cause},
+        )
+        await self._finish(msg)
+        return Outcome.GIVEN_UP
 
     async def _send_part(self, reply: _Reply, part: Part) -> Outcome:
         """Claim, send and record one part, unless it must wait or cannot be sent."""
@@ -219,7 +275,7 @@ class SendHandler:
             with contextlib.suppress(Exception):
                 await call
             raise
-        SENDS.labels("message", "accepted", "").inc()
+        SENDS.labels(_operation(message), "accepted", "").inc()
         if part.index == 0 and message.received_at is not None:
             REPLY_LATENCY_SECONDS.observe((utcnow() - message.received_at).total_seconds())
         return Outcome.SENT
@@ -228,7 +284,15 @@ class SendHandler:
         """Create one part at Twilio and record its SID (raises TwilioFailure)."""
         message = reply.message
         sid = await self._twilio.send_message(
-            to=message.to, sender=reply.sender, body=part.body, media_url=part.media_url
+            to=message.to,
+            sender=reply.sender,
+            body=part.body,
+            media_url=part.media_url,
+            content_sid=part.content_sid,
+            content_variables=part.content_variables,
+            reengage=reengage_key(OUTBOUND.token(reply.msg.subject), message)
+            if message.free_form
+            else None,
         )
         await self._deliveries.record(message.idempotency_key, part.index, sid)
 
@@ -256,11 +320,17 @@ class SendHandler:
 
     async def _after_failure(self, reply: _Reply, part: Part, failure: TwilioFailure) -> Outcome:
         """Twilio refused the part: give up when it would refuse again, else retry later."""
-        msg = reply.msg
+        msg, message = reply.msg, reply.message
+        operation = _operation(message)
+        if failure.code == WINDOW_CLOSED_CODE and message.free_form:
+            SENDS.labels(operation, "rejected", failure.label).inc()
+            return await self._outside_window(msg, message, failure.label)
         if not failure.retryable:
-            SENDS.labels("message", "rejected", failure.label).inc()
+            SENDS.labels(operation, "rejected", failure.label).inc()
+            if message.outreach:
+                OUTREACH_SENDS.labels("rejected").inc()
             return await self._give_up(msg, "twilio_rejected", failure.label)
-        SENDS.labels("message", "retried", failure.label).inc()
+        SENDS.labels(operation, "retried", failure.label).inc()
         delay = failure.retry_after
         if delay is None:
             delay = redelivery_delay(msg.metadata.num_delivered, cap=self._backoff_max)

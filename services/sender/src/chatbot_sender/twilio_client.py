@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from opentelemetry import trace
@@ -52,9 +52,21 @@ class TwilioClient:
         self._status_callback = status_callback
 
     async def send_message(
-        self, *, to: str, sender: Sender, body: str | None, media_url: str | None
+        self,
+        *,
+        to: str,
+        sender: Sender,
+        body: str | None = None,
+        media_url: str | None = None,
+        content_sid: str | None = None,
+        content_variables: str | None = None,
+        reengage: str | None = None,
     ) -> str:
-        """Create one message (a text part or one media); return its SID (SM...)."""
+        """Create one message (a text part, one media or a template); return its SID (SM...).
+
+        ``reengage`` goes into the status callback's URL: a failed status with 63016 asks
+        for the re-engagement with this idempotency key (docs/outreach.md).
+        """
         params: dict[str, Any] = {"to": to}
         if sender.messaging_service_sid:
             params["messaging_service_sid"] = sender.messaging_service_sid
@@ -64,8 +76,13 @@ class TwilioClient:
             params["body"] = body
         if media_url:
             params["media_url"] = [media_url]
+        if content_sid:
+            params["content_sid"] = content_sid
+        if content_variables:
+            params["content_variables"] = content_variables
         if self._status_callback:
-            params["status_callback"] = self._status_callback
+            query = f"?{urlencode({'reengage': reengage})}" if reengage else ""
+            params["status_callback"] = self._status_callback + query
         created = await self._call(
             "messages.create",
             self._client.api.base_url,
