@@ -87,7 +87,8 @@ def test_dashboard_uses_exported_metrics() -> None:
 
 
 def test_the_dashboard_covers_what_operators_watch() -> None:
-    """Traffic, reply latency percentiles, LLM latency and tokens, tool calls, handoffs, errors
+    """Traffic, reply latency percentiles, LLM latency and tokens, tool calls, handoffs, outreach
+    and the 24-hour window, errors
     by class and Twilio code, DLQ, delivery statuses, consumer lag and saturation each have a
     panel."""
     text = " ".join(dashboard_expressions())
@@ -119,6 +120,11 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
         "sum by (direction) (rate(chatbot_handoff_messages_total",
         "sum by (operation) (increase(chatbot_desk_errors_total",
         "sum by (outcome) (rate(chatbot_desk_webhooks_total",
+        "sum by (outcome) (rate(chatbot_outreach_requests_total",
+        "sum by (outcome) (rate(chatbot_outreach_sends_total",
+        "sum by (cause) (increase(chatbot_window_closed_total",
+        "sum by (outcome) (increase(chatbot_template_fallbacks_total",
+        "sum by (change) (increase(chatbot_opt_changes_total",
     ):
         assert needed in text, needed
 

@@ -38,3 +38,25 @@ async def test_stop_then_start_each_confirmed_and_the_user_still_answered(
     assert restarted.opted_out is False
     assert restarted.last_inbound_at is not None
     assert (changes("out"), changes("in")) == (out + 1, back + 1)
+
+
+async def test_a_message_the_business_sent_is_in_the_context_when_the_user_answers(
+    chat: Any, start_service: Any
+) -> None:
+    async with start_service():
+        await chat.answered(await chat.send("hello"))
+        sent = {"desk": "operator", "event": "outreach", "agent": "ops"}
+        told = await chat.desk_event("outreach:1", **sent, body="Your order is ready.")
+        assert await chat.desk_event("outreach:1", **sent, body="Your order is ready.") == 0
+        await chat.answered(told)
+        await chat.answered(await chat.send("great, thanks"))
+
+    # The console sent it: the conversation service says nothing, it only keeps it.
+    assert [m.body for m in chat.texts()] == ["Echo #1: hello", "Echo #3: great, thanks"]
+    (conversation,) = chat.sandbox.store.conversations.values()
+    said = [
+        " ".join(part.get("text", "") for part in item["content"])
+        for item in conversation.items
+        if item.get("type") == "message" and item["role"] == "assistant"
+    ]
+    assert said[1] == "[From our team, a message we sent first] Your order is ready."

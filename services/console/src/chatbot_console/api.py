@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel
@@ -18,13 +18,13 @@ from .actions import Asked
 from .auth import Operator
 from .deps import Console, ConsoleDep, OperatorDep
 from .export import Export
+from .outreach import IDEMPOTENCY_HEADER, WHATSAPP_ADDRESS
 from .overview import Overview
 from .users import Found, Transcript, UserView
 
 __all__ = ["router"]
 
 _USER_KEY = re.compile(f"[0-9a-f]{{{USER_KEY_LENGTH}}}")
-_PHONE = re.compile(r"whatsapp:\+[1-9][0-9]{6,14}")
 
 
 class Lookup(BaseModel):
@@ -68,7 +68,7 @@ async def overview(who: OperatorDep, console: ConsoleDep) -> Overview:
 @router.get("/users")
 async def lookup(who: OperatorDep, console: ConsoleDep, phone: Annotated[str, Query()]) -> Lookup:
     """The user (one per business number) a WhatsApp number names."""
-    if not _PHONE.fullmatch(phone):
+    if not WHATSAPP_ADDRESS.fullmatch(phone):
         raise HTTPException(400, "phone: a WhatsApp address, e.g. whatsapp:+15550001111")
     users = await console.users.find(phone)
     known = ",".join(u.user_key for u in users if u.known)
@@ -134,6 +134,17 @@ async def erase(who: OperatorDep, console: ConsoleDep, user_key: str) -> JSONRes
     store, or 202 when the conversation service has not reported yet (ask again)."""
     erased = await console.eraser.erase(who, _checked(user_key))
     return JSONResponse(erased.model_dump(), status_code=200 if erased.done else 202)
+
+
+@router.post("/messages", status_code=202)
+async def message(who: OperatorDep, console: ConsoleDep, request: Request) -> JSONResponse:
+    """Send the user a message the business starts: 202 once queued; a retry with the same
+    Idempotency-Key answers the same and sends nothing again (docs/console.md, *Sending
+    messages (outreach)*). The body is checked here, so a bad one is 400, never 422."""
+    answer = await console.outreach.send(
+        who, request.headers.getlist(IDEMPOTENCY_HEADER), await request.body()
+    )
+    return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
 
 @router.get("/dlq")

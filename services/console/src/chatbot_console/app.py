@@ -37,7 +37,9 @@ from .config import ConsoleSettings
 from .deps import Console
 from .erasure import Eraser
 from .export import Exporter
+from .outreach import Outreach
 from .overview import Overviews
+from .ratelimit import TokenBucket
 from .users import Users
 
 __all__ = ["SESSION_HOURS", "create_app"]
@@ -82,6 +84,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
                 openai=openai,
             )
             deliveries = await runtime.js.key_value(DELIVERIES_BUCKET.name)
+            requests = await runtime.js.key_value(REQUESTS_BUCKET.name)
             actions = Actions(runtime.js, timeout=settings.nats_publish_timeout)
             app.state.console = Console(
                 gate=Gate(token, attempts=settings.console_login_attempts),
@@ -90,12 +93,22 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
                 exporter=Exporter(runtime.js, deliveries, users),
                 eraser=Eraser(
                     runtime.nc,
-                    await runtime.js.key_value(REQUESTS_BUCKET.name),
+                    requests,
                     actions,
                     wait=settings.console_erase_wait,
                     timeout=settings.nats_publish_timeout,
                 ),
                 overviews=Overviews(runtime.js, openai, settings.models),
+                outreach=Outreach(
+                    runtime.js,
+                    users,
+                    requests,
+                    actions,
+                    TokenBucket(settings.outreach_rate_per_second, settings.outreach_rate_burst),
+                    default_from=settings.twilio_whatsapp_from,
+                    business_numbers=settings.business_numbers,
+                    timeout=settings.nats_publish_timeout,
+                ),
                 js=runtime.js,
             )
             readiness.serving = True

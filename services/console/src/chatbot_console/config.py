@@ -61,6 +61,22 @@ class ConsoleSettings(ServiceSettings):
             "202 (it goes on; ask again for the report)."
         ),
     )
+    outreach_rate_per_second: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "Messages the business starts (POST /api/messages) a second, per console replica: "
+            "apart from replies, so a campaign never starves conversations. Over it: 429."
+        ),
+    )
+    outreach_rate_burst: int = Field(
+        10,
+        ge=1,
+        description=(
+            "Messages the business starts that one console replica queues at once, before "
+            "OUTREACH_RATE_PER_SECOND applies."
+        ),
+    )
     console_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description=(

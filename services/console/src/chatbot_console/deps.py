@@ -12,6 +12,7 @@ from .actions import Actions
 from .auth import Gate, Operator
 from .erasure import Eraser
 from .export import Exporter
+from .outreach import Outreach
 from .overview import Overviews
 from .users import Users
 
@@ -28,6 +29,7 @@ class Console:
     exporter: Exporter
     eraser: Eraser
     overviews: Overviews
+    outreach: Outreach
     js: JetStreamContext
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-__all__ = ["ACTIONS", "LOGINS"]
+__all__ = ["ACTIONS", "LOGINS", "OUTREACH"]
 
 LOGINS = Counter(
     "chatbot_console_logins_total",
@@ -16,7 +16,24 @@ ACTIONS = Counter(
     "What operators did through the console, by action (each one also an audit event).",
     ["action"],
 )
+OUTREACH = Counter(
+    "chatbot_outreach_requests_total",
+    "Requests to send a message the business starts (POST /api/messages), by outcome: queued, "
+    "replayed, opted_out, outside_window, invalid, rate_limited, key_reused, unavailable.",
+    ["outcome"],
+)
 for _outcome in ("ok", "refused", "throttled"):
     LOGINS.labels(_outcome)
-for _action in ("lookup", "export", "reset", "handoff", "handback", "erase", "replay"):
+for _action in ("lookup", "export", "reset", "handoff", "handback", "erase", "replay", "outreach"):
     ACTIONS.labels(_action)
+for _outcome in (
+    "queued",
+    "replayed",
+    "opted_out",
+    "outside_window",
+    "invalid",
+    "rate_limited",
+    "key_reused",
+    "unavailable",
+):
+    OUTREACH.labels(_outcome)

@@ -89,11 +89,15 @@ class Users:
         """The user ``phone`` is with each business number; the number is not kept."""
         found = []
         for business in self._business:
-            key = user_key(self._secret, business, phone)
+            key = self.key_of(business, phone)
             found.append(
                 Found(user_key=key, business=business, known=await self.state(key) is not None)
             )
         return found
+
+    def key_of(self, business: str, phone: str) -> str:
+        """The key of the user ``phone`` with the business number ``business``."""
+        return user_key(self._secret, business, phone)
 
     async def view(self, key: str) -> UserView | None:
         """The user's state and what is pending for them; None for a key nobody has."""
