@@ -28,7 +28,7 @@ from chatbot_common.contracts import (
 )
 from chatbot_common.topology import AUDIT, CONVERSATIONS_BUCKET, INBOUND, OUTBOUND, Stream
 from chatbot_console.config import ConsoleSettings
-from chatbot_console.ratelimit import TokenBucket
+from chatbot_console.outreach import OUTCOMES
 from chatbot_conversation.state import ConversationState, StateStore
 from chatbot_devstack import BUSINESS_NUMBER, USER
 
@@ -36,16 +36,6 @@ from .conftest import KEY, SECRET, TOKEN, serving
 
 SID = "HX" + "0123456789abcdef" * 2
 TEMPLATE = {"to": USER, "template": {"content_sid": SID, "variables": {"1": "Olga", "2": "3pm"}}}
-OUTCOMES = (
-    "queued",
-    "replayed",
-    "opted_out",
-    "outside_window",
-    "invalid",
-    "rate_limited",
-    "key_reused",
-    "unavailable",
-)
 
 
 async def remember(js: JetStreamContext, state: ConversationState) -> None:
@@ -350,14 +340,3 @@ async def test_without_nats_it_is_503_and_a_retry_sends_once(
     assert up.status_code == 202
     messages = [json.loads(raw.data or b"") for raw in await stored(js, OUTBOUND)]
     assert [m["content_sid"] for m in messages] == [SID]
-
-
-def test_the_token_bucket_refuses_without_taking_and_refills_at_its_rate() -> None:
-    now = [100.0]
-    bucket = TokenBucket(rate=2, burst=2, clock=lambda: now[0])
-    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.5]
-    assert bucket.take() == 0.5  # a refusal took nothing
-    now[0] += 0.5
-    assert (bucket.take(), bucket.take()) == (0.0, 0.5)
-    now[0] += 10  # at most the burst is saved up
-    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.5]

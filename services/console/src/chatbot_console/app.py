@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from chatbot_common.health import Readiness, health_router
+from chatbot_common.ratelimit import TokenBucket
 from chatbot_common.runtime import Topology, nats_runtime
 from chatbot_common.topology import (
     AUDIT,
@@ -39,7 +40,6 @@ from .erasure import Eraser
 from .export import Exporter
 from .outreach import Outreach
 from .overview import Overviews
-from .ratelimit import TokenBucket
 from .users import Users
 
 __all__ = ["SESSION_HOURS", "create_app"]

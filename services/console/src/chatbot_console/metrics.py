@@ -26,14 +26,3 @@ for _outcome in ("ok", "refused", "throttled"):
     LOGINS.labels(_outcome)
 for _action in ("lookup", "export", "reset", "handoff", "handback", "erase", "replay", "outreach"):
     ACTIONS.labels(_action)
-for _outcome in (
-    "queued",
-    "replayed",
-    "opted_out",
-    "outside_window",
-    "invalid",
-    "rate_limited",
-    "key_reused",
-    "unavailable",
-):
-    OUTREACH.labels(_outcome)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from nats.errors import Error as NatsError
@@ -24,16 +24,17 @@ from pydantic_core import PydanticCustomError
 
 from chatbot_common.bus import publish
 from chatbot_common.contracts import WHATSAPP_WINDOW, DeskEvent, OutboundMessage, utcnow
+from chatbot_common.ratelimit import RateLimited, TokenBucket
 from chatbot_common.topology import INBOUND, OUTBOUND
 
 from .actions import Actions
 from .auth import Operator
 from .metrics import OUTREACH
-from .ratelimit import TokenBucket
 from .users import Users
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
+    "OUTCOMES",
     "WHATSAPP_ADDRESS",
     "Answer",
     "MessageRequest",
@@ -65,6 +66,9 @@ type Outcome = Literal[
     "unavailable",
 ]
 """What became of a request (``chatbot_outreach_requests_total{outcome}``)."""
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome.__value__)
+for _outcome in OUTCOMES:
+    OUTREACH.labels(_outcome)
 
 
 def _address(value: str) -> str:
@@ -234,9 +238,10 @@ class Outreach:
                 "only a template may be sent; send a template"
             )
             return Answer(422, "outside_window", {"error": "outside_window", "detail": detail})
-        wait = self._limit.take()
-        if wait > 0:
-            after = str(math.ceil(wait))
+        try:
+            self._limit.reserve(max_wait=0)  # a request over the limit is refused, not queued
+        except RateLimited as limited:
+            after = str(math.ceil(limited.delay))
             detail = f"over the outreach rate limit: retry after {after} s"
             body = {"error": "rate_limited", "detail": detail}
             return Answer(429, "rate_limited", body, headers={"Retry-After": after})

@@ -23,6 +23,7 @@ from chatbot_common.bus import publish
 from chatbot_common.contracts import ContractError, OutboundMessage, decode, utcnow
 from chatbot_common.dlq import dead_letter
 from chatbot_common.provisioning import Provisioner
+from chatbot_common.ratelimit import RateLimited
 from chatbot_common.topology import OUTBOUND
 from chatbot_common.window import WINDOW_CLOSED, WINDOW_CLOSED_CODE
 from chatbot_common.worker import redelivery_delay
@@ -40,7 +41,7 @@ from .metrics import (
 from .ordering import UserOrder
 from .parts import InvalidReply, Part, plan_parts, sender_of
 from .progress import Progress
-from .ratelimit import RateLimited, RateLimiter
+from .ratelimit import RateLimiter
 from .twilio_client import Sender, TwilioClient
 from .window import reengage_key, reengagement
 
