@@ -108,3 +108,28 @@ async def test_late_replies_become_one_reengagement_template_per_closed_window(
     ]
     assert all(r.to == to for r in sent)
     assert h.metric(FALLBACKS, outcome="sent") == sent_before + 2
+
+
+async def test_a_message_the_business_starts_keeps_its_place_among_the_users_replies(
+    harness: HarnessFactory,
+) -> None:
+    async with harness() as h, h.sender():
+        user = h.user(6)
+        # The reply before it is retried: the template waits for it, and the reply after
+        # waits for the template, as replies wait for each other.
+        h.sandbox.store.twilio_faults.append(
+            TwilioFault(status=429, code=20429, retry_after="1", to=user)
+        )
+        await h.publish(h.outbound(user, "a reply", idempotency_key="u6.1-1"))
+        template = {"content_sid": ORDER_READY_TEMPLATE_SID, "content_variables": {"1": "Ana"}}
+        outreach = h.outbound(
+            user, "", kind="template", idempotency_key="u6.outreach.1", outreach=True, **template
+        )
+        await h.publish(outreach)
+        await h.publish(h.outbound(user, "the next reply", idempotency_key="u6.2-2"))
+        await h.verdicts.acked(3, timeout=15)
+    assert [r.body for r in h.sandbox.store.twilio_messages.snapshot()] == [
+        "a reply",
+        "Hello Ana, your order is ready.",
+        "the next reply",
+    ]
