@@ -31,7 +31,11 @@ class ConsoleSettings(ServiceSettings):
         ),
     )
     twilio_whatsapp_from: str | None = Field(
-        None, description="The default business number (as the sender has it)."
+        None,
+        description=(
+            "The default business number (as the sender has it): the sender of POST "
+            "/api/messages without a from."
+        ),
     )
     openai_api_key: SecretStr | None = Field(
         None, description="To read a user's transcript from their OpenAI Conversation."
