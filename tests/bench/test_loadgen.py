@@ -43,7 +43,10 @@ async def test_sends_on_schedule_whatever_the_answers_do() -> None:
         run = await OpenLoop("127.0.0.1", port).run([request] * 20, scheduled, warm=2)
         await asyncio.gather(*handlers)
     assert run.statuses() == {200: 20}
-    assert max(run.lags()) < 0.05  # a closed loop of 2 connections would be 1.8 s late
+    # A new connection for each request the busy ones could not take: not one waited.
     assert run.connections >= 19
-    assert all(DELAY <= latency < DELAY + 0.1 for latency in run.latencies())
+    # A closed loop of 2 connections would be 1.8 s late; the margin is for a busy machine
+    # (how late a send may be is make bench's business, not a test's).
+    assert max(run.lags()) < 1.0
+    assert all(DELAY <= latency < DELAY + 1.0 for latency in run.latencies())
     assert run.acknowledged() == list(range(20))
