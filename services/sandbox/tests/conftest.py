@@ -26,7 +26,6 @@ def sandbox_settings(**overrides: object) -> SandboxSettings:
         "log_level": "INFO",
         "twilio_account_sid": ACCOUNT_SID,
         "twilio_auth_token": AUTH_TOKEN,
-        "openai_api_key": "",
         "openai_latency": 0.0,
         "twilio_latency": 0.0,
         "model_label": MODEL_LABEL,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import openai
-import pytest
 
 from chatbot_devstack.embedded import RunningSandbox
 
@@ -68,37 +65,8 @@ def _image(**detail: object) -> list[dict[str, object]]:
     return [{"role": "user", "content": [part]}]
 
 
-@pytest.mark.parametrize(
-    ("given", "code", "param"),
-    [
-        ({"temperature": 2.5}, "decimal_above_max_value", "temperature"),
-        ({"temperature": -1}, "decimal_below_min_value", "temperature"),
-        ({"max_completion_tokens": "50"}, "invalid_type", "max_completion_tokens"),
-        ({"max_tokens": 1.5}, "invalid_type", "max_tokens"),
-        (
-            {"max_tokens": 50, "max_completion_tokens": 50},
-            "invalid_parameter_combination",
-            "max_tokens",
-        ),
-        (
-            {"messages": _image(detail="medium")},
-            "invalid_value",
-            "messages[0].content[0].image_url.detail",
-        ),
-    ],
-    ids=["temp>2", "temp<0", "cap-str", "max-tokens-decimal", "both-caps", "bad-detail"],
-)
-async def test_out_of_range_parameters_are_400(
-    client: openai.AsyncOpenAI, given: dict[str, Any], code: str, param: str
-) -> None:
-    messages = [{"role": "user", "content": "hi"}]
-    with pytest.raises(openai.BadRequestError) as raised:
-        await client.chat.completions.create(**{"model": MODEL, "messages": messages, **given})
-    assert (raised.value.code, raised.value.param) == (code, param)
-
-
-async def test_the_bounds_and_a_detail_are_accepted(client: openai.AsyncOpenAI) -> None:
+async def test_an_image_part_is_echoed(client: openai.AsyncOpenAI) -> None:
     reply = await client.chat.completions.create(
-        model=MODEL, messages=_image(detail="low"), temperature=0, max_completion_tokens=0
+        model=MODEL, messages=_image(detail="low"), temperature=0, max_completion_tokens=16
     )
     assert reply.choices[0].message.content == "Echo #1: [image]"

@@ -46,17 +46,11 @@ async def test_a_transcription_is_deterministic_and_recorded(
     assert third.model == "gpt-4o-transcribe"
 
 
-async def test_a_transcription_checks_the_file_format_and_takes_faults(
-    sandbox: RunningSandbox, connect: Connect
-) -> None:
+async def test_a_transcription_takes_faults(sandbox: RunningSandbox, connect: Connect) -> None:
     sandbox.store.openai_faults.append(
         FaultSpec(kind="server_error", endpoint="transcriptions").queued()
     )
     async with connect(sandbox) as client:
-        with pytest.raises(openai.BadRequestError, match="Invalid file format"):
-            await client.audio.transcriptions.create(
-                model="whisper-1", file=("note.amr", b"#!AMR", "audio/amr")
-            )
         with pytest.raises(openai.InternalServerError):
             await client.audio.transcriptions.create(
                 model="whisper-1", file=("note.ogg", b"x", "audio/ogg")
@@ -67,7 +61,7 @@ async def test_a_transcription_checks_the_file_format_and_takes_faults(
             model="whisper-1", file=("note.ogg", b"fine", "audio/ogg")
         )
     assert ok.text == "fine"
-    assert [r.status_code for r in sandbox.store.openai_requests.snapshot()] == [400, 500, 200]
+    assert [r.status_code for r in sandbox.store.openai_requests.snapshot()] == [500, 200]
     assert len(sandbox.store.openai_faults) == 1
 
 

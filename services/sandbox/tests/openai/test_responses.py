@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 import httpx
 import openai
@@ -132,20 +131,6 @@ async def test_unknown_conversation_is_404(client: openai.AsyncOpenAI) -> None:
     assert "conv_missing" in raised.value.message
 
 
-async def test_wrong_api_key_is_401(start_sandbox: SandboxFactory, connect: Connect) -> None:
-    async with (
-        start_sandbox(openai_api_key="sk-the-right-one") as sandbox,
-        connect(sandbox, api_key="sk-a-wrong-key") as client,
-    ):
-        with pytest.raises(openai.AuthenticationError) as raised:
-            await client.responses.create(model=MODEL, input="hi")
-        assert raised.value.code == "invalid_api_key"
-        assert "Incorrect API key provided" in raised.value.message
-        async with connect(sandbox, api_key="sk-the-right-one") as right:
-            reply = await right.responses.create(model=MODEL, input="hi")
-        assert reply.output_text == "Echo #1: hi"
-
-
 async def test_missing_bearer_is_401(http: httpx.AsyncClient) -> None:
     answer = await http.post("/v1/responses", json={"model": MODEL, "input": "hi"})
     assert answer.status_code == 401
@@ -158,80 +143,15 @@ async def test_missing_bearer_is_401(http: httpx.AsyncClient) -> None:
 
 
 def _image_turn(**detail: object) -> list[dict[str, object]]:
-    """One user message with text and an image part (``detail`` given, or left out)."""
+    """One user message with text and an image part."""
     image = {"type": "input_image", "image_url": "https://example.com/a.png", **detail}
     return [{"role": "user", "content": [{"type": "input_text", "text": "what?"}, image]}]
 
 
-@pytest.mark.parametrize(
-    ("given", "code", "param", "message"),
-    [
-        (
-            {"max_output_tokens": 15},
-            "integer_below_min_value",
-            "max_output_tokens",
-            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, "
-            "but got 15 instead.",
-        ),
-        ({"max_output_tokens": 100.5}, "invalid_type", "max_output_tokens", None),
-        (
-            {"temperature": 3},
-            "decimal_above_max_value",
-            "temperature",
-            "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got "
-            "3 instead.",
-        ),
-        ({"temperature": -0.5}, "decimal_below_min_value", "temperature", None),
-        ({"temperature": "0.7"}, "invalid_type", "temperature", None),
-        ({"safety_identifier": "x" * 65}, "string_above_max_length", "safety_identifier", None),
-        (
-            {"input": _image_turn()},
-            "missing_required_parameter",
-            "input[0].content[1].detail",
-            "Missing required parameter: 'input[0].content[1].detail'.",
-        ),
-        (
-            {"input": _image_turn(detail="medium")},
-            "invalid_value",
-            "input[0].content[1].detail",
-            None,
-        ),
-    ],
-    ids=[
-        "tokens<16",
-        "tokens-decimal",
-        "temp>2",
-        "temp<0",
-        "temp-str",
-        "safety-id>64",
-        "no-detail",
-        "bad-detail",
-    ],
-)
-async def test_out_of_range_parameters_and_an_image_without_detail_are_400(
-    client: openai.AsyncOpenAI, given: dict[str, Any], code: str, param: str, message: str | None
-) -> None:
-    with pytest.raises(openai.BadRequestError) as raised:
-        await client.responses.create(**{"model": MODEL, "input": "hi", **given})
-    assert (raised.value.code, raised.value.param, raised.value.type) == (
-        code,
-        param,
-        "invalid_request_error",
-    )
-    if message is not None:
-        assert isinstance(raised.value.body, dict)
-        assert raised.value.body["message"] == message
-
-
 async def test_a_response_reasons_before_it_answers(client: openai.AsyncOpenAI) -> None:
     conversation = await client.conversations.create()
-    reply = await client.responses.create(  # the bounds themselves are accepted
-        model=MODEL,
-        input=_image_turn(detail="original"),
-        conversation=conversation.id,
-        temperature=2,
-        max_output_tokens=16,
-        safety_identifier="x" * 64,
+    reply = await client.responses.create(
+        model=MODEL, input=_image_turn(detail="auto"), conversation=conversation.id
     )
     reasoning, message = reply.output
     assert (reasoning.type, message.type) == ("reasoning", "message")

@@ -1,10 +1,7 @@
 """The fake OpenAI's routes: a deterministic echo, not a model.
 
-A reply is ``Echo #N: <user text>``. In a conversation, N counts its answers so far (responses,
-and assistant messages added to it) plus one, and the user text is what was added since the
-last answer, then the input's; in a chat completion, N is the assistant messages sent plus one.
-Usage counts words. Every request is recorded (no text is logged); a fault is taken after auth
-and the checks.
+A reply is ``Echo #N: <user text>``: N counts the answers before it (in the conversation, or the
+assistant messages sent) plus one. Usage counts words. Every request is recorded, no text logged.
 """
 
 from __future__ import annotations
@@ -31,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["openai"])
 
-_AUDIO_FORMATS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
 _NO_ROUTE = JSONResponse({"detail": "Not Found"}, status_code=404)
 """What a compatible server without a models API answers (FastAPI's 404, as vLLM's)."""
 
@@ -72,11 +68,11 @@ async def _in_flight(store: SandboxStore, record: OpenAIRequestRecord, seconds: 
 
 
 @router.post("/v1/conversations")
-async def create_conversation(request: Request, settings: Settings, store: Store) -> Response:
+async def create_conversation(request: Request, store: Store) -> Response:
     """Create an empty conversation."""
     record = OpenAIRequestRecord("conversations.create")
     try:
-        inputs.check_auth(request, settings)
+        inputs.check_auth(request)
         body = await inputs.json_object(request)
         stall = _stall(store, "conversations")
     except ApiError as error:
@@ -100,11 +96,10 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     or the function calls the user's words ask for (see :mod:`.tools`)."""
     record, created_at = OpenAIRequestRecord("responses.create"), int(time.time())
     try:
-        inputs.check_auth(request, settings)
+        inputs.check_auth(request)
         body = await inputs.json_object(request)
         messages, outputs = inputs.read_response(body, record)
         functions = tools.offered(record.tools, chat=False)
-        tool_choice = tools.choice(record.tool_choice)
         stall = _stall(store, "responses", record.input_text or "")
         conversation = _conversation(store, record.conversation)
         _check_outputs(conversation, outputs)
@@ -125,7 +120,7 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     if fresh:
         conversation.asked = "\n".join(m.text for m in read if m.role == "user")
     wanted = tools.calls_for(
-        conversation.asked, functions, tool_choice=tool_choice, again=not fresh
+        conversation.asked, functions, tool_choice=record.tool_choice, again=not fresh
     )
     calls = tools.function_call_items(wanted)
     output: list[dict[str, Any]] = [
@@ -181,38 +176,33 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
 async def list_items(
     conversation_id: str,
     request: Request,
-    settings: Settings,
     store: Store,
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
     """A page of a conversation's items (newest first by default)."""
     try:
-        inputs.check_auth(request, settings)
+        inputs.check_auth(request)
         conversation = _conversation(store, conversation_id, locked_ok=True)
     except ApiError as error:
         return error.response()
     items = conversation.items if order == "asc" else conversation.items[::-1]
-    page = items[:limit]
-    return answer(
-        {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(items) > limit,
-        }
-    )
+    return _page(items[:limit], has_more=len(items) > limit)
+
+
+def _page(items: list[dict[str, Any]], *, has_more: bool = False) -> Response:
+    """OpenAI's list of items."""
+    first, last = (items[0]["id"], items[-1]["id"]) if items else (None, None)
+    page = {"object": "list", "data": items, "first_id": first, "last_id": last}
+    return answer(page | {"has_more": has_more})
 
 
 @router.delete("/v1/conversations/{conversation_id}")
-async def delete_conversation(
-    conversation_id: str, request: Request, settings: Settings, store: Store
-) -> Response:
+async def delete_conversation(conversation_id: str, request: Request, store: Store) -> Response:
     """Delete a conversation, and with it (here) its items: it is not found afterwards."""
     record = OpenAIRequestRecord("conversations.delete", conversation=conversation_id)
     try:
-        inputs.check_auth(request, settings)
+        inputs.check_auth(request)
         stall = _stall(store, "conversations")
         _conversation(store, conversation_id, locked_ok=True)
     except ApiError as error:
@@ -223,14 +213,12 @@ async def delete_conversation(
 
 
 @router.post("/v1/conversations/{conversation_id}/items")
-async def create_items(
-    conversation_id: str, request: Request, settings: Settings, store: Store
-) -> Response:
+async def create_items(conversation_id: str, request: Request, store: Store) -> Response:
     """Add up to 20 items (messages, function call outputs) to a conversation: the next
     response reads them, and an output answers its call."""
     record = OpenAIRequestRecord("conversations.items.create", conversation=conversation_id)
     try:
-        inputs.check_auth(request, settings)
+        inputs.check_auth(request)
         body = await inputs.json_object(request)
         given = inputs.read_items(body, record)
         stall = _stall(store, "conversations")
@@ -253,15 +241,7 @@ async def create_items(
             conversation.unread.append(one)
     answered = {one.call_id for one in given if isinstance(one, inputs.Output)}
     conversation.open_calls = [call for call in conversation.open_calls if call not in answered]
-    return answer(
-        {
-            "object": "list",
-            "data": items,
-            "first_id": items[0]["id"] if items else None,
-            "last_id": items[-1]["id"] if items else None,
-            "has_more": False,
-        }
-    )
+    return _page(items)
 
 
 def _check_calls(conversation: ConversationState, outputs: list[inputs.Output], param: str) -> None:
@@ -315,11 +295,10 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
     function calls they ask for (see :mod:`.tools`)."""
     record, created = OpenAIRequestRecord("chat.completions.create"), int(time.time())
     try:
-        inputs.check_auth(request, settings)
+        inputs.check_auth(request)
         body = await inputs.json_object(request)
         messages = inputs.read_chat(body, record)
         functions = tools.offered(record.tools, chat=True)
-        tool_choice = tools.choice(record.tool_choice)
         names = tools.check_sequence(body["messages"])
         stall = _stall(store, "chat", record.input_text or "")
     except ApiError as error:
@@ -332,7 +311,7 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
         if raw.get("role") == "tool"
     ]
     asked = record.input_text or ""
-    wanted = tools.calls_for(asked, functions, tool_choice=tool_choice, again=bool(outputs))
+    wanted = tools.calls_for(asked, functions, tool_choice=record.tool_choice, again=bool(outputs))
     calls = tools.function_call_items(wanted)
     answers = sum(
         raw.get("role") == "assistant" and not raw.get("tool_calls") for raw in body["messages"]
@@ -375,7 +354,7 @@ async def create_transcription(request: Request, settings: Settings, store: Stor
     """A deterministic transcript: the file's own text when it is printable UTF-8."""
     record = OpenAIRequestRecord("audio.transcriptions.create")
     try:
-        inputs.check_auth(request, settings)
+        inputs.check_auth(request)
         async with request.form() as form:
             upload, model = form.get("file"), form.get("model")
             if not isinstance(model, str):
@@ -386,8 +365,6 @@ async def create_transcription(request: Request, settings: Settings, store: Stor
         content_type = upload.content_type or "application/octet-stream"
         record.model = model
         record.file = {"filename": filename, "content_type": content_type, "size": len(data)}
-        if "." not in filename or filename.rpartition(".")[2].lower() not in _AUDIO_FORMATS:
-            raise ApiError(400, f"Invalid file format. Supported formats: {list(_AUDIO_FORMATS)}")
         stall = _stall(store, "transcriptions")
     except ApiError as error:
         return _refused(store, record, error)
@@ -429,7 +406,7 @@ async def _models(
     if not settings.openai_models_endpoint:
         return _NO_ROUTE
     try:
-        inputs.check_auth(request, settings)
+        inputs.check_auth(request)
         stall = _stall(store, "models")
         entry = store.models.get(model) if model is not None else None
         if model is not None and entry is None:

@@ -1,10 +1,9 @@
-"""A request read as OpenAI reads it (auth, JSON, messages, images, ranges), and its errors."""
+"""A request read as OpenAI reads it (auth, JSON, messages, images), and its errors."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import math
 import re
@@ -17,7 +16,6 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from chatbot_sandbox.openai.records import FaultSpec, OpenAIRequestRecord
-from chatbot_sandbox.openai.settings import OpenAISettings
 
 __all__ = [
     "LOCKED_MESSAGE",
@@ -26,7 +24,6 @@ __all__ = [
     "answer",
     "check_auth",
     "fault_error",
-    "invalid_type",
     "invalid_value",
     "json_object",
     "missing",
@@ -49,25 +46,10 @@ _INVALID_JSON = (
     "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
     "sent was not valid JSON.)"
 )
-_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a decimal", str: "a string"}
-_TYPE_NAMES |= {list: "an array", dict: "an object", type(None): "null"}
 _ROLES = ("user", "assistant", "system", "developer")
-_ITEM_TYPES = ("message", "function_call_output")
 MAX_ITEMS = 20
 """Items one ``conversations.items.create`` adds at most."""
 _IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,(.*)$", re.DOTALL)
-_MAX_SAFETY_IDENTIFIER = 64
-_Range = tuple[type[int] | type[float], int | None, int | None]
-_RESPONSE_RANGES: dict[str, _Range] = {
-    "temperature": (float, 0, 2),
-    "max_output_tokens": (int, 16, None),
-}
-_CHAT_RANGES: dict[str, _Range] = {
-    "temperature": (float, 0, 2),
-    "max_completion_tokens": (int, None, None),
-    "max_tokens": (int, None, None),
-}
-"""Each numeric parameter's type (a decimal takes integers too) and bounds."""
 
 
 def new_id(prefix: str) -> str:
@@ -98,12 +80,6 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         error = {"message": self.message, "type": self.error_type, "param": self.param}
         return answer({"error": {**error, "code": self.code}}, self.status, self.headers)
-
-
-def invalid_type(param: str, expected: str, value: Any) -> ApiError:
-    got = _TYPE_NAMES.get(type(value), "an unknown value")
-    message = f"Invalid type for '{param}': expected {expected}, but got {got} instead."
-    return ApiError(400, message, param=param, code="invalid_type")
 
 
 def invalid_value(value: Any, supported: tuple[str, ...], param: str) -> ApiError:
@@ -141,23 +117,14 @@ def fault_error(fault: FaultSpec) -> ApiError:
     return ApiError(500, message, error_type="server_error")
 
 
-def check_auth(request: Request, settings: OpenAISettings) -> None:
-    """Bearer auth: any token, or the one SANDBOX_OPENAI_API_KEY names."""
+def check_auth(request: Request) -> None:
+    """Bearer auth with any token (the fake never sees a real key)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
             401,
             "You didn't provide an API key. You need to provide your API key in an "
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-            code="invalid_api_key",
-        )
-    expected = settings.openai_api_key.get_secret_value()
-    if expected and not hmac.compare_digest(token.encode(), expected.encode()):
-        raise ApiError(
-            401,
-            f"Incorrect API key provided: {token[:3]}***{token[-4:]}. This is the chatbot "
-            "sandbox responder; use the key in SANDBOX_OPENAI_API_KEY.",
             code="invalid_api_key",
         )
 
@@ -192,104 +159,66 @@ class Output:
 def read_response(
     body: dict[str, Any], record: OpenAIRequestRecord
 ) -> tuple[list[Message], list[Output]]:
-    """Check a Responses request, noting what it asks on ``record``; its input messages, and
-    the function call outputs it gives."""
-    record.input = body.get("input")
-    record.instructions = _string(body, "instructions")
-    record.model = _string(body, "model", required=True)
-    record.conversation = _string(body, "conversation")
+    """Read a Responses request onto ``record``: its input messages, and the function call
+    outputs it gives (other input items are not read)."""
+    record.model, record.input = _required(body, "model"), _required(body, "input")
+    record.instructions, record.conversation = body.get("instructions"), body.get("conversation")
+    record.safety_identifier = body.get("safety_identifier")
     record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
-    value = _required(body, "input")
-    outputs: list[Output] = []
-    if isinstance(value, str):
-        messages = [Message("user", value)]
-    elif isinstance(value, list):
-        messages = [
-            _message(item, f"input[{index}]", record.images, chat=False)
-            for index, item in enumerate(value)
-            if not isinstance(item, dict) or item.get("type", "message") == "message"
-        ]
-        outputs = [
-            _output(item, f"input[{index}]")
-            for index, item in enumerate(value)
-            if isinstance(item, dict) and item.get("type") == "function_call_output"
-        ]
-    else:
-        raise invalid_type("input", "one of a string or array of input items", value)
-    _check_ranges(body, _RESPONSE_RANGES)
-    record.safety_identifier = _safety_identifier(body)
+    given = record.input
+    if isinstance(given, str):
+        given = [{"role": "user", "content": given}]
+    messages = [
+        _message(item, f"input[{index}]", record.images, chat=False)
+        for index, item in enumerate(given)
+        if item.get("type", "message") == "message"
+    ]
+    outputs = [
+        _output(item, f"input[{index}]")
+        for index, item in enumerate(given)
+        if item.get("type") == "function_call_output"
+    ]
     record.input_text = "\n".join(m.text for m in messages if m.role == "user")
     return messages, outputs
 
 
 def read_items(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message | Output]:
-    """Check a Conversations ``items.create`` body, noting it on ``record``: its items, in
-    order (messages and function call outputs; the fake takes no other input item)."""
-    record.input = value = _required(body, "items")
-    if not isinstance(value, list):
-        raise invalid_type("items", "an array", value)
-    if len(value) > MAX_ITEMS:
+    """Read a Conversations ``items.create`` body onto ``record``: its items, in order
+    (messages and function call outputs; the fake takes no other input item)."""
+    record.input = given = _required(body, "items")
+    if len(given) > MAX_ITEMS:
         raise ApiError(
             400,
             f"Invalid 'items': array too long. Expected an array with maximum length {MAX_ITEMS}"
-            f", but got an array with length {len(value)} instead.",
+            f", but got an array with length {len(given)} instead.",
             param="items",
             code="array_above_max_length",
         )
     items: list[Message | Output] = []
-    for index, item in enumerate(value):
-        param = f"items[{index}]"
-        kind = item.get("type", "message") if isinstance(item, dict) else "message"
-        if kind not in _ITEM_TYPES:
-            raise invalid_value(kind, _ITEM_TYPES, f"{param}.type")
+    for index, item in enumerate(given):
+        param, kind = f"items[{index}]", item.get("type", "message")
         if kind == "message":
             items.append(_message(item, param, record.images, chat=False))
-        else:
+        elif kind == "function_call_output":
             items.append(_output(item, param))
+        else:
+            raise invalid_value(kind, ("message", "function_call_output"), f"{param}.type")
     return items
 
 
-def _output(item: dict[str, Any], param: str) -> Output:
-    call_id = _string(item, "call_id", required=True, parent=param)
-    output = _required(item, "output", param)
-    if not isinstance(output, str):
-        raise invalid_type(f"{param}.output", "a string", output)
-    assert call_id is not None
-    return Output(call_id, output)
-
-
 def read_chat(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message]:
-    """Check a Chat Completions request, noting what it asks on ``record``; its messages."""
-    record.model = _string(body, "model", required=True)
-    record.input = value = _required(body, "messages")
-    if not isinstance(value, list):
-        raise invalid_type("messages", "an array", value)
-    if not value:
-        raise ApiError(
-            400,
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, but got "
-            "an empty array instead.",
-            param="messages",
-            code="empty_array",
-        )
+    """Read a Chat Completions request onto ``record``: its messages."""
+    record.model, record.input = _required(body, "model"), _required(body, "messages")
+    given = record.input
     messages = [
         _message(item, f"messages[{index}]", record.images, chat=True)
-        for index, item in enumerate(value)
+        for index, item in enumerate(given)
     ]
-    _check_ranges(body, _CHAT_RANGES)
-    if body.get("max_tokens") is not None and body.get("max_completion_tokens") is not None:
-        raise ApiError(
-            400,
-            "Setting 'max_tokens' and 'max_completion_tokens' at the same time is not supported.",
-            param="max_tokens",
-            code="invalid_parameter_combination",
-        )
-    record.safety_identifier = _safety_identifier(body)
     record.instructions = [m.text for m in messages if m.role in ("system", "developer")]
     record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
     # The last answer: an assistant message with text, not one asking for function calls.
     answered = max(
-        (i for i, m in enumerate(value) if m["role"] == "assistant" and not m.get("tool_calls")),
+        (i for i, m in enumerate(given) if m["role"] == "assistant" and not m.get("tool_calls")),
         default=-1,
     )
     record.input_text = "\n".join(m.text for m in messages[answered + 1 :] if m.role == "user")
@@ -302,108 +231,38 @@ def _required(body: dict[str, Any], key: str, parent: str = "") -> Any:
     return body[key]
 
 
-def _string(
-    body: dict[str, Any], key: str, *, required: bool = False, parent: str = ""
-) -> str | None:
-    value = _required(body, key, parent) if required else body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise invalid_type(f"{parent}.{key}" if parent else key, "a string", value)
-    return value
+def _output(item: dict[str, Any], param: str) -> Output:
+    return Output(_required(item, "call_id", param), _required(item, "output", param))
 
 
-def _safety_identifier(body: dict[str, Any]) -> str | None:
-    value = _string(body, "safety_identifier")
-    if value is not None and len(value) > _MAX_SAFETY_IDENTIFIER:
-        raise ApiError(
-            400,
-            "Invalid 'safety_identifier': string too long. Expected a string with maximum "
-            f"length {_MAX_SAFETY_IDENTIFIER}, but got a string with length {len(value)} "
-            "instead.",
-            param="safety_identifier",
-            code="string_above_max_length",
-        )
-    return value
-
-
-def _check_ranges(body: dict[str, Any], ranges: Mapping[str, _Range]) -> None:
-    for key, (number, low, high) in ranges.items():
-        value = body.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, number)):
-            raise invalid_type(key, _TYPE_NAMES[number], value)
-        if low is not None and value < low:
-            raise _out_of_range(key, number, value, "below minimum", f">= {low}")
-        if high is not None and value > high:
-            raise _out_of_range(key, number, value, "above maximum", f"<= {high}")
-
-
-def _out_of_range(
-    key: str, number: type[float], value: float, where: str, expected: str
-) -> ApiError:
-    kind = "integer" if number is int else "decimal"
-    message = f"Invalid '{key}': {kind} {where} value. Expected a value {expected}, but got "
-    code = f"{kind}_{where.replace(' ', '_').replace('imum', '')}_value"
-    return ApiError(400, message + f"{value} instead.", param=key, code=code)
-
-
-def _message(item: Any, param: str, images: list[str], *, chat: bool) -> Message:
-    if not isinstance(item, dict):
-        raise invalid_type(param, "an object", item)
-    role, content = item.get("role"), item.get("content")
+def _message(item: dict[str, Any], param: str, images: list[str], *, chat: bool) -> Message:
+    role: str = item.get("role", "")
+    content = item.get("content")
     roles = (*_ROLES, "tool") if chat else _ROLES
-    if not isinstance(role, str) or role not in roles:
+    if role not in roles:
         raise invalid_value(role, roles, f"{param}.role")
-    if role == "tool":
-        _string(item, "tool_call_id", required=True, parent=param)
-    for index, call in enumerate(item.get("tool_calls") or () if chat else ()):
-        call_param = f"{param}.tool_calls[{index}]"
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict):
-            raise missing(f"{call_param}.function")
-        _string(call, "id", required=True, parent=call_param)
-        _string(function, "name", required=True, parent=f"{call_param}.function")
     if content is None and not (chat and role == "assistant"):
         raise missing(f"{param}.content")
-    if content is None or isinstance(content, str):
-        return Message(role, content or "")
     if not isinstance(content, list):
-        expected = "one of a string or array of content parts"
-        raise invalid_type(f"{param}.content", expected, content)
+        return Message(role, content or "")
     text_part, image_part = ("text", "image_url") if chat else ("input_text", "input_image")
     texts = []
     for index, part in enumerate(content):
-        part_param = f"{param}.content[{index}]"
-        kind = part.get("type") if isinstance(part, dict) else None
+        kind = part.get("type")
         if kind == image_part:
-            images.append(_image_url(part, part_param))
+            images.append(_image_url(part, f"{param}.content[{index}]"))
             texts.append("[image]")
-        elif kind != text_part:
-            raise invalid_value(kind, (text_part, image_part), f"{part_param}.type")
-        elif not isinstance(part.get("text"), str):
-            raise invalid_type(f"{part_param}.text", "a string", part.get("text"))
-        else:
+        elif kind == text_part:
             texts.append(part["text"])
+        else:
+            raise invalid_value(kind, (text_part, image_part), f"{param}.content[{index}].type")
     return Message(role, "\n".join(texts))
 
 
 def _image_url(part: dict[str, Any], param: str) -> str:
-    """An image part's URL, checked: ``detail`` (required on ``input_image``) and data URL."""
-    if part["type"] == "image_url":  # chat: {"image_url": {"url": ..., "detail": ...}}
-        value = part.get("image_url")
-        if not isinstance(value, dict):
-            raise invalid_type(f"{param}.image_url", "an object", value)
-        details: tuple[str, ...] = ("auto", "low", "high")
-        param = f"{param}.image_url"
-        url, detail, url_param = value.get("url"), value.get("detail") or "auto", f"{param}.url"
-    else:  # responses: {"image_url": ..., "detail": ...}, the detail required
-        details = ("low", "high", "auto", "original")
-        url, detail = part.get("image_url"), _required(part, "detail", param)
-        url_param = f"{param}.image_url"
-    if detail not in details:
-        raise invalid_value(detail, details, f"{param}.detail")
-    if not isinstance(url, str):
-        raise missing(url_param) if url is None else invalid_type(url_param, "a string", url)
+    """An image part's URL (chat: ``{"image_url": {"url": ...}}``); a data URL is checked."""
+    chat = part["type"] == "image_url"
+    url: str = part["image_url"]["url"] if chat else part["image_url"]
     if url.startswith("data:"):
         match = _IMAGE_DATA_URL.match(url)
         try:
@@ -411,6 +270,7 @@ def _image_url(part: dict[str, Any], param: str) -> str:
         except (binascii.Error, ValueError):
             valid = False
         if not valid:
+            url_param = f"{param}.image_url" + (".url" if chat else "")
             raise ApiError(
                 400,
                 f"Invalid '{url_param}'. Expected a base64-encoded data URL with an image MIME "

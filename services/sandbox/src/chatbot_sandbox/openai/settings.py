@@ -1,25 +1,18 @@
-"""Settings of the fake OpenAI (it never reads OPENAI_API_KEY, which may hold a real key)."""
+"""Settings of the fake OpenAI (it takes any bearer token, and never reads OPENAI_API_KEY)."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings
 
 __all__ = ["OpenAISettings"]
 
 
 class OpenAISettings(BaseSettings):
-    """The key the fake accepts, how slow it is, and what its models API knows."""
+    """How slow the fake is, and what its models API knows."""
 
-    openai_api_key: SecretStr = Field(
-        SecretStr(""),
-        validation_alias="SANDBOX_OPENAI_API_KEY",
-        description=(
-            "Bearer token the responder requires; empty means any non-empty token is accepted."
-        ),
-    )
     openai_latency: float = Field(
         0.0,
         ge=0,

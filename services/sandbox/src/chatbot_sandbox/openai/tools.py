@@ -17,20 +17,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chatbot_sandbox.openai.inputs import ApiError, invalid_type, invalid_value, missing, new_id
+from chatbot_sandbox.openai.inputs import ApiError, new_id
 
 __all__ = [
     "Call",
     "answer_with",
     "calls_for",
     "check_sequence",
-    "choice",
     "function_call_items",
     "offered",
 ]
 
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_CHOICES = ("none", "auto", "required")
 _AGAIN = "repeatedly"
 _STUBBORN = "stubbornly"
 _MARKS = (_AGAIN, _STUBBORN)
@@ -46,56 +43,18 @@ class Call:
 
 
 def offered(tools: Any, *, chat: bool) -> dict[str, Mapping[str, Any]]:
-    """The function tools of a request, checked: name to parameters schema (hosted tools are
-    accepted and not used)."""
-    if tools is None:
-        return {}
-    if not isinstance(tools, list):
-        raise invalid_type("tools", "an array", tools)
+    """The function tools of a request: name to parameters schema (hosted tools are accepted
+    and not used)."""
     functions: dict[str, Mapping[str, Any]] = {}
-    for index, tool in enumerate(tools):
-        param = f"tools[{index}]"
-        if not isinstance(tool, dict):
-            raise invalid_type(param, "an object", tool)
-        if tool.get("type") is None:
-            raise missing(f"{param}.type")
-        if tool["type"] != "function":
-            if chat:
-                raise invalid_value(tool["type"], ("function", "custom"), f"{param}.type")
-            continue
-        spec = tool.get("function") if chat else tool
-        if chat and not isinstance(spec, dict):
-            raise missing(f"{param}.function")
-        assert isinstance(spec, dict)
-        name_param = f"{param}.function.name" if chat else f"{param}.name"
-        name = spec.get("name")
-        if name is None:
-            raise missing(name_param)
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise ApiError(
-                400,
-                f"Invalid '{name_param}': string does not match pattern. Expected a string that "
-                "matches the pattern '^[a-zA-Z0-9_-]+$'.",
-                param=name_param,
-                code="invalid_value",
-            )
-        functions[name] = spec.get("parameters") or {}
+    for tool in tools or ():
+        if tool.get("type") == "function":
+            spec = tool["function"] if chat else tool
+            functions[spec["name"]] = spec.get("parameters") or {}
     return functions
 
 
-def choice(value: Any) -> str:
-    """``tool_choice``: none, auto (the default) or required; an object forces a call."""
-    if value is None:
-        return "auto"
-    if isinstance(value, dict):
-        return "required"
-    if value not in _CHOICES:
-        raise invalid_value(value, _CHOICES, "tool_choice")
-    return str(value)
-
-
 def calls_for(
-    text: str, functions: Mapping[str, Mapping[str, Any]], *, tool_choice: str, again: bool
+    text: str, functions: Mapping[str, Mapping[str, Any]], *, tool_choice: Any, again: bool
 ) -> list[tuple[str, dict[str, Any]]]:
     """The calls the fake model makes: the functions ``text`` names, with their arguments (on a
     round after outputs, only when ``again`` and the text says ``repeatedly``)."""
