@@ -63,9 +63,9 @@ async def test_after_leaves_out_the_records_already_read(
 async def test_rejected_and_openai_requests_are_listed_then_cleared(
     sandbox: RunningSandbox, http: httpx.AsyncClient
 ) -> None:
-    assert (await _send(sandbox, http, To=TO, From=FROM)).status_code == 400
+    assert (await _send(sandbox, http, To=TO, From=FROM, Body="x" * 1601)).status_code == 400
     [rejected] = (await http.get("/_sandbox/twilio/rejected")).json()
-    assert (rejected["status_code"], rejected["error_code"], rejected["sid"]) == (400, 21602, None)
+    assert (rejected["status_code"], rejected["error_code"], rejected["sid"]) == (400, 21617, None)
 
     headers = {"Authorization": "Bearer sk-test"}
     created = await http.post("/v1/conversations", headers=headers, json={})

@@ -1,8 +1,6 @@
-"""The fake Twilio's API: Messages create (text or a content template), the WhatsApp typing
-indicator and inbound media, as Twilio answers the services' SDKs; and the sandbox's own:
-faults, closed 24-hour windows, uploads, read receipts.
-
-Nothing is delivered; numbers, text, URLs and bytes are never logged.
+"""The fake Twilio's API as the services' SDKs meet it: Messages create (text or a content
+template), the WhatsApp typing indicator, inbound media; and the sandbox's own: faults, closed
+24-hour windows, uploads, read receipts. Nothing is delivered, nor numbers or text logged.
 """
 
 from __future__ import annotations
@@ -32,7 +30,7 @@ from chatbot_sandbox.twilio.records import (
     TwilioWindow,
     TypingIndicatorRecord,
 )
-from chatbot_sandbox.twilio.settings import ContentTemplate, TwilioSettings
+from chatbot_sandbox.twilio.settings import TEMPLATES, TwilioSettings
 
 __all__ = ["router"]
 
@@ -43,12 +41,10 @@ router = APIRouter(tags=["twilio"])
 ACCOUNT_PATH = "/2010-04-01/Accounts/{account_sid}"
 CDN_PATH = "/_sandbox/twilio/cdn/{token}"
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-_PHONE = re.compile(r"^(?:[a-z]+:)?\+[1-9][0-9]{6,14}$")
-_MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
-_ORIGIN = re.compile(r"^https?://[^/?#]+$")
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _UNSENDABLE = re.compile(r"[\n\t]| {5}")
 """What a variable's value may not hold on WhatsApp: a newline, a tab, five spaces in a row."""
+_TOO_LONG = "The concatenated message body exceeds the 1600 character limit."
 _OUTSIDE_WINDOW = (
     "Failed to send freeform message because you are outside the allowed window. "
     "If you are using WhatsApp, please use a Message Template."
@@ -106,30 +102,11 @@ async def _form(request: Request) -> tuple[dict[str, str], list[str]]:
     return fields, urls
 
 
-def _validate(record: TwilioMessageRecord) -> None:
-    """Raise what Twilio answers a create it refuses, in Twilio's order."""
-    if record.to is None:
-        raise TwilioError(400, 21604, "A 'To' phone number is required.")
-    if not _PHONE.match(record.to):
-        raise TwilioError(400, 21211, f"The 'To' number {record.to} is not a valid phone number.")
-    if record.from_ is None and record.messaging_service_sid is None:
-        raise TwilioError(400, 21603, "A 'From' phone number is required.")
-    if record.content_variables is not None and record.content_sid is None:
-        message = "A ContentSid must be specified if ContentVariables are provided in the request."
-        raise TwilioError(400, 21654, message)
-    if record.body is None and not record.media_urls and record.content_sid is None:
-        raise TwilioError(400, 21602, "Message body is required.")
-    if len((record.body or "").encode("utf-16-le")) > 2 * 1600:  # UTF-16 units, as Twilio counts
-        message = "The concatenated message body exceeds the 1600 character limit."
-        raise TwilioError(400, 21617, message)
-    if len(record.media_urls) > 10:
-        raise TwilioError(400, 21623, "Number of media files exceeds allowed limit.")
-
-
-def _render(template: ContentTemplate | None, content_variables: str | None) -> str:
+def _render(content_sid: str, content_variables: str | None) -> str:
     """The template's text with its variables: those sent, else its defaults (21655, 21656)."""
-    if template is None:
+    if content_sid not in TEMPLATES:
         raise TwilioError(400, 21655, "The ContentSid is Invalid")
+    body, defaults = TEMPLATES[content_sid]
     invalid = TwilioError(400, 21656, "The Content Variables parameter is invalid.")
     try:
         sent = json.loads(content_variables or "{}")
@@ -140,10 +117,10 @@ def _render(template: ContentTemplate | None, content_variables: str | None) -> 
         for value in sent.values()
     ):
         raise invalid
-    values = {**template.variables, **sent}
-    if any(name not in values for name in _PLACEHOLDER.findall(template.body)):
+    values = {**defaults, **sent}
+    if any(name not in values for name in _PLACEHOLDER.findall(body)):
         raise invalid
-    return _PLACEHOLDER.sub(lambda match: values[match[1]], template.body)
+    return _PLACEHOLDER.sub(lambda match: values[match[1]], body)
 
 
 def _message_resource(record: TwilioMessageRecord, sid: str) -> dict[str, Any]:
@@ -191,10 +168,10 @@ async def create_message(
     delivery_error_code = None
     try:
         _authorize(request, settings, account_sid)
-        _validate(record)
+        if len((record.body or "").encode("utf-16-le")) > 2 * 1600:  # UTF-16 units, as Twilio
+            raise TwilioError(400, 21617, _TOO_LONG)
         if record.content_sid is not None:
-            template = settings.template(record.content_sid)
-            record.body = _render(template, record.content_variables)
+            record.body = _render(record.content_sid, record.content_variables)
         elif (refusal := store.twilio_windows.get(record.to or "")) == "sync":
             raise TwilioError(400, 63016, _OUTSIDE_WINDOW)
         elif refusal is not None:
@@ -230,10 +207,6 @@ async def create_typing_indicator(
     record = TypingIndicatorRecord(fields.get("channel"), fields.get("messageId"))
     try:
         _authorize(request, settings)
-        if record.channel != "whatsapp":
-            raise TwilioError(400, 20001, "Invalid channel: typing indicators need 'whatsapp'.")
-        if record.message_id is None or not _MESSAGE_SID.match(record.message_id):
-            raise TwilioError(400, 90001, "Message SID is invalid.")
         await _apply(store.take_twilio_fault("typing"))
     except TwilioError as error:
         record.status_code, record.error_code = error.status, error.code
@@ -296,17 +269,11 @@ async def upload_media(
     cdn_base: Annotated[str | None, Query(description="Origin to redirect to.")] = None,
 ) -> dict[str, Any]:
     """Keep the body as a user's attachment; answer its ``MediaUrl`` and a preview URL."""
-    if message_sid is not None and not re.match(r"^MM[0-9a-fA-F]{32}$", message_sid):
-        raise HTTPException(422, "message_sid must be MM followed by 32 hex digits")
-    if cdn_base is not None and not _ORIGIN.match(cdn_base):
-        raise HTTPException(422, "cdn_base must be an origin such as http://localhost:8090")
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
         if len(data) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"the sandbox keeps files up to {MAX_UPLOAD_BYTES} bytes")
-    if not data:
-        raise HTTPException(422, "the file is empty")
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     media = StoredMedia(
         sid="ME" + uuid.uuid4().hex,
@@ -341,12 +308,6 @@ async def set_window(window: TwilioWindow, store: Store) -> dict[str, int]:
     else:
         store.twilio_windows[window.to] = window.refusal
     return {"closed": len(store.twilio_windows)}
-
-
-@router.get("/_sandbox/twilio/windows", tags=["sandbox"])
-async def closed_windows(store: Store) -> list[dict[str, str]]:
-    """The users whose 24-hour window is closed, and how a free-form message to them fails."""
-    return [{"to": to, "refusal": refusal} for to, refusal in store.twilio_windows.items()]
 
 
 @router.post("/_sandbox/twilio/messages/{message_sid}/read", tags=["sandbox"])

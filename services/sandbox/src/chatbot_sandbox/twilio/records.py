@@ -1,5 +1,4 @@
-"""What the fake Twilio keeps: requests, callbacks, media, and the faults and closed 24-hour
-windows tests set."""
+"""What the fake Twilio keeps: requests, callbacks, media, faults and closed 24-hour windows."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 __all__ = [
     "MediaFetchRecord",
@@ -22,11 +21,8 @@ __all__ = [
 
 @dataclass(slots=True)
 class TwilioMessageRecord:
-    """One ``Messages.json`` create: accepted (201, with its SID) or refused (with a code).
-
-    With a ``content_sid``, ``body`` is the template's text as rendered (once accepted), and
-    ``content_variables`` the JSON string as sent.
-    """
+    """One ``Messages.json`` create: accepted (201, with its SID) or refused (with a code); a
+    template's ``body`` is its rendered text."""
 
     account_sid: str
     to: str | None
@@ -68,11 +64,8 @@ class StatusCallbackRecord:
 
 @dataclass(slots=True)
 class StoredMedia:
-    """A user's attachment, as Twilio keeps a received message's media.
-
-    ``token`` names its CDN copy; ``cdn_base`` is the origin its media URL redirects to (None:
-    the origin the download came to).
-    """
+    """A user's attachment: ``token`` names its CDN copy, at ``cdn_base`` (None: the origin
+    the download came to)."""
 
     sid: str
     message_sid: str
@@ -84,10 +77,8 @@ class StoredMedia:
 
 @dataclass(slots=True)
 class MediaFetchRecord:
-    """A media download: ``api`` (Basic auth, then a redirect) or ``cdn`` (the copy itself).
-
-    ``authorized`` says whether it carried an Authorization header at all.
-    """
+    """A media download: ``api`` (Basic auth, then a redirect) or ``cdn`` (the copy itself);
+    ``authorized``: it carried an Authorization header."""
 
     stage: Literal["api", "cdn"]
     status_code: int
@@ -115,21 +106,10 @@ class TwilioFault(BaseModel):
         None, description="Accept the message, then report it `failed` with this ErrorCode."
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> TwilioFault:
-        if self.status is None and (self.code is not None or self.retry_after is not None):
-            raise ValueError("an error code or Retry-After needs an HTTP status")
-        if self.status is not None and self.delivery_error_code is not None:
-            raise ValueError("a refused request cannot fail its delivery later")
-        return self
-
 
 class TwilioWindow(BaseModel):
-    """A user's 24-hour window, closed or open again; the user writing again opens it too.
-
-    While it is closed, a free-form message to them fails with 63016 (a template goes through):
-    accepted, then reported ``failed`` (``callback``, as WhatsApp does), or refused (``sync``).
-    """
+    """A user's 24-hour window: while closed, a free-form message to them fails with 63016,
+    reported ``failed`` (``callback``, as on WhatsApp) or refused (``sync``)."""
 
     to: str = Field(pattern=r"^whatsapp:\+[1-9][0-9]{6,14}$", description="The user's address.")
     open: bool = Field(False, description="Open it again (false: close it).")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import BaseModel, Field, SecretStr, StringConstraints
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 __all__ = [
     "DEFAULT_ACCOUNT_SID",
     "DEFAULT_AUTH_TOKEN",
-    "DEFAULT_TEMPLATES",
     "ORDER_READY_TEMPLATE_SID",
     "REENGAGE_TEMPLATE_SID",
-    "ContentTemplate",
+    "TEMPLATES",
     "TwilioCredentials",
     "TwilioSettings",
 ]
@@ -26,25 +23,15 @@ REENGAGE_TEMPLATE_SID = "HX" + "0" * 31 + "1"
 ORDER_READY_TEMPLATE_SID = "HX" + "0" * 31 + "2"
 """A default template with one variable, ``{{1}}``: the user's name (default ``there``)."""
 
-ContentSid = Annotated[str, StringConstraints(pattern=r"^HX[0-9a-fA-F]{32}$")]
-
-
-class ContentTemplate(BaseModel):
-    """A text template, as the Content API keeps one: its body (the ``twilio/text`` type's), with
-    ``{{1}}``-style placeholders, and each variable's default value."""
-
-    body: str = Field(min_length=1, max_length=1600)
-    variables: dict[str, str] = Field(default_factory=dict)
-
-
-DEFAULT_TEMPLATES = {
-    REENGAGE_TEMPLATE_SID: ContentTemplate(
-        body="We have an answer for you. Reply to this message to continue our conversation."
+TEMPLATES: dict[str, tuple[str, dict[str, str]]] = {
+    REENGAGE_TEMPLATE_SID: (
+        "We have an answer for you. Reply to this message to continue our conversation.",
+        {},
     ),
-    ORDER_READY_TEMPLATE_SID: ContentTemplate(
-        body="Hello {{1}}, your order is ready.", variables={"1": "there"}
-    ),
+    ORDER_READY_TEMPLATE_SID: ("Hello {{1}}, your order is ready.", {"1": "there"}),
 }
+"""The text templates the fake's Content API knows: each one's body, with ``{{1}}``-style
+placeholders, and its variables' default values."""
 
 
 class TwilioCredentials(BaseSettings):
@@ -82,16 +69,3 @@ class TwilioSettings(TwilioCredentials):
             "the message; none for the initial status."
         ),
     )
-    twilio_templates: dict[ContentSid, ContentTemplate] = Field(
-        {},
-        validation_alias="SANDBOX_TWILIO_TEMPLATES",
-        description=(
-            "Content templates Messages create knows besides its two defaults, as JSON: "
-            '{"HX...": {"body": "Hi {{1}}", "variables": {"1": "there"}}} (a variable\'s '
-            "default fills a placeholder the send leaves out); a default named here is replaced."
-        ),
-    )
-
-    def template(self, content_sid: str) -> ContentTemplate | None:
-        """The template with this SID: one of ``twilio_templates``, else a default."""
-        return self.twilio_templates.get(content_sid) or DEFAULT_TEMPLATES.get(content_sid)
