@@ -28,9 +28,12 @@ from chatbot_sandbox.tools import api as tools_api
 from chatbot_sandbox.twilio import api as twilio_api
 from chatbot_sandbox.twilio.callbacks import StatusReporter
 
-__all__ = ["create_app"]
+__all__ = ["ALLOWED_HOSTS", "create_app"]
 
 logger = logging.getLogger(__name__)
+
+ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+"""The host names the sandbox answers (any port): loopback only, against DNS rebinding."""
 
 
 def create_app(settings: SandboxSettings) -> FastAPI:
@@ -60,8 +63,8 @@ def create_app(settings: SandboxSettings) -> FastAPI:
     fakes = (twilio_api, openai_api, tools_api, chatwoot_api, chatwoot_agent)
     for router in (module.router for module in (*fakes, inspection, chat_api)):
         app.include_router(router)
-    app.add_middleware(OriginCheck, allowed_hosts=settings.allowed_hosts)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
+    app.add_middleware(OriginCheck)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_HOSTS))
     return app
 
 
@@ -69,9 +72,9 @@ class OriginCheck:
     """Refuses (403) a change whose ``Origin`` is not an allowed host: a cross-site form or
     fetch. (TrustedHostMiddleware refuses another Host: DNS rebinding.)"""
 
-    def __init__(self, app: ASGIApp, *, allowed_hosts: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._allowed = frozenset(host.strip("[]") for host in allowed_hosts)
+        self._allowed = frozenset(host.strip("[]") for host in ALLOWED_HOSTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from chatbot_sandbox.chat.settings import ChatSettings
 from chatbot_sandbox.chatwoot import records as chatwoot_records
@@ -43,14 +44,6 @@ class SandboxSettings(ChatwootSettings, OpenAISettings, TwilioSettings, ChatSett
         validation_alias="SANDBOX_PORT",
         description="Port the sandbox HTTP server listens on (0 picks a free one).",
     )
-    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("127.0.0.1", "localhost", "[::1]"),
-        validation_alias="SANDBOX_ALLOWED_HOSTS",
-        description=(
-            "Host names the sandbox answers (comma-separated; any port). Loopback only, so a "
-            "page on another site cannot reach it through DNS rebinding."
-        ),
-    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias="LOG_LEVEL", description="Minimum level of the JSON log lines."
     )
@@ -62,13 +55,6 @@ class SandboxSettings(ChatwootSettings, OpenAISettings, TwilioSettings, ChatSett
             "storm can be replayed; unset draws differently each run."
         ),
     )
-
-    @field_validator("allowed_hosts", mode="before")
-    @classmethod
-    def _host_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(host.strip() for host in value.split(",") if host.strip())
-        return value
 
 
 class SandboxStore:
@@ -98,19 +84,9 @@ class SandboxStore:
     def clear(self) -> None:
         """Forget every record, conversation, file, fault and closed window; know the starting
         models again."""
-        for log in (
-            self.openai_requests,
-            self.twilio_messages,
-            self.twilio_rejected,
-            self.twilio_typing,
-            self.twilio_status_callbacks,
-            self.twilio_media_fetches,
-            self.tool_calls,
-            self.chatwoot_requests,
-            self.chatwoot_webhooks,
-            self.chatwoot_changes,
-        ):
-            log.clear()
+        for log in vars(self).values():
+            if isinstance(log, RecordLog):
+                log.clear()
         self.conversations: dict[str, openai_records.ConversationState] = {}
         self.models = {entry.id: dataclasses.replace(entry) for entry in self._models}
         self.twilio_media: dict[str, twilio_records.StoredMedia] = {}
@@ -125,46 +101,39 @@ class SandboxStore:
     def take_openai_fault(self, family: openai_records.Family, text: str = "") -> FaultSpec | None:
         """The oldest queued fault that hits this request (``text``: its user input)."""
         asks_model = family in ("responses", "chat")
-        for fault in self.openai_faults:
+
+        def hits(fault: FaultSpec) -> bool:
             aimed = fault.endpoint == family or (fault.endpoint == "model" and asks_model)
             wanted = fault.match is None or fault.match in text
-            if aimed and wanted and self._draw(fault.probability):
-                fault.count -= 1
-                if fault.count == 0:
-                    self.openai_faults.remove(fault)
-                return fault
-        return None
+            return aimed and wanted and self._draw(fault.probability)
+
+        return _take(self.openai_faults, hits, "count")
 
     def take_twilio_fault(self, operation: str, to: str | None = None) -> TwilioFault | None:
         """The oldest queued fault that hits this request (``to``: a message's address)."""
-        for fault in self.twilio_faults:
-            aimed = fault.operation == operation and fault.to in (None, to)
-            if aimed and self._draw(fault.probability):
-                fault.times -= 1
-                if fault.times == 0:
-                    self.twilio_faults.remove(fault)
-                return fault
-        return None
+        return _take(
+            self.twilio_faults,
+            lambda f: f.operation == operation and f.to in (None, to) and self._draw(f.probability),
+        )
 
     def take_tool_fault(self, tool: str) -> ToolFault | None:
         """The oldest queued fault of the example tool endpoints that hits a call of ``tool``."""
-        for fault in self.tool_faults:
-            if fault.tool in (None, tool):
-                fault.times -= 1
-                if fault.times == 0:
-                    self.tool_faults.remove(fault)
-                return fault
-        return None
+        return _take(self.tool_faults, lambda f: f.tool in (None, tool))
 
     def take_chatwoot_fault(self, path: str) -> chatwoot_records.ChatwootFault | None:
         """The oldest queued fault of the fake Chatwoot API that hits a request to ``path``."""
-        for fault in self.chatwoot_faults:
-            if fault.path is None or fault.path in path:
-                fault.times -= 1
-                if fault.times == 0:
-                    self.chatwoot_faults.remove(fault)
-                return fault
-        return None
+        return _take(self.chatwoot_faults, lambda f: f.path is None or f.path in path)
 
     def _draw(self, probability: float) -> bool:
         return probability >= 1 or self._rng.random() < probability
+
+
+def _take[F](faults: list[F], hits: Callable[[F], bool], counter: str = "times") -> F | None:
+    """The oldest of ``faults`` that ``hits``, its ``counter`` down by one (gone at zero)."""
+    for fault in faults:
+        if hits(fault):
+            setattr(fault, counter, getattr(fault, counter) - 1)
+            if getattr(fault, counter) == 0:
+                faults.remove(fault)
+            return fault
+    return None
