@@ -1,7 +1,5 @@
-"""The sandbox app: the fake OpenAI, the fake Twilio, the chat page and the inspection API.
-
-State lives on ``app.state`` (see ``deps``), so each ``create_app`` is an independent sandbox.
-Only loopback pages may drive it (it signs webhooks, and may reach real WhatsApp numbers).
+"""The sandbox app: the fakes, the chat page and the inspection API, its state on ``app.state``
+(``deps``); only loopback pages may drive it (it signs webhooks, may reach real WhatsApp).
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""What the fakes were asked to do, for tests in other processes and the dev tools.
-
-The list endpoints long-poll: ``?min_count=N&timeout=S`` answers once N records exist.
-"""
+"""What the fakes were asked to do, for tests in other processes and the dev tools; the lists
+long-poll: ``?min_count=N&timeout=S`` answers once N records exist."""
 
 import contextlib
 from collections.abc import Awaitable, Callable

@@ -93,26 +93,8 @@ async def test_image_input_is_echoed_and_recorded(
                 }
             ],
         )
-        with pytest.raises(openai.BadRequestError, match="base64-encoded data URL"):
-            await client.responses.create(
-                model=MODEL,
-                input=[
-                    {
-                        "role": "user",
-                        "content": [
-                            {
-                                "type": "input_image",
-                                "image_url": "data:image/heic;base64,AAAA",
-                                "detail": "auto",
-                            }
-                        ],
-                    }
-                ],
-            )
 
     assert response.output_text == "Echo #1: what is this?\n[image]"
     assert completion.choices[0].message.content == "Echo #1: and this?\n[image]"
-    responded, completed, refused = sandbox.store.openai_requests.snapshot()
+    responded, completed = sandbox.store.openai_requests.snapshot()
     assert responded.images == completed.images == [DATA_URL]
-    assert refused.status_code == 400
-    assert refused.error_code == "invalid_image_url"

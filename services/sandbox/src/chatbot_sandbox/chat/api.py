@@ -1,7 +1,5 @@
-"""The chat page and the endpoints behind it (and behind ``make chat``).
-
-A local user's message becomes a Twilio webhook, signed as Twilio signs it and posted to
-ingress; replies come back through the fake Twilio and reach the page as server-sent events.
+"""The chat page and the endpoints behind it (and ``make chat``): a user's message becomes a
+signed Twilio webhook to ingress; replies reach the page through the fake Twilio, as events.
 """
 
 from __future__ import annotations

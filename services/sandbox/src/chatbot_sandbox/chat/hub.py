@@ -1,8 +1,6 @@
-"""The chat's transcript: each local user's messages and the replies, with their ticks.
-
-A reply's ticks are its status callbacks; a user's message is sent once ingress took it,
-delivered once a reply comes, and read once a typing indicator names it. The streams of every
-user also hear when a conversation of the fake Chatwoot changed (the page's agent desk).
+"""The chat's transcript: each local user's messages and the replies, with their ticks (a
+reply's from its status callbacks; a user's: sent once ingress took it, delivered once a reply
+comes, read once a typing indicator names it), and the fake Chatwoot's changes (the desk).
 """
 
 from __future__ import annotations

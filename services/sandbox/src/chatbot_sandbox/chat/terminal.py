@@ -1,7 +1,5 @@
 """``make chat``: the chat page's conversation in a terminal, a client of the running sandbox.
-
-A reply is printed once its ticks settle, or after a short wait. Piped input works too:
-``echo hello | make chat`` sends the line and waits for the answer before leaving.
+A reply is printed once its ticks settle; piped input (``echo hi | make chat``) waits for it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""What the chat's server and its clients agree on: paths, numbers and server-sent events.
-
-An event is an ``event:`` line (its kind) and a ``data:`` line (its JSON), then a blank line.
-"""
+"""What the chat's server and its clients agree on: paths, numbers and server-sent events (an
+``event:`` line, a ``data:`` line of JSON, a blank line)."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ async def create_conversation(request: Request, store: Store) -> Response:
     record = OpenAIRequestRecord("conversations.create")
     try:
         inputs.check_auth(request)
-        body = await inputs.json_object(request)
+        body = await request.json()
         stall = _stall(store, "conversations")
     except ApiError as error:
         return _refused(store, record, error)
@@ -97,7 +97,7 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     record, created_at = OpenAIRequestRecord("responses.create"), int(time.time())
     try:
         inputs.check_auth(request)
-        body = await inputs.json_object(request)
+        body = await request.json()
         messages, outputs = inputs.read_response(body, record)
         functions = tools.offered(record.tools, chat=False)
         stall = _stall(store, "responses", record.input_text or "")
@@ -219,7 +219,7 @@ async def create_items(conversation_id: str, request: Request, store: Store) -> 
     record = OpenAIRequestRecord("conversations.items.create", conversation=conversation_id)
     try:
         inputs.check_auth(request)
-        body = await inputs.json_object(request)
+        body = await request.json()
         given = inputs.read_items(body, record)
         stall = _stall(store, "conversations")
         conversation = _conversation(store, conversation_id)
@@ -296,7 +296,7 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
     record, created = OpenAIRequestRecord("chat.completions.create"), int(time.time())
     try:
         inputs.check_auth(request)
-        body = await inputs.json_object(request)
+        body = await request.json()
         messages = inputs.read_chat(body, record)
         functions = tools.offered(record.tools, chat=True)
         names = tools.check_sequence(body["messages"])
@@ -387,22 +387,11 @@ async def create_transcription(request: Request, settings: Settings, store: Stor
 
 
 @router.get("/v1/models")
-async def list_models(request: Request, settings: Settings, store: Store) -> Response:
-    """The models the fake knows, as OpenAI's list object."""
-    return await _models(request, settings, store, None)
-
-
 @router.get("/v1/models/{model:path}")
-async def retrieve_model(
-    model: str, request: Request, settings: Settings, store: Store
+async def models(
+    request: Request, settings: Settings, store: Store, model: str | None = None
 ) -> Response:
-    """One model, with its shutdown date (404 ``model_not_found`` when unknown)."""
-    return await _models(request, settings, store, model)
-
-
-async def _models(
-    request: Request, settings: Settings, store: SandboxStore, model: str | None
-) -> Response:
+    """The models the fake knows, or one with its shutdown date (404 ``model_not_found``)."""
     if not settings.openai_models_endpoint:
         return _NO_ROUTE
     try:

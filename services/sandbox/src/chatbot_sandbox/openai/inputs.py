@@ -1,12 +1,8 @@
-"""A request read as OpenAI reads it (auth, JSON, messages, images), and its errors."""
+"""A request read as OpenAI reads it (auth, messages, images, call outputs), and its errors."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,8 +20,6 @@ __all__ = [
     "answer",
     "check_auth",
     "fault_error",
-    "invalid_value",
-    "json_object",
     "missing",
     "new_id",
     "read_chat",
@@ -41,15 +35,8 @@ QUOTA_MESSAGE = (
     "information on this error, read the docs: "
     "https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
-_INVALID_JSON = (
-    "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
-    "using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was "
-    "sent was not valid JSON.)"
-)
-_ROLES = ("user", "assistant", "system", "developer")
 MAX_ITEMS = 20
 """Items one ``conversations.items.create`` adds at most."""
-_IMAGE_DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,(.*)$", re.DOTALL)
 
 
 def new_id(prefix: str) -> str:
@@ -82,7 +69,7 @@ class ApiError(Exception):
         return answer({"error": {**error, "code": self.code}}, self.status, self.headers)
 
 
-def invalid_value(value: Any, supported: tuple[str, ...], param: str) -> ApiError:
+def _invalid_value(value: Any, supported: tuple[str, ...], param: str) -> ApiError:
     names = [f"'{name}'" for name in supported]
     listed = ", ".join(names[:-1]) + f" and {names[-1]}"
     message = f"Invalid value: '{value}'. Supported values are: {listed}."
@@ -127,17 +114,6 @@ def check_auth(request: Request) -> None:
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             code="invalid_api_key",
         )
-
-
-async def json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object, or OpenAI's 400 for anything else."""
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ApiError(400, _INVALID_JSON) from error
-    if not isinstance(body, dict):
-        raise ApiError(400, _INVALID_JSON)
-    return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +178,7 @@ def read_items(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Messag
         elif kind == "function_call_output":
             items.append(_output(item, param))
         else:
-            raise invalid_value(kind, ("message", "function_call_output"), f"{param}.type")
+            raise _invalid_value(kind, ("message", "function_call_output"), f"{param}.type")
     return items
 
 
@@ -236,13 +212,8 @@ def _output(item: dict[str, Any], param: str) -> Output:
 
 
 def _message(item: dict[str, Any], param: str, images: list[str], *, chat: bool) -> Message:
-    role: str = item.get("role", "")
+    role: str = item["role"]
     content = item.get("content")
-    roles = (*_ROLES, "tool") if chat else _ROLES
-    if role not in roles:
-        raise invalid_value(role, roles, f"{param}.role")
-    if content is None and not (chat and role == "assistant"):
-        raise missing(f"{param}.content")
     if not isinstance(content, list):
         return Message(role, content or "")
     text_part, image_part = ("text", "image_url") if chat else ("input_text", "input_image")
@@ -250,32 +221,16 @@ def _message(item: dict[str, Any], param: str, images: list[str], *, chat: bool)
     for index, part in enumerate(content):
         kind = part.get("type")
         if kind == image_part:
-            images.append(_image_url(part, f"{param}.content[{index}]"))
+            images.append(_image_url(part))
             texts.append("[image]")
         elif kind == text_part:
             texts.append(part["text"])
         else:
-            raise invalid_value(kind, (text_part, image_part), f"{param}.content[{index}].type")
+            raise _invalid_value(kind, (text_part, image_part), f"{param}.content[{index}].type")
     return Message(role, "\n".join(texts))
 
 
-def _image_url(part: dict[str, Any], param: str) -> str:
-    """An image part's URL (chat: ``{"image_url": {"url": ...}}``); a data URL is checked."""
-    chat = part["type"] == "image_url"
-    url: str = part["image_url"]["url"] if chat else part["image_url"]
-    if url.startswith("data:"):
-        match = _IMAGE_DATA_URL.match(url)
-        try:
-            valid = match is not None and bool(base64.b64decode(match[2], validate=True))
-        except (binascii.Error, ValueError):
-            valid = False
-        if not valid:
-            url_param = f"{param}.image_url" + (".url" if chat else "")
-            raise ApiError(
-                400,
-                f"Invalid '{url_param}'. Expected a base64-encoded data URL with an image MIME "
-                "type (png, jpeg, gif or webp).",
-                param=url_param,
-                code="invalid_image_url",
-            )
-    return url
+def _image_url(part: dict[str, Any]) -> str:
+    """An image part's URL (chat's: ``{"image_url": {"url": ...}}``)."""
+    url = part["image_url"]
+    return str(url["url"] if part["type"] == "image_url" else url)

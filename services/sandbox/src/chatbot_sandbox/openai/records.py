@@ -25,11 +25,8 @@ Family = Literal["responses", "chat", "conversations", "transcriptions", "models
 
 @dataclass(slots=True)
 class OpenAIRequestRecord:
-    """One request: ``status_code`` is None while it is in flight.
-
-    ``input`` is as sent, ``input_text`` the user text answered; ``images`` the input's image
-    URLs; ``file`` a transcription's name, type and size; ``tools`` and ``tool_choice`` as sent.
-    """
+    """One request (``status_code`` None while in flight): ``input_text`` is the user text
+    answered, ``file`` a transcription's name, type and size; the rest as sent."""
 
     endpoint: str
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -49,9 +46,8 @@ class OpenAIRequestRecord:
 
 @dataclass(slots=True)
 class ConversationState:
-    """A conversation: its items, the answers in it, whether a request is in progress, the
-    function calls it holds (``open_calls``: those with no output yet), and the items added
-    since its last response (``unread``), which the next one reads before its input."""
+    """A conversation: its items, answers, calls (``open_calls``: with no output yet), and the
+    items added since its last response (``unread``), which the next one reads first."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
     answered: int = 0

@@ -1,12 +1,7 @@
-"""How the fake model uses function tools: deterministically, from the user's words.
-
-- A user message that names offered functions calls each, in the order named, with the words
-  after its name as arguments, one per schema property in order (``lookup_order 1042`` calls
-  ``lookup_order`` with ``{"order": "1042"}``); integer and number properties get numbers.
-- Given the outputs, it answers ``Echo #N: <text>`` with a line ``<tool>: <output>`` each.
-- A message with the word ``repeatedly`` calls the same functions again after every round, until
-  ``tool_choice`` is ``none``: a model that never stops. With ``stubbornly`` too, it ignores
-  ``tool_choice: none``, as some compatible servers do.
+"""How the fake model uses function tools, from the user's words: ``lookup_order 1042`` calls
+``lookup_order`` with ``{"order": "1042"}`` (the words after a name fill the schema's properties
+in order); the outputs come back as ``<tool>: <output>`` lines under the echo. ``repeatedly``
+calls again every round until ``tool_choice`` is ``none``; ``stubbornly`` ignores ``none`` too.
 """
 
 from __future__ import annotations

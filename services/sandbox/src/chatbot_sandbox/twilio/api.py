@@ -124,11 +124,8 @@ def _render(content_sid: str, content_variables: str | None) -> str:
 
 
 def _message_resource(record: TwilioMessageRecord, sid: str) -> dict[str, Any]:
-    """Twilio's Message resource for a new message: ``queued`` (``accepted`` with a service).
-
-    A template's body is its rendered text, but empty with a Messaging Service, as Twilio
-    answers (twilio/twilio-node#1081).
-    """
+    """Twilio's Message resource for a new message: ``queued`` (``accepted`` with a service);
+    a template's body is empty with a Messaging Service, as Twilio's (twilio/twilio-node#1081)."""
     templated_by_service = record.content_sid and record.messaging_service_sid
     return {
         "account_sid": record.account_sid,

@@ -1,7 +1,5 @@
-"""Twilio's status callbacks: signed form posts of each accepted message's progress.
-
-An accepted message reports ``sent`` then ``delivered`` (or only ``failed`` with an ErrorCode),
-never its initial status; ``read`` follows once a chat client has shown it (:meth:`read`).
+"""Twilio's status callbacks, signed: an accepted message reports ``sent`` then ``delivered`` (or
+only ``failed``), never its initial status; ``read`` once a chat client has shown it.
 """
 
 from __future__ import annotations
