@@ -41,11 +41,3 @@ async def test_wait_for_times_out_and_leaves_no_waiter_behind() -> None:
         await log.wait_for(1, timeout=0.01)
     log.append(1)  # would fail if a done waiter were still registered
     assert log.snapshot() == [1]
-
-
-async def test_clear_empties_the_log() -> None:
-    log: RecordLog[int] = RecordLog()
-    log.append(1)
-    log.clear()
-    assert len(log) == 0
-    assert log.snapshot() == []

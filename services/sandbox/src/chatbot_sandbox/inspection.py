@@ -65,10 +65,3 @@ async def info(settings: Settings) -> dict[str, str | bool]:
         "model_provider": settings.model_provider,
         "twilio_real": settings.twilio_real,
     }
-
-
-@router.delete("/_sandbox")
-async def clear(store: Store) -> dict[str, bool]:
-    """Forget every record, conversation, file, fault and closed window."""
-    store.clear()
-    return {"cleared": True}

@@ -58,16 +58,15 @@ class SandboxSettings(ChatwootSettings, OpenAISettings, TwilioSettings, ChatSett
 
 
 class SandboxStore:
-    """Everything the fakes remember until cleared, faults drawn from one seeded source."""
+    """Everything the fakes remember, faults drawn from one seeded source."""
 
     def __init__(self, settings: SandboxSettings) -> None:
         self._rng = random.Random(settings.fault_seed)  # noqa: S311 - fault draws, not secrets
-        self._chatwoot_ids = (settings.chatwoot_account_id, settings.chatwoot_inbox_id)
-        self._models = [*DEFAULT_MODELS] + [
+        configured = [
             ModelEntry(model, shutdown.isoformat() if shutdown else None)
             for model, shutdown in settings.openai_models.items()
         ]
-        # The logs are kept when cleared: the chat hub and waiters hold on to them.
+        self.models = {e.id: dataclasses.replace(e) for e in [*DEFAULT_MODELS, *configured]}
         self.openai_requests: RecordLog[openai_records.OpenAIRequestRecord] = RecordLog()
         self.twilio_messages: RecordLog[twilio_records.TwilioMessageRecord] = RecordLog()
         self.twilio_rejected: RecordLog[twilio_records.TwilioMessageRecord] = RecordLog()
@@ -79,23 +78,16 @@ class SandboxStore:
         self.chatwoot_webhooks: RecordLog[chatwoot_records.WebhookDeliveryRecord] = RecordLog()
         # The display ids of Chatwoot conversations as they change (made, a message, a status).
         self.chatwoot_changes: RecordLog[int] = RecordLog()
-        self.clear()
-
-    def clear(self) -> None:
-        """Forget every record, conversation, file, fault and closed window; know the starting
-        models again."""
-        for log in vars(self).values():
-            if isinstance(log, RecordLog):
-                log.clear()
         self.conversations: dict[str, openai_records.ConversationState] = {}
-        self.models = {entry.id: dataclasses.replace(entry) for entry in self._models}
         self.twilio_media: dict[str, twilio_records.StoredMedia] = {}
         self.openai_faults: list[FaultSpec] = []
         self.twilio_faults: list[TwilioFault] = []
         # The users whose 24-hour window is closed (address to refusal): in memory only.
         self.twilio_windows: dict[str, str] = {}
         self.tool_faults: list[ToolFault] = []
-        self.chatwoot = chatwoot_records.ChatwootAccount(*self._chatwoot_ids)
+        self.chatwoot = chatwoot_records.ChatwootAccount(
+            settings.chatwoot_account_id, settings.chatwoot_inbox_id
+        )
         self.chatwoot_faults: list[chatwoot_records.ChatwootFault] = []
 
     def take_openai_fault(self, family: openai_records.Family, text: str = "") -> FaultSpec | None:

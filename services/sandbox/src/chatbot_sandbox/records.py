@@ -12,7 +12,7 @@ __all__ = ["RecordLog", "record_json"]
 
 
 class RecordLog[T]:
-    """An append-only list (until cleared) whose readers wait for a condition or subscribe."""
+    """An append-only list whose readers wait for a condition or subscribe."""
 
     def __init__(self) -> None:
         self._items: list[T] = []
@@ -36,10 +36,6 @@ class RecordLog[T]:
     def subscribe(self, callback: Callable[[T], None]) -> None:
         """Call ``callback`` (which must not block or raise) with every later record, in order."""
         self._subscribers.append(callback)
-
-    def clear(self) -> None:
-        """Forget every record (waiters keep waiting, now against the empty list)."""
-        self._items.clear()
 
     def notify(self) -> None:
         """Wake the waiters whose condition holds (also after a record changed in place)."""

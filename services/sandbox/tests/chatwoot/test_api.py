@@ -260,18 +260,3 @@ async def test_faults_hit_the_api_requests_they_match(
     assert sandbox.store.chatwoot_faults == []
     refused = await http.post("/_sandbox/chatwoot/faults", json={"status": 404})
     assert refused.status_code == 422
-
-
-async def test_clearing_the_sandbox_forgets_chatwoot(
-    sandbox: RunningSandbox,
-    http: httpx.AsyncClient,
-    api: httpx.AsyncClient,
-    open_conversation: Opener,
-) -> None:
-    await open_conversation(api)
-    await http.post("/_sandbox/chatwoot/faults", json={"status": 500, "path": "/nowhere"})
-    assert (await http.delete("/_sandbox")).json() == {"cleared": True}
-    assert (await api.get("/conversations/1")).status_code == 404
-    assert sandbox.store.chatwoot_faults == []
-    assert (await open_conversation(api))["id"] == 1  # the same phone number is free again
-    assert (await http.get("/_sandbox/chatwoot/requests")).json()[0]["status_code"] == 404

@@ -144,14 +144,6 @@ async def test_an_invalid_fault_is_refused(
     assert sandbox.store.openai_faults == []
 
 
-async def test_clearing_the_sandbox_drops_queued_faults(
-    sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
-) -> None:
-    await http.post("/_sandbox/openai/faults", json={"kind": "server_error", "count": 3})
-    await http.delete("/_sandbox")
-    assert sandbox.store.openai_faults == []
-
-
 async def test_a_stalled_response_is_in_flight_and_keeps_its_conversation_busy(
     sandbox: RunningSandbox, http: httpx.AsyncClient, connect: Connect
 ) -> None:

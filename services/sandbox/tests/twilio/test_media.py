@@ -89,8 +89,3 @@ async def test_unknown_media_is_404_and_faults_apply(
     assert (failed.status_code, failed.headers["retry-after"]) == (503, "1")
     again = await http.get(local(kept["url"]), headers=basic(sandbox))
     assert again.status_code == 307
-
-    assert (await http.delete("/_sandbox")).status_code == 200
-    assert sandbox.store.twilio_media == {}
-    gone = await http.get(local(kept["url"]), headers=basic(sandbox))
-    assert gone.status_code == 404
