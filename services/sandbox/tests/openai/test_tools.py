@@ -64,12 +64,6 @@ async def test_a_conversation_with_an_unanswered_call_is_refused(
         "param": "input",
         "code": None,
     }
-    with pytest.raises(openai.BadRequestError, match="No tool call found for function call"):
-        await client.responses.create(
-            model=MODEL,
-            input=[{"type": "function_call_output", "call_id": "call_nope", "output": "x"}],
-            conversation=conversation.id,
-        )
 
 
 async def test_tool_choice_none_answers_without_calling(client: openai.AsyncOpenAI) -> None:
@@ -79,7 +73,7 @@ async def test_tool_choice_none_answers_without_calling(client: openai.AsyncOpen
     assert answered.output_text == "Echo #1: lookup_order 7"
 
 
-async def test_chat_completions_call_functions_and_check_the_sequence(
+async def test_chat_completions_call_functions_and_read_their_outputs(
     client: openai.AsyncOpenAI,
 ) -> None:
     asked = [{"role": "user", "content": "lookup_order 1042"}]
@@ -95,7 +89,3 @@ async def test_chat_completions_call_functions_and_check_the_sequence(
     assert second.choices[0].message.content == (
         "Echo #1: lookup_order 1042\nlookup_order: shipped"
     )
-    with pytest.raises(openai.BadRequestError, match="did not have response messages"):
-        await client.chat.completions.create(model=MODEL, messages=[*asked, calling])
-    with pytest.raises(openai.BadRequestError, match="must be a response to a preceeding"):
-        await client.chat.completions.create(model=MODEL, messages=[*asked, answer])

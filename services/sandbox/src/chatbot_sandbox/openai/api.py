@@ -133,7 +133,8 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     reply = ""
     if not calls:
         conversation.answered += 1
-        named = [] if fresh else [(conversation.calls[o.call_id], o.output) for o in read_outputs]
+        named = [(conversation.calls.get(o.call_id, ""), o.output) for o in read_outputs]
+        named = [] if fresh else named
         reply = tools.answer_with(conversation.answered, conversation.asked, named)
         output.append(
             {
@@ -223,7 +224,6 @@ async def create_items(conversation_id: str, request: Request, store: Store) -> 
         given = inputs.read_items(body, record)
         stall = _stall(store, "conversations")
         conversation = _conversation(store, conversation_id)
-        _check_calls(conversation, [o for o in given if isinstance(o, inputs.Output)], "items")
     except ApiError as error:
         return _refused(store, record, error)
     conversation.busy = True
@@ -244,21 +244,9 @@ async def create_items(conversation_id: str, request: Request, store: Store) -> 
     return _page(items)
 
 
-def _check_calls(conversation: ConversationState, outputs: list[inputs.Output], param: str) -> None:
-    """Refuse outputs for calls the conversation does not hold, as the API does."""
-    for given in outputs:
-        if given.call_id not in conversation.calls:
-            raise ApiError(
-                400,
-                f"No tool call found for function call output with call_id {given.call_id}.",
-                param=param,
-            )
-
-
 def _check_outputs(conversation: ConversationState, outputs: list[inputs.Output]) -> None:
-    """Refuse outputs for calls the conversation does not hold, and a turn that leaves one of
-    its calls without an output, as the API does."""
-    _check_calls(conversation, outputs, "input")
+    """Refuse a turn that leaves one of the conversation's calls without an output, as the API
+    does (the conversation service reads the message)."""
     answered = {given.call_id for given in outputs}
     if unanswered := [call for call in conversation.open_calls if call not in answered]:
         raise ApiError(
@@ -299,12 +287,12 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
         body = await request.json()
         messages = inputs.read_chat(body, record)
         functions = tools.offered(record.tools, chat=True)
-        names = tools.check_sequence(body["messages"])
         stall = _stall(store, "chat", record.input_text or "")
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall)
     last_user = max(i for i, m in enumerate(messages) if m.role in ("user", "system", "developer"))
+    names = tools.call_names(body["messages"])
     outputs = [
         (names[raw["tool_call_id"]], raw["content"])
         for raw in body["messages"][last_user + 1 :]

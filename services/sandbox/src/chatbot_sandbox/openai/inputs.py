@@ -35,8 +35,6 @@ QUOTA_MESSAGE = (
     "information on this error, read the docs: "
     "https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
-MAX_ITEMS = 20
-"""Items one ``conversations.items.create`` adds at most."""
 
 
 def new_id(prefix: str) -> str:
@@ -67,13 +65,6 @@ class ApiError(Exception):
     def response(self) -> JSONResponse:
         error = {"message": self.message, "type": self.error_type, "param": self.param}
         return answer({"error": {**error, "code": self.code}}, self.status, self.headers)
-
-
-def _invalid_value(value: Any, supported: tuple[str, ...], param: str) -> ApiError:
-    names = [f"'{name}'" for name in supported]
-    listed = ", ".join(names[:-1]) + f" and {names[-1]}"
-    message = f"Invalid value: '{value}'. Supported values are: {listed}."
-    return ApiError(400, message, param=param, code="invalid_value")
 
 
 def missing(param: str) -> ApiError:
@@ -145,51 +136,32 @@ def read_response(
     if isinstance(given, str):
         given = [{"role": "user", "content": given}]
     messages = [
-        _message(item, f"input[{index}]", record.images, chat=False)
-        for index, item in enumerate(given)
+        _message(item, record.images, chat=False)
+        for item in given
         if item.get("type", "message") == "message"
     ]
-    outputs = [
-        _output(item, f"input[{index}]")
-        for index, item in enumerate(given)
-        if item.get("type") == "function_call_output"
-    ]
+    outputs = [_output(item) for item in given if item.get("type") == "function_call_output"]
     record.input_text = "\n".join(m.text for m in messages if m.role == "user")
     return messages, outputs
 
 
 def read_items(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message | Output]:
-    """Read a Conversations ``items.create`` body onto ``record``: its items, in order
-    (messages and function call outputs; the fake takes no other input item)."""
+    """Read a Conversations ``items.create`` body onto ``record``: its messages and function
+    call outputs, in order."""
     record.input = given = _required(body, "items")
-    if len(given) > MAX_ITEMS:
-        raise ApiError(
-            400,
-            f"Invalid 'items': array too long. Expected an array with maximum length {MAX_ITEMS}"
-            f", but got an array with length {len(given)} instead.",
-            param="items",
-            code="array_above_max_length",
-        )
-    items: list[Message | Output] = []
-    for index, item in enumerate(given):
-        param, kind = f"items[{index}]", item.get("type", "message")
-        if kind == "message":
-            items.append(_message(item, param, record.images, chat=False))
-        elif kind == "function_call_output":
-            items.append(_output(item, param))
-        else:
-            raise _invalid_value(kind, ("message", "function_call_output"), f"{param}.type")
-    return items
+    return [
+        _output(item)
+        if item.get("type") == "function_call_output"
+        else _message(item, record.images, chat=False)
+        for item in given
+    ]
 
 
 def read_chat(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message]:
     """Read a Chat Completions request onto ``record``: its messages."""
     record.model, record.input = _required(body, "model"), _required(body, "messages")
     given = record.input
-    messages = [
-        _message(item, f"messages[{index}]", record.images, chat=True)
-        for index, item in enumerate(given)
-    ]
+    messages = [_message(item, record.images, chat=True) for item in given]
     record.instructions = [m.text for m in messages if m.role in ("system", "developer")]
     record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
     # The last answer: an assistant message with text, not one asking for function calls.
@@ -201,36 +173,28 @@ def read_chat(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message
     return messages
 
 
-def _required(body: dict[str, Any], key: str, parent: str = "") -> Any:
+def _required(body: dict[str, Any], key: str) -> Any:
     if body.get(key) is None:
-        raise missing(f"{parent}.{key}" if parent else key)
+        raise missing(key)
     return body[key]
 
 
-def _output(item: dict[str, Any], param: str) -> Output:
-    return Output(_required(item, "call_id", param), _required(item, "output", param))
+def _output(item: dict[str, Any]) -> Output:
+    return Output(item["call_id"], item["output"])
 
 
-def _message(item: dict[str, Any], param: str, images: list[str], *, chat: bool) -> Message:
-    role: str = item["role"]
+def _message(item: dict[str, Any], images: list[str], *, chat: bool) -> Message:
+    """One message's text; an image stands in as ``[image]`` (other parts are not read)."""
     content = item.get("content")
     if not isinstance(content, list):
-        return Message(role, content or "")
+        return Message(item["role"], content or "")
     text_part, image_part = ("text", "image_url") if chat else ("input_text", "input_image")
     texts = []
-    for index, part in enumerate(content):
-        kind = part.get("type")
-        if kind == image_part:
-            images.append(_image_url(part))
+    for part in content:
+        if part["type"] == image_part:
+            url = part["image_url"]
+            images.append(url["url"] if chat else url)
             texts.append("[image]")
-        elif kind == text_part:
+        elif part["type"] == text_part:
             texts.append(part["text"])
-        else:
-            raise _invalid_value(kind, (text_part, image_part), f"{param}.content[{index}].type")
-    return Message(role, "\n".join(texts))
-
-
-def _image_url(part: dict[str, Any]) -> str:
-    """An image part's URL (chat's: ``{"image_url": {"url": ...}}``)."""
-    url = part["image_url"]
-    return str(url["url"] if part["type"] == "image_url" else url)
+    return Message(item["role"], "\n".join(texts))

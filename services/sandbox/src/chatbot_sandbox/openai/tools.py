@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chatbot_sandbox.openai.inputs import ApiError, new_id
+from chatbot_sandbox.openai.inputs import new_id
 
 __all__ = [
     "Call",
     "answer_with",
+    "call_names",
     "calls_for",
-    "check_sequence",
     "function_call_items",
     "offered",
 ]
@@ -85,40 +85,14 @@ def answer_with(number: int, asked: str, outputs: Sequence[tuple[str, str]]) -> 
     return "\n".join([f"Echo #{number}: {asked}", *(f"{name}: {out}" for name, out in outputs)])
 
 
-def check_sequence(messages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Check that each assistant message's tool calls are answered by the tool messages right
-    after it, as Chat Completions does; every call id to its function's name."""
-    names: dict[str, str] = {}
-    waiting: list[str] = []
-    for index, message in enumerate(messages):
-        role = message.get("role")
-        if role == "tool":
-            if message.get("tool_call_id") not in waiting:
-                raise ApiError(
-                    400,
-                    "Invalid parameter: messages with role 'tool' must be a response to a "
-                    "preceeding message with 'tool_calls'.",
-                    param=f"messages.[{index}].role",
-                )
-            waiting.remove(message["tool_call_id"])
-            continue
-        _unanswered(waiting)
-        for call in message.get("tool_calls") or () if role == "assistant" else ():
-            names[call["id"]] = call["function"]["name"]
-            waiting.append(call["id"])
-    _unanswered(waiting)
-    return names
-
-
-def _unanswered(waiting: Sequence[str]) -> None:
-    if waiting:
-        raise ApiError(
-            400,
-            "An assistant message with 'tool_calls' must be followed by tool messages responding "
-            "to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
-            + ", ".join(waiting),
-            param="messages",
-        )
+def call_names(messages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Every function call the assistant messages hold: its id to its function's name."""
+    return {
+        call["id"]: call["function"]["name"]
+        for message in messages
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or ()
+    }
 
 
 def function_call_items(calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Call]:
