@@ -163,3 +163,14 @@ async def test_items_wait_for_no_response_in_flight(
         assert isinstance(raised.value.body, dict)
         assert raised.value.body["message"] == LOCKED_MESSAGE
         assert (await turn).output_text == "Echo #1: one"
+
+
+async def test_at_most_twenty_items_a_request_as_openai_takes(client: openai.AsyncOpenAI) -> None:
+    conversation = await client.conversations.create()
+    items: list[Any] = [{"role": "user", "content": f"m{n}"} for n in range(21)]
+    with pytest.raises(openai.BadRequestError) as refused:
+        await client.conversations.items.create(conversation.id, items=items)
+    assert refused.value.code == "array_above_max_length"
+    assert refused.value.param == "items"
+    added = await client.conversations.items.create(conversation.id, items=items[:20])
+    assert len(added.data) == 20

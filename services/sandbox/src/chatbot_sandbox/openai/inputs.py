@@ -15,6 +15,7 @@ from chatbot_sandbox.openai.records import FaultSpec, OpenAIRequestRecord
 
 __all__ = [
     "LOCKED_MESSAGE",
+    "MAX_ITEMS",
     "QUOTA_MESSAGE",
     "ApiError",
     "answer",
@@ -30,6 +31,8 @@ __all__ = [
 LOCKED_MESSAGE = (
     "Another process is currently operating on this conversation. Please retry in a few seconds."
 )
+MAX_ITEMS = 20
+"""Items one ``conversations.items.create`` adds at most."""
 QUOTA_MESSAGE = (
     "You exceeded your current quota, please check your plan and billing details. For more "
     "information on this error, read the docs: "
@@ -149,6 +152,14 @@ def read_items(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Messag
     """Read a Conversations ``items.create`` body onto ``record``: its messages and function
     call outputs, in order."""
     record.input = given = _required(body, "items")
+    if len(given) > MAX_ITEMS:  # the conversation service sends its items in batches of 20
+        raise ApiError(
+            400,
+            f"Invalid 'items': array too long. Expected an array with maximum length {MAX_ITEMS}"
+            f", but got an array with length {len(given)} instead.",
+            param="items",
+            code="array_above_max_length",
+        )
     return [
         _output(item)
         if item.get("type") == "function_call_output"
