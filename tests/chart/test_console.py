@@ -184,6 +184,18 @@ def test_the_console_gets_only_its_credentials(manifests: dict[str, list[Doc]]) 
             assert "CONSOLE_TOKEN" not in secret_refs(deployment), component_of(deployment)
 
 
+def test_the_console_reads_templates_only_when_given_twilio_credentials(
+    charts: ChartCopies, tmp_path: Path
+) -> None:
+    credentials = ["openaiApiKey", "userKeySecret", "consoleToken"]
+    given = {"console": {"credentials": [*credentials, "twilioAccountSid", "twilioAuthToken"]}}
+    refs = secret_refs(named(rendered(charts, tmp_path, given), "Deployment", NAME))
+    assert {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"} <= set(refs)
+    with_console_settings = {"console": {"settings": {"twilioWhatsappFrom": "whatsapp:+1415"}}}
+    env = console_env(rendered(charts, tmp_path, with_console_settings))
+    assert env["TWILIO_WHATSAPP_FROM"] == "whatsapp:+1415"
+
+
 def test_settings_reach_the_console(
     charts: ChartCopies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

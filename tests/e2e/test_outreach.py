@@ -90,6 +90,13 @@ async def test_a_message_the_business_starts_goes_out_in_order_and_honours_stop_
         (STARTED, None),
         ("Your parcel is on its way.", None),
     ]
+    # The model has what the business said, as the user read it.
+    headers = {"Authorization": f"Bearer {token}"}
+    found = await driver.http.get(f"{console}/api/users", params={"phone": USER}, headers=headers)
+    key = found.json()["users"][0]["user_key"]
+    transcript = await driver.http.get(f"{console}/api/users/{key}/transcript", headers=headers)
+    said = [line["text"] for line in transcript.json()["lines"] if line["role"] == "assistant"]
+    assert "[From our team, a message we sent first] Hello Ana, your order is ready." in said
     requests = "chatbot_outreach_requests_total"
     assert await driver.metric("console", requests, outcome="replayed") == 1
 

@@ -30,7 +30,9 @@ from chatbot_common.topology import AUDIT, CONVERSATIONS_BUCKET, INBOUND, OUTBOU
 from chatbot_console.config import ConsoleSettings
 from chatbot_console.outreach import OUTCOMES
 from chatbot_conversation.state import ConversationState, StateStore
-from chatbot_devstack import BUSINESS_NUMBER, USER
+from chatbot_devstack import BUSINESS_NUMBER, ORDER_READY_TEMPLATE_SID, USER
+from chatbot_devstack.embedded import RunningSandbox
+from chatbot_sandbox.twilio.settings import TEMPLATES
 
 from .conftest import KEY, SECRET, TOKEN, serving
 
@@ -82,6 +84,25 @@ async def limited(nats_server: Any, js: JetStreamContext) -> AsyncIterator[httpx
         twilio_whatsapp_from=BUSINESS_NUMBER,
         outreach_rate_per_second=0.01,
         outreach_rate_burst=2,
+    )
+    async with serving(settings) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield client
+
+
+@pytest.fixture
+async def reading(
+    nats_server: Any, sandbox: RunningSandbox, js: JetStreamContext
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The console with a Twilio account: it reads templates from the sandbox's Content API."""
+    settings = ConsoleSettings(
+        nats_url=nats_server.url,
+        user_key_secret=SECRET,
+        console_token=TOKEN,
+        twilio_whatsapp_from=BUSINESS_NUMBER,
+        twilio_account_sid=sandbox.settings.twilio_account_sid,
+        twilio_auth_token=sandbox.settings.twilio_auth_token,
+        twilio_api_base_url=sandbox.twilio_base_url,
     )
     async with serving(settings) as client:
         client.headers["Authorization"] = f"Bearer {TOKEN}"
@@ -340,3 +361,37 @@ async def test_without_nats_it_is_503_and_a_retry_sends_once(
     assert up.status_code == 202
     messages = [json.loads(raw.data or b"") for raw in await stored(js, OUTBOUND)]
     assert [m["content_sid"] for m in messages] == [SID]
+
+
+async def test_the_model_is_told_the_text_the_template_says(
+    reading: httpx.AsyncClient, js: JetStreamContext
+) -> None:
+    template = {"content_sid": ORDER_READY_TEMPLATE_SID, "variables": {"1": "Olga"}}
+    answer = await send(reading, {"to": USER, "template": template})
+    assert answer.status_code == 202
+    (told_raw,) = await stored(js, INBOUND)
+    told = decode_user_inbound(told_raw.data or b"")
+    assert isinstance(told, DeskEvent)
+    assert told.body == "Hello Olga, your order is ready."
+
+
+async def test_a_template_the_account_does_not_have_is_400_and_nothing_is_sent(
+    reading: httpx.AsyncClient, js: JetStreamContext
+) -> None:
+    answer = await send(reading, TEMPLATE)  # SID is no template of the sandbox's
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "template.content_sid"
+    assert await stored(js, OUTBOUND) == []
+
+
+async def test_a_placeholder_without_a_value_is_400_naming_it(
+    reading: httpx.AsyncClient, js: JetStreamContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(TEMPLATES, SID, ("See you at {{2}}, {{1}}.", {}))
+    answer = await send(
+        reading, {"to": USER, "template": {"content_sid": SID, "variables": {"1": "Olga"}}}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "template.variables"
+    assert "{{2}}" in answer.json()["detail"]
+    assert await stored(js, OUTBOUND) == []

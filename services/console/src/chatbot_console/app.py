@@ -40,6 +40,7 @@ from .erasure import Eraser
 from .export import Exporter
 from .outreach import Outreach
 from .overview import Overviews
+from .templates import opened_templates
 from .users import Users
 
 __all__ = ["SESSION_HOURS", "create_app"]
@@ -65,9 +66,12 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             streams=(INBOUND, OUTBOUND, EVENTS, DLQ, AUDIT),
             buckets=(CONVERSATIONS_BUCKET, DELIVERIES_BUCKET, REQUESTS_BUCKET),
         )
-        async with nats_runtime(
-            service="console", settings=settings, topology=topology, readiness=readiness
-        ) as runtime:
+        async with (
+            nats_runtime(
+                service="console", settings=settings, topology=topology, readiness=readiness
+            ) as runtime,
+            opened_templates(settings) as templates,
+        ):
             openai = (
                 AsyncOpenAI(
                     api_key=settings.openai_api_key.get_secret_value(),
@@ -105,6 +109,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
                     requests,
                     actions,
                     TokenBucket(settings.outreach_rate_per_second, settings.outreach_rate_burst),
+                    templates,
                     default_from=settings.twilio_whatsapp_from,
                     business_numbers=settings.business_numbers,
                     timeout=settings.nats_publish_timeout,

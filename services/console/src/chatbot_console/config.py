@@ -41,6 +41,17 @@ class ConsoleSettings(ServiceSettings):
         None, description="To read a user's transcript from their OpenAI Conversation."
     )
     openai_base_url: str | None = Field(None, description="OpenAI's API, or a compatible one.")
+    twilio_account_sid: str | None = Field(
+        None,
+        description=(
+            "Twilio account SID (AC...): with TWILIO_AUTH_TOKEN, POST /api/messages reads a "
+            "template's text from the Content API, to check it and record what the user reads."
+        ),
+    )
+    twilio_auth_token: SecretStr | None = Field(None, description="Twilio auth token.")
+    twilio_api_base_url: str | None = Field(
+        None, description="Base URL that replaces Twilio's Content API host (the sandbox)."
+    )
     console_secure_cookies: bool = Field(
         True,
         description=(

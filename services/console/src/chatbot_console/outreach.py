@@ -30,6 +30,7 @@ from chatbot_common.topology import INBOUND, OUTBOUND
 from .actions import Actions
 from .auth import Operator
 from .metrics import OUTREACH
+from .templates import MissingVariable, Templates, UnknownTemplate
 from .users import Users
 
 __all__ = [
@@ -164,6 +165,7 @@ class Outreach:
         requests: KeyValue,
         actions: Actions,
         limit: TokenBucket,
+        templates: Templates | None,
         *,
         default_from: str | None,
         business_numbers: tuple[str, ...],
@@ -174,6 +176,7 @@ class Outreach:
         self._requests = requests
         self._actions = actions
         self._limit = limit
+        self._templates = templates
         self._default_from = default_from
         self._business = business_numbers
         self._timeout = timeout
@@ -188,11 +191,10 @@ class Outreach:
         try:
             idempotency_key = _checked_key(idempotency_keys)
             asked = self._checked(raw)
+            return await self._queue(who, idempotency_key, asked)
         except _Invalid as invalid:
             body = {"error": "invalid", "field": invalid.field, "detail": invalid.detail}
             return Answer(400, "invalid", body)
-        try:
-            return await self._queue(who, idempotency_key, asked)
         except (NatsError, TimeoutError) as error:
             log.warning("outreach not queued: NATS failed (%s)", type(error).__name__)
             detail = f"NATS did not answer: retry with the same {IDEMPOTENCY_HEADER}"
@@ -238,6 +240,7 @@ class Outreach:
                 "only a template may be sent; send a template"
             )
             return Answer(422, "outside_window", {"error": "outside_window", "detail": detail})
+        said = await self._said(asked)
         try:
             self._limit.reserve(max_wait=0)  # a request over the limit is refused, not queued
         except RateLimited as limited:
@@ -255,7 +258,7 @@ class Outreach:
         told = DeskEvent(
             desk="operator",
             event="outreach",
-            body=_read(asked),
+            body=said,
             media_urls=asked.media_urls,
             agent=who.name,
             delivery_id=delivery,
@@ -274,6 +277,26 @@ class Outreach:
                 return _replayed(kept, fingerprint)
         log.info("outreach queued", extra={"user_key": key, "outreach_id": message_id})
         return Answer(202, "queued", {"id": message_id, "status": "queued"})
+
+    async def _said(self, asked: MessageRequest) -> str:
+        """What the user will read, for the model's context: the body, or the template's text
+        from Twilio's Content API (its SID and variables when that cannot be read)."""
+        template = asked.template
+        if template is None:
+            return asked.body or ""
+        text = None
+        if self._templates is not None:
+            try:
+                text = await self._templates.text(template.content_sid, template.variables)
+            except UnknownTemplate:
+                detail = "no such template in the Twilio account"
+                raise _Invalid("template.content_sid", detail) from None
+            except MissingVariable as missing:
+                raise _Invalid("template.variables", f"no value for {missing}") from None
+        if text is not None:
+            return text
+        variables = json.dumps(template.variables, ensure_ascii=False)
+        return f"Template {template.content_sid} with variables {variables}"
 
     async def _record(self, record_key: str) -> dict[str, Any] | None:
         try:
@@ -338,14 +361,6 @@ def _message(asked: MessageRequest, message_id: str, opened: datetime | None) ->
         window_opened_at=opened,
         outreach=True,
     )
-
-
-def _read(asked: MessageRequest) -> str:
-    """What the user will read, for the model's context."""
-    if asked.template is None:
-        return asked.body or ""
-    variables = json.dumps(asked.template.variables, ensure_ascii=False)
-    return f"Template {asked.template.content_sid} with variables {variables}"
 
 
 def _time(value: object) -> datetime | None:

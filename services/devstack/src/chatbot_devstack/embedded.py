@@ -111,7 +111,7 @@ async def running_sandbox(
 async def twilio_client(
     sandbox: RunningSandbox, *, sid: str | None = None, token: str | None = None
 ) -> AsyncIterator[Client]:
-    """A real twilio Client whose API calls (both of Twilio's hosts) go to ``sandbox``."""
+    """A real twilio Client whose API calls (all three of Twilio's hosts) go to ``sandbox``."""
     settings = sandbox.settings
     http_client = AsyncTwilioHttpClient()
     client = Client(
@@ -121,6 +121,7 @@ async def twilio_client(
     )
     client.api.base_url = sandbox.twilio_base_url
     client.messaging.base_url = sandbox.twilio_base_url
+    client.content.base_url = sandbox.twilio_base_url
     try:
         yield client
     finally:

@@ -113,6 +113,17 @@ async def test_a_bad_template_send_is_refused_with_twilios_code(
     assert len(sandbox.store.twilio_messages) == 0
 
 
+async def test_the_content_api_tells_what_a_template_says(sandbox: RunningSandbox) -> None:
+    async with twilio_client(sandbox) as client:
+        content = await client.content.v1.contents(ORDER_READY_TEMPLATE_SID).fetch_async()
+        with pytest.raises(TwilioRestException) as unknown:
+            await client.content.v1.contents("HX" + "f" * 32).fetch_async()
+    assert content.sid == ORDER_READY_TEMPLATE_SID
+    assert content.types == {"twilio/text": {"body": "Hello {{1}}, your order is ready."}}
+    assert content.variables == {"1": "there"}
+    assert (unknown.value.status, unknown.value.code) == (404, 20404)
+
+
 async def test_a_closed_window_fails_free_form_messages_later_and_lets_templates_through(
     start_sandbox: SandboxFactory, receiver: FormReceiver
 ) -> None:

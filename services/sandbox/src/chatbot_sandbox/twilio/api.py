@@ -195,6 +195,30 @@ async def create_message(
     return JSONResponse(_message_resource(record, record.sid), status_code=201)
 
 
+@router.get("/v1/Content/{content_sid}")
+async def fetch_content(content_sid: str, request: Request, settings: Settings) -> JSONResponse:
+    """A template of the Content API (``content.v1.contents(sid).fetch``): 200, or 404 (20404)."""
+    try:
+        _authorize(request, settings)
+        if content_sid not in TEMPLATES:
+            message = f"The requested resource {request.url.path} was not found"
+            raise TwilioError(404, 20404, message)
+    except TwilioError as error:
+        return error.response()
+    body, defaults = TEMPLATES[content_sid]
+    return JSONResponse(
+        {
+            "sid": content_sid,
+            "account_sid": settings.twilio_account_sid,
+            "friendly_name": f"sandbox_{content_sid[-4:]}",
+            "language": "en",
+            "variables": defaults,
+            "types": {"twilio/text": {"body": body}},
+            "url": f"https://content.twilio.com/v1/Content/{content_sid}",
+        }
+    )
+
+
 @router.post("/v2/Indicators/Typing.json")
 async def create_typing_indicator(
     request: Request, settings: Settings, store: Store
