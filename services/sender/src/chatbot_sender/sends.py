@@ -187,19 +187,10 @@ class SendHandler:
                 )
         await msg.ack()
 
-    async def _send_reply(self, msg: Msg, message: OutboundMessage) -> None:
-        if message.window_closed(utcnow()):
-            await self._outside_window(msg, message, "window_closed")
+    async def _send_reply(self, msg: Msg, asked: OutboundMessage) -> None:
+        message = await self._what_goes_out(msg, asked)
+        if message is None:
             return
-        reengaging = message.kind == "reengage"
-        if reengaging:
-            if self._reengage_sid is None:  # asked for by a failed status callback
-                TEMPLATE_FALLBACKS.labels("dead_lettered").inc()
-                await self._give_up(msg, "outside_window", "no_template")
-                return
-            message = message.model_copy(
-                update={"kind": "template", "content_sid": self._reengage_sid}
-            )
         try:
             reply = _Reply(msg, message, sender_of(message, self._default_sender))
             parts = plan_parts(message, media=self._media)
@@ -215,13 +206,27 @@ class SendHandler:
             sent += 1
         REPLY_PARTS.observe(len(parts))
         await self._finish(msg)
-        if reengaging:
+        if asked.kind == "reengage":
             TEMPLATE_FALLBACKS.labels("sent" if sent else "skipped").inc()
         if message.outreach:
             OUTREACH_SENDS.labels("sent").inc()
         log.info(
             "reply sent", extra={"idempotency_key": message.idempotency_key, "parts": len(parts)}
         )
+
+    async def _what_goes_out(self, msg: Msg, asked: OutboundMessage) -> OutboundMessage | None:
+        """The message itself, or the re-engagement template it asks for; ``None`` when it is
+        finished unsent (its window closed, or no template to re-engage with)."""
+        if asked.window_closed(utcnow()):
+            await self._outside_window(msg, asked, "window_closed")
+            return None
+        if asked.kind != "reengage":
+            return asked
+        if self._reengage_sid is None:  # asked for by a failed status callback
+            TEMPLATE_FALLBACKS.labels("dead_lettered").inc()
+            await self._give_up(msg, "outside_window", "no_template")
+            return None
+        return asked.model_copy(update={"kind": "template", "content_sid": self._reengage_sid})
 
     async def _outside_window(self, msg: Msg, message: OutboundMessage, cause: str) -> Outcome:
         """The user's window is closed: ask for the re-engagement template in the message's
