@@ -1,5 +1,5 @@
-"""The sandbox's side of the fake Chatwoot: an agent's replies, notes and status changes (for
-tests and an agent pane), every conversation, faults, and the attachments' files."""
+"""The sandbox's side of the fake Chatwoot: an agent's replies and status changes (for tests
+and the chat page's agent pane), every conversation, faults, and the attachments' files."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ router = APIRouter(tags=["sandbox"])
 PREFIX = "/_sandbox/chatwoot"
 
 
-class AgentMessage(BaseModel):
-    """What an agent writes, and who (always user 1, agent@sandbox.example)."""
+class AgentReply(BaseModel):
+    """What an agent writes, and who (always user 1)."""
 
     content: str = Field(min_length=1, description="What the agent writes.")
     agent_name: str = Field("Agent Smith", min_length=1, description="The agent's name.")
@@ -37,7 +37,7 @@ class AgentMessage(BaseModel):
 class StatusChange(BaseModel):
     """The status an agent gives a conversation."""
 
-    status: Literal["open", "pending", "resolved", "snoozed"]
+    status: Literal["pending", "resolved"]
 
 
 def _conversation(account: ChatwootAccount, display_id: int) -> Conversation:
@@ -51,41 +51,33 @@ def _conversation(account: ChatwootAccount, display_id: int) -> Conversation:
 async def change_status(
     display_id: int, given: StatusChange, store: Store, webhooks: ChatwootWebhooks
 ) -> dict[str, Any]:
-    """An agent sets the status; the status events follow when it changed."""
-    account = store.chatwoot
-    conversation = _conversation(account, display_id)
+    """An agent sets the status; ``conversation_status_changed`` follows when it changed."""
+    conversation = _conversation(store.chatwoot, display_id)
     set_status(store, webhooks, conversation, given.status)
-    return views.conversation_json(conversation, account)
+    return views.conversation_json(conversation)
 
 
-@router.post(PREFIX + "/conversations/{display_id}/{kind}")
-async def write(
-    display_id: int,
-    kind: Literal["reply", "note"],
-    given: AgentMessage,
-    store: Store,
-    webhooks: ChatwootWebhooks,
+@router.post(PREFIX + "/conversations/{display_id}/reply")
+async def reply(
+    display_id: int, given: AgentReply, store: Store, webhooks: ChatwootWebhooks
 ) -> dict[str, Any]:
-    """An agent's public reply, for the user, or private note; ``message_created`` follows."""
+    """An agent's public reply, for the user; ``message_created`` follows."""
     account = store.chatwoot
     conversation = _conversation(account, display_id)
-    agent = Agent("user", 1, given.agent_name, "agent@sandbox.example")
-    private = kind == "note"
+    agent = Agent(1, given.agent_name)
     message = Message(
-        account.next_id("message"), conversation.id, "outgoing", given.content, private, agent
+        account.next_id("message"), conversation.id, "outgoing", given.content, False, agent
     )
     add_message(store, webhooks, message)
-    return views.message_json(message, account)
+    return views.message_json(message)
 
 
 @router.get(PREFIX + "/conversations")
 async def conversations(store: Store) -> list[dict[str, Any]]:
     """Every conversation, with all its messages, oldest first."""
-    account = store.chatwoot
     return [
-        views.conversation_json(c, account)
-        | {"messages": [views.message_json(m, account) for m in c.messages]}
-        for c in account.conversations.values()
+        views.conversation_json(c) | {"messages": [views.message_json(m) for m in c.messages]}
+        for c in store.chatwoot.conversations.values()
     ]
 
 

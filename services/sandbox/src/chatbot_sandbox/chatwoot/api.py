@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import secrets
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
@@ -16,6 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.datastructures import UploadFile
 
 from chatbot_sandbox.chatwoot import views
 from chatbot_sandbox.chatwoot.records import (
@@ -24,23 +24,21 @@ from chatbot_sandbox.chatwoot.records import (
     ChatwootAccount,
     ChatwootError,
     ChatwootRequestRecord,
-    ContactInbox,
+    Contact,
     Conversation,
     Message,
-    json_object,
     not_found,
 )
 from chatbot_sandbox.chatwoot.webhooks import WebhookSender
 from chatbot_sandbox.deps import ChatwootWebhooks, Store
 from chatbot_sandbox.process import SandboxSettings, SandboxStore
 
-__all__ = ["AGENT_BOT", "API_USER", "add_message", "router", "set_status"]
+__all__ = ["add_message", "router", "set_status"]
 
-API_USER = Agent("user", 2, "Chatbot Integration", "integration@sandbox.example")
-"""Whom the access token belongs to: an administrator, so never auto-assigned."""
-AGENT_BOT = Agent("agent_bot", 1, "Sandbox Bot")
-"""The account's agent bot: an outgoing message's sender with ``sender_type: AgentBot``."""
-MAX_ATTACHMENTS = 15
+API_USER = Agent(2, "Chatbot Integration")
+"""Whom the access token belongs to: an administrator, the sender of its outgoing messages."""
+IMAGES = {"image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"}
+VIDEOS = {"video/ogg", "video/mp4", "video/webm", "video/quicktime"}
 
 
 class _ChatwootRoute(APIRoute):
@@ -75,9 +73,9 @@ class _ChatwootRoute(APIRoute):
 
 
 def _authorize(request: Request, settings: SandboxSettings) -> None:
-    token = request.headers.get("api_access_token") or request.headers.get("api-access-token")
+    token = request.headers.get("api_access_token", "")
     expected = settings.chatwoot_api_token.get_secret_value()
-    if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+    if not hmac.compare_digest(token.encode(), expected.encode()):
         raise ChatwootError(401, {"error": "Invalid Access Token"})
     if request.path_params.get("account_id") != str(settings.chatwoot_account_id):
         raise ChatwootError(401, {"error": "You are not authorized to access this account"})
@@ -89,19 +87,13 @@ router = APIRouter(
 
 
 async def _params(request: Request) -> dict[str, Any]:
-    """Rails' params: the query's, and a JSON object body's."""
-    params: dict[str, Any] = dict(request.query_params)
-    if body := await request.body():
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise ChatwootError(400, {"status": 400, "error": "Bad Request"}) from None
-        params.update(data if isinstance(data, dict) else {})
+    """A JSON body's fields (none without a body)."""
+    params: dict[str, Any] = await request.json() if await request.body() else {}
     return params
 
 
-def _inbox(account: ChatwootAccount, inbox_id: object) -> None:
-    if str(inbox_id) != str(account.inbox_id):
+def _inbox(account: ChatwootAccount, params: dict[str, Any]) -> None:
+    if str(params.get("inbox_id")) != str(account.inbox_id):
         raise not_found()
 
 
@@ -109,36 +101,31 @@ def _inbox(account: ChatwootAccount, inbox_id: object) -> None:
 async def filter_contact_inboxes(request: Request, store: Store) -> Response:
     """The contact with this source id in the inbox; 404 with an empty body when none."""
     params, account = await _params(request), store.chatwoot
-    _inbox(account, params.get("inbox_id"))
+    _inbox(account, params)
     held = account.contact_inboxes.get(str(params.get("source_id")))
     if held is None:
         raise ChatwootError(404)
-    return JSONResponse(views.contact_json(held.contact, account))
+    return JSONResponse(views.contact_json(held.contact))
 
 
 @router.post("/contacts")
 async def create_contact(request: Request, store: Store) -> Response:
-    """A new contact, and its contact inbox when an ``inbox_id`` is given."""
+    """A new contact, and its contact inbox."""
     params, account = await _params(request), store.chatwoot
-    if params.get("inbox_id"):
-        _inbox(account, params["inbox_id"])
-        if str(params.get("source_id")) in account.contact_inboxes:  # the transaction rolls back
-            raise ChatwootError(422, {"error": "source_id should be unique"})
-    contact = account.add_contact(params)
-    held = (
-        account.contact_inbox(contact, params.get("source_id")) if params.get("inbox_id") else None
+    _inbox(account, params)
+    source_id = str(params.get("source_id"))
+    if source_id in account.contact_inboxes:  # the transaction rolls back
+        raise ChatwootError(422, {"error": "source_id should be unique"})
+    contact = Contact(
+        account.next_id("contact"),
+        str(params.get("name") or ""),
+        params.get("phone_number"),
+        params.get("identifier"),
     )
-    return JSONResponse(
-        {
-            "payload": {
-                "contact": views.contact_json(contact, account),
-                "contact_inbox": {
-                    "inbox": views.inbox_json(account) if held else None,
-                    "source_id": held.source_id if held else None,
-                },
-            }
-        }
-    )
+    account.contacts[contact.id] = contact
+    account.contact_inbox(contact, source_id)
+    payload = {"contact": views.contact_json(contact), "contact_inbox": {"source_id": source_id}}
+    return JSONResponse({"payload": payload})
 
 
 @router.delete("/contacts/{contact_id}")
@@ -146,62 +133,41 @@ async def delete_contact(contact_id: str, store: Store) -> Response:
     """Delete a contact, and with it its contact inboxes and their conversations (messages,
     attachments and all), as ``Contact#destroy!`` does; an empty 200."""
     account = store.chatwoot
-    contact = account.find(account.contacts, contact_id)
-    gone = account.delete_contact(contact)
-    for conversation_id in gone:
+    for conversation_id in account.delete_contact(account.find(account.contacts, contact_id)):
         store.chatwoot_changes.append(conversation_id)
     return Response(status_code=200)
 
 
 @router.post("/conversations")
 async def create_conversation(request: Request, store: Store) -> Response:
-    """A new conversation of a contact inbox: by contact and inbox (made when new), else by
-    source id alone."""
+    """A new conversation of the contact's contact inbox with this source id."""
     params, account = await _params(request), store.chatwoot
-    held: ContactInbox | None = account.contact_inboxes.get(str(params.get("source_id")))
-    if params.get("contact_id") and params.get("inbox_id"):
-        contact = account.find(account.contacts, params["contact_id"])
-        _inbox(account, params["inbox_id"])
-        held = account.contact_inbox(contact, params.get("source_id"))
-    if held is None:
-        raise not_found()
+    contact = account.find(account.contacts, params.get("contact_id"))
+    _inbox(account, params)
+    held = account.contact_inbox(contact, str(params.get("source_id")))
     conversation = Conversation(
         account.next_id("conversation"),
         held,
-        "open",
-        json_object(params.get("custom_attributes")),
-        json_object(params.get("additional_attributes")),
+        str(params.get("status") or "open"),
+        dict(params.get("custom_attributes") or {}),
     )
-    account.set_status(conversation, params.get("status") or "open")
-    conversation.last_activity_at = conversation.created_at
     account.conversations[conversation.id] = conversation
     store.chatwoot_changes.append(conversation.id)
-    return JSONResponse(views.conversation_json(conversation, account))
-
-
-@router.get("/conversations/{display_id}")
-async def show_conversation(display_id: str, store: Store) -> Response:
-    """One conversation, by its display id."""
-    account = store.chatwoot
-    return JSONResponse(
-        views.conversation_json(account.find(account.conversations, display_id), account)
-    )
+    return JSONResponse(views.conversation_json(conversation))
 
 
 @router.post("/conversations/{display_id}/toggle_status")
 async def toggle_status(
     display_id: str, request: Request, store: Store, webhooks: ChatwootWebhooks
 ) -> Response:
-    """Set the status given (without one: open becomes resolved, anything else open)."""
+    """Set the status given."""
     params, account = await _params(request), store.chatwoot
     conversation = account.find(account.conversations, display_id)
-    status = params.get("status") or ("resolved" if conversation.status == "open" else "open")
-    set_status(store, webhooks, conversation, status)
+    set_status(store, webhooks, conversation, str(params.get("status")))
     payload = {
         "success": True,
         "conversation_id": conversation.id,
         "current_status": conversation.status,
-        "snoozed_until": None,
     }
     return JSONResponse({"meta": {}, "payload": payload})
 
@@ -211,22 +177,15 @@ async def list_messages(display_id: str, store: Store) -> Response:
     """The latest 20 messages, oldest first."""
     account = store.chatwoot
     conversation = account.find(account.conversations, display_id)
-    meta: dict[str, Any] = {
-        "labels": [],
-        "additional_attributes": conversation.additional_attributes,
-        "contact": views.contact_json(conversation.contact_inbox.contact, typed=True),
-        "agent_last_seen_at": None,
-        "assignee_last_seen_at": None,
-    }
-    messages = [views.message_json(m, account) for m in conversation.messages[-20:]]
-    return JSONResponse({"meta": meta, "payload": messages})
+    messages = [views.message_json(m) for m in conversation.messages[-20:]]
+    return JSONResponse({"meta": {}, "payload": messages})
 
 
 @router.post("/conversations/{display_id}/messages")
 async def create_message(
     display_id: str, request: Request, store: Store, webhooks: ChatwootWebhooks
 ) -> Response:
-    """A new message: JSON, or a multipart form with up to 15 ``attachments[]``."""
+    """A new message: JSON, or a multipart form with ``attachments[]``."""
     account = store.chatwoot
     conversation = account.find(account.conversations, display_id)
     files: list[tuple[str, str, bytes]] = []
@@ -234,42 +193,32 @@ async def create_message(
         async with request.form() as form:
             params: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
             for upload in form.getlist("attachments[]"):
-                if not isinstance(upload, str):
+                if isinstance(upload, UploadFile):
                     name, content_type = upload.filename or "file", upload.content_type or ""
                     files.append((name, content_type, await upload.read()))
     else:
         params = await _params(request)
-    message_type = params.get("message_type") or "outgoing"
-    if message_type not in views.MESSAGE_TYPES:
-        raise ChatwootError(422, {"error": f"'{message_type}' is not a valid message_type"})
-    if len(files) > MAX_ATTACHMENTS:
-        raise ChatwootError(422, {"error": "Attachments exceeded maximum allowed"})
-    bot = params.get("sender_type") == "AgentBot" and str(params.get("sender_id")) == "1"
-    agent = AGENT_BOT if bot else API_USER
+    incoming = params.get("message_type") == "incoming"
     message = Message(
         account.next_id("message"),
         conversation.id,
-        message_type,
+        "incoming" if incoming else "outgoing",
         params.get("content"),
-        str(params.get("private") or "").lower() not in ("", "0", "f", "false", "off"),
-        agent if message_type == "outgoing" else conversation.contact_inbox.contact,
-        params.get("content_type") or "text",
-        json_object(params.get("content_attributes")),
+        params.get("private") is True,
+        conversation.contact_inbox.contact if incoming else API_USER,
         params.get("source_id"),
     )
-    for name, content, data in files:
-        message.attachments.append(_attachment(account, message, (name, content, data), request))
+    for file in files:
+        message.attachments.append(_attachment(account, message, file, request))
     add_message(store, webhooks, message)
-    return JSONResponse(views.message_json(message, account))
+    return JSONResponse(views.message_json(message))
 
 
 def _attachment(
     account: ChatwootAccount, message: Message, file: tuple[str, str, bytes], request: Request
 ) -> Attachment:
     name, content_type, data = file
-    image = {"image/jpeg", "image/png", "image/gif", "image/bmp", "image/webp"}
-    video = {"video/ogg", "video/mp4", "video/webm", "video/quicktime"}
-    file_type = "image" if content_type in image else "video" if content_type in video else "file"
+    file_type = "image" if content_type in IMAGES else "video" if content_type in VIDEOS else "file"
     file_type = "audio" if content_type.startswith("audio/") else file_type
     token = secrets.token_urlsafe(24)
     url = f"{request.base_url}rails/active_storage/blobs/redirect/{token}/{quote(name)}"
@@ -282,23 +231,21 @@ def _attachment(
 
 def add_message(store: SandboxStore, webhooks: WebhookSender, message: Message) -> None:
     """Keep a message as Chatwoot's model does, and post its events: an incoming one reopens a
-    resolved or snoozed conversation; any but an activity is the latest activity."""
-    account = store.chatwoot
-    conversation = account.conversations[message.conversation_id]
+    resolved conversation, and is its latest activity as any message is."""
+    conversation = store.chatwoot.conversations[message.conversation_id]
     conversation.messages.append(message)
-    if message.message_type == "incoming" and conversation.status in ("resolved", "snoozed"):
+    if message.message_type == "incoming" and conversation.status == "resolved":
         set_status(store, webhooks, conversation, "open")
-    if message.message_type != "activity":
-        conversation.last_activity_at = int(message.created_at.timestamp())
-    webhooks.message_created(message, conversation, account)
+    conversation.last_activity_at = int(message.created_at.timestamp())
+    webhooks.message_created(message, conversation)
     store.chatwoot_changes.append(conversation.id)
 
 
 def set_status(
-    store: SandboxStore, webhooks: WebhookSender, conversation: Conversation, status: object
+    store: SandboxStore, webhooks: WebhookSender, conversation: Conversation, status: str
 ) -> None:
-    """Give a conversation a status (422 when there is no such one); its events follow when it
-    changed."""
-    account = store.chatwoot
-    webhooks.status_changed(conversation, account, account.set_status(conversation, status))
+    """Give a conversation a status; ``conversation_status_changed`` follows when it changed."""
+    previous, conversation.status = conversation.status, status
+    if status != previous:
+        webhooks.status_changed(conversation)
     store.chatwoot_changes.append(conversation.id)

@@ -14,12 +14,7 @@ from typing import Any
 import httpx
 
 from chatbot_sandbox.chatwoot import views
-from chatbot_sandbox.chatwoot.records import (
-    ChatwootAccount,
-    Conversation,
-    Message,
-    WebhookDeliveryRecord,
-)
+from chatbot_sandbox.chatwoot.records import Conversation, Message, WebhookDeliveryRecord
 from chatbot_sandbox.chatwoot.settings import ChatwootSettings
 from chatbot_sandbox.records import RecordLog
 
@@ -39,20 +34,13 @@ class WebhookSender:
         self._last: dict[int, asyncio.Task[None]] = {}  # each conversation's latest delivery
         self._running: set[asyncio.Task[None]] = set()
 
-    def message_created(
-        self, message: Message, conversation: Conversation, account: ChatwootAccount
-    ) -> None:
-        """Post ``message_created`` (never for an activity message)."""
-        if message.message_type != "activity":
-            self._send(conversation.id, views.message_created(message, conversation, account))
+    def message_created(self, message: Message, conversation: Conversation) -> None:
+        """Post ``message_created``."""
+        self._send(conversation.id, views.message_created(message, conversation))
 
-    def status_changed(
-        self, conversation: Conversation, account: ChatwootAccount, previous: str | None
-    ) -> None:
-        """Post the status change events, when the status did change (``previous`` not None)."""
-        if previous is not None:
-            for payload in views.status_changed(conversation, account, previous):
-                self._send(conversation.id, payload)
+    def status_changed(self, conversation: Conversation) -> None:
+        """Post ``conversation_status_changed``."""
+        self._send(conversation.id, views.status_changed(conversation))
 
     async def stop(self) -> None:
         """Cancel the deliveries still under way and close the client."""
@@ -90,7 +78,6 @@ class WebhookSender:
         record = WebhookDeliveryRecord(payload["event"], conversation_id, str(uuid.uuid4()))
         headers = {
             "Content-Type": "application/json",
-            "Accept": "application/json",
             "X-Chatwoot-Timestamp": timestamp,
             "X-Chatwoot-Signature": "sha256=" + digest.hexdigest(),
             "X-Chatwoot-Delivery": record.delivery_id,
