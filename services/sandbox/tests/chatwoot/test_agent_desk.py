@@ -131,7 +131,7 @@ async def test_an_agent_answers_and_resolves_from_the_page(
     )
     assert conversation.status == "resolved"
     # Signed (next_events checks), in order: what ingress takes from the desk.
-    created, changed = await receiver.next_events(2)
+    created, changed, _ = await receiver.next_events(3)
     assert (created["event"], created["message_type"], created["private"]) == (
         "message_created",
         "outgoing",

@@ -60,18 +60,22 @@ async def test_status_changes_and_a_reopening_incoming_message(
 ) -> None:
     await open_conversation(hooked_api)
     await hooked_api.post("/conversations/1/toggle_status", json={"status": "resolved"})
-    [changed] = await receiver.next_events(1)
+    changed, updated = await receiver.next_events(2)
     assert (changed["event"], changed["id"], changed["status"]) == (
         "conversation_status_changed",
         1,
         "resolved",
     )
+    assert updated["event"] == "conversation_updated"  # ingress ignores it, as Chatwoot sends it
+    assert updated["changed_attributes"] == [
+        {"status": {"previous_value": "open", "current_value": "resolved"}}
+    ]
     await hooked_api.post(
         "/conversations/1/toggle_status", json={"status": "resolved"}
     )  # no change
     incoming = {"content": "back", "message_type": "incoming"}
     assert (await hooked_api.post("/conversations/1/messages", json=incoming)).status_code == 200
-    reopened, created = await receiver.next_events(2)
+    reopened, _, created = await receiver.next_events(3)
     assert (reopened["event"], reopened["status"]) == ("conversation_status_changed", "open")
     assert (created["event"], created["conversation"]["status"]) == ("message_created", "open")
     async with httpx.AsyncClient(base_url=hooked.base_url) as http:
@@ -79,7 +83,7 @@ async def test_status_changes_and_a_reopening_incoming_message(
         assert pending.json()["status"] == "pending"
         [listed] = (await http.get(SANDBOX)).json()
     assert [m["content"] for m in listed["messages"]] == ["back"]
-    [pended] = await receiver.next_events(1)
+    pended, _ = await receiver.next_events(2)
     assert (pended["event"], pended["status"]) == ("conversation_status_changed", "pending")
 
 

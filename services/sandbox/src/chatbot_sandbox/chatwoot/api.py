@@ -244,8 +244,9 @@ def add_message(store: SandboxStore, webhooks: WebhookSender, message: Message) 
 def set_status(
     store: SandboxStore, webhooks: WebhookSender, conversation: Conversation, status: str
 ) -> None:
-    """Give a conversation a status; ``conversation_status_changed`` follows when it changed."""
+    """Give a conversation a status; ``conversation_status_changed`` and
+    ``conversation_updated`` follow when it changed."""
     previous, conversation.status = conversation.status, status
     if status != previous:
-        webhooks.status_changed(conversation)
+        webhooks.status_changed(conversation, previous)
     store.chatwoot_changes.append(conversation.id)

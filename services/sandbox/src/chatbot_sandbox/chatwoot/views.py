@@ -86,6 +86,12 @@ def message_created(message: Message, conversation: Conversation) -> dict[str, A
     return _with_attachments(data, message)
 
 
-def status_changed(conversation: Conversation) -> dict[str, Any]:
-    """The ``conversation_status_changed`` webhook body: the conversation."""
-    return {"event": "conversation_status_changed"} | conversation_json(conversation)
+def status_changed(conversation: Conversation, previous: str) -> list[dict[str, Any]]:
+    """The webhook bodies of a status change, as Chatwoot sends both:
+    ``conversation_status_changed``, then ``conversation_updated`` with what changed."""
+    data = conversation_json(conversation)
+    change = {"status": {"previous_value": previous, "current_value": conversation.status}}
+    return [
+        {"event": "conversation_status_changed"} | data,
+        {"event": "conversation_updated", "changed_attributes": [change]} | data,
+    ]

@@ -38,9 +38,10 @@ class WebhookSender:
         """Post ``message_created``."""
         self._send(conversation.id, views.message_created(message, conversation))
 
-    def status_changed(self, conversation: Conversation) -> None:
-        """Post ``conversation_status_changed``."""
-        self._send(conversation.id, views.status_changed(conversation))
+    def status_changed(self, conversation: Conversation, previous: str) -> None:
+        """Post ``conversation_status_changed``, then ``conversation_updated``."""
+        for payload in views.status_changed(conversation, previous):
+            self._send(conversation.id, payload)
 
     async def stop(self) -> None:
         """Cancel the deliveries still under way and close the client."""
