@@ -66,22 +66,32 @@ async def serving(
         yield client
 
 
+@asynccontextmanager
+async def operating(nats_url: str, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The console on this NATS with the test secrets and ``settings``, and a client that sends
+    the test token as a bearer token."""
+    test = {
+        "nats_url": nats_url,
+        "user_key_secret": SECRET,
+        "console_token": TOKEN,
+        "twilio_whatsapp_from": BUSINESS_NUMBER,
+    }
+    async with serving(ConsoleSettings(**test, **settings)) as client:
+        client.headers["Authorization"] = f"Bearer {TOKEN}"
+        yield client
+
+
 @pytest.fixture
 async def console(
     nats_server: Any, sandbox: RunningSandbox, js: JetStreamContext
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The console with the test token, and a client that sends it as a bearer token."""
-    settings = ConsoleSettings(
-        nats_url=nats_server.url,
-        user_key_secret=SECRET,
-        console_token=TOKEN,
-        twilio_whatsapp_from=BUSINESS_NUMBER,
+    """The console with the test token, reading transcripts from the sandbox's OpenAI."""
+    async with operating(
+        nats_server.url,
         openai_api_key="sandbox",
         openai_base_url=sandbox.openai_base_url,
         openai_model="gpt-5-mini",
         openai_transcription_model="gpt-withdrawn",
-    )
-    async with serving(settings) as client:
-        client.headers["Authorization"] = f"Bearer {TOKEN}"
+    ) as client:
         client.headers["X-Operator"] = "Olga"
         yield client

@@ -27,14 +27,13 @@ from chatbot_common.contracts import (
     utcnow,
 )
 from chatbot_common.topology import AUDIT, CONVERSATIONS_BUCKET, INBOUND, OUTBOUND, Stream
-from chatbot_console.config import ConsoleSettings
 from chatbot_console.outreach import OUTCOMES
 from chatbot_conversation.state import ConversationState, StateStore
 from chatbot_devstack import BUSINESS_NUMBER, ORDER_READY_TEMPLATE_SID, USER
 from chatbot_devstack.embedded import RunningSandbox
 from chatbot_sandbox.twilio.settings import TEMPLATES
 
-from .conftest import KEY, SECRET, TOKEN, serving
+from .conftest import KEY, operating
 
 SID = "HX" + "0123456789abcdef" * 2
 TEMPLATE = {"to": USER, "template": {"content_sid": SID, "variables": {"1": "Olga", "2": "3pm"}}}
@@ -77,16 +76,9 @@ def counted_since(before: dict[str, float]) -> dict[str, float]:
 @pytest.fixture
 async def limited(nats_server: Any, js: JetStreamContext) -> AsyncIterator[httpx.AsyncClient]:
     """The console with a burst of two outreach messages, then one every 100 seconds."""
-    settings = ConsoleSettings(
-        nats_url=nats_server.url,
-        user_key_secret=SECRET,
-        console_token=TOKEN,
-        twilio_whatsapp_from=BUSINESS_NUMBER,
-        outreach_rate_per_second=0.01,
-        outreach_rate_burst=2,
-    )
-    async with serving(settings) as client:
-        client.headers["Authorization"] = f"Bearer {TOKEN}"
+    async with operating(
+        nats_server.url, outreach_rate_per_second=0.01, outreach_rate_burst=2
+    ) as client:
         yield client
 
 
@@ -95,17 +87,12 @@ async def reading(
     nats_server: Any, sandbox: RunningSandbox, js: JetStreamContext
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The console with a Twilio account: it reads templates from the sandbox's Content API."""
-    settings = ConsoleSettings(
-        nats_url=nats_server.url,
-        user_key_secret=SECRET,
-        console_token=TOKEN,
-        twilio_whatsapp_from=BUSINESS_NUMBER,
+    async with operating(
+        nats_server.url,
         twilio_account_sid=sandbox.settings.twilio_account_sid,
         twilio_auth_token=sandbox.settings.twilio_auth_token,
         twilio_api_base_url=sandbox.twilio_base_url,
-    )
-    async with serving(settings) as client:
-        client.headers["Authorization"] = f"Bearer {TOKEN}"
+    ) as client:
         yield client
 
 
