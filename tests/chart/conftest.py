@@ -11,23 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from .helm import (
-    HELM_VERSIONS,
-    SCENARIOS,
-    ChartCopies,
-    Doc,
-    documents,
-    helm_binary,
-    make_copies,
-    scenario_file,
-    template,
-)
+from . import helm
 
 
 @pytest.fixture(scope="session")
 def helms() -> dict[str, Path]:
     """The helm binaries by major version; `make helm` installs them."""
-    found = {major: helm_binary(major) for major in HELM_VERSIONS}
+    found = {major: helm.helm_binary(major) for major in helm.HELM_VERSIONS}
     missing = [str(path) for path in found.values() if not path.is_file()]
     if missing:
         pytest.fail(f"helm not found at {', '.join(missing)}: run `make helm` (or `make test`)")
@@ -35,22 +25,22 @@ def helms() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def charts(helms: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> ChartCopies:
-    return make_copies(tmp_path_factory.mktemp("charts"))
+def charts(helms: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> helm.ChartCopies:
+    return helm.make_copies(tmp_path_factory.mktemp("charts"))
 
 
 @pytest.fixture(scope="session")
-def rendered(charts: ChartCopies) -> dict[tuple[str, str], str]:
+def rendered(charts: helm.ChartCopies) -> dict[tuple[str, str], str]:
     """Every scenario rendered with every helm: (scenario, major) -> manifests."""
-    jobs = [(scenario, major) for scenario in SCENARIOS for major in HELM_VERSIONS]
+    jobs = [(scenario, major) for scenario in helm.SCENARIOS for major in helm.HELM_VERSIONS]
 
     def render(job: tuple[str, str]) -> str:
         scenario, major = job
-        result = template(
+        result = helm.template(
             major,
             charts.for_scenario(scenario),
             charts.home,
-            values=[scenario_file(scenario)],
+            values=[helm.scenario_file(scenario)],
             check=False,
         )
         if result.returncode != 0:
@@ -62,9 +52,9 @@ def rendered(charts: ChartCopies) -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture(scope="session")
-def manifests(rendered: dict[tuple[str, str], str]) -> dict[str, list[Doc]]:
+def manifests(rendered: dict[tuple[str, str], str]) -> dict[str, list[helm.Doc]]:
     """Every scenario's manifests (Helm 4's render; test_render checks Helm 3's is the same)."""
-    return {scenario: documents(rendered[scenario, "4"]) for scenario in SCENARIOS}
+    return {scenario: helm.documents(rendered[scenario, "4"]) for scenario in helm.SCENARIOS}
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +64,7 @@ def rendered_files(
     """Every scenario's manifests in a file, for command-line validators."""
     folder = tmp_path_factory.mktemp("rendered")
     files = {}
-    for scenario in SCENARIOS:
+    for scenario in helm.SCENARIOS:
         path = folder / f"{scenario}.yaml"
         path.write_text(rendered[scenario, "4"])
         files[scenario] = path

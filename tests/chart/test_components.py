@@ -3,17 +3,17 @@ not their names: the same flag on another component gives it the same objects.""
 
 from __future__ import annotations
 
-from .helm import ChartCopies, Doc, by_kind, documents, named, pod_spec, scenario_file, template
+from . import helm
 
 
-def render(charts: ChartCopies, *sets: str) -> list[Doc]:
-    result = template(
-        "4", charts.offline, charts.home, values=[scenario_file("default")], sets=list(sets)
+def render(charts: helm.ChartCopies, *sets: str) -> list[helm.Doc]:
+    result = helm.template(
+        "4", charts.offline, charts.home, values=[helm.scenario_file("default")], sets=list(sets)
     )
-    return documents(result.stdout)
+    return helm.documents(result.stdout)
 
 
-def test_extra_volumes_are_mounted_after_tmp(charts: ChartCopies) -> None:
+def test_extra_volumes_are_mounted_after_tmp(charts: helm.ChartCopies) -> None:
     docs = render(
         charts,
         "sender.extraVolumes[0].name=ca",
@@ -21,16 +21,16 @@ def test_extra_volumes_are_mounted_after_tmp(charts: ChartCopies) -> None:
         "sender.extraVolumeMounts[0].name=ca",
         "sender.extraVolumeMounts[0].mountPath=/etc/ssl/ca",
     )
-    spec = pod_spec(named(docs, "Deployment", "chatbot-sender"))
+    spec = helm.pod_spec(helm.named(docs, "Deployment", "chatbot-sender"))
     assert [v["name"] for v in spec["volumes"]] == ["tmp", "ca"]
     assert spec["volumes"][1]["configMap"] == {"name": "ca-bundle"}
     (container,) = spec["containers"]
     assert container["volumeMounts"][1] == {"name": "ca", "mountPath": "/etc/ssl/ca"}
-    others = pod_spec(named(docs, "Deployment", "chatbot-ingress"))
+    others = helm.pod_spec(helm.named(docs, "Deployment", "chatbot-ingress"))
     assert [v["name"] for v in others["volumes"]] == ["tmp"]
 
 
-def test_network_policies_follow_the_flags(charts: ChartCopies) -> None:
+def test_network_policies_follow_the_flags(charts: helm.ChartCopies) -> None:
     docs = render(
         charts,
         "ingress.internetEgress=true",
@@ -38,7 +38,7 @@ def test_network_policies_follow_the_flags(charts: ChartCopies) -> None:
         "sender.public=true",
         "networkPolicy.ingressFrom[0].podSelector.matchLabels.edge=yes",
     )
-    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(docs, "NetworkPolicy")}
+    policies = {p["metadata"]["name"]: p["spec"] for p in helm.by_kind(docs, "NetworkPolicy")}
 
     def https_out(name: str) -> bool:
         rules = policies[f"chatbot-{name}"]["egress"]
@@ -53,10 +53,10 @@ def test_network_policies_follow_the_flags(charts: ChartCopies) -> None:
     assert worker["from"] == [{"namespaceSelector": {}}]
 
 
-def test_credentials_name_the_secret_keys_a_component_gets(charts: ChartCopies) -> None:
+def test_credentials_name_the_secret_keys_a_component_gets(charts: helm.ChartCopies) -> None:
     docs = render(charts, "ingress.credentials={userKeySecret}", "ingress.containerPort=9000")
-    deployment = named(docs, "Deployment", "chatbot-ingress")
-    (container,) = pod_spec(deployment)["containers"]
+    deployment = helm.named(docs, "Deployment", "chatbot-ingress")
+    (container,) = helm.pod_spec(deployment)["containers"]
     assert [entry["name"] for entry in container["env"]] == ["USER_KEY_SECRET"]
     assert container["ports"][0]["containerPort"] == 9000
-    assert named(docs, "ConfigMap", "chatbot-ingress")["data"]["PORT"] == "9000"
+    assert helm.named(docs, "ConfigMap", "chatbot-ingress")["data"]["PORT"] == "9000"

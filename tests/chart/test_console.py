@@ -20,27 +20,14 @@ from starlette.routing import Mount
 from chatbot_console.app import create_app
 from chatbot_console.config import ConsoleSettings
 
-from .helm import (
-    CHART,
-    ROOT,
-    SCENARIOS,
-    ChartCopies,
-    Doc,
-    by_kind,
-    chart_values,
-    container_env,
-    named,
-    pod_spec,
-    refused,
-    rendered,
-)
+from . import helm
 from .test_images import dockerfile_stages
 
 COMPONENT = "app.kubernetes.io/component"
 NAME = "chatbot-console"
 TOKEN = "test-console-token-0123456789abcdef"  # ci/default-values.yaml's
 # The console Ingress of ci/console-ingress-values.yaml, as values over the default scenario.
-CONSOLE_INGRESS: Doc = {
+CONSOLE_INGRESS: helm.Doc = {
     "enabled": True,
     "className": "nginx",
     "annotations": {
@@ -52,7 +39,7 @@ CONSOLE_INGRESS: Doc = {
     "hosts": [{"host": "console.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}],
     "tls": [{"secretName": "console-tls", "hosts": ["console.example.com"]}],
 }
-PUBLIC_INGRESS: Doc = {
+PUBLIC_INGRESS: helm.Doc = {
     "enabled": True,
     "hosts": [{"host": "chat.example.com", "paths": [{"path": "/twilio/", "pathType": "Prefix"}]}],
     "tls": [{"secretName": "chatbot-tls", "hosts": ["chat.example.com"]}],
@@ -62,22 +49,22 @@ INSIDE = (*HEALTH, "/openapi.json")
 """The console's routes that stay inside the cluster: health, metrics, the API's schema."""
 
 
-def component_of(doc: Doc) -> str:
+def component_of(doc: helm.Doc) -> str:
     return str(doc["metadata"].get("labels", {}).get(COMPONENT, ""))
 
 
-def of_console(docs: list[Doc]) -> list[Doc]:
+def of_console(docs: list[helm.Doc]) -> list[helm.Doc]:
     return [d for d in docs if component_of(d) == "console"]
 
 
-def the(docs: list[Doc], kind: str, component: str = "console") -> Doc:
+def the(docs: list[helm.Doc], kind: str, component: str = "console") -> helm.Doc:
     """The one object of a kind a component has (whatever fullnameOverride names it)."""
-    (found,) = [d for d in by_kind(docs, kind) if component_of(d) == component]
+    (found,) = [d for d in helm.by_kind(docs, kind) if component_of(d) == component]
     return found
 
 
-def console_env(docs: list[Doc]) -> dict[str, str]:
-    return container_env(docs, named(docs, "Deployment", NAME))
+def console_env(docs: list[helm.Doc]) -> dict[str, str]:
+    return helm.container_env(docs, helm.named(docs, "Deployment", NAME))
 
 
 def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> ConsoleSettings:
@@ -90,8 +77,8 @@ def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Conso
     return ConsoleSettings()
 
 
-def secret_refs(deployment: Doc) -> dict[str, dict[str, str]]:
-    (container,) = pod_spec(deployment)["containers"]
+def secret_refs(deployment: helm.Doc) -> dict[str, dict[str, str]]:
+    (container,) = helm.pod_spec(deployment)["containers"]
     return {
         entry["name"]: entry["valueFrom"]["secretKeyRef"]
         for entry in container.get("env", [])
@@ -99,7 +86,7 @@ def secret_refs(deployment: Doc) -> dict[str, dict[str, str]]:
     }
 
 
-def routes_to_console(ingress: Doc) -> list[str]:
+def routes_to_console(ingress: helm.Doc) -> list[str]:
     """The paths of an Ingress whose backend is the console's Service."""
     return [
         f"{rule.get('host')}{path['path']}"
@@ -112,31 +99,33 @@ def routes_to_console(ingress: Doc) -> list[str]:
 # The Deployment: chatbot-console, its settings and its credentials.
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_every_scenario_deploys_the_console(manifests: dict[str, list[Doc]], scenario: str) -> None:
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
+def test_every_scenario_deploys_the_console(
+    manifests: dict[str, list[helm.Doc]], scenario: str
+) -> None:
     """On by default, and in every scenario: a Deployment, its ConfigMap, a Service."""
     docs = manifests[scenario]
-    assert chart_values(scenario)["console"]["enabled"] is True
+    assert helm.chart_values(scenario)["console"]["enabled"] is True
     kinds = {d["kind"] for d in of_console(docs)}
     assert {"Deployment", "ConfigMap", "Service"} <= kinds
     # The ServiceAccount, pod security context and pull secrets every component has.
-    console = pod_spec(the(docs, "Deployment"))
-    reference = pod_spec(the(docs, "Deployment", "ingress"))
+    console = helm.pod_spec(the(docs, "Deployment"))
+    reference = helm.pod_spec(the(docs, "Deployment", "ingress"))
     for key in ("serviceAccountName", "automountServiceAccountToken", "securityContext"):
         assert console[key] == reference[key], key
     assert console.get("imagePullSecrets") == reference.get("imagePullSecrets")
 
 
 def test_the_deployment_runs_chatbot_console(
-    manifests: dict[str, list[Doc]], monkeypatch: pytest.MonkeyPatch
+    manifests: dict[str, list[helm.Doc]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The console's image (its entry point is chatbot-console, as each image's is its
     service's), no command of the chart's own, port 8083 named http, probed on the health
     endpoints like the others."""
     docs = manifests["default"]
-    deployment = named(docs, "Deployment", NAME)
+    deployment = helm.named(docs, "Deployment", NAME)
     assert deployment["spec"]["replicas"] == 1
-    (container,) = pod_spec(deployment)["containers"]
+    (container,) = helm.pod_spec(deployment)["containers"]
     assert container["name"] == "console"
     assert container["image"] == "chatbot-console:" + chart_version()
     assert "command" not in container
@@ -145,9 +134,9 @@ def test_the_deployment_runs_chatbot_console(
     assert container["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["securityContext"] == chart_values()["securityContext"]
+    assert container["securityContext"] == helm.chart_values()["securityContext"]
     # The entry point the image runs is the console package's script.
-    project = tomllib.loads((ROOT / "services" / "console" / "pyproject.toml").read_text())
+    project = tomllib.loads((helm.ROOT / "services" / "console" / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["chatbot-console"] == "chatbot_console.main:main"
     # The settings the service takes from what the chart renders.
     settings = settings_from(console_env(docs), monkeypatch)
@@ -165,39 +154,39 @@ def test_the_deployment_runs_chatbot_console(
 def chart_version() -> str:
     import yaml
 
-    return str(yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"])
+    return str(yaml.safe_load((helm.CHART / "Chart.yaml").read_text())["appVersion"])
 
 
-def test_the_console_gets_only_its_credentials(manifests: dict[str, list[Doc]]) -> None:
+def test_the_console_gets_only_its_credentials(manifests: dict[str, list[helm.Doc]]) -> None:
     """CONSOLE_TOKEN, USER_KEY_SECRET and OPENAI_API_KEY from the credentials Secret; no Twilio
     credential; and no other component gets the token."""
     docs = manifests["default"]
-    refs = secret_refs(named(docs, "Deployment", NAME))
+    refs = secret_refs(helm.named(docs, "Deployment", NAME))
     assert refs == {
         var: {"name": "chatbot", "key": var}
         for var in ("OPENAI_API_KEY", "USER_KEY_SECRET", "CONSOLE_TOKEN")
     }
-    secret = named(docs, "Secret", "chatbot")
+    secret = helm.named(docs, "Secret", "chatbot")
     assert base64.b64decode(secret["data"]["CONSOLE_TOKEN"]).decode() == TOKEN
-    for deployment in by_kind(docs, "Deployment"):
+    for deployment in helm.by_kind(docs, "Deployment"):
         if component_of(deployment) != "console":
             assert "CONSOLE_TOKEN" not in secret_refs(deployment), component_of(deployment)
 
 
 def test_the_console_reads_templates_only_when_given_twilio_credentials(
-    charts: ChartCopies, tmp_path: Path
+    charts: helm.ChartCopies, tmp_path: Path
 ) -> None:
     credentials = ["openaiApiKey", "userKeySecret", "consoleToken"]
     given = {"console": {"credentials": [*credentials, "twilioAccountSid", "twilioAuthToken"]}}
-    refs = secret_refs(named(rendered(charts, tmp_path, given), "Deployment", NAME))
+    refs = secret_refs(helm.named(helm.rendered(charts, tmp_path, given), "Deployment", NAME))
     assert {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"} <= set(refs)
     with_console_settings = {"console": {"settings": {"twilioWhatsappFrom": "whatsapp:+1415"}}}
-    env = console_env(rendered(charts, tmp_path, with_console_settings))
+    env = console_env(helm.rendered(charts, tmp_path, with_console_settings))
     assert env["TWILIO_WHATSAPP_FROM"] == "whatsapp:+1415"
 
 
 def test_settings_reach_the_console(
-    charts: ChartCopies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    charts: helm.ChartCopies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     values = {
         "console": {
@@ -211,7 +200,7 @@ def test_settings_reach_the_console(
         },
         "env": {"NATS_CONNECT_TIMEOUT": 30},
     }
-    docs = rendered(charts, tmp_path, values)
+    docs = helm.rendered(charts, tmp_path, values)
     env = console_env(docs)
     assert env["CONSOLE_BUSINESS_NUMBERS"] == "whatsapp:+14155238886,whatsapp:+14155238887"
     settings = settings_from(env, monkeypatch)
@@ -222,13 +211,13 @@ def test_settings_reach_the_console(
     assert settings.nats_publish_timeout == 7
     assert settings.nats_connect_timeout == 30
     # Empty values leave the service's defaults.
-    default = console_env(rendered(charts, tmp_path, {}))
+    default = console_env(helm.rendered(charts, tmp_path, {}))
     assert "CONSOLE_BUSINESS_NUMBERS" not in default
     assert "OPENAI_BASE_URL" not in default
 
 
 def test_an_existing_secret_gives_the_token_under_its_key(
-    charts: ChartCopies, tmp_path: Path
+    charts: helm.ChartCopies, tmp_path: Path
 ) -> None:
     values = {
         "secrets": {
@@ -237,17 +226,17 @@ def test_an_existing_secret_gives_the_token_under_its_key(
             "consoleToken": "",
         }
     }
-    docs = rendered(charts, tmp_path, values)
-    assert by_kind(docs, "Secret") == []
-    refs = secret_refs(named(docs, "Deployment", NAME))
+    docs = helm.rendered(charts, tmp_path, values)
+    assert helm.by_kind(docs, "Secret") == []
+    refs = secret_refs(helm.named(docs, "Deployment", NAME))
     assert refs["CONSOLE_TOKEN"] == {"name": "creds", "key": "console-token"}
     assert refs["USER_KEY_SECRET"] == {"name": "creds", "key": "USER_KEY_SECRET"}
 
 
-def test_a_new_token_rolls_the_console(charts: ChartCopies, tmp_path: Path) -> None:
+def test_a_new_token_rolls_the_console(charts: helm.ChartCopies, tmp_path: Path) -> None:
     def checksum(token: str) -> str:
-        docs = rendered(charts, tmp_path, {"secrets": {"consoleToken": token}})
-        annotations = named(docs, "Deployment", NAME)["spec"]["template"]["metadata"]
+        docs = helm.rendered(charts, tmp_path, {"secrets": {"consoleToken": token}})
+        annotations = helm.named(docs, "Deployment", NAME)["spec"]["template"]["metadata"]
         return str(annotations["annotations"]["checksum/secret"])
 
     assert checksum("a" * 32) != checksum("b" * 32)
@@ -268,51 +257,53 @@ def test_a_new_token_rolls_the_console(charts: ChartCopies, tmp_path: Path) -> N
     ],
 )
 def test_a_console_the_service_could_not_use_is_refused(
-    charts: ChartCopies, tmp_path: Path, values: Doc, message: str
+    charts: helm.ChartCopies, tmp_path: Path, values: helm.Doc, message: str
 ) -> None:
-    assert message in refused(charts, tmp_path, values)
+    assert message in helm.refused(charts, tmp_path, values)
 
 
-def test_an_existing_secret_needs_no_inline_token(charts: ChartCopies, tmp_path: Path) -> None:
+def test_an_existing_secret_needs_no_inline_token(charts: helm.ChartCopies, tmp_path: Path) -> None:
     """The chart cannot read a Secret you manage: the token's length is the service's check."""
-    docs = rendered(charts, tmp_path, {"secrets": {"existingSecret": "creds", "consoleToken": ""}})
-    assert named(docs, "Deployment", NAME)
+    docs = helm.rendered(
+        charts, tmp_path, {"secrets": {"existingSecret": "creds", "consoleToken": ""}}
+    )
+    assert helm.named(docs, "Deployment", NAME)
 
 
 # Disabled: nothing of it.
 
 
-def test_disabled_renders_nothing_of_the_console(charts: ChartCopies, tmp_path: Path) -> None:
+def test_disabled_renders_nothing_of_the_console(charts: helm.ChartCopies, tmp_path: Path) -> None:
     values = {
         "console": {"enabled": False, "ingress": CONSOLE_INGRESS},
         "secrets": {"consoleToken": ""},  # not required then
         "metrics": {"serviceMonitor": {"enabled": True}},
     }
-    docs = rendered(charts, tmp_path, values)
+    docs = helm.rendered(charts, tmp_path, values)
     assert of_console(docs) == []
     assert not [d for d in docs if "console" in d["metadata"]["name"]]
-    assert "CONSOLE_TOKEN" not in named(docs, "Secret", "chatbot")["data"]
-    for deployment in by_kind(docs, "Deployment"):
-        assert "CONSOLE_TOKEN" not in container_env(docs, deployment)
+    assert "CONSOLE_TOKEN" not in helm.named(docs, "Secret", "chatbot")["data"]
+    for deployment in helm.by_kind(docs, "Deployment"):
+        assert "CONSOLE_TOKEN" not in helm.container_env(docs, deployment)
     # A token given anyway stays out of the Secret.
     values["secrets"] = {"consoleToken": TOKEN}
-    docs = rendered(charts, tmp_path, values)
-    assert "CONSOLE_TOKEN" not in named(docs, "Secret", "chatbot")["data"]
+    docs = helm.rendered(charts, tmp_path, values)
+    assert "CONSOLE_TOKEN" not in helm.named(docs, "Secret", "chatbot")["data"]
     assert of_console(docs) == []
 
 
 # The Service, the ServiceMonitor.
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_the_service_is_cluster_ip(manifests: dict[str, list[Doc]], scenario: str) -> None:
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
+def test_the_service_is_cluster_ip(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
     docs = manifests[scenario]
     service = the(docs, "Service")
     assert service["spec"]["type"] == "ClusterIP"
     (port,) = service["spec"]["ports"]
     assert port == {
         "name": "http",
-        "port": chart_values(scenario)["console"]["service"]["port"],
+        "port": helm.chart_values(scenario)["console"]["service"]["port"],
         "targetPort": "http",
         "protocol": "TCP",
     }
@@ -323,26 +314,26 @@ def test_the_service_is_cluster_ip(manifests: dict[str, list[Doc]], scenario: st
     assert selector[COMPONENT] == "console"
 
 
-def test_the_console_is_scraped_like_the_others(manifests: dict[str, list[Doc]]) -> None:
+def test_the_console_is_scraped_like_the_others(manifests: dict[str, list[helm.Doc]]) -> None:
     for scenario in ("production", "console-ingress"):
         docs = manifests[scenario]
-        monitor = named(docs, "ServiceMonitor", NAME)
+        monitor = helm.named(docs, "ServiceMonitor", NAME)
         assert monitor["spec"]["selector"]["matchLabels"][COMPONENT] == "console"
         (endpoint,) = monitor["spec"]["endpoints"]
         assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
-    assert by_kind(manifests["default"], "ServiceMonitor") == []
+    assert helm.by_kind(manifests["default"], "ServiceMonitor") == []
 
 
 # The NetworkPolicy.
 
 
-def console_policy(docs: list[Doc]) -> Doc:
-    spec: Doc = named(docs, "NetworkPolicy", NAME)["spec"]
+def console_policy(docs: list[helm.Doc]) -> helm.Doc:
+    spec: helm.Doc = helm.named(docs, "NetworkPolicy", NAME)["spec"]
     return spec
 
 
-def egress_ports(spec: Doc) -> dict[Any, list[Doc]]:
-    found: dict[Any, list[Doc]] = {}
+def egress_ports(spec: helm.Doc) -> dict[Any, list[helm.Doc]]:
+    found: dict[Any, list[helm.Doc]] = {}
     for rule in spec["egress"]:
         for port in rule.get("ports", []):
             found.setdefault(port["port"], []).extend(rule.get("to", []))
@@ -350,7 +341,7 @@ def egress_ports(spec: Doc) -> dict[Any, list[Doc]]:
 
 
 def test_the_network_policy_admits_the_release_namespace_and_prometheus(
-    manifests: dict[str, list[Doc]],
+    manifests: dict[str, list[helm.Doc]],
 ) -> None:
     spec = console_policy(manifests["default"])
     assert spec["podSelector"]["matchLabels"][COMPONENT] == "console"
@@ -367,16 +358,18 @@ def test_the_network_policy_admits_the_release_namespace_and_prometheus(
     # Not the workers' metricsFrom, which admits the whole cluster by default.
     assert {"namespaceSelector": {}} not in rule["from"]
     # Out: DNS, NATS, and OpenAI on 443 (transcripts), as conversation.
-    values = chart_values("default")
+    values = helm.chart_values("default")
     ports = egress_ports(spec)
     assert set(ports) == {53, *values["networkPolicy"]["natsPorts"], 443}
     assert ports[443] == values["networkPolicy"]["internetTo"]
 
 
-def test_the_network_policy_admits_the_peers_named(charts: ChartCopies, tmp_path: Path) -> None:
+def test_the_network_policy_admits_the_peers_named(
+    charts: helm.ChartCopies, tmp_path: Path
+) -> None:
     operators = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}
     scraper = {"podSelector": {"matchLabels": {"app": "vmagent"}}}
-    docs = rendered(
+    docs = helm.rendered(
         charts,
         tmp_path,
         {"console": {"networkPolicy": {"from": [operators], "metricsFrom": [scraper]}}},
@@ -384,36 +377,38 @@ def test_the_network_policy_admits_the_peers_named(charts: ChartCopies, tmp_path
     (rule,) = console_policy(docs)["ingress"]
     assert rule["from"] == [operators, scraper]
     # Only metrics scrapes: still those peers only.
-    docs = rendered(charts, tmp_path, {"console": {"networkPolicy": {"from": []}}})
+    docs = helm.rendered(charts, tmp_path, {"console": {"networkPolicy": {"from": []}}})
     (rule,) = console_policy(docs)["ingress"]
-    assert rule["from"] == chart_values()["console"]["networkPolicy"]["metricsFrom"]
+    assert rule["from"] == helm.chart_values()["console"]["networkPolicy"]["metricsFrom"]
     # Nobody: no rule that would admit every source.
-    docs = rendered(
+    docs = helm.rendered(
         charts, tmp_path, {"console": {"networkPolicy": {"from": [], "metricsFrom": []}}}
     )
     assert console_policy(docs)["ingress"] == []
     # The others keep theirs.
-    (worker,) = named(docs, "NetworkPolicy", "chatbot-sender")["spec"]["ingress"]
-    assert worker["from"] == chart_values()["networkPolicy"]["metricsFrom"]
+    (worker,) = helm.named(docs, "NetworkPolicy", "chatbot-sender")["spec"]["ingress"]
+    assert worker["from"] == helm.chart_values()["networkPolicy"]["metricsFrom"]
 
 
-def test_the_network_policy_follows_network_policy_enabled(manifests: dict[str, list[Doc]]) -> None:
-    assert chart_values("minimal")["networkPolicy"]["enabled"] is False
-    assert by_kind(manifests["minimal"], "NetworkPolicy") == []
-    assert named(manifests["production"], "NetworkPolicy", NAME)
+def test_the_network_policy_follows_network_policy_enabled(
+    manifests: dict[str, list[helm.Doc]],
+) -> None:
+    assert helm.chart_values("minimal")["networkPolicy"]["enabled"] is False
+    assert helm.by_kind(manifests["minimal"], "NetworkPolicy") == []
+    assert helm.named(manifests["production"], "NetworkPolicy", NAME)
 
 
 # The console's own Ingress, and the public one.
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
 def test_no_public_ingress_routes_to_the_console(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
     """Every Ingress of a public component (the webhooks') routes to its own Service only; the
     only Ingress that reaches the console is the console's own, on none of the public hosts."""
-    values = chart_values(scenario)
-    ingresses = by_kind(manifests[scenario], "Ingress")
+    values = helm.chart_values(scenario)
+    ingresses = helm.by_kind(manifests[scenario], "Ingress")
     public = [i for i in ingresses if values[component_of(i)].get("public")]
     if values["ingress"]["ingress"]["enabled"]:
         assert public
@@ -433,22 +428,22 @@ def test_no_public_ingress_routes_to_the_console(
             assert not {rule.get("host") for rule in ingress["spec"]["rules"]} & public_hosts
 
 
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "console-ingress"])
+@pytest.mark.parametrize("scenario", [s for s in helm.SCENARIOS if s != "console-ingress"])
 def test_the_console_ingress_is_off_by_default(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
-    assert chart_values(scenario)["console"]["ingress"]["enabled"] is False
+    assert helm.chart_values(scenario)["console"]["ingress"]["enabled"] is False
     assert [
-        i for i in by_kind(manifests[scenario], "Ingress") if component_of(i) == "console"
+        i for i in helm.by_kind(manifests[scenario], "Ingress") if component_of(i) == "console"
     ] == []
 
 
 def test_the_console_ingress_is_separate_and_behind_the_sso(
-    manifests: dict[str, list[Doc]],
+    manifests: dict[str, list[helm.Doc]],
 ) -> None:
     docs = manifests["console-ingress"]
-    values = chart_values("console-ingress")["console"]["ingress"]
-    ingresses = {i["metadata"]["name"]: i for i in by_kind(docs, "Ingress")}
+    values = helm.chart_values("console-ingress")["console"]["ingress"]
+    ingresses = {i["metadata"]["name"]: i for i in helm.by_kind(docs, "Ingress")}
     assert set(ingresses) == {"chatbot-ingress", NAME}
     console = ingresses[NAME]
     assert console["metadata"]["annotations"] == values["annotations"]
@@ -473,18 +468,21 @@ def test_the_console_ingress_is_separate_and_behind_the_sso(
     } in admitted["from"]
 
 
-def test_the_console_ingress_renders_only_when_enabled(charts: ChartCopies, tmp_path: Path) -> None:
+def test_the_console_ingress_renders_only_when_enabled(
+    charts: helm.ChartCopies, tmp_path: Path
+) -> None:
     values = {"console": {"ingress": {**CONSOLE_INGRESS, "enabled": False}}}
-    docs = rendered(charts, tmp_path, values)
-    assert by_kind(docs, "Ingress") == []
+    docs = helm.rendered(charts, tmp_path, values)
+    assert helm.by_kind(docs, "Ingress") == []
     values = {"console": {"ingress": CONSOLE_INGRESS}}
-    (ingress,) = by_kind(rendered(charts, tmp_path, values), "Ingress")
+    (ingress,) = helm.by_kind(helm.rendered(charts, tmp_path, values), "Ingress")
     assert ingress["metadata"]["name"] == NAME
     assert routes_to_console(ingress) == ["console.example.com/"]
     # With the public one on too: two Ingresses, each to its own Service.
     values = {"console": {"ingress": CONSOLE_INGRESS}, "ingress": {"ingress": PUBLIC_INGRESS}}
     found = {
-        i["metadata"]["name"]: i for i in by_kind(rendered(charts, tmp_path, values), "Ingress")
+        i["metadata"]["name"]: i
+        for i in helm.by_kind(helm.rendered(charts, tmp_path, values), "Ingress")
     }
     assert set(found) == {"chatbot-ingress", NAME}
     assert routes_to_console(found["chatbot-ingress"]) == []
@@ -501,17 +499,17 @@ def test_the_console_ingress_renders_only_when_enabled(charts: ChartCopies, tmp_
     ids=["ingress-host", "public-base-url"],
 )
 def test_the_console_ingress_is_never_on_the_public_door(
-    charts: ChartCopies, tmp_path: Path, values: Doc, host: str
+    charts: helm.ChartCopies, tmp_path: Path, values: helm.Doc, host: str
 ) -> None:
     """An Ingress controller serves every Ingress of one host together: the console on a public
     host would be a path of the public door, so the chart refuses it."""
     rule = {**CONSOLE_INGRESS["hosts"][0], "host": host}
     console = {"console": {"ingress": {**CONSOLE_INGRESS, "hosts": [rule]}}}
-    error = refused(charts, tmp_path, {**values, **console})
+    error = helm.refused(charts, tmp_path, {**values, **console})
     assert f"console.ingress.hosts: {host} is a host of the public webhook door" in error
 
 
-def _k8s_matches(ingress_path: Doc, request: str) -> bool:
+def _k8s_matches(ingress_path: helm.Doc, request: str) -> bool:
     """Whether a Kubernetes Ingress path matches a request path (Exact, or Prefix by path
     elements)."""
     path = str(ingress_path["path"])
@@ -545,7 +543,7 @@ def console_routes() -> list[str]:
 def test_the_default_paths_are_the_pages_and_the_apis_only() -> None:
     """console.ingress's default paths reach every route of the console's page and API, and
     none of /metrics and the health endpoints."""
-    (host,) = chart_values()["console"]["ingress"]["hosts"]
+    (host,) = helm.chart_values()["console"]["ingress"]["hosts"]
     routes = console_routes()
     assert set(HEALTH) | {"/", "/login", "/static/console.css", "/api/users"} <= set(routes)
     for route in routes:
@@ -564,7 +562,7 @@ def test_the_dockerfile_builds_the_console_image() -> None:
 
 
 def test_skaffold_builds_the_console_image() -> None:
-    skaffold = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+    skaffold = yaml.safe_load((helm.ROOT / "skaffold.yaml").read_text())
     artifacts = {a["image"] for a in skaffold["build"]["artifacts"]}
     assert "chatbot-console" in artifacts
     (release,) = skaffold["deploy"]["helm"]["releases"]
@@ -572,6 +570,6 @@ def test_skaffold_builds_the_console_image() -> None:
 
 
 def test_the_overview_watches_the_conversation_s_models() -> None:
-    values = chart_values()
+    values = helm.chart_values()
     for name in ("openaiModel", "openaiTranscriptionModel"):
         assert values["console"]["settings"][name] == values["conversation"]["settings"][name]

@@ -20,30 +20,16 @@ from pydantic import SecretStr
 
 from chatbot_conversation.config import ConversationSettings
 
-from .helm import (
-    CHART,
-    COMPONENTS,
-    HELM_VERSIONS,
-    SCENARIOS,
-    ChartCopies,
-    Doc,
-    by_kind,
-    chart_values,
-    container_env,
-    named,
-    pod_spec,
-    refused,
-    rendered,
-)
+from . import helm
 
-CHATWOOT: Doc = {
+CHATWOOT: helm.Doc = {
     "baseUrl": "https://desk.example.com",
     "accountId": 3,
     "inboxId": 12,
     "apiToken": "cw-api-token",
     "webhookSecret": "cw-webhook-secret",
 }
-HANDOFF: Doc = {
+HANDOFF: helm.Doc = {
     "desk": "chatwoot",
     "keywords": ["human", "Agent", "talk to a person"],
     "message": "A person will answer you here: stay with us.",
@@ -64,7 +50,7 @@ SETTINGS = {
 ALERTS = {"ChatbotHandoffUnanswered", "ChatbotDeskErrors"}
 # The generic webhook desk: its URL goes to conversation, its one secret (the HMAC key of both
 # directions) to conversation and ingress.
-WEBHOOK: Doc = {
+WEBHOOK: helm.Doc = {
     "url": "https://helpdesk.example.net/hooks/chatbot?tenant=acme",
     "secret": "wh-signing-secret",
 }
@@ -93,7 +79,7 @@ class Desk:
     the tests every desk passes."""
 
     name: str
-    values: Doc
+    values: helm.Doc
     """handoff.<name>, complete."""
     settings: dict[str, str]
     """The variables of the handoff's and the desk's settings, as conversation gets them."""
@@ -104,9 +90,9 @@ class Desk:
     """The Secret the chart renders for it."""
     checksum: str
     """The pod annotation of that Secret's checksum, which rolls the pods that read it."""
-    change: Doc
+    change: helm.Doc
     """A change of one of its settings."""
-    existing: Doc
+    existing: helm.Doc
     """handoff.<name> with an existing Secret (and its key names) instead of inline secrets."""
     taken: dict[str, Any]
     """What the service's settings take of its render (secrets as plain strings)."""
@@ -114,7 +100,7 @@ class Desk:
     """How its own variables' names begin."""
 
     @property
-    def handoff(self) -> Doc:
+    def handoff(self) -> helm.Doc:
         """The handoff values that choose it (those of the other desk left as they are)."""
         return {**HANDOFF, "desk": self.name, self.name: self.values}
 
@@ -197,19 +183,19 @@ DESKS = (CHATWOOT_DESK, WEBHOOK_DESK)
 over_desks = pytest.mark.parametrize("desk", [pytest.param(d, id=d.name) for d in DESKS])
 
 
-def deployment(docs: list[Doc], component: str) -> Doc:
-    return named(docs, "Deployment", f"chatbot-{component}")
+def deployment(docs: list[helm.Doc], component: str) -> helm.Doc:
+    return helm.named(docs, "Deployment", f"chatbot-{component}")
 
 
-def handoff_env(docs: list[Doc], component: str) -> dict[str, str]:
+def handoff_env(docs: list[helm.Doc], component: str) -> dict[str, str]:
     """The component's variables of the handoff (HANDOFF_*, CHATWOOT_*), values resolved: a
     rendered Secret's value, an existing Secret's placeholder."""
-    env = container_env(docs, deployment(docs, component))
+    env = helm.container_env(docs, deployment(docs, component))
     return {k: v for k, v in env.items() if k.startswith(("HANDOFF_", "CHATWOOT_"))}
 
 
-def secret_refs(docs: list[Doc], component: str) -> dict[str, dict[str, str]]:
-    (container,) = pod_spec(deployment(docs, component))["containers"]
+def secret_refs(docs: list[helm.Doc], component: str) -> dict[str, dict[str, str]]:
+    (container,) = helm.pod_spec(deployment(docs, component))["containers"]
     return {
         entry["name"]: entry["valueFrom"]["secretKeyRef"]
         for entry in container.get("env", [])
@@ -217,34 +203,34 @@ def secret_refs(docs: list[Doc], component: str) -> dict[str, dict[str, str]]:
     }
 
 
-def desk_refs(docs: list[Doc], component: str) -> dict[str, dict[str, str]]:
+def desk_refs(docs: list[helm.Doc], component: str) -> dict[str, dict[str, str]]:
     """The Secrets and keys the component's variables of the handoff are read from."""
     refs = secret_refs(docs, component)
     return {k: v for k, v in refs.items() if k.startswith(("HANDOFF_", "CHATWOOT_"))}
 
 
-def pod_annotations(docs: list[Doc], component: str) -> dict[str, str]:
+def pod_annotations(docs: list[helm.Doc], component: str) -> dict[str, str]:
     found: dict[str, str] = deployment(docs, component)["spec"]["template"]["metadata"][
         "annotations"
     ]
     return found
 
 
-def alerts(docs: list[Doc]) -> dict[str, Doc]:
-    (rule,) = by_kind(docs, "PrometheusRule")
+def alerts(docs: list[helm.Doc]) -> dict[str, helm.Doc]:
+    (rule,) = helm.by_kind(docs, "PrometheusRule")
     return {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
 
 
-def ingress_paths(docs: list[Doc]) -> dict[str, list[tuple[str, str]]]:
+def ingress_paths(docs: list[helm.Doc]) -> dict[str, list[tuple[str, str]]]:
     """The Ingress's paths (and their types) by host."""
-    (found,) = by_kind(docs, "Ingress")
+    (found,) = helm.by_kind(docs, "Ingress")
     return {
         rule["host"]: [(p["path"], p["pathType"]) for p in rule["http"]["paths"]]
         for rule in found["spec"]["rules"]
     }
 
 
-def desk_url(handoff: Doc) -> str:
+def desk_url(handoff: helm.Doc) -> str:
     """Where conversation reaches the desk: Chatwoot's address or the webhook desk's URL."""
     url: str = {"chatwoot": handoff["chatwoot"]["baseUrl"], "webhook": handoff["webhook"]["url"]}[
         handoff["desk"]
@@ -252,39 +238,39 @@ def desk_url(handoff: Doc) -> str:
     return url
 
 
-def egress_ports(docs: list[Doc], component: str) -> dict[Any, list[Doc]]:
+def egress_ports(docs: list[helm.Doc], component: str) -> dict[Any, list[helm.Doc]]:
     """Port -> the peers its egress rules allow (an empty list: any destination)."""
-    policy = named(docs, "NetworkPolicy", f"chatbot-{component}")
-    found: dict[Any, list[Doc]] = {}
+    policy = helm.named(docs, "NetworkPolicy", f"chatbot-{component}")
+    found: dict[Any, list[helm.Doc]] = {}
     for rule in policy["spec"]["egress"]:
         for port in rule.get("ports", []):
             found.setdefault(port["port"], []).extend(rule.get("to", []))
     return found
 
 
-@pytest.mark.parametrize("major", HELM_VERSIONS)
+@pytest.mark.parametrize("major", helm.HELM_VERSIONS)
 @over_desks
 def test_the_settings_and_secrets_reach_only_the_pods_that_read_them(
-    charts: ChartCopies, tmp_path: Path, desk: Desk, major: str
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk, major: str
 ) -> None:
-    docs = rendered(charts, tmp_path, {"handoff": desk.handoff}, major=major)
-    for component in COMPONENTS:
+    docs = helm.rendered(charts, tmp_path, {"handoff": desk.handoff}, major=major)
+    for component in helm.COMPONENTS:
         # The other desk's values stay out, though handoff still carries them.
         assert handoff_env(docs, component) == desk.env(component), component
         # The settings sit in the ConfigMap, the secrets only in the desk's Secret.
-        configmap = named(docs, "ConfigMap", f"chatbot-{component}")["data"]
+        configmap = helm.named(docs, "ConfigMap", f"chatbot-{component}")["data"]
         assert not set(configmap) & set(desk.secrets), component
         assert desk_refs(docs, component) == {
             c.var: {"name": desk.secret, "key": c.var} for c in desk.read_by(component)
         }, component
 
-    secret = named(docs, "Secret", desk.secret)
+    secret = helm.named(docs, "Secret", desk.secret)
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert decoded == desk.secrets
     assert secret["metadata"]["labels"]["app.kubernetes.io/part-of"] == "chatbot"
-    assert {s["metadata"]["name"] for s in by_kind(docs, "Secret")} == {"chatbot", desk.secret}
+    assert {s["metadata"]["name"] for s in helm.by_kind(docs, "Secret")} == {"chatbot", desk.secret}
     # The main credentials Secret stays as it was.
-    assert set(named(docs, "Secret", "chatbot")["data"]) == {
+    assert set(helm.named(docs, "Secret", "chatbot")["data"]) == {
         "OPENAI_API_KEY",
         "TWILIO_ACCOUNT_SID",
         "TWILIO_AUTH_TOKEN",
@@ -295,10 +281,10 @@ def test_the_settings_and_secrets_reach_only_the_pods_that_read_them(
 
 @over_desks
 def test_the_service_takes_the_settings_as_the_chart_renders_them(
-    charts: ChartCopies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, desk: Desk
+    charts: helm.ChartCopies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, desk: Desk
 ) -> None:
-    docs = rendered(charts, tmp_path, {"handoff": desk.handoff})
-    env = container_env(docs, deployment(docs, "conversation"))
+    docs = helm.rendered(charts, tmp_path, {"handoff": desk.handoff})
+    env = helm.container_env(docs, deployment(docs, "conversation"))
     for name in ConversationSettings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
     for name, value in env.items():
@@ -312,9 +298,9 @@ def test_the_service_takes_the_settings_as_the_chart_renders_them(
     assert plain == desk.taken
 
 
-def test_unset_keys_keep_the_service_defaults(charts: ChartCopies, tmp_path: Path) -> None:
+def test_unset_keys_keep_the_service_defaults(charts: helm.ChartCopies, tmp_path: Path) -> None:
     """Empty keywords, messages and a null idle timeout are left out; the desk's own keys stay."""
-    docs = rendered(charts, tmp_path, {"handoff": {"desk": "chatwoot", "chatwoot": CHATWOOT}})
+    docs = helm.rendered(charts, tmp_path, {"handoff": {"desk": "chatwoot", "chatwoot": CHATWOOT}})
     assert set(handoff_env(docs, "conversation")) == {
         "HANDOFF_DESK",
         "CHATWOOT_BASE_URL",
@@ -326,13 +312,13 @@ def test_unset_keys_keep_the_service_defaults(charts: ChartCopies, tmp_path: Pat
 
 @over_desks
 def test_an_existing_secret_is_read_with_its_key_names_and_not_rendered(
-    charts: ChartCopies, tmp_path: Path, desk: Desk
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk
 ) -> None:
     values = {"handoff": {"desk": desk.name, desk.name: desk.existing}}
-    docs = rendered(charts, tmp_path, values)
-    assert [s["metadata"]["name"] for s in by_kind(docs, "Secret")] == ["chatbot"]
+    docs = helm.rendered(charts, tmp_path, values)
+    assert [s["metadata"]["name"] for s in helm.by_kind(docs, "Secret")] == ["chatbot"]
     secret, keys = desk.existing["existingSecret"], desk.existing["existingSecretKeys"]
-    for component in COMPONENTS:
+    for component in helm.COMPONENTS:
         assert desk_refs(docs, component) == {
             c.var: {"name": secret, "key": keys[c.value]} for c in desk.read_by(component)
         }, component
@@ -341,12 +327,12 @@ def test_an_existing_secret_is_read_with_its_key_names_and_not_rendered(
 
 @over_desks
 def test_a_change_rolls_the_pods_that_read_it(
-    charts: ChartCopies, tmp_path: Path, desk: Desk
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk
 ) -> None:
     def snapshot(**values: Any) -> dict[str, dict[str, str]]:
         handoff = {**desk.handoff, desk.name: {**desk.values, **values}}
-        docs = rendered(charts, tmp_path, {"handoff": handoff})
-        return {c: pod_annotations(docs, c) for c in COMPONENTS}
+        docs = helm.rendered(charts, tmp_path, {"handoff": handoff})
+        return {c: pod_annotations(docs, c) for c in helm.COMPONENTS}
 
     before = snapshot()
     assert desk.checksum not in before["sender"]
@@ -366,29 +352,29 @@ def test_a_change_rolls_the_pods_that_read_it(
 
 
 @pytest.mark.parametrize(
-    "scenario", [s for s in SCENARIOS if chart_values(s)["handoff"]["desk"] == "none"]
+    "scenario", [s for s in helm.SCENARIOS if helm.chart_values(s)["handoff"]["desk"] == "none"]
 )
 def test_no_desk_renders_nothing_of_the_handoff(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
     docs = manifests[scenario]
-    assert not [s for s in by_kind(docs, "Secret") if s["metadata"]["name"] in DESK_SECRETS]
-    for workload in by_kind(docs, "Deployment"):
+    assert not [s for s in helm.by_kind(docs, "Secret") if s["metadata"]["name"] in DESK_SECRETS]
+    for workload in helm.by_kind(docs, "Deployment"):
         component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
-        env = container_env(docs, workload)
+        env = helm.container_env(docs, workload)
         assert not [k for k in env if k.startswith(("HANDOFF_", "CHATWOOT_"))], component
         annotations = workload["spec"]["template"]["metadata"]["annotations"]
         assert not set(annotations) & set(CHECKSUMS)
-    for ingress in by_kind(docs, "Ingress"):
+    for ingress in helm.by_kind(docs, "Ingress"):
         paths = [p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
         assert not [p for p in paths if p.startswith("/desk/")]
-    for rule in by_kind(docs, "PrometheusRule"):
+    for rule in helm.by_kind(docs, "PrometheusRule"):
         names = {r.get("alert") for g in rule["spec"]["groups"] for r in g["rules"]}
         assert not names & ALERTS
 
 
-def test_no_desk_has_no_handoff_alerts(charts: ChartCopies, tmp_path: Path) -> None:
-    docs = rendered(
+def test_no_desk_has_no_handoff_alerts(charts: helm.ChartCopies, tmp_path: Path) -> None:
+    docs = helm.rendered(
         charts,
         tmp_path,
         {
@@ -397,13 +383,13 @@ def test_no_desk_has_no_handoff_alerts(charts: ChartCopies, tmp_path: Path) -> N
         },
     )
     assert not set(alerts(docs)) & ALERTS
-    for component in COMPONENTS:
+    for component in helm.COMPONENTS:
         assert handoff_env(docs, component) == {}, component
-    assert not [s for s in by_kind(docs, "Secret") if s["metadata"]["name"] in DESK_SECRETS]
+    assert not [s for s in helm.by_kind(docs, "Secret") if s["metadata"]["name"] in DESK_SECRETS]
 
 
 def test_the_defaults_have_no_desk() -> None:
-    handoff = chart_values()["handoff"]
+    handoff = helm.chart_values()["handoff"]
     assert handoff["desk"] == "none"
     assert handoff["chatwoot"]["existingSecret"] == ""
     assert handoff["chatwoot"]["apiToken"] == handoff["chatwoot"]["webhookSecret"] == ""
@@ -416,11 +402,11 @@ def test_the_defaults_have_no_desk() -> None:
 @pytest.mark.parametrize("wait", [None, 1200], ids=["default", "1200"])
 @over_desks
 def test_the_alerts_follow_the_desk_and_the_threshold(
-    charts: ChartCopies, tmp_path: Path, desk: Desk, wait: int | None
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk, wait: int | None
 ) -> None:
     handoff = desk.handoff if wait is None else {**desk.handoff, "waitAlertAfter": wait}
     values = {"handoff": handoff, "metrics": {"prometheusRule": {"enabled": True}}}
-    found = alerts(rendered(charts, tmp_path, values))
+    found = alerts(helm.rendered(charts, tmp_path, values))
     assert set(found) >= ALERTS
     unanswered = found["ChatbotHandoffUnanswered"]
     assert unanswered["expr"].strip().endswith(f"> {wait or 900}")
@@ -439,9 +425,9 @@ def test_the_alerts_follow_the_desk_and_the_threshold(
         assert "chatbot-conversation" in rule["expr"]
 
 
-def test_the_production_alert_threshold_is_its_values(manifests: dict[str, list[Doc]]) -> None:
+def test_the_production_alert_threshold_is_its_values(manifests: dict[str, list[helm.Doc]]) -> None:
     """tests/chart/alert-tests.yaml runs on the production render: its threshold is 600."""
-    wait = chart_values("production")["handoff"]["waitAlertAfter"]
+    wait = helm.chart_values("production")["handoff"]["waitAlertAfter"]
     assert wait == 600
     expr = alerts(manifests["production"])["ChatbotHandoffUnanswered"]["expr"]
     assert expr.strip().endswith(f"> {wait}")
@@ -449,7 +435,7 @@ def test_the_production_alert_threshold_is_its_values(manifests: dict[str, list[
 
 @over_desks
 def test_the_ingress_routes_the_desks_webhook(
-    charts: ChartCopies, tmp_path: Path, desk: Desk
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk
 ) -> None:
     route, other = (f"/desk/{desk.name}", "Exact"), desk.other
     hosts = {
@@ -473,7 +459,7 @@ def test_the_ingress_routes_the_desks_webhook(
 
     # The other desk's route stays its own: only the chosen desk's path is added.
     handoff = {**desk.handoff, other.name: other.values}
-    docs = rendered(charts, tmp_path, {"handoff": handoff, "ingress": ingress})
+    docs = helm.rendered(charts, tmp_path, {"handoff": handoff, "ingress": ingress})
     assert ingress_paths(docs) == {
         "a.example": [hosts["a.example"], route],
         "b.example": [hosts["b.example"]],  # already routed
@@ -484,29 +470,31 @@ def test_the_ingress_routes_the_desks_webhook(
     }
     (backend,) = {
         p["backend"]["service"]["name"]
-        for r in by_kind(docs, "Ingress")[0]["spec"]["rules"]
+        for r in helm.by_kind(docs, "Ingress")[0]["spec"]["rules"]
         for p in r["http"]["paths"]
     }
     assert backend == "chatbot-ingress"
 
     off = {**desk.handoff, desk.name: {**desk.values, "ingressRoute": False}}
-    docs = rendered(charts, tmp_path, {"handoff": off, "ingress": ingress})
+    docs = helm.rendered(charts, tmp_path, {"handoff": off, "ingress": ingress})
     assert not [p for p in ingress_paths(docs)["a.example"] if p[0].startswith("/desk/")]
     # The other desk's switch does not turn this desk's route off.
     other_off = {**desk.handoff, other.name: {"ingressRoute": False}}
-    docs = rendered(charts, tmp_path, {"handoff": other_off, "ingress": ingress})
+    docs = helm.rendered(charts, tmp_path, {"handoff": other_off, "ingress": ingress})
     assert route in ingress_paths(docs)["a.example"]
 
 
 @pytest.mark.parametrize(
-    "scenario", [s for s in SCENARIOS if chart_values(s)["handoff"]["desk"] != "none"]
+    "scenario", [s for s in helm.SCENARIOS if helm.chart_values(s)["handoff"]["desk"] != "none"]
 )
-def test_conversation_may_reach_the_desk(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_conversation_may_reach_the_desk(
+    manifests: dict[str, list[helm.Doc]], scenario: str
+) -> None:
     """The desk's port is open in conversation's egress: a desk (Chatwoot, or the webhook
     desk's URL) on the internet on 443 to networkPolicy.internetTo (internetEgress), one in the
     cluster by the scenario's extraEgress rule. ingress needs none: it only answers the desk's
     webhooks."""
-    values = chart_values(scenario)
+    values = helm.chart_values(scenario)
     url = urlsplit(desk_url(values["handoff"]))
     port = url.port or {"https": 443, "http": 80}[url.scheme]
     ports = egress_ports(manifests[scenario], "conversation")
@@ -521,22 +509,22 @@ def test_conversation_may_reach_the_desk(manifests: dict[str, list[Doc]], scenar
 
 
 def test_an_in_cluster_desk_posts_to_ingress_through_the_policy(
-    manifests: dict[str, list[Doc]],
+    manifests: dict[str, list[helm.Doc]],
 ) -> None:
     """The handoff scenario's Chatwoot calls the ingress Service: ingressFrom admits it."""
-    policy = named(manifests["handoff"], "NetworkPolicy", "chatbot-ingress")
+    policy = helm.named(manifests["handoff"], "NetworkPolicy", "chatbot-ingress")
     (rule,) = policy["spec"]["ingress"]
     chatwoot = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "chatwoot"}}}
     assert chatwoot in rule["from"]
-    assert by_kind(manifests["handoff"], "Ingress") == []
+    assert helm.by_kind(manifests["handoff"], "Ingress") == []
 
 
 @over_desks
 def test_a_desk_on_the_internet_needs_no_extra_egress(
-    charts: ChartCopies, tmp_path: Path, desk: Desk
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk
 ) -> None:
-    docs = rendered(charts, tmp_path, {"handoff": desk.handoff})
-    internet = chart_values()["networkPolicy"]["internetTo"]
+    docs = helm.rendered(charts, tmp_path, {"handoff": desk.handoff})
+    internet = helm.chart_values()["networkPolicy"]["internetTo"]
     assert egress_ports(docs, "conversation")[443] == internet
     assert 443 not in egress_ports(docs, "ingress")
 
@@ -550,18 +538,18 @@ def test_a_desk_on_the_internet_needs_no_extra_egress(
     ],
 )
 def test_a_desk_without_a_value_the_service_needs_is_refused(
-    charts: ChartCopies, tmp_path: Path, desk: Desk, value: str, unset: Any
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk, value: str, unset: Any
 ) -> None:
     handoff = {"desk": desk.name, desk.name: {**desk.values, value: unset}}
     source = " (or existingSecret)" if value not in desk.required else ""
     message = f"handoff.desk={desk.name} needs handoff.{desk.name}.{value}{source}"
-    assert message in refused(charts, tmp_path, {"handoff": handoff})
+    assert message in helm.refused(charts, tmp_path, {"handoff": handoff})
 
 
 @pytest.mark.parametrize("chosen", ["this-desk", "no-desk", "the-other-desk"])
 @over_desks
 def test_two_secret_sources_are_refused_whichever_desk_is_chosen(
-    charts: ChartCopies, tmp_path: Path, desk: Desk, chosen: str
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk, chosen: str
 ) -> None:
     both = {**desk.values, "existingSecret": "desk-creds"}
     handoff = {
@@ -574,7 +562,7 @@ def test_two_secret_sources_are_refused_whichever_desk_is_chosen(
     assert (
         f"handoff.{desk.name}: set existingSecret (a Secret you manage, with {names}) or {values} "
         "(rendered into a Secret of the release), not both"
-    ) in refused(charts, tmp_path, {"handoff": handoff})
+    ) in helm.refused(charts, tmp_path, {"handoff": handoff})
 
 
 @pytest.mark.parametrize(
@@ -607,26 +595,28 @@ def test_two_secret_sources_are_refused_whichever_desk_is_chosen(
     ],
 )
 def test_a_desk_the_service_could_not_use_is_refused(
-    charts: ChartCopies, tmp_path: Path, handoff: Doc, sets: list[str], message: str
+    charts: helm.ChartCopies, tmp_path: Path, handoff: helm.Doc, sets: list[str], message: str
 ) -> None:
-    assert message in refused(charts, tmp_path, {"handoff": handoff}, *sets)
+    assert message in helm.refused(charts, tmp_path, {"handoff": handoff}, *sets)
 
 
-def test_an_idle_timeout_above_the_alert_is_accepted(charts: ChartCopies, tmp_path: Path) -> None:
+def test_an_idle_timeout_above_the_alert_is_accepted(
+    charts: helm.ChartCopies, tmp_path: Path
+) -> None:
     values = {
         "handoff": {**HANDOFF, "idleTimeout": 1201, "waitAlertAfter": 900},
         "metrics": {"prometheusRule": {"enabled": True}},
     }
-    assert "ChatbotHandoffUnanswered" in alerts(rendered(charts, tmp_path, values))
+    assert "ChatbotHandoffUnanswered" in alerts(helm.rendered(charts, tmp_path, values))
     # Without the PrometheusRule the threshold is not used, so not checked.
     values = {"handoff": {**HANDOFF, "idleTimeout": 600, "waitAlertAfter": 900}}
-    assert rendered(charts, tmp_path, values)
+    assert helm.rendered(charts, tmp_path, values)
 
 
 @pytest.mark.parametrize("uses_handoff", [False, True], ids=["secrets", "uses-handoff"])
 @over_desks
 def test_the_components_flags_decide_who_reads_what(
-    charts: ChartCopies, tmp_path: Path, desk: Desk, uses_handoff: bool
+    charts: helm.ChartCopies, tmp_path: Path, desk: Desk, uses_handoff: bool
 ) -> None:
     """As elsewhere in the chart, values tell the components apart: sender with conversation's
     credentials gets its secrets (and their checksum), with usesHandoff its settings too; ingress
@@ -635,7 +625,7 @@ def test_the_components_flags_decide_who_reads_what(
     sender += [c.name for c in desk.read_by("conversation")]
     ingress = ["twilioAuthToken", "userKeySecret"]
     ingress += [c.name for c in desk.other.read_by("ingress")]
-    docs = rendered(
+    docs = helm.rendered(
         charts,
         tmp_path,
         {"handoff": desk.handoff},
@@ -655,17 +645,17 @@ def test_the_components_flags_decide_who_reads_what(
 
 
 def test_switching_desks_moves_the_secrets_and_the_rollout(
-    charts: ChartCopies, tmp_path: Path
+    charts: helm.ChartCopies, tmp_path: Path
 ) -> None:
     """Both desks' values set: only handoff.desk's are rendered, read and hashed."""
     both = {**HANDOFF, "chatwoot": CHATWOOT, "webhook": WEBHOOK}
-    webhook = rendered(charts, tmp_path, {"handoff": {**both, "desk": "webhook"}})
-    chatwoot = rendered(charts, tmp_path, {"handoff": {**both, "desk": "chatwoot"}})
-    assert {s["metadata"]["name"] for s in by_kind(webhook, "Secret")} == {
+    webhook = helm.rendered(charts, tmp_path, {"handoff": {**both, "desk": "webhook"}})
+    chatwoot = helm.rendered(charts, tmp_path, {"handoff": {**both, "desk": "chatwoot"}})
+    assert {s["metadata"]["name"] for s in helm.by_kind(webhook, "Secret")} == {
         "chatbot",
         "chatbot-handoff-webhook",
     }
-    assert {s["metadata"]["name"] for s in by_kind(chatwoot, "Secret")} == {
+    assert {s["metadata"]["name"] for s in helm.by_kind(chatwoot, "Secret")} == {
         "chatbot",
         "chatbot-chatwoot",
     }
@@ -701,15 +691,15 @@ def test_switching_desks_moves_the_secrets_and_the_rollout(
     ],
 )
 def test_a_webhook_desk_the_service_could_not_use_is_refused(
-    charts: ChartCopies, tmp_path: Path, handoff: Doc, message: str
+    charts: helm.ChartCopies, tmp_path: Path, handoff: helm.Doc, message: str
 ) -> None:
-    assert message in refused(charts, tmp_path, {"handoff": handoff})
+    assert message in helm.refused(charts, tmp_path, {"handoff": handoff})
 
 
 def test_the_desks_share_their_secret_definitions() -> None:
     """What the two desks have alike (the route switch, an existing Secret and its key names,
     inline secrets) is one schema definition each, as the components' shared values are."""
-    schema = json.loads((CHART / "values.schema.json").read_text())
+    schema = json.loads((helm.CHART / "values.schema.json").read_text())
     desks = schema["properties"]["handoff"]["properties"]
     chatwoot, webhook = desks["chatwoot"]["properties"], desks["webhook"]["properties"]
     for key in ("ingressRoute", "existingSecret"):

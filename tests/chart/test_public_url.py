@@ -15,9 +15,9 @@ import pytest
 
 from chatbot_ingress.config import IngressSettings
 
-from .helm import ChartCopies, by_kind, container_env, documents, scenario_file, template
+from . import helm
 
-NO_PUBLIC_URL = scenario_file("default")
+NO_PUBLIC_URL = helm.scenario_file("default")
 """The least an install needs, minus publicBaseUrl (and no Ingress)."""
 AN_INGRESS = [
     "ingress.ingress.enabled=true",
@@ -27,17 +27,17 @@ AN_INGRESS = [
 ]
 
 
-def ingress_env(charts: ChartCopies, *sets: str) -> dict[str, str]:
-    result = template(
+def ingress_env(charts: helm.ChartCopies, *sets: str) -> dict[str, str]:
+    result = helm.template(
         "4", charts.offline, charts.home, values=[NO_PUBLIC_URL], sets=["publicBaseUrl=", *sets]
     )
-    docs = documents(result.stdout)
+    docs = helm.documents(result.stdout)
     (deployment,) = [
         d
-        for d in by_kind(docs, "Deployment")
+        for d in helm.by_kind(docs, "Deployment")
         if d["metadata"]["labels"]["app.kubernetes.io/component"] == "ingress"
     ]
-    return container_env(docs, deployment)
+    return helm.container_env(docs, deployment)
 
 
 def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> IngressSettings:
@@ -51,9 +51,9 @@ def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Ingre
 
 
 def test_without_a_public_url_or_an_ingress_host_the_chart_refuses_to_render(
-    charts: ChartCopies,
+    charts: helm.ChartCopies,
 ) -> None:
-    result = template(
+    result = helm.template(
         "4",
         charts.offline,
         charts.home,
@@ -84,7 +84,7 @@ def test_without_a_public_url_or_an_ingress_host_the_chart_refuses_to_render(
     ids=["given", "derived-tls", "derived-plain", "env-passthrough"],
 )
 def test_ingress_gets_the_public_url_it_signs(
-    charts: ChartCopies, monkeypatch: pytest.MonkeyPatch, sets: list[str], expected: str
+    charts: helm.ChartCopies, monkeypatch: pytest.MonkeyPatch, sets: list[str], expected: str
 ) -> None:
     env = ingress_env(charts, *sets)
     assert env["PUBLIC_BASE_URL"] == expected
@@ -102,7 +102,7 @@ def test_ingress_gets_the_public_url_it_signs(
     ids=["explicit-opt-in", "signatures-off"],
 )
 def test_without_a_public_url_only_what_ingress_accepts_renders(
-    charts: ChartCopies, monkeypatch: pytest.MonkeyPatch, sets: list[str]
+    charts: helm.ChartCopies, monkeypatch: pytest.MonkeyPatch, sets: list[str]
 ) -> None:
     env = ingress_env(charts, *sets)
     assert "PUBLIC_BASE_URL" not in env

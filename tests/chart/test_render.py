@@ -13,28 +13,17 @@ import jsonschema
 import kubernetes_validate.utils
 import pytest
 
-from .helm import (
-    CHART,
-    HELM_VERSIONS,
-    SCENARIOS,
-    ChartCopies,
-    Doc,
-    by_kind,
-    chart_values,
-    helm_binary,
-    run_helm,
-    scenario_file,
-)
+from . import helm
 
 KUBERNETES_VERSIONS = ("1.29.0", kubernetes_validate.utils.latest_version())
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 
-@pytest.mark.parametrize("major", HELM_VERSIONS)
+@pytest.mark.parametrize("major", helm.HELM_VERSIONS)
 def test_helm_versions(helms: dict[str, Path], major: str) -> None:
     version = subprocess.run(
-        [str(helm_binary(major)), "version", "--short"],
+        [str(helm.helm_binary(major)), "version", "--short"],
         capture_output=True,
         text=True,
         check=True,
@@ -42,17 +31,17 @@ def test_helm_versions(helms: dict[str, Path], major: str) -> None:
     assert version.startswith(f"v{major}."), version
 
 
-@pytest.mark.parametrize("major", HELM_VERSIONS)
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_lint_strict(charts: ChartCopies, scenario: str, major: str) -> None:
-    result = run_helm(
+@pytest.mark.parametrize("major", helm.HELM_VERSIONS)
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
+def test_lint_strict(charts: helm.ChartCopies, scenario: str, major: str) -> None:
+    result = helm.run_helm(
         major,
         [
             "lint",
             "--strict",
             str(charts.for_scenario(scenario)),
             "--values",
-            str(scenario_file(scenario)),
+            str(helm.scenario_file(scenario)),
         ],
         charts.home,
         check=False,
@@ -62,15 +51,15 @@ def test_lint_strict(charts: ChartCopies, scenario: str, major: str) -> None:
     assert "[ERROR]" not in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("major", HELM_VERSIONS)
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("major", helm.HELM_VERSIONS)
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
 def test_template_renders(rendered: dict[tuple[str, str], str], scenario: str, major: str) -> None:
     output = rendered[scenario, major]
     assert not output.startswith("RENDER FAILED"), output
     assert "kind: Deployment" in output
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
 def test_helm3_and_helm4_render_the_same(
     rendered: dict[tuple[str, str], str], scenario: str
 ) -> None:
@@ -104,19 +93,19 @@ def test_kubernetes_validate_strict(rendered_files: dict[str, Path]) -> None:
     assert unknown <= CRD_KINDS, lines
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
 def test_custom_resources_match_their_schema(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
     """ServiceMonitor and PrometheusRule against the subset of their CRDs the chart uses."""
     for kind in sorted(CRD_KINDS):
         schema = json.loads((SCHEMAS / f"{kind.lower()}.json").read_text())
-        for doc in by_kind(manifests[scenario], kind):
+        for doc in helm.by_kind(manifests[scenario], kind):
             jsonschema.validate(doc, schema)
 
 
 def test_values_yaml_is_valid_against_the_schema() -> None:
-    schema = json.loads((CHART / "values.schema.json").read_text())
-    jsonschema.validate(chart_values(), schema)
-    for scenario in SCENARIOS:
-        jsonschema.validate(chart_values(scenario), schema)
+    schema = json.loads((helm.CHART / "values.schema.json").read_text())
+    jsonschema.validate(helm.chart_values(), schema)
+    for scenario in helm.SCENARIOS:
+        jsonschema.validate(helm.chart_values(scenario), schema)

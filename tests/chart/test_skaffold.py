@@ -10,20 +10,10 @@ import re
 import pytest
 import yaml
 
-from .helm import (
-    CHART,
-    ROOT,
-    ChartCopies,
-    by_kind,
-    chart_values,
-    documents,
-    run_helm,
-    template,
-)
-from .helm import RELEASE as HELM_RELEASE
+from . import helm
 from .test_images import SERVICES, dockerfile_stages
 
-SKAFFOLD = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+SKAFFOLD = yaml.safe_load((helm.ROOT / "skaffold.yaml").read_text())
 (RELEASE,) = SKAFFOLD["deploy"]["helm"]["releases"]
 
 
@@ -68,26 +58,28 @@ def test_schema_version_and_artifacts() -> None:
 
 def test_image_values_come_from_the_build() -> None:
     templates = RELEASE["setValueTemplates"]
-    values = chart_values()
+    values = helm.chart_values()
     for service in SERVICES:
         key = sanitized(f"chatbot-{service}")
         assert templates[f"{service}.image.repository"] == f"{{{{.IMAGE_REPO_{key}}}}}"
         assert templates[f"{service}.image.tag"] == f"{{{{.IMAGE_TAG_{key}}}}}"
         assert {"repository", "tag"} <= set(values[service]["image"])
-    assert (ROOT / RELEASE["chartPath"]) == CHART
+    assert (helm.ROOT / RELEASE["chartPath"]) == helm.CHART
 
 
 @pytest.mark.parametrize("profile", [None, "dev"])
-def test_skaffold_deploys_the_chart(charts: ChartCopies, profile: str | None) -> None:
+def test_skaffold_deploys_the_chart(charts: helm.ChartCopies, profile: str | None) -> None:
     files, sets = skaffold_sets(profile)
     chart = charts.stubbed if profile == "dev" else charts.offline
-    result = template("4", chart, charts.home, values=[ROOT / f for f in files], sets=sets)
-    docs = documents(result.stdout)
+    result = helm.template(
+        "4", chart, charts.home, values=[helm.ROOT / f for f in files], sets=sets
+    )
+    docs = helm.documents(result.stdout)
     images = {
         d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"]["spec"][
             "containers"
         ][0]["image"]
-        for d in by_kind(docs, "Deployment")
+        for d in helm.by_kind(docs, "Deployment")
     }
     # The images Skaffold builds; the console's is not one yet (test_console's
     # test_skaffold_builds_the_console_image).
@@ -96,8 +88,8 @@ def test_skaffold_deploys_the_chart(charts: ChartCopies, profile: str | None) ->
     (forward,) = SKAFFOLD["portForward"]
     assert forward["namespace"] == RELEASE["namespace"]
     # The port-forward names the ingress Service the chart renders for this release name.
-    assert RELEASE["name"] == HELM_RELEASE
-    services = {s["metadata"]["name"]: s for s in by_kind(docs, "Service")}
+    assert RELEASE["name"] == helm.RELEASE
+    services = {s["metadata"]["name"]: s for s in helm.by_kind(docs, "Service")}
     assert forward["resourceType"] == "service"
     assert forward["resourceName"] in services
     ports = services[forward["resourceName"]]["spec"]["ports"]
@@ -105,15 +97,15 @@ def test_skaffold_deploys_the_chart(charts: ChartCopies, profile: str | None) ->
 
 
 @pytest.mark.parametrize("profile", [None, "dev"])
-def test_skaffold_values_lint_strict(charts: ChartCopies, profile: str | None) -> None:
+def test_skaffold_values_lint_strict(charts: helm.ChartCopies, profile: str | None) -> None:
     files, sets = skaffold_sets(profile)
     chart = charts.stubbed if profile == "dev" else charts.offline
     args = ["lint", "--strict", str(chart)]
     for path in files:
-        args += ["--values", str(ROOT / path)]
+        args += ["--values", str(helm.ROOT / path)]
     for item in sets:
         args += ["--set", item]
-    result = run_helm("4", args, charts.home, check=False)
+    result = helm.run_helm("4", args, charts.home, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[WARNING]" not in result.stdout, result.stdout
 
@@ -122,14 +114,14 @@ def test_profile_values_are_not_chart_scenarios() -> None:
     """Outside the chart: not packaged, and not rendered as a ci/ scenario."""
     files, _ = skaffold_sets("dev")
     for path in files:
-        assert (ROOT / path).is_file(), path
-        assert not (ROOT / path).resolve().is_relative_to(CHART), path
+        assert (helm.ROOT / path).is_file(), path
+        assert not (helm.ROOT / path).resolve().is_relative_to(helm.CHART), path
 
 
 def test_dev_profile_is_activated_by_skaffold_dev() -> None:
     (dev,) = [p for p in SKAFFOLD["profiles"] if p["name"] == "dev"]
     assert {"command": "dev"} in dev["activation"]
-    dev_values = yaml.safe_load((ROOT / dev["patches"][0]["value"]).read_text())
+    dev_values = yaml.safe_load((helm.ROOT / dev["patches"][0]["value"]).read_text())
     assert dev_values["nats"]["enabled"] is True
     assert (
         dev_values["publicBaseUrl"] == f"http://127.0.0.1:{SKAFFOLD['portForward'][0]['localPort']}"

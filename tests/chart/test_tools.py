@@ -15,21 +15,9 @@ import yaml
 from chatbot_conversation.tools import catalog
 from chatbot_conversation.tools.catalog import FunctionTool, Tools, load_tools
 
-from .helm import (
-    CHART,
-    HELM_VERSIONS,
-    SCENARIOS,
-    ChartCopies,
-    Doc,
-    by_kind,
-    chart_values,
-    named,
-    pod_spec,
-    refused,
-    rendered,
-)
+from . import helm
 
-TOOLS: Doc = {
+TOOLS: helm.Doc = {
     "functions": [
         {
             "name": "lookup_order",
@@ -80,55 +68,57 @@ OTHERS = ("chatbot-ingress", "chatbot-sender")
 
 
 def rendered_with(
-    charts: ChartCopies, tmp_path: Path, conversation: Doc, major: str = "4"
-) -> list[Doc]:
+    charts: helm.ChartCopies, tmp_path: Path, conversation: helm.Doc, major: str = "4"
+) -> list[helm.Doc]:
     """The default scenario with ``conversation`` values, rendered."""
-    return rendered(charts, tmp_path, {"conversation": conversation}, major=major)
+    return helm.rendered(charts, tmp_path, {"conversation": conversation}, major=major)
 
 
-def refused_with(charts: ChartCopies, tmp_path: Path, conversation: Doc, *sets: str) -> str:
+def refused_with(
+    charts: helm.ChartCopies, tmp_path: Path, conversation: helm.Doc, *sets: str
+) -> str:
     """The error of the default scenario with ``conversation`` values."""
-    return refused(charts, tmp_path, {"conversation": conversation}, *sets)
+    return helm.refused(charts, tmp_path, {"conversation": conversation}, *sets)
 
 
-def container(deployment: Doc) -> Doc:
-    found: list[Doc] = pod_spec(deployment)["containers"]
+def container(deployment: helm.Doc) -> helm.Doc:
+    found: list[helm.Doc] = helm.pod_spec(deployment)["containers"]
     assert len(found) == 1
     return found[0]
 
 
-def secret_refs(deployment: Doc) -> list[str]:
+def secret_refs(deployment: helm.Doc) -> list[str]:
     return [s["secretRef"]["name"] for s in container(deployment)["envFrom"] if "secretRef" in s]
 
 
-def pod_annotations(deployment: Doc) -> dict[str, str]:
+def pod_annotations(deployment: helm.Doc) -> dict[str, str]:
     found: dict[str, str] = deployment["spec"]["template"]["metadata"]["annotations"]
     return found
 
 
-@pytest.mark.parametrize("major", HELM_VERSIONS)
+@pytest.mark.parametrize("major", helm.HELM_VERSIONS)
 def test_the_tools_file_is_a_configmap_mounted_as_tools_file(
-    charts: ChartCopies, tmp_path: Path, major: str, monkeypatch: pytest.MonkeyPatch
+    charts: helm.ChartCopies, tmp_path: Path, major: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = rendered_with(charts, tmp_path, {"tools": TOOLS}, major)
-    configmap = named(docs, "ConfigMap", "chatbot-conversation-tools")
+    configmap = helm.named(docs, "ConfigMap", "chatbot-conversation-tools")
     assert configmap["data"] == {"tools.yaml": TOOLS_YAML}
     assert yaml.safe_load(configmap["data"]["tools.yaml"]) == TOOLS
     assert configmap["metadata"]["labels"]["app.kubernetes.io/component"] == "conversation"
 
-    settings = named(docs, "ConfigMap", "chatbot-conversation")["data"]
+    settings = helm.named(docs, "ConfigMap", "chatbot-conversation")["data"]
     assert settings["TOOLS_FILE"] == "/etc/chatbot/tools/tools.yaml"
-    deployment = named(docs, "Deployment", "chatbot-conversation")
+    deployment = helm.named(docs, "Deployment", "chatbot-conversation")
     assert MOUNT in container(deployment)["volumeMounts"]
-    assert {"name": "tools", "configMap": {"name": "chatbot-conversation-tools"}} in pod_spec(
+    assert {"name": "tools", "configMap": {"name": "chatbot-conversation-tools"}} in helm.pod_spec(
         deployment
     )["volumes"]
     assert "checksum/tools" in pod_annotations(deployment)
     assert secret_refs(deployment) == []  # no toolsSecret: the variables come from elsewhere
     for name in OTHERS:
-        other = named(docs, "Deployment", name)
-        assert "TOOLS_FILE" not in named(docs, "ConfigMap", name)["data"]
-        assert "tools" not in [v["name"] for v in pod_spec(other)["volumes"]]
+        other = helm.named(docs, "Deployment", name)
+        assert "TOOLS_FILE" not in helm.named(docs, "ConfigMap", name)["data"]
+        assert "tools" not in [v["name"] for v in helm.pod_spec(other)["volumes"]]
         assert "checksum/tools" not in pod_annotations(other)
 
     # The service takes the file as the chart writes it.
@@ -140,41 +130,41 @@ def test_the_tools_file_is_a_configmap_mounted_as_tools_file(
     assert tools.functions[0].headers == {"Authorization": "Bearer test"}
 
 
-@pytest.mark.parametrize("major", HELM_VERSIONS)
+@pytest.mark.parametrize("major", helm.HELM_VERSIONS)
 def test_tools_secret_values_become_a_secret_loaded_whole(
-    charts: ChartCopies, tmp_path: Path, major: str
+    charts: helm.ChartCopies, tmp_path: Path, major: str
 ) -> None:
     values = {"ORDERS_TOOL_AUTH": "Bearer s3cret", "CRM_MCP_AUTH": "Bearer crm"}
     docs = rendered_with(
         charts, tmp_path, {"tools": TOOLS, "toolsSecret": {"values": values}}, major
     )
-    secret = named(docs, "Secret", "chatbot-conversation-tools")
+    secret = helm.named(docs, "Secret", "chatbot-conversation-tools")
     assert secret["type"] == "Opaque"
     decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
     assert decoded == values
-    deployment = named(docs, "Deployment", "chatbot-conversation")
+    deployment = helm.named(docs, "Deployment", "chatbot-conversation")
     assert container(deployment)["envFrom"] == [
         {"configMapRef": {"name": "chatbot-conversation"}},
         {"secretRef": {"name": "chatbot-conversation-tools"}},
     ]
     assert "checksum/tools-secret" in pod_annotations(deployment)
     for name in OTHERS:
-        assert secret_refs(named(docs, "Deployment", name)) == []
+        assert secret_refs(helm.named(docs, "Deployment", name)) == []
 
 
 def test_tools_secret_existing_secret_is_loaded_and_not_rendered(
-    charts: ChartCopies, tmp_path: Path
+    charts: helm.ChartCopies, tmp_path: Path
 ) -> None:
     docs = rendered_with(
         charts, tmp_path, {"tools": TOOLS, "toolsSecret": {"existingSecret": "orders-tool"}}
     )
-    assert not [s for s in by_kind(docs, "Secret") if s["metadata"]["name"].endswith("-tools")]
-    deployment = named(docs, "Deployment", "chatbot-conversation")
+    assert not [s for s in helm.by_kind(docs, "Secret") if s["metadata"]["name"].endswith("-tools")]
+    deployment = helm.named(docs, "Deployment", "chatbot-conversation")
     assert secret_refs(deployment) == ["orders-tool"]
     assert "checksum/tools-secret" not in pod_annotations(deployment)
 
 
-def test_both_tools_secrets_are_refused(charts: ChartCopies, tmp_path: Path) -> None:
+def test_both_tools_secrets_are_refused(charts: helm.ChartCopies, tmp_path: Path) -> None:
     error = refused_with(
         charts,
         tmp_path,
@@ -187,11 +177,13 @@ def test_both_tools_secrets_are_refused(charts: ChartCopies, tmp_path: Path) -> 
     assert "not both" in error
 
 
-def test_a_change_rolls_the_conversation_pods_only(charts: ChartCopies, tmp_path: Path) -> None:
-    def snapshot(tools: Doc, secret: str) -> dict[str, dict[str, str]]:
+def test_a_change_rolls_the_conversation_pods_only(
+    charts: helm.ChartCopies, tmp_path: Path
+) -> None:
+    def snapshot(tools: helm.Doc, secret: str) -> dict[str, dict[str, str]]:
         values = {"tools": tools, "toolsSecret": {"values": {"ORDERS_TOOL_AUTH": secret}}}
         docs = rendered_with(charts, tmp_path, values)
-        return {d["metadata"]["name"]: pod_annotations(d) for d in by_kind(docs, "Deployment")}
+        return {d["metadata"]["name"]: pod_annotations(d) for d in helm.by_kind(docs, "Deployment")}
 
     before = snapshot(TOOLS, "a")
     tools_changed = snapshot({**TOOLS, "max_rounds": 7}, "a")
@@ -209,36 +201,36 @@ def test_a_change_rolls_the_conversation_pods_only(charts: ChartCopies, tmp_path
 
 @pytest.mark.parametrize(
     "scenario",
-    [s for s in SCENARIOS if not chart_values(s)["conversation"]["tools"]],
+    [s for s in helm.SCENARIOS if not helm.chart_values(s)["conversation"]["tools"]],
 )
-def test_no_tools_no_tools_objects(manifests: dict[str, list[Doc]], scenario: str) -> None:
+def test_no_tools_no_tools_objects(manifests: dict[str, list[helm.Doc]], scenario: str) -> None:
     docs = manifests[scenario]
     assert not [
         d
         for d in docs
         if d["kind"] in ("ConfigMap", "Secret") and d["metadata"]["name"].endswith("-tools")
     ]
-    for configmap in by_kind(docs, "ConfigMap"):
+    for configmap in helm.by_kind(docs, "ConfigMap"):
         assert "TOOLS_FILE" not in configmap.get("data", {})
-    for deployment in by_kind(docs, "Deployment"):
-        assert "tools" not in [v["name"] for v in pod_spec(deployment)["volumes"]]
+    for deployment in helm.by_kind(docs, "Deployment"):
+        assert "tools" not in [v["name"] for v in helm.pod_spec(deployment)["volumes"]]
         assert secret_refs(deployment) == []
         assert not [key for key in pod_annotations(deployment) if key.startswith("checksum/tools")]
 
 
 def test_the_defaults_have_no_tools() -> None:
-    conversation = chart_values()["conversation"]
+    conversation = helm.chart_values()["conversation"]
     assert conversation["tools"] == {}
     assert conversation["toolsSecret"] == {"existingSecret": "", "values": {}}
 
 
 def test_production_allows_its_in_cluster_tool_endpoints(
-    manifests: dict[str, list[Doc]],
+    manifests: dict[str, list[helm.Doc]],
 ) -> None:
     """The example tool endpoint runs in the cluster, so the scenario allows its egress."""
-    values = chart_values("production")
+    values = helm.chart_values("production")
     docs = manifests["production"]
-    policy = named(docs, "NetworkPolicy", "chatbot-conversation")
+    policy = helm.named(docs, "NetworkPolicy", "chatbot-conversation")
     ports = {port["port"] for rule in policy["spec"]["egress"] for port in rule.get("ports", [])}
     urls = [urlsplit(f["url"]) for f in values["conversation"]["tools"]["functions"]]
     in_cluster = [url for url in urls if str(url.hostname).endswith(".svc")]
@@ -316,7 +308,7 @@ def test_production_allows_its_in_cluster_tool_endpoints(
     ],
 )
 def test_values_the_service_would_refuse_are_refused(
-    charts: ChartCopies, tmp_path: Path, conversation: Doc, sets: list[str], message: str
+    charts: helm.ChartCopies, tmp_path: Path, conversation: helm.Doc, sets: list[str], message: str
 ) -> None:
     assert message in refused_with(charts, tmp_path, conversation, *sets)
 
@@ -324,7 +316,7 @@ def test_values_the_service_would_refuse_are_refused(
 def test_the_schema_follows_the_tools_file() -> None:
     """values.schema.json's tools are the service's: the same fields, the same required ones,
     the same hosted types (a new field or type in the service needs one in the chart)."""
-    definitions = json.loads((CHART / "values.schema.json").read_text())["definitions"]
+    definitions = json.loads((helm.CHART / "values.schema.json").read_text())["definitions"]
     assert set(definitions["tools"]["properties"]) == set(Tools.model_fields)
     function = definitions["toolFunction"]
     assert set(function["properties"]) == set(FunctionTool.model_fields)

@@ -18,20 +18,7 @@ from chatbot_ingress.config import IngressSettings
 from chatbot_sender.config import SenderSettings
 from hack import chart_readme
 
-from .helm import (
-    CHART,
-    SCENARIOS,
-    ChartCopies,
-    Doc,
-    by_kind,
-    chart_values,
-    container_env,
-    documents,
-    pod_spec,
-    scenario_file,
-    template,
-    tools_env,
-)
+from . import helm
 
 SETTINGS: dict[str, type[BaseSettings]] = {
     "ingress": IngressSettings,
@@ -47,7 +34,7 @@ OPEN_OBJECTS = {"#/definitions/hostedTool"}
 
 
 def test_every_key_is_commented_and_the_readme_is_current() -> None:
-    text = (CHART / "values.yaml").read_text()
+    text = (helm.CHART / "values.yaml").read_text()
     import yaml
 
     _, missing = chart_readme.parameters(yaml.safe_load(text), chart_readme.comments(text))
@@ -82,7 +69,7 @@ def _resolved(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 def test_schema_is_strict() -> None:
     """Every object with declared properties refuses others (shared definitions included),
     except the NATS chart's values."""
-    schema = json.loads((CHART / "values.schema.json").read_text())
+    schema = json.loads((helm.CHART / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
     found = _objects(schema)
     for name, definition in schema["definitions"].items():
@@ -96,7 +83,7 @@ def test_schema_is_strict() -> None:
 
 def test_the_components_share_their_definitions() -> None:
     """What the components have in common is one definition each, not a copy each."""
-    schema = json.loads((CHART / "values.schema.json").read_text())
+    schema = json.loads((helm.CHART / "values.schema.json").read_text())
     components = [schema["properties"][name]["properties"] for name in SETTINGS]
     shared = set.intersection(*(set(props) for props in components)) - {"settings", "service"}
     for key in sorted(shared):
@@ -110,8 +97,8 @@ def test_schema_covers_values_yaml_and_nothing_more() -> None:
     """The schema's properties are exactly values.yaml's parameters (the NATS chart's aside)."""
     import yaml
 
-    schema = json.loads((CHART / "values.schema.json").read_text())
-    text = (CHART / "values.yaml").read_text()
+    schema = json.loads((helm.CHART / "values.schema.json").read_text())
+    text = (helm.CHART / "values.yaml").read_text()
     values = yaml.safe_load(text)
     docs = chart_readme.comments(text)
 
@@ -133,12 +120,12 @@ def test_schema_covers_values_yaml_and_nothing_more() -> None:
     compare(values, schema, "")
 
 
-def _fails(charts: ChartCopies, *sets: str, values: list[Path] | None = None) -> str:
-    result = template(
+def _fails(charts: helm.ChartCopies, *sets: str, values: list[Path] | None = None) -> str:
+    result = helm.template(
         "4",
         charts.offline,
         charts.home,
-        values=values or [scenario_file("default")],
+        values=values or [helm.scenario_file("default")],
         sets=list(sets),
         check=False,
     )
@@ -146,28 +133,28 @@ def _fails(charts: ChartCopies, *sets: str, values: list[Path] | None = None) ->
     return result.stderr
 
 
-def test_secrets_are_required_unless_an_existing_secret_is_named(charts: ChartCopies) -> None:
-    error = _fails(charts, "nats.url=nats://nats:4222", values=[CHART / "values.yaml"])
+def test_secrets_are_required_unless_an_existing_secret_is_named(charts: helm.ChartCopies) -> None:
+    error = _fails(charts, "nats.url=nats://nats:4222", values=[helm.CHART / "values.yaml"])
     assert "secrets.openaiApiKey is required" in error
     assert "existingSecret" in error
     error = _fails(charts, "secrets.userKeySecret=")
     assert "secrets.userKeySecret is required" in error
 
 
-def test_existing_secret_renders_no_secret(charts: ChartCopies) -> None:
-    result = template(
+def test_existing_secret_renders_no_secret(charts: helm.ChartCopies) -> None:
+    result = helm.template(
         "4",
         charts.offline,
         charts.home,
-        values=[scenario_file("default")],
+        values=[helm.scenario_file("default")],
         sets=[
             "secrets.existingSecret=creds",
             "secrets.openaiApiKey=",
             "secrets.existingSecretKeys.openaiApiKey=openai",
         ],
     )
-    docs = documents(result.stdout)
-    assert by_kind(docs, "Secret") == []
+    docs = helm.documents(result.stdout)
+    assert helm.by_kind(docs, "Secret") == []
     refs = {
         (
             entry["name"],
@@ -176,7 +163,7 @@ def test_existing_secret_renders_no_secret(charts: ChartCopies) -> None:
         )
         for doc in docs
         if doc["kind"] in ("Deployment", "Pod")
-        for container in pod_spec(doc)["containers"]
+        for container in helm.pod_spec(doc)["containers"]
         for entry in container.get("env", [])
         if "secretKeyRef" in entry.get("valueFrom", {})
     }
@@ -206,39 +193,39 @@ def test_existing_secret_renders_no_secret(charts: ChartCopies) -> None:
     ],
 )
 def test_bad_values_fail_with_a_clear_message(
-    charts: ChartCopies, sets: list[str], message: str
+    charts: helm.ChartCopies, sets: list[str], message: str
 ) -> None:
     assert message in _fails(charts, *sets)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
 def test_every_variable_is_a_setting_the_service_reads(
-    manifests: dict[str, list[Doc]], scenario: str
+    manifests: dict[str, list[helm.Doc]], scenario: str
 ) -> None:
-    for deployment in by_kind(manifests[scenario], "Deployment"):
+    for deployment in helm.by_kind(manifests[scenario], "Deployment"):
         component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         fields = {name.upper() for name in SETTINGS[component].model_fields}
-        env = container_env(manifests[scenario], deployment)
+        env = helm.container_env(manifests[scenario], deployment)
         unknown = {name for name in env if name not in fields and not name.startswith("OTEL_")}
         assert unknown == set(), f"{component} does not read {sorted(unknown)}"
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", helm.SCENARIOS)
 def test_services_accept_the_rendered_settings(
-    manifests: dict[str, list[Doc]],
+    manifests: dict[str, list[helm.Doc]],
     scenario: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     docs = manifests[scenario]
-    for deployment in by_kind(docs, "Deployment"):
+    for deployment in helm.by_kind(docs, "Deployment"):
         component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         settings_class = SETTINGS[component]
-        env = container_env(docs, deployment)
+        env = helm.container_env(docs, deployment)
         if "OPENAI_INSTRUCTIONS_FILE" in env:
             (configmap,) = [
                 c
-                for c in by_kind(docs, "ConfigMap")
+                for c in helm.by_kind(docs, "ConfigMap")
                 if c["metadata"]["name"].endswith("-instructions")
             ]
             path = tmp_path / "instructions.txt"
@@ -246,12 +233,14 @@ def test_services_accept_the_rendered_settings(
             env["OPENAI_INSTRUCTIONS_FILE"] = str(path)
         if "TOOLS_FILE" in env:
             (configmap,) = [
-                c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-tools")
+                c
+                for c in helm.by_kind(docs, "ConfigMap")
+                if c["metadata"]["name"].endswith("-tools")
             ]
             path = tmp_path / "tools.yaml"
             path.write_text(configmap["data"]["tools.yaml"])
             env["TOOLS_FILE"] = str(path)
-            env.update(tools_env(docs, deployment))  # the headers' variables, from the Secret
+            env.update(helm.tools_env(docs, deployment))  # the headers' variables, from the Secret
         fields = {name.upper() for name in settings_class.model_fields}
         for name in list(os.environ):
             if name.upper() in fields:
@@ -260,6 +249,6 @@ def test_services_accept_the_rendered_settings(
             monkeypatch.setenv(name, value)
         settings = settings_class()
         assert getattr(settings, "host") == "0.0.0.0"  # noqa: B009, S104 - inside the pod
-        values = chart_values(scenario)
+        values = helm.chart_values(scenario)
         assert getattr(settings, "nats_replicas") == values["nats"]["streamReplicas"]  # noqa: B009
         monkeypatch.undo()
