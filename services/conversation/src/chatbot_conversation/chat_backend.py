@@ -24,7 +24,7 @@ from .handoff import tool as handoff_tool
 from .handoff.tool import asked_for_a_person
 from .history import trim_history, turn_tokens
 from .inputs import Prompt
-from .llm import ModelReply, ModelRequests, Remember, Said, Usage
+from .llm import Context, ModelReply, ModelRequests, Said, Usage
 from .state import ChatTurn, StoredCall
 from .tools import ToolCall, ToolRunner, TurnRef
 from .tools.rounds import ToolRounds
@@ -162,13 +162,7 @@ class ChatBackend:
         self._tools: list[ChatCompletionToolUnionParam] = params  # type: ignore[assignment]
 
     async def reply(
-        self,
-        *,
-        turn: TurnRef,
-        prompts: Sequence[Prompt],
-        conversation_id: str | None,
-        history: tuple[ChatTurn, ...],
-        remember: Remember,
+        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: Context
     ) -> ModelReply:
         """Answer ``prompts`` after as much of ``history`` as the budget allows, running the
         function calls the model asks for on the way.
@@ -177,7 +171,7 @@ class ChatBackend:
         """
         asked = tuple(ChatTurn(role="user", content=prompt.as_text()) for prompt in prompts)
         room = self._budget - sum(turn_tokens(message) for message in asked)
-        sent = trim_history(history, room)
+        sent = trim_history(context.history, room)
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": self._instructions},
             *(_param(message) for message in sent),
@@ -213,17 +207,11 @@ class ChatBackend:
         return ModelReply(text=text, conversation_id=None, history=kept, usage=usage)
 
     async def record(
-        self,
-        *,
-        user_key: str,
-        said: Sequence[Said],
-        conversation_id: str | None,
-        history: tuple[ChatTurn, ...],
-        remember: Remember,
+        self, *, user_key: str, said: Sequence[Said], context: Context
     ) -> tuple[str | None, tuple[ChatTurn, ...]]:
         """``history`` with ``said`` added, trimmed to the budget."""
         added = tuple(ChatTurn(role=line.role, content=line.text) for line in said)
-        return conversation_id, trim_history((*history, *added), self._budget)
+        return context.conversation_id, trim_history((*context.history, *added), self._budget)
 
     async def forget(self, conversation_id: str | None) -> str:
         """Nothing to delete: the history is in the user's state."""

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from .lease import Lease
-from .llm import Backend, Said
+from .llm import Backend, Context, Said
 from .outcome import Afterwards
 from .retry import ModelCallError
 from .state import ConversationState
@@ -29,9 +29,7 @@ def recording(backend: Backend, lease: Lease, said: Sequence[Said]) -> Afterward
             conversation_id, history = await backend.record(
                 user_key=lease.key,
                 said=said,
-                conversation_id=state.conversation_id,
-                history=state.history,
-                remember=lease.remember_conversation,
+                context=Context(state.conversation_id, state.history, lease.remember_conversation),
             )
         except ModelCallError as error:
             log.warning("context not recorded (%s)", error, extra={"user_key": lease.key})

@@ -28,6 +28,7 @@ from .tools import TurnRef
 
 __all__ = [
     "Backend",
+    "Context",
     "ModelCalls",
     "ModelReply",
     "ModelRequests",
@@ -104,6 +105,16 @@ Remember = Callable[[str], Awaitable[None]]
 """Keeps the id of a conversation a backend just created, before anything is asked in it."""
 
 
+@dataclass(frozen=True)
+class Context:
+    """What the model knows of a user: their Conversation's id or the history we keep, and
+    where a conversation made for them is remembered."""
+
+    conversation_id: str | None
+    history: tuple[ChatTurn, ...]
+    remember: Remember
+
+
 class Backend(Protocol):
     """Answers a user's messages, continuing their conversation.
 
@@ -112,23 +123,11 @@ class Backend(Protocol):
     """
 
     async def reply(
-        self,
-        *,
-        turn: TurnRef,
-        prompts: Sequence[Prompt],
-        conversation_id: str | None,
-        history: tuple[ChatTurn, ...],
-        remember: Remember,
+        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: Context
     ) -> ModelReply: ...
 
     async def record(
-        self,
-        *,
-        user_key: str,
-        said: Sequence[Said],
-        conversation_id: str | None,
-        history: tuple[ChatTurn, ...],
-        remember: Remember,
+        self, *, user_key: str, said: Sequence[Said], context: Context
     ) -> tuple[str | None, tuple[ChatTurn, ...]]:
         """Add ``said`` to the user's context; the conversation id and history to keep."""
         ...

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from .handoff import tool as handoff_tool
 from .handoff.tool import HandoffAsk, asked_for_a_person
 from .inputs import Prompt
-from .llm import ModelReply, ModelRequests, Remember, Said, Usage
+from .llm import Context, ModelReply, ModelRequests, Remember, Said, Usage
 from .metrics import CONVERSATIONS_REPLACED
 from .retry import ModelCallError
 from .state import ChatTurn
@@ -170,17 +170,12 @@ class ResponsesBackend:
         ) + ([handoff_tool.request_param()] if handoff else [])
 
     async def reply(
-        self,
-        *,
-        turn: TurnRef,
-        prompts: Sequence[Prompt],
-        conversation_id: str | None,
-        history: tuple[ChatTurn, ...],
-        remember: Remember,
+        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: Context
     ) -> ModelReply:
         """Answer ``prompts`` in the user's conversation, creating it when there is none."""
+        conversation_id = context.conversation_id
         if conversation_id is None:
-            conversation_id = await self._new_conversation(turn.user_key, remember)
+            conversation_id = await self._new_conversation(turn.user_key, context.remember)
         try:
             text, usage, handoff = await self._answer(turn, prompts, conversation_id)
         except ModelCallError as error:
@@ -193,29 +188,24 @@ class ResponsesBackend:
                 "without the user's earlier context",
                 extra={"user_key": turn.user_key, "conversation_id": conversation_id},
             )
-            conversation_id = await self._new_conversation(turn.user_key, remember)
+            conversation_id = await self._new_conversation(turn.user_key, context.remember)
             text, usage, handoff = await self._converse(turn, turn_input(prompts), conversation_id)
         return ModelReply(
             text=text, conversation_id=conversation_id, history=(), usage=usage, handoff=handoff
         )
 
     async def record(
-        self,
-        *,
-        user_key: str,
-        said: Sequence[Said],
-        conversation_id: str | None,
-        history: tuple[ChatTurn, ...],
-        remember: Remember,
+        self, *, user_key: str, said: Sequence[Said], context: Context
     ) -> tuple[str | None, tuple[ChatTurn, ...]]:
         """Add ``said`` to the user's Conversation as messages (created when there is none)."""
+        conversation_id = context.conversation_id
         if conversation_id is None:
-            conversation_id = await self._new_conversation(user_key, remember)
+            conversation_id = await self._new_conversation(user_key, context.remember)
         items: ResponseInputParam = [
             {"type": "message", "role": line.role, "content": line.text} for line in said
         ]
         await self._add_items(conversation_id, items)
-        return conversation_id, history
+        return conversation_id, context.history
 
     async def forget(self, conversation_id: str | None) -> str:
         """Delete the user's OpenAI Conversation (its items with it)."""
