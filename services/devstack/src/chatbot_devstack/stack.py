@@ -12,16 +12,9 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from . import processes
 from .environment import LocalModes, local_environment, local_modes
 from .ports import Ports, port_is_free
-from .processes import (
-    ManagedProcess,
-    ProcessSpec,
-    Sink,
-    StackError,
-    find_executable,
-    nats_server_spec,
-)
 
 __all__ = ["PARTS", "LocalStack", "running_stack", "started_stack"]
 
@@ -40,7 +33,7 @@ class LocalStack:
         ports: Ports | None = None,
         run_dir: Path,
         environment: Mapping[str, str],
-        sink: Sink,
+        sink: processes.Sink,
         parts: Sequence[str] = PARTS,
     ) -> None:
         if unknown := set(parts) - set(PARTS):
@@ -50,7 +43,7 @@ class LocalStack:
         self.run_dir = run_dir
         self.env = local_environment(ports, environment)
         self._sink = sink
-        self.processes: dict[str, ManagedProcess] = {}
+        self.processes: dict[str, processes.ManagedProcess] = {}
 
     @property
     def modes(self) -> LocalModes:
@@ -65,23 +58,25 @@ class LocalStack:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{getattr(self.ports, name)}"
 
-    def _spec(self, name: str) -> ProcessSpec:
+    def _spec(self, name: str) -> processes.ProcessSpec:
         port = getattr(self.ports, name)
         if name == "nats":
-            return nats_server_spec(port, self.run_dir / "jetstream")
+            return processes.nats_server_spec(port, self.run_dir / "jetstream")
         if name == "sandbox":
             env = self.env | {"SANDBOX_HOST": "127.0.0.1", "SANDBOX_PORT": str(port)}
             url = f"http://127.0.0.1:{port}/healthz"
         else:
             env = self.env | {"HOST": "127.0.0.1", "PORT": str(port)}
             url = f"http://127.0.0.1:{port}/readyz"
-        return ProcessSpec(name, [find_executable(f"chatbot-{name}")], env, ready_url=url)
+        return processes.ProcessSpec(
+            name, [processes.find_executable(f"chatbot-{name}")], env, ready_url=url
+        )
 
     def _check_ports(self) -> None:
         ports = [(name, getattr(self.ports, name)) for name in self.parts]
         if busy := [(name, port) for name, port in ports if not port_is_free(port)]:
             listed = ", ".join(f"{port} ({name}, {name.upper()}_PORT)" for name, port in busy)
-            raise StackError(
+            raise processes.StackError(
                 f"ports already in use: {listed}. Is another `make run` running? Stop it, or "
                 "choose other ports."
             )
@@ -94,7 +89,7 @@ class LocalStack:
             for group in (("nats",), ("sandbox",), SERVICES):
                 starting = [name for name in group if name in self.parts]
                 for name in starting:
-                    self.processes[name] = ManagedProcess(self._spec(name), self._sink)
+                    self.processes[name] = processes.ManagedProcess(self._spec(name), self._sink)
                     self.processes[name].start()
                 for name in starting:
                     await self.processes[name].ready(timeout)
@@ -124,7 +119,7 @@ async def running_stack(
     *,
     run_dir: Path,
     environment: Mapping[str, str],
-    sink: Sink,
+    sink: processes.Sink,
     ports: Ports | None = None,
     parts: Sequence[str] = PARTS,
 ) -> AsyncIterator[LocalStack]:
@@ -145,7 +140,7 @@ def started_stack(
     *,
     run_dir: Path | None = None,
     environment: Mapping[str, str],
-    sink: Sink,
+    sink: processes.Sink,
     ports: Ports | None = None,
     parts: Sequence[str] = PARTS,
 ) -> Iterator[LocalStack]:
