@@ -28,6 +28,11 @@ hosted:
      headers_from_env: {Authorization: CRM_MCP_AUTH}}
 max_rounds: 8
 """
+ORDER_SCHEMA = {
+    "type": "object",
+    "properties": {"order": {"type": "string"}},
+    "required": ["order"],
+}
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -49,11 +54,7 @@ def test_the_documented_example_is_read_with_its_secret_headers(
         "type": "function",
         "name": "lookup_order",
         "description": "Look up an order by its number.",
-        "parameters": {
-            "type": "object",
-            "properties": {"order": {"type": "string"}},
-            "required": ["order"],
-        },
+        "parameters": ORDER_SCHEMA,
         "strict": False,
     }
     assert [hosted.request_param() for hosted in tools.hosted] == [
