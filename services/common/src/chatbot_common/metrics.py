@@ -1,22 +1,7 @@
 """The Prometheus metrics every worker shares, and how ``/metrics`` is rendered.
 
-The consumer metrics are the ones an operator needs to see a worker fall behind or run full:
-
-- ``chatbot_consumer_pending_messages`` and ``chatbot_consumer_ack_pending_messages``: the
-  durable consumer's lag as the NATS server reports it (``consumer_info``), refreshed every few
-  seconds by :class:`ConsumerLagReporter` while the consumer loop runs. Every replica of a
-  service reports the same shared consumer, so dashboards take ``max``, never ``sum``.
-- ``chatbot_consumer_in_flight_messages`` and ``chatbot_consumer_max_in_flight_messages``:
-  messages in hand against the process's concurrency limit (saturation). The in-flight value is
-  read at scrape time, so handling a message costs nothing extra.
-
-Labels are fixed words only (the consumer's durable name, the outcome). A service creates the
-series it knows up front at import (dashboards then show zeros rather than gaps, and
-``increase()`` sees a counter's first step); series whose label values are settings (the model
-name) are created by a hook registered with :func:`at_start`, which the worker app runs with its
-settings before it takes work. prometheus_client's ``*_created`` series are switched off here for
-every service: Prometheus does not use them from the text format, and they would double the
-number of series.
+The rules every metric follows (labels, series made up front, no ``*_created``) are in
+docs/metrics.md.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""The pull-consumer loop shared by the worker services.
-
-It fetches only as many messages as it has free slots (the per-process concurrency limit), runs
-each in its own task so one slow message never holds up another, and leaves acknowledgement to
-the handler: a handler acks after its own output is durably published. A handler that raises
-gets its message back on the stream with a growing delay; nothing is dropped silently.
-
-While it runs, the loop also keeps its consumer's metrics (:mod:`.metrics`): outcomes and
-handling time per message, messages in hand against the limit, and the consumer's lag.
-"""
+"""The pull-consumer loop shared by the worker services: fetch what free slots allow, one task
+per message, the handler acks, a failure comes back with a growing delay (docs/architecture.md,
+*The worker loop*)."""
 
 from __future__ import annotations
 
