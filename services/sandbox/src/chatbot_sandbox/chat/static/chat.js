@@ -1,25 +1,15 @@
 // The sandbox chat page: pick a user, send messages as signed webhooks (through the sandbox),
 // and show the replies live from the sandbox's event stream; and the agent desk, where a person
 // answers the users handed to the sandbox's Chatwoot. No framework, no build step.
-// A module: it runs once the page is parsed, in strict mode.
 
 const API = "/_sandbox/chat";
-const UPLOAD = "/_sandbox/twilio/media";
 const DESK = "/_sandbox/chatwoot/conversations";
-const DESK_ORDER = ["open", "pending", "snoozed", "resolved"]; // the desk lists open ones first
+const DESK_ORDER = ["open", "pending", "resolved"]; // the desk lists open ones first
 const STORAGE = "chatbot-sandbox-chat";
 const FAILED = new Set(["failed", "undelivered", "canceled"]);
-// A status's glyph (kept in the text for screen readers, copy and paste, and tests) and icon.
-const TICKS = { sent: ["✓", "sent"], delivered: ["✓✓", "double"], read: ["✓✓", "double"] };
-const COLOURS = ["#06cf9c", "#25a3e1", "#a35ddb", "#ef6950", "#d99a06", "#53bdeb", "#e26ab6"];
-const MEDIA_LABELS = { image: "📷 Photo", audio: "🎤 Audio" };
-const RECORDING_TYPES = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"];
-const PROVIDERS = {
-  // provider: [what the header says, what its tooltip says]
-  sandbox: ["echo, not a real model", "the sandbox's local echo responder, not a real model"],
-  openai: ["OpenAI", "OpenAI"],
-  compatible: ["compatible server", "OpenAI-compatible server"],
-};
+const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓" }; // else a clock, or "!" (failed)
+const FILE_LABELS = { image: "📷 Photo", audio: "🎤 Audio" };
+const MODEL_KINDS = { sandbox: "echo, not a real model", openai: "OpenAI" }; // or "compatible"
 
 const state = {
   config: null,
@@ -27,8 +17,6 @@ const state = {
   current: null, // number
   messages: new Map(), // id -> message
   typingUntil: new Map(), // number -> Date
-  unread: new Map(), // number -> count
-  typingTimer: null,
   pending: [], // files chosen with the paperclip, sent with the next message
   recorder: null, // the MediaRecorder while a voice note is being recorded
   desk: [], // the fake Chatwoot's conversations, each with its messages, open ones first
@@ -36,10 +24,9 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
-const icon = (name) => $(`icon-${name}`).content.cloneNode(true); // a <template> in the page
 const rowOf = (id) => document.querySelector(`.msg[data-id="${CSS.escape(id)}"]`);
 const kindOf = (contentType) => (contentType || "").split("/")[0];
-const fileLabel = (kind) => MEDIA_LABELS[kind] ?? "📄 File"; // kind: image, audio, video, ...
+const fileLabel = (kind) => FILE_LABELS[kind] ?? "📄 File"; // kind: image, audio, video, ...
 const userMessages = (number) => [...state.messages.values()].filter((m) => m.user === number);
 const isTyping = (number) => state.typingUntil.get(number) > new Date(); // false if none
 
@@ -58,10 +45,9 @@ const link = (className, href, ...children) =>
 // ---- formatting ----
 
 function normalise(raw) {
-  let number = raw.trim().replace(/^whatsapp:/, "");
-  number = number.replace(/[\s\-().]/g, "");
-  if (number.startsWith("00")) number = "+" + number.slice(2);
-  else if (!number.startsWith("+")) number = "+" + number;
+  let number = raw.trim().replace(/^whatsapp:/, "").replace(/[\s\-().]/g, "");
+  if (number.startsWith("00")) number = number.slice(2);
+  if (!number.startsWith("+")) number = "+" + number;
   return /^\+[1-9][0-9]{6,14}$/.test(number) ? number : null;
 }
 
@@ -70,23 +56,8 @@ function prettyNumber(number) {
   return m ? `+1 ${m[1]} ${m[2]} ${m[3]}` : number;
 }
 
-function colourOf(number) {
-  let hash = 0;
-  for (const c of number) hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
-  return COLOURS[hash % COLOURS.length];
-}
-
 const time = (iso) =>
   new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-
-function dayLabel(iso) {
-  const date = new Date(iso);
-  const yesterday = new Date();
-  yesterday.setDate(yesterday.getDate() - 1);
-  if (date.toDateString() === new Date().toDateString()) return "Today";
-  if (date.toDateString() === yesterday.toDateString()) return "Yesterday";
-  return date.toLocaleDateString([], { day: "numeric", month: "long", year: "numeric" });
-}
 
 // WhatsApp's formatting (```block```, `code`, *bold*, _italic_, ~strike~), then links: the
 // text of group n goes into an element FORMAT_TAGS[n - 1], or a link.
@@ -128,41 +99,38 @@ function save() {
   localStorage.setItem(STORAGE, JSON.stringify({ current: state.current, custom, desk }));
 }
 
+// The users in the sidebar; and in the header, "typing…" or who you chat as, and with whom.
 function renderUsers() {
   const items = [...state.users.values()].map((user) => el("li", null, userButton(user)));
   $("user-list").replaceChildren(...items);
+  const business = prettyNumber(state.config.business_number.replace(/^whatsapp:/, ""));
+  const subtitle = `business account ${business} · you are ${state.users.get(state.current).name}`;
+  $("subtitle").textContent = isTyping(state.current) ? "typing…" : subtitle;
 }
 
+// A user: a name's initial (or a number's last two digits), the last message and its time.
 function userButton({ number, name }) {
-  const initial = name.startsWith("+") ? icon("person") : name[0].toUpperCase();
-  const avatar = el("span", "avatar", initial);
-  avatar.style.background = colourOf(number);
+  const initial = name.startsWith("+") ? number.slice(-2) : name[0];
   const last = userMessages(number).at(-1);
-  const typing = isTyping(number);
   let preview = prettyNumber(number);
-  if (last) preview = (last.direction === "in" ? "You: " : "") + (last.body || mediaLabel(last));
-  if (typing) preview = "typing…";
-  const unread = number === state.current ? 0 : state.unread.get(number) || 0;
-  const when = last && el("span", "user-time", time(last.at));
-  const badge = unread > 0 && el("span", "unread", unread);
-  const previewClass = typing ? "user-preview typing" : "user-preview";
-  const text = el(
-    "span",
-    "user-text",
-    el("span", "user-row", el("span", "user-name", name), when),
-    el("span", "user-row", el("span", previewClass, preview), badge),
-  );
+  if (last) preview = (last.direction === "in" ? "You: " : "") + (last.body || "📎 Attachment");
+  if (isTyping(number)) preview = "typing…";
   const current = String(number === state.current);
   const onclick = () => selectUser(number);
-  const button = el("button", { className: "user", type: "button", ariaCurrent: current, onclick });
+  const button = el(
+    "button",
+    { className: "user", type: "button", ariaCurrent: current, onclick },
+    el("span", { className: "avatar", ariaHidden: "true" }, initial),
+    el("span", "user-name", name),
+    last && el("span", "user-time", time(last.at)),
+    el("span", "user-preview", preview),
+  );
   button.dataset.number = number;
-  button.append(avatar, text);
   return button;
 }
 
 function selectUser(number) {
   state.current = number;
-  state.unread.set(number, 0);
   save();
   $("app").classList.remove("users-open");
   renderUsers();
@@ -172,38 +140,27 @@ function selectUser(number) {
 
 // ---- the thread ----
 
-// A new day starts with its label; the first bubble of a run from one side has a tail.
+// A bubble: the attachments, the text, links to a reply's media, then the time and ticks; and
+// under it, why it failed.
 function appendBubble(message) {
-  const thread = $("thread");
-  const rows = thread.querySelectorAll(".msg");
-  const previous = state.messages.get(rows[rows.length - 1]?.dataset.id);
-  const day = dayLabel(message.at);
-  const newDay = !previous || dayLabel(previous.at) !== day;
-  if (newDay) thread.append(el("div", "day", day));
-  const row = bubble(message);
-  if (newDay || previous.direction !== message.direction) row.classList.add("first");
-  thread.append(row);
-  updateBubble(row, message);
-}
-
-function bubble(message) {
   const media = message.media || [];
-  const box = el("div", "bubble", ...media.map(attachment));
-  if (message.body || !media.length) {
-    const command = /^\/\w+$/.test(message.body.trim());
-    box.append(el("span", command ? "text command" : "text", formatted(message.body)));
-  }
+  const command = /^\/\w+$/.test(message.body.trim());
+  const text = (message.body || !media.length) && formatted(message.body);
+  const ticks = el("span", { className: "ticks", role: "img" });
   const links = media.length ? [] : message.media_urls || [];
-  box.append(...links.map((url) => link("media", url, `Attachment: ${url}`)));
-  // WhatsApp's trick: an invisible copy of the time at the end of the text keeps room for
-  // the real one, which sits in the bottom right corner.
-  box.append(
-    el("span", { className: "meta-spacer", ariaHidden: "true" }, time(message.at)),
-    el("span", "meta", el("time", { dateTime: message.at }, time(message.at)), el("span", "ticks")),
+  const box = el(
+    "div",
+    "bubble",
+    ...media.map(attachment),
+    text && el("span", command ? "text command" : "text", text),
+    ...links.map((url) => link("media", url, `Attachment: ${url}`)),
+    el("span", "meta", time(message.at), ticks),
   );
   const row = el("div", message.direction === "in" ? "msg mine" : "msg theirs", box);
+  row.append(el("div", "error"));
   row.dataset.id = message.id;
-  return row;
+  $("thread").append(row);
+  updateBubble(row, message);
 }
 
 // A user's photo (a thumbnail), voice note or audio file (a player), or other file (a name).
@@ -217,35 +174,14 @@ function attachment({ content_type: type, preview_url: src }) {
   return el("span", "attachment file", `📄 ${type || "file"}`);
 }
 
-function mediaLabel(message) {
-  const first = message.media?.[0];
-  if (!first) return message.media_urls?.length ? "📎 Attachment" : "";
-  return fileLabel(kindOf(first.content_type));
-}
-
-// The ticks and, under a failed message, why it failed.
-function updateBubble(row, message) {
-  const { status, error } = message;
+function updateBubble(row, { status, error }) {
   const failed = FAILED.has(status);
-  const [glyph, name] = failed ? ["!", "failed"] : (TICKS[status] ?? ["", "clock"]);
   const ticks = row.querySelector(".ticks");
-  ticks.className = failed ? "ticks failed" : status === "read" ? "ticks read" : "ticks";
+  ticks.className = `ticks ${failed ? "failed" : status}`;
+  ticks.textContent = failed ? "!" : (TICKS[status] ?? "◷");
   Object.assign(ticks, { title: error || status, ariaLabel: status });
-  ticks.replaceChildren(icon(name), glyph && el("span", "visually-hidden", glyph));
+  row.querySelector(".error").textContent = (failed && error) || "";
   row.dataset.status = status;
-  const next = row.nextElementSibling;
-  const errorLine = next?.classList.contains("error-line") ? next : null;
-  if (failed && error) {
-    if (errorLine) errorLine.textContent = error;
-    else row.after(el("div", "error-line", error));
-  } else {
-    errorLine?.remove();
-  }
-}
-
-function nearBottom() {
-  const box = $("messages");
-  return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
 }
 
 function scrollDown() {
@@ -258,7 +194,6 @@ function renderThread() {
     appendBubble(message);
     markRead(message);
   }
-  renderTyping();
   scrollDown();
 }
 
@@ -274,66 +209,41 @@ function markRead({ id, user, direction, status }) {
   fetch(url, { method: "POST" }).catch(() => marked.delete(id));
 }
 
-// "typing…" in the header, the dots in the thread, and a timer for when the typing ends.
-function renderTyping() {
-  const typing = isTyping(state.current);
-  const user = state.users.get(state.current);
-  const business = user && prettyNumber(state.config.business_number.replace(/^whatsapp:/, ""));
-  const subtitle = user ? `business account ${business} · you are ${user.name}` : "online";
-  $("typing").hidden = !typing;
-  $("subtitle").classList.toggle("typing", typing);
-  $("subtitle").textContent = typing ? "typing…" : subtitle;
-  clearTimeout(state.typingTimer);
-  const ends = [...state.typingUntil.values()].map(Number).filter((end) => end > Date.now());
-  if (!ends.length) return;
-  const delay = Math.min(...ends) - Date.now() + 50;
-  state.typingTimer = setTimeout(() => {
-    renderTyping();
-    renderUsers();
-  }, delay);
+// A user is being answered until `until` (or until the reply comes): "typing…" until then.
+function setTyping(user, until) {
+  state.typingUntil.set(user, new Date(until));
+  addUser(user);
+  renderUsers();
+  setTimeout(renderUsers, new Date(until) - Date.now() + 50);
 }
 
 // ---- events from the sandbox ----
 
+// A new message, or new ticks on one: a reply ends the typing.
 function onMessage(message) {
   const isNew = !state.messages.has(message.id);
   state.messages.set(message.id, message);
   addUser(message.user, message.profile_name);
-  if (message.direction === "out") state.typingUntil.delete(message.user);
+  if (isNew && message.direction === "out") state.typingUntil.delete(message.user);
   if (message.user === state.current) {
-    const stick = nearBottom() || message.direction === "in";
-    const row = rowOf(message.id);
-    if (row) updateBubble(row, message);
-    else appendBubble(message);
-    renderTyping();
-    if (stick) scrollDown();
+    if (isNew) appendBubble(message);
+    else updateBubble(rowOf(message.id), message);
+    if (isNew) scrollDown();
     markRead(message);
-  } else if (isNew && message.direction === "out") {
-    state.unread.set(message.user, (state.unread.get(message.user) || 0) + 1);
   }
   renderUsers();
 }
 
 function onStatus({ id, status, error }) {
   const message = state.messages.get(id);
-  if (!message) return;
-  Object.assign(message, { status, error });
-  const row = rowOf(id);
-  if (row) updateBubble(row, message);
-}
-
-function onTyping({ user, until }) {
-  state.typingUntil.set(user, new Date(until));
-  addUser(user);
-  renderTyping();
-  if (user === state.current && nearBottom()) scrollDown();
-  renderUsers();
+  if (message) onMessage({ ...message, status, error });
 }
 
 function onSnapshot({ messages, typing }) {
   state.messages = new Map(messages.map((message) => [message.id, message]));
-  state.typingUntil = new Map(typing.map(({ user, until }) => [user, new Date(until)]));
   for (const message of messages) addUser(message.user, message.profile_name);
+  state.typingUntil = new Map();
+  for (const { user, until } of typing) setTyping(user, until);
   renderUsers();
   renderThread();
   loadDesk();
@@ -341,7 +251,8 @@ function onSnapshot({ messages, typing }) {
 
 function connect() {
   const source = new EventSource(`${API}/events`);
-  const handlers = { snapshot: onSnapshot, message: onMessage, status: onStatus, typing: onTyping };
+  const handlers = { snapshot: onSnapshot, message: onMessage, status: onStatus };
+  handlers.typing = ({ user, until }) => setTyping(user, until);
   handlers.desk = loadDesk; // a Chatwoot conversation changed: read them all again
   for (const [name, handler] of Object.entries(handlers)) {
     source.addEventListener(name, (event) => handler(JSON.parse(event.data)));
@@ -361,6 +272,7 @@ function toast(text) {
 
 const post = (url, contentType, body) =>
   fetch(url, { method: "POST", headers: { "Content-Type": contentType }, body });
+const postJson = (url, payload) => post(url, "application/json", JSON.stringify(payload));
 
 // Why the sandbox refused: its `detail` when that is text, else the HTTP status.
 async function problem(answer) {
@@ -375,7 +287,8 @@ async function upload(files) {
   let messageSid = null;
   for (const file of files) {
     const query = messageSid ? `?message_sid=${encodeURIComponent(messageSid)}` : "";
-    const answer = await post(UPLOAD + query, file.type || "application/octet-stream", file);
+    const type = file.type || "application/octet-stream";
+    const answer = await post(`/_sandbox/twilio/media${query}`, type, file);
     if (!answer.ok) throw new Error(`${file.name || "the file"}: ${await problem(answer)}`);
     const { message_sid, url, content_type, preview_url } = await answer.json();
     messageSid = message_sid;
@@ -385,12 +298,12 @@ async function upload(files) {
 }
 
 async function send(body, files = []) {
-  if (!state.current || (!body.trim() && !files.length)) return;
+  if (!body.trim() && !files.length) return;
   const { name } = state.users.get(state.current);
   const payload = { user: state.current, body, profile_name: name.startsWith("+") ? null : name };
   try {
     if (files.length) Object.assign(payload, await upload(files));
-    const answer = await post(`${API}/messages`, "application/json", JSON.stringify(payload));
+    const answer = await postJson(`${API}/messages`, payload);
     if (!answer.ok) toast(`Not sent: ${await problem(answer)}`);
   } catch (error) {
     const offline = "the sandbox does not answer. Is make run still running?";
@@ -405,68 +318,51 @@ function takeText() {
   return text;
 }
 
-// ---- attachments: files picked with the paperclip wait above the text box ----
-
+// Files picked with the paperclip wait above the text box, each with a button to drop it.
 function renderPending() {
   const strip = $("pending");
   for (const image of strip.querySelectorAll("img")) URL.revokeObjectURL(image.src);
-  strip.replaceChildren(...state.pending.map(pendingItem));
+  strip.replaceChildren(...state.pending.map(pendingItem), "Add a caption, then send");
   strip.hidden = !state.pending.length;
-  if (state.pending.length) strip.append(el("span", "pending-hint", "Add a caption, then send"));
 }
 
 function pendingItem(file, index) {
   const preview = file.type.startsWith("image/")
     ? el("img", { src: URL.createObjectURL(file), alt: file.name })
-    : el("span", "pending-name", `${file.type.startsWith("audio/") ? "🎤" : "📄"} ${file.name}`);
-  const remove = el("button", { className: "pending-remove", type: "button" }, "×");
-  remove.ariaLabel = `Remove ${file.name}`;
-  remove.addEventListener("click", () => {
+    : `${fileLabel(kindOf(file.type))}: ${file.name}`;
+  const onclick = () => {
     state.pending.splice(index, 1);
     renderPending();
-  });
-  return el("div", "pending-item", preview, remove);
+  };
+  const remove = el("button", { type: "button", ariaLabel: `Remove ${file.name}`, onclick }, "×");
+  return el("span", "pending-item", preview, remove);
 }
 
 // ---- voice notes: click the microphone to record, click again to stop and send ----
 
-function showRecording(recording) {
-  $("record").classList.toggle("recording", recording);
-  $("record").ariaPressed = String(recording);
-  $("record").title = recording ? "Stop and send the voice message" : "Record a voice message";
-}
-
 async function toggleRecording() {
   if (state.recorder) return state.recorder.stop();
-  if (!navigator.mediaDevices || typeof MediaRecorder === "undefined") {
-    return toast("This browser cannot record audio here (it needs localhost or https).");
-  }
   let stream;
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    stream = await navigator.mediaDevices.getUserMedia({ audio: true }); // localhost or https
   } catch {
-    return toast("No microphone: the browser refused or found none.");
+    return toast("No microphone: the browser refused, found none, or needs localhost or https.");
   }
-  const mimeType = RECORDING_TYPES.find((type) => MediaRecorder.isTypeSupported(type)) || "";
-  const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : {});
+  const recorder = new MediaRecorder(stream);
   const chunks = [];
   const to = state.current;
-  recorder.addEventListener("dataavailable", (event) => {
-    if (event.data.size) chunks.push(event.data);
-  });
+  recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
   recorder.addEventListener("stop", () => {
     for (const track of stream.getTracks()) track.stop();
     state.recorder = null;
-    showRecording(false);
-    const type = (recorder.mimeType || mimeType || "audio/webm").split(";")[0];
-    const blob = new Blob(chunks, { type });
-    if (!blob.size || to !== state.current) return;
-    const name = `voice-note.${type.split("/")[1] || "webm"}`;
-    send(takeText(), [new File([blob], name, { type })]);
+    $("record").ariaPressed = "false";
+    const type = recorder.mimeType.split(";")[0] || "audio/webm";
+    const file = new File(chunks, `voice-note.${type.split("/")[1]}`, { type });
+    if (file.size && to === state.current) send(takeText(), [file]);
   });
   recorder.start();
   state.recorder = recorder;
-  showRecording(true);
+  $("record").ariaPressed = "true";
 }
 
 // ---- the agent desk: the sandbox's Chatwoot, where you are the person a user is handed to ----
@@ -474,13 +370,10 @@ async function toggleRecording() {
 let deskLoads = 0;
 async function loadDesk() {
   const load = ++deskLoads;
-  let conversations;
-  try {
-    conversations = await (await fetch(DESK)).json();
-  } catch {
-    return; // the sandbox is down: the offline banner says so, and the stream reconnects
-  }
-  if (load !== deskLoads) return; // a later answer is on its way
+  const conversations = await fetch(DESK)
+    .then((answer) => answer.json())
+    .catch(() => null); // the sandbox is down: the offline banner says so
+  if (!conversations || load !== deskLoads) return; // or a later answer is on its way
   const rank = ({ status }) => DESK_ORDER.indexOf(status);
   conversations.sort((a, b) => rank(a) - rank(b) || b.last_activity_at - a.last_activity_at);
   state.desk = conversations;
@@ -498,27 +391,24 @@ function renderDesk() {
   renderDeskThread();
 }
 
-// A contact, an agent or a bot: its name, else a contact's number.
+// A contact or an agent: its name, else a contact's number.
 const nameOf = (sender) => sender?.name || prettyNumber(sender?.phone_number || "") || "?";
 
 // A conversation in the list: the contact, the status, and the last two messages.
 function deskItem({ id, status, meta, messages }) {
-  const contact = nameOf(meta.sender);
   const onclick = () => {
     state.deskCurrent = id;
     renderDesk();
     $("desk-text").focus();
   };
   const current = String(id === state.deskCurrent);
-  const props = { className: "desk-item", type: "button", ariaCurrent: current, onclick };
-  const chip = el("span", `desk-status ${status}`, status);
   const button = el(
     "button",
-    props,
-    el("span", "user-row", el("span", "user-name", contact), chip),
-    ...messages.slice(-2).map((message) => el("span", "desk-line", ...said(message))),
+    { className: "desk-item", type: "button", ariaCurrent: current, onclick },
+    el("span", "user-name", nameOf(meta.sender)),
+    el("span", "desk-status", status),
+    ...messages.slice(-2).map((message) => el("span", "desk-line", said(message))),
   );
-  button.dataset.id = id;
   return el("li", null, button);
 }
 
@@ -526,34 +416,30 @@ function deskItem({ id, status, meta, messages }) {
 function said({ private: note, sender, content, attachments }) {
   const files = (attachments || []).map(({ file_type }) => fileLabel(file_type));
   const text = [content, ...files].filter(Boolean).join(" ");
-  return [note && el("span", "note-tag", "Private note · "), `${nameOf(sender)}: ${text}`];
+  return `${note ? "Private note · " : ""}${nameOf(sender)}: ${text}`;
 }
 
 function renderDeskThread() {
   const conversation = state.desk.find(({ id }) => id === state.deskCurrent);
   const box = $("desk-thread");
-  const same = box.dataset.id === String(conversation?.id);
-  const stick = !same || box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   box.replaceChildren(...(conversation?.messages || []).map(deskMessage));
-  box.dataset.id = conversation?.id ?? "";
   box.hidden = $("desk-reply").hidden = !conversation;
+  box.scrollTop = box.scrollHeight;
   for (const button of $("desk-reply").querySelectorAll(".status-button")) {
     button.disabled = conversation?.status === button.dataset.status;
   }
-  if (stick) box.scrollTop = box.scrollHeight;
 }
 
-// Chatwoot's message types: 0 incoming (the user's), 1 outgoing, 2 activity.
+// Chatwoot's message types: 0 incoming (the user's), 1 outgoing (an agent's, or a note).
 function deskMessage(message) {
   const { message_type: type, private: note, sender, content, attachments } = message;
-  const kind = note ? "note" : ["incoming", "outgoing", "activity"][type] ?? "outgoing";
-  const author = type !== 2 && (note ? "Private note · " : "") + nameOf(sender);
+  const kind = note ? "note" : type === 0 ? "incoming" : "outgoing";
   const files = (attachments || []).map((a) => link("media", a.data_url, fileLabel(a.file_type)));
   const when = new Date(message.created_at * 1000).toISOString();
   return el(
     "div",
     `desk-msg ${kind}`,
-    author && el("div", "desk-author", author),
+    el("div", "desk-author", (note ? "Private note · " : "") + nameOf(sender)),
     content && el("span", "text", formatted(content)),
     ...files,
     el("time", { className: "desk-time", dateTime: when }, time(when)),
@@ -562,9 +448,8 @@ function deskMessage(message) {
 
 // A reply or a status, as the agent: the fake Chatwoot then posts its signed webhooks.
 async function deskPost(action, payload) {
-  const url = `${DESK}/${state.deskCurrent}/${action}`;
   try {
-    const answer = await post(url, "application/json", JSON.stringify(payload));
+    const answer = await postJson(`${DESK}/${state.deskCurrent}/${action}`, payload);
     if (!answer.ok) toast(`The desk refused: ${await problem(answer)}`);
   } catch {
     toast("The desk does not answer. Is make run still running?");
@@ -581,23 +466,13 @@ function showDesk(open) {
 
 async function start() {
   state.config = await (await fetch(`${API}/config`)).json();
-  const { presets, model_label: label, model_provider: provider } = state.config;
-  const [short, long] = PROVIDERS[provider] || [provider];
+  const { presets, model_label: label, model_provider: provider, twilio_real: real } = state.config;
   $("model-name").textContent = label;
-  $("model-kind").textContent = short;
-  $("model").title = `Answers come from ${label} (${long})`;
-  const real = !!state.config.twilio_real;
+  $("model-kind").textContent = MODEL_KINDS[provider] ?? provider;
+  $("model").title = `Answers come from ${label}`;
+  // With real Twilio the banner says where replies go; media has nowhere to be kept.
   $("twilio-banner").hidden = !real;
-  if (real) {
-    $("notice").textContent =
-      "What you send here is signed with your Twilio auth token and posted to ingress, " +
-      "as Twilio would post it.";
-    $("side-footer").textContent =
-      "Every message is a Twilio-signed webhook to ingress; the sender delivers the replies " +
-      "through the real Twilio.";
-  }
-  // Media goes through the sandbox's Twilio: with real Twilio there is nowhere to keep it.
-  $("attach").hidden = $("record").hidden = real;
+  for (const id of ["notice", "attach", "record"]) $(id).hidden = real;
   let saved = {};
   try {
     saved = JSON.parse(localStorage.getItem(STORAGE) || "{}");
@@ -633,9 +508,8 @@ async function start() {
   $("desk-reply").addEventListener("submit", (event) => {
     event.preventDefault();
     const content = $("desk-text").value;
-    if (!content.trim()) return;
     $("desk-text").value = "";
-    deskPost("reply", { content });
+    if (content.trim()) deskPost("reply", { content });
   });
   for (const button of $("desk-reply").querySelectorAll(".status-button")) {
     button.addEventListener("click", () => deskPost("status", { status: button.dataset.status }));
