@@ -171,7 +171,7 @@ function attachment({ content_type: type, preview_url: src }) {
   if (kindOf(type) === "audio" && src) {
     return el("audio", { className: "attachment voice", controls: true, preload: "metadata", src });
   }
-  return el("span", "attachment file", `📄 ${type || "file"}`);
+  return el("span", "attachment", `📄 ${type || "file"}`);
 }
 
 function updateBubble(row, { status, error }) {
