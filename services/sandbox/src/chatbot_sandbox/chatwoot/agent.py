@@ -3,10 +3,9 @@ and the chat page's agent pane), every conversation, faults, and the attachments
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, HTTPException, Response
 
 from chatbot_sandbox.chatwoot import views
 from chatbot_sandbox.chatwoot.api import add_message, set_status
@@ -27,19 +26,6 @@ router = APIRouter(tags=["sandbox"])
 PREFIX = "/_sandbox/chatwoot"
 
 
-class AgentReply(BaseModel):
-    """What an agent writes, and who (always user 1)."""
-
-    content: str = Field(min_length=1, description="What the agent writes.")
-    agent_name: str = Field("Agent Smith", min_length=1, description="The agent's name.")
-
-
-class StatusChange(BaseModel):
-    """The status an agent gives a conversation."""
-
-    status: Literal["pending", "resolved"]
-
-
 def _conversation(account: ChatwootAccount, display_id: int) -> Conversation:
     try:
         return account.find(account.conversations, display_id)
@@ -49,25 +35,29 @@ def _conversation(account: ChatwootAccount, display_id: int) -> Conversation:
 
 @router.post(PREFIX + "/conversations/{display_id}/status")
 async def change_status(
-    display_id: int, given: StatusChange, store: Store, webhooks: ChatwootWebhooks
+    display_id: int,
+    status: Annotated[Literal["pending", "resolved"], Body(embed=True)],
+    store: Store,
+    webhooks: ChatwootWebhooks,
 ) -> dict[str, Any]:
     """An agent sets the status; ``conversation_status_changed`` follows when it changed."""
     conversation = _conversation(store.chatwoot, display_id)
-    set_status(store, webhooks, conversation, given.status)
+    set_status(store, webhooks, conversation, status)
     return views.conversation_json(conversation)
 
 
 @router.post(PREFIX + "/conversations/{display_id}/reply")
 async def reply(
-    display_id: int, given: AgentReply, store: Store, webhooks: ChatwootWebhooks
+    display_id: int,
+    content: Annotated[str, Body(min_length=1, description="What the agent writes.")],
+    store: Store,
+    webhooks: ChatwootWebhooks,
+    agent_name: Annotated[str, Body(min_length=1, description="The agent's name.")] = "Agent Smith",
 ) -> dict[str, Any]:
-    """An agent's public reply, for the user; ``message_created`` follows."""
-    account = store.chatwoot
-    conversation = _conversation(account, display_id)
-    agent = Agent(1, given.agent_name)
-    message = Message(
-        account.next_id("message"), conversation.id, "outgoing", given.content, False, agent
-    )
+    """An agent's public reply, for the user, as user 1; ``message_created`` follows."""
+    conversation = _conversation(store.chatwoot, display_id)
+    agent, message_id = Agent(1, agent_name), store.chatwoot.next_id("message")
+    message = Message(message_id, conversation.id, "outgoing", content, False, agent)
     add_message(store, webhooks, message)
     return views.message_json(message)
 

@@ -9,11 +9,10 @@ import hmac
 import secrets
 from collections.abc import Callable, Coroutine
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.routing import APIRoute
 from starlette.datastructures import UploadFile
 
@@ -87,45 +86,47 @@ router = APIRouter(
 
 
 async def _params(request: Request) -> dict[str, Any]:
-    """A JSON body's fields (none without a body)."""
-    params: dict[str, Any] = await request.json() if await request.body() else {}
-    return params
+    """A JSON body's fields (none without a body), or a multipart form's, its files read into
+    ``attachments[]``: (name, content type, data) each."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        params: dict[str, Any] = await request.json() if await request.body() else {}
+        return params
+    async with request.form() as form:
+        uploads = [f for f in form.getlist("attachments[]") if isinstance(f, UploadFile)]
+        files = [(f.filename or "file", f.content_type or "", await f.read()) for f in uploads]
+        return {**form, "attachments[]": files}
 
 
-def _inbox(account: ChatwootAccount, params: dict[str, Any]) -> None:
+Params = Annotated[dict[str, Any], Depends(_params)]
+
+
+def _check_inbox(account: ChatwootAccount, params: dict[str, Any]) -> None:
     if str(params.get("inbox_id")) != str(account.inbox_id):
         raise not_found()
 
 
 @router.post("/contact_inboxes/filter")
-async def filter_contact_inboxes(request: Request, store: Store) -> Response:
+async def filter_contact_inboxes(params: Params, store: Store) -> dict[str, Any]:
     """The contact with this source id in the inbox; 404 with an empty body when none."""
-    params, account = await _params(request), store.chatwoot
-    _inbox(account, params)
-    held = account.contact_inboxes.get(str(params.get("source_id")))
+    _check_inbox(store.chatwoot, params)
+    held = store.chatwoot.contact_inboxes.get(str(params.get("source_id")))
     if held is None:
         raise ChatwootError(404)
-    return JSONResponse(views.contact_json(held.contact))
+    return views.contact_json(held.contact)
 
 
 @router.post("/contacts")
-async def create_contact(request: Request, store: Store) -> Response:
-    """A new contact, and its contact inbox."""
-    params, account = await _params(request), store.chatwoot
-    _inbox(account, params)
-    source_id = str(params.get("source_id"))
-    if source_id in account.contact_inboxes:  # the transaction rolls back
-        raise ChatwootError(422, {"error": "source_id should be unique"})
-    contact = Contact(
-        account.next_id("contact"),
-        str(params.get("name") or ""),
-        params.get("phone_number"),
-        params.get("identifier"),
-    )
+async def create_contact(params: Params, store: Store) -> dict[str, Any]:
+    """A new contact and its contact inbox; none when another contact has the source id (its
+    id is spent all the same, as a rolled back insert spends it)."""
+    account = store.chatwoot
+    _check_inbox(account, params)
+    name, phone = str(params.get("name") or ""), params.get("phone_number")
+    contact = Contact(account.next_id("contact"), name, phone, params.get("identifier"))
+    held = account.contact_inbox(contact, str(params.get("source_id")))
     account.contacts[contact.id] = contact
-    account.contact_inbox(contact, source_id)
-    payload = {"contact": views.contact_json(contact), "contact_inbox": {"source_id": source_id}}
-    return JSONResponse({"payload": payload})
+    contact_inbox = {"source_id": held.source_id}
+    return {"payload": {"contact": views.contact_json(contact), "contact_inbox": contact_inbox}}
 
 
 @router.delete("/contacts/{contact_id}")
@@ -139,65 +140,44 @@ async def delete_contact(contact_id: str, store: Store) -> Response:
 
 
 @router.post("/conversations")
-async def create_conversation(request: Request, store: Store) -> Response:
+async def create_conversation(params: Params, store: Store) -> dict[str, Any]:
     """A new conversation of the contact's contact inbox with this source id."""
-    params, account = await _params(request), store.chatwoot
+    account = store.chatwoot
     contact = account.find(account.contacts, params.get("contact_id"))
-    _inbox(account, params)
+    _check_inbox(account, params)
     held = account.contact_inbox(contact, str(params.get("source_id")))
-    conversation = Conversation(
-        account.next_id("conversation"),
-        held,
-        str(params.get("status") or "open"),
-        dict(params.get("custom_attributes") or {}),
-    )
+    status, attributes = str(params.get("status") or "open"), params.get("custom_attributes")
+    conversation = Conversation(account.next_id("conversation"), held, status, attributes or {})
     account.conversations[conversation.id] = conversation
     store.chatwoot_changes.append(conversation.id)
-    return JSONResponse(views.conversation_json(conversation))
+    return views.conversation_json(conversation)
 
 
 @router.post("/conversations/{display_id}/toggle_status")
 async def toggle_status(
-    display_id: str, request: Request, store: Store, webhooks: ChatwootWebhooks
-) -> Response:
+    display_id: str, params: Params, store: Store, webhooks: ChatwootWebhooks
+) -> dict[str, Any]:
     """Set the status given."""
-    params, account = await _params(request), store.chatwoot
-    conversation = account.find(account.conversations, display_id)
+    conversation = store.chatwoot.find(store.chatwoot.conversations, display_id)
     set_status(store, webhooks, conversation, str(params.get("status")))
-    payload = {
-        "success": True,
-        "conversation_id": conversation.id,
-        "current_status": conversation.status,
-    }
-    return JSONResponse({"meta": {}, "payload": payload})
+    current = {"conversation_id": conversation.id, "current_status": conversation.status}
+    return {"meta": {}, "payload": {"success": True} | current}
 
 
 @router.get("/conversations/{display_id}/messages")
-async def list_messages(display_id: str, store: Store) -> Response:
+async def list_messages(display_id: str, store: Store) -> dict[str, Any]:
     """The latest 20 messages, oldest first."""
-    account = store.chatwoot
-    conversation = account.find(account.conversations, display_id)
-    messages = [views.message_json(m) for m in conversation.messages[-20:]]
-    return JSONResponse({"meta": {}, "payload": messages})
+    conversation = store.chatwoot.find(store.chatwoot.conversations, display_id)
+    return {"meta": {}, "payload": [views.message_json(m) for m in conversation.messages[-20:]]}
 
 
 @router.post("/conversations/{display_id}/messages")
 async def create_message(
-    display_id: str, request: Request, store: Store, webhooks: ChatwootWebhooks
-) -> Response:
+    display_id: str, params: Params, request: Request, store: Store, webhooks: ChatwootWebhooks
+) -> dict[str, Any]:
     """A new message: JSON, or a multipart form with ``attachments[]``."""
     account = store.chatwoot
     conversation = account.find(account.conversations, display_id)
-    files: list[tuple[str, str, bytes]] = []
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        async with request.form() as form:
-            params: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
-            for upload in form.getlist("attachments[]"):
-                if isinstance(upload, UploadFile):
-                    name, content_type = upload.filename or "file", upload.content_type or ""
-                    files.append((name, content_type, await upload.read()))
-    else:
-        params = await _params(request)
     incoming = params.get("message_type") == "incoming"
     message = Message(
         account.next_id("message"),
@@ -208,25 +188,23 @@ async def create_message(
         conversation.contact_inbox.contact if incoming else API_USER,
         params.get("source_id"),
     )
-    for file in files:
-        message.attachments.append(_attachment(account, message, file, request))
+    for name, content_type, data in params.get("attachments[]", []):
+        token = secrets.token_urlsafe(24)
+        url = f"{request.base_url}rails/active_storage/blobs/redirect/{token}/{quote(name)}"
+        attachment = Attachment(
+            account.next_id("attachment"), _file_type(content_type), content_type, data, url, token
+        )
+        account.attachments[token] = attachment
+        message.attachments.append(attachment)
     add_message(store, webhooks, message)
-    return JSONResponse(views.message_json(message))
+    return views.message_json(message)
 
 
-def _attachment(
-    account: ChatwootAccount, message: Message, file: tuple[str, str, bytes], request: Request
-) -> Attachment:
-    name, content_type, data = file
-    file_type = "image" if content_type in IMAGES else "video" if content_type in VIDEOS else "file"
-    file_type = "audio" if content_type.startswith("audio/") else file_type
-    token = secrets.token_urlsafe(24)
-    url = f"{request.base_url}rails/active_storage/blobs/redirect/{token}/{quote(name)}"
-    attachment = Attachment(
-        account.next_id("attachment"), message.id, file_type, content_type, data, url, token
-    )
-    account.attachments[token] = attachment
-    return attachment
+def _file_type(content_type: str) -> str:
+    """As Chatwoot's ``FileTypeHelper`` tells it."""
+    if content_type.startswith("audio/"):
+        return "audio"
+    return "image" if content_type in IMAGES else "video" if content_type in VIDEOS else "file"
 
 
 def add_message(store: SandboxStore, webhooks: WebhookSender, message: Message) -> None:
@@ -236,8 +214,8 @@ def add_message(store: SandboxStore, webhooks: WebhookSender, message: Message) 
     conversation.messages.append(message)
     if message.message_type == "incoming" and conversation.status == "resolved":
         set_status(store, webhooks, conversation, "open")
-    conversation.last_activity_at = int(message.created_at.timestamp())
-    webhooks.message_created(message, conversation)
+    conversation.last_activity_at = message.created_at
+    webhooks.send(conversation.id, views.message_created(message, conversation))
     store.chatwoot_changes.append(conversation.id)
 
 
@@ -248,5 +226,5 @@ def set_status(
     ``conversation_updated`` follow when it changed."""
     previous, conversation.status = conversation.status, status
     if status != previous:
-        webhooks.status_changed(conversation, previous)
+        webhooks.send(conversation.id, *views.status_changed(conversation, previous))
     store.chatwoot_changes.append(conversation.id)

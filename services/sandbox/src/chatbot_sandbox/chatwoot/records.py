@@ -3,9 +3,9 @@ webhook deliveries, and the faults tests queue."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -47,7 +47,7 @@ def not_found() -> ChatwootError:
 
 
 def _now() -> int:
-    return int(datetime.now(UTC).timestamp())
+    return int(time.time())
 
 
 @dataclass(slots=True)
@@ -81,7 +81,6 @@ class Attachment:
     """A message's file, served at its ``data_url`` (``token`` names it there)."""
 
     id: int
-    message_id: int
     file_type: str
     content_type: str
     data: bytes
@@ -100,7 +99,7 @@ class Message:
     private: bool
     sender: Contact | Agent
     source_id: str | None = None
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    created_at: int = field(default_factory=_now)
     attachments: list[Attachment] = field(default_factory=list)
 
 
@@ -168,7 +167,6 @@ class ChatwootRequestRecord:
 
     method: str
     path: str
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     status_code: int | None = None
 
 
@@ -179,7 +177,6 @@ class WebhookDeliveryRecord:
     event: str
     conversation_id: int
     delivery_id: str
-    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     response_status: int | None = None
     error: str | None = None
 

@@ -13,19 +13,16 @@ class ChatwootSettings(BaseSettings):
 
     chatwoot_api_token: SecretStr = Field(
         SecretStr("sandbox-chatwoot-token"),
-        min_length=1,
         validation_alias="SANDBOX_CHATWOOT_API_TOKEN",
         description="Access token the fake Chatwoot API accepts (`api_access_token` header).",
     )
     chatwoot_account_id: int = Field(
         1,
-        ge=1,
         validation_alias="SANDBOX_CHATWOOT_ACCOUNT_ID",
         description="The fake Chatwoot's one account (`/api/v1/accounts/{id}`).",
     )
     chatwoot_inbox_id: int = Field(
         1,
-        ge=1,
         validation_alias="SANDBOX_CHATWOOT_INBOX_ID",
         description="The id of the account's one inbox, an API channel.",
     )
@@ -39,7 +36,6 @@ class ChatwootSettings(BaseSettings):
     )
     chatwoot_webhook_secret: SecretStr = Field(
         SecretStr("sandbox-chatwoot-webhook-secret"),
-        min_length=1,
         validation_alias="SANDBOX_CHATWOOT_WEBHOOK_SECRET",
         description="Key of the webhooks' HMAC-SHA256 `X-Chatwoot-Signature`.",
     )

@@ -7,16 +7,9 @@ from typing import Any
 
 from chatbot_sandbox.chatwoot.records import Agent, Contact, Conversation, Message
 
-__all__ = [
-    "MESSAGE_TYPES",
-    "contact_json",
-    "conversation_json",
-    "message_created",
-    "message_json",
-    "status_changed",
-]
+__all__ = ["contact_json", "conversation_json", "message_created", "message_json", "status_changed"]
 
-MESSAGE_TYPES = {"incoming": 0, "outgoing": 1}
+_MESSAGE_TYPES = {"incoming": 0, "outgoing": 1}
 
 
 def contact_json(contact: Contact) -> dict[str, Any]:
@@ -39,7 +32,7 @@ def _with_attachments(data: dict[str, Any], message: Message) -> dict[str, Any]:
     if not message.attachments:
         return data
     attachments = [
-        {"id": a.id, "message_id": a.message_id, "file_type": a.file_type, "data_url": a.data_url}
+        {"id": a.id, "message_id": message.id, "file_type": a.file_type, "data_url": a.data_url}
         for a in message.attachments
     ]
     return data | {"attachments": attachments}
@@ -51,8 +44,8 @@ def message_json(message: Message) -> dict[str, Any]:
         "id": message.id,
         "content": message.content,
         "conversation_id": message.conversation_id,
-        "message_type": MESSAGE_TYPES[message.message_type],
-        "created_at": int(message.created_at.timestamp()),
+        "message_type": _MESSAGE_TYPES[message.message_type],
+        "created_at": message.created_at,
         "private": message.private,
         "source_id": message.source_id,
         "sender": _sender(message.sender),

@@ -1,4 +1,4 @@
-"""The API inbox's webhooks: signed JSON posts, one attempt each, one conversation's in order."""
+"""The API inbox's webhooks: signed JSON posts, one attempt each, one at a time in order."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from typing import Any
 
 import httpx
 
-from chatbot_sandbox.chatwoot import views
-from chatbot_sandbox.chatwoot.records import Conversation, Message, WebhookDeliveryRecord
+from chatbot_sandbox.chatwoot.records import WebhookDeliveryRecord
 from chatbot_sandbox.chatwoot.settings import ChatwootSettings
 from chatbot_sandbox.records import RecordLog
 
@@ -31,17 +30,17 @@ class WebhookSender:
         self._secret = settings.chatwoot_webhook_secret.get_secret_value().encode()
         self._log = log
         self._client: httpx.AsyncClient | None = None
-        self._last: dict[int, asyncio.Task[None]] = {}  # each conversation's latest delivery
+        self._turn = asyncio.Lock()  # first come, first served: the posts keep their order
         self._running: set[asyncio.Task[None]] = set()
 
-    def message_created(self, message: Message, conversation: Conversation) -> None:
-        """Post ``message_created``."""
-        self._send(conversation.id, views.message_created(message, conversation))
-
-    def status_changed(self, conversation: Conversation, previous: str) -> None:
-        """Post ``conversation_status_changed``, then ``conversation_updated``."""
-        for payload in views.status_changed(conversation, previous):
-            self._send(conversation.id, payload)
+    def send(self, conversation_id: int, *payloads: dict[str, Any]) -> None:
+        """Post a conversation's events, after every one sent before."""
+        if self._url is None:
+            return
+        for payload in payloads:
+            task = asyncio.create_task(self._deliver(self._url, conversation_id, payload))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
 
     async def stop(self) -> None:
         """Cancel the deliveries still under way and close the client."""
@@ -51,42 +50,24 @@ class WebhookSender:
         if self._client is not None:
             await self._client.aclose()
 
-    def _send(self, conversation_id: int, payload: dict[str, Any]) -> None:
-        if self._url is None:
-            return
-        after = self._last.get(conversation_id)
-        task = asyncio.create_task(self._deliver(conversation_id, payload, after))
-        self._last[conversation_id] = task
-        self._running.add(task)
-
-        def done(task: asyncio.Task[None]) -> None:
-            self._running.discard(task)
-            if self._last.get(conversation_id) is task:
-                del self._last[conversation_id]
-
-        task.add_done_callback(done)
-
-    async def _deliver(
-        self, conversation_id: int, payload: dict[str, Any], after: asyncio.Task[None] | None
-    ) -> None:
-        if after is not None:
-            await asyncio.wait({after})
-        if self._client is None:  # opened inside the event loop that uses it
-            self._client = httpx.AsyncClient(timeout=5.0)
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        timestamp = str(int(time.time()))
-        digest = hmac.new(self._secret, timestamp.encode() + b"." + body, hashlib.sha256)
-        record = WebhookDeliveryRecord(payload["event"], conversation_id, str(uuid.uuid4()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Chatwoot-Timestamp": timestamp,
-            "X-Chatwoot-Signature": "sha256=" + digest.hexdigest(),
-            "X-Chatwoot-Delivery": record.delivery_id,
-        }
-        try:
-            answer = await self._client.post(self._url or "", content=body, headers=headers)
-            record.response_status = answer.status_code
-        except httpx.HTTPError as exc:
-            record.error = type(exc).__name__
-            logger.info("sandbox chatwoot webhook not delivered", extra={"error": record.error})
-        self._log.append(record)
+    async def _deliver(self, url: str, conversation_id: int, payload: dict[str, Any]) -> None:
+        async with self._turn:
+            if self._client is None:  # opened inside the event loop that uses it
+                self._client = httpx.AsyncClient(timeout=5.0)
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            timestamp = str(int(time.time()))
+            digest = hmac.new(self._secret, timestamp.encode() + b"." + body, hashlib.sha256)
+            record = WebhookDeliveryRecord(payload["event"], conversation_id, str(uuid.uuid4()))
+            headers = {
+                "Content-Type": "application/json",
+                "X-Chatwoot-Timestamp": timestamp,
+                "X-Chatwoot-Signature": "sha256=" + digest.hexdigest(),
+                "X-Chatwoot-Delivery": record.delivery_id,
+            }
+            try:
+                answer = await self._client.post(url, content=body, headers=headers)
+                record.response_status = answer.status_code
+            except httpx.HTTPError as exc:
+                record.error = type(exc).__name__
+                logger.info("sandbox chatwoot webhook not delivered", extra={"error": record.error})
+            self._log.append(record)
