@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 
 from chatbot_sandbox.chatwoot import views
 from chatbot_sandbox.chatwoot.records import (
+    NOT_FOUND,
     Agent,
     Attachment,
     ChatwootAccount,
@@ -26,7 +27,6 @@ from chatbot_sandbox.chatwoot.records import (
     Contact,
     Conversation,
     Message,
-    not_found,
 )
 from chatbot_sandbox.chatwoot.webhooks import WebhookSender
 from chatbot_sandbox.deps import ChatwootWebhooks, Store
@@ -102,7 +102,7 @@ Params = Annotated[dict[str, Any], Depends(_params)]
 
 def _check_inbox(account: ChatwootAccount, params: dict[str, Any]) -> None:
     if str(params.get("inbox_id")) != str(account.inbox_id):
-        raise not_found()
+        raise ChatwootError(404, NOT_FOUND)
 
 
 @router.post("/contact_inboxes/filter")

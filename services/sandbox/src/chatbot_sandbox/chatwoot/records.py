@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 __all__ = [
+    "NOT_FOUND",
     "Agent",
     "Attachment",
     "ChatwootAccount",
@@ -23,7 +24,6 @@ __all__ = [
     "Conversation",
     "Message",
     "WebhookDeliveryRecord",
-    "not_found",
 ]
 
 
@@ -41,9 +41,8 @@ class ChatwootError(Exception):
         return PlainTextResponse(self.body or "", self.status)
 
 
-def not_found() -> ChatwootError:
-    """Rails' RecordNotFound, as Chatwoot answers it."""
-    return ChatwootError(404, {"error": "Resource could not be found"})
+NOT_FOUND = {"error": "Resource could not be found"}
+"""Rails' RecordNotFound, as Chatwoot answers it (404)."""
 
 
 def _now() -> int:
@@ -136,7 +135,7 @@ class ChatwootAccount:
         try:
             return records[int(str(key))]
         except (KeyError, ValueError):
-            raise not_found() from None
+            raise ChatwootError(404, NOT_FOUND) from None
 
     def contact_inbox(self, contact: Contact, source_id: str) -> ContactInbox:
         """The contact's contact inbox with this source id, maybe new; 422 when another
