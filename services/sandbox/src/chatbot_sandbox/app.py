@@ -61,6 +61,7 @@ def create_app(settings: SandboxSettings) -> FastAPI:
     fakes = (twilio_api, openai_api, tools_api, chatwoot_api, chatwoot_agent)
     for router in (module.router for module in (*fakes, inspection, chat_api)):
         app.include_router(router)
+    app.exception_handler(twilio_api.TwilioError)(twilio_api.answer_error)
     app.add_middleware(OriginCheck)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(ALLOWED_HOSTS))
     return app

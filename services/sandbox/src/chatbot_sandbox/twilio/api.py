@@ -1,6 +1,7 @@
 """The fake Twilio's API as the services' SDKs meet it: Messages create (text or a content
-template), the WhatsApp typing indicator, inbound media; and the sandbox's own: faults, closed
-24-hour windows, uploads, read receipts. Nothing is delivered, nor numbers or text logged.
+template), the Content API, the WhatsApp typing indicator, inbound media; and the sandbox's own:
+faults, closed 24-hour windows, uploads, read receipts. Nothing is delivered, nor numbers or text
+logged. A route refuses by raising ``TwilioError``, which the app answers as Twilio does.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from chatbot_sandbox.twilio.records import (
 )
 from chatbot_sandbox.twilio.settings import TEMPLATES, TwilioSettings
 
-__all__ = ["router"]
+__all__ = ["TwilioError", "answer_error", "router"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +61,19 @@ class TwilioError(Exception):
     message: str
     retry_after: str | None = None
 
-    def response(self) -> JSONResponse:
-        """Twilio's error JSON."""
-        return JSONResponse(
-            {
-                "code": self.code,
-                "message": self.message,
-                "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
-                "status": self.status,
-            },
-            status_code=self.status,
-            headers={"Retry-After": self.retry_after} if self.retry_after else None,
-        )
+
+async def answer_error(request: Request, error: TwilioError) -> JSONResponse:
+    """Twilio's error JSON for a refusal a route raised (the app's handler of TwilioError)."""
+    return JSONResponse(
+        {
+            "code": error.code,
+            "message": error.message,
+            "more_info": f"https://www.twilio.com/docs/errors/{error.code}",
+            "status": error.status,
+        },
+        status_code=error.status,
+        headers={"Retry-After": error.retry_after} if error.retry_after else None,
+    )
 
 
 def _authorize(request: Request, settings: TwilioSettings, path_sid: str | None = None) -> None:
@@ -81,6 +83,10 @@ def _authorize(request: Request, settings: TwilioSettings, path_sid: str | None 
     given = request.headers.get("authorization", "")
     if not hmac.compare_digest(given.encode(), expected.encode()) or path_sid not in (None, sid):
         raise TwilioError(401, 20003, "Authenticate")
+
+
+def _not_found(request: Request) -> TwilioError:
+    return TwilioError(404, 20404, f"The requested resource {request.url.path} was not found")
 
 
 async def _apply(fault: TwilioFault | None) -> None:
@@ -182,7 +188,7 @@ async def create_message(
             "sandbox twilio rejected a message",
             extra={"status_code": error.status, "error_code": error.code},
         )
-        return error.response()
+        raise
     if settings.twilio_latency > 0:
         await asyncio.sleep(settings.twilio_latency)
     record.sid = "SM" + uuid.uuid4().hex
@@ -196,33 +202,24 @@ async def create_message(
 
 
 @router.get("/v1/Content/{content_sid}")
-async def fetch_content(content_sid: str, request: Request, settings: Settings) -> JSONResponse:
+async def fetch_content(content_sid: str, request: Request, settings: Settings) -> dict[str, Any]:
     """A template of the Content API (``content.v1.contents(sid).fetch``): 200, or 404 (20404)."""
-    try:
-        _authorize(request, settings)
-        if content_sid not in TEMPLATES:
-            message = f"The requested resource {request.url.path} was not found"
-            raise TwilioError(404, 20404, message)
-    except TwilioError as error:
-        return error.response()
+    _authorize(request, settings)
+    if content_sid not in TEMPLATES:
+        raise _not_found(request)
     body, defaults = TEMPLATES[content_sid]
-    return JSONResponse(
-        {
-            "sid": content_sid,
-            "account_sid": settings.twilio_account_sid,
-            "friendly_name": f"sandbox_{content_sid[-4:]}",
-            "language": "en",
-            "variables": defaults,
-            "types": {"twilio/text": {"body": body}},
-            "url": f"https://content.twilio.com/v1/Content/{content_sid}",
-        }
-    )
+    return {
+        "sid": content_sid,
+        "account_sid": settings.twilio_account_sid,
+        "variables": defaults,
+        "types": {"twilio/text": {"body": body}},
+    }
 
 
 @router.post("/v2/Indicators/Typing.json")
 async def create_typing_indicator(
     request: Request, settings: Settings, store: Store
-) -> JSONResponse:
+) -> dict[str, bool]:
     """Show the typing indicator for an inbound message (and mark it read): 200."""
     fields, _ = await _form(request)
     record = TypingIndicatorRecord(fields.get("channel"), fields.get("messageId"))
@@ -231,13 +228,13 @@ async def create_typing_indicator(
         await _apply(store.take_twilio_fault("typing"))
     except TwilioError as error:
         record.status_code, record.error_code = error.status, error.code
+        raise
+    finally:
         store.twilio_typing.append(record)
-        return error.response()
-    store.twilio_typing.append(record)
-    return JSONResponse({"success": True})
+    return {"success": True}
 
 
-@router.get(ACCOUNT_PATH + "/Messages/{message_sid}/Media/{media_sid}", response_model=None)
+@router.get(ACCOUNT_PATH + "/Messages/{message_sid}/Media/{media_sid}")
 async def fetch_media(
     account_sid: str,
     message_sid: str,
@@ -245,7 +242,7 @@ async def fetch_media(
     request: Request,
     settings: Settings,
     store: Store,
-) -> JSONResponse | RedirectResponse:
+) -> RedirectResponse:
     """Media of a received message: Basic auth, then a redirect to its CDN copy."""
     record = MediaFetchRecord("api", 307, "authorization" in request.headers)
     try:
@@ -253,13 +250,12 @@ async def fetch_media(
         await _apply(store.take_twilio_fault("media"))
         media = store.twilio_media.get(media_sid)
         if media is None or media.message_sid != message_sid:
-            message = f"The requested resource {request.url.path} was not found"
-            raise TwilioError(404, 20404, message)
+            raise _not_found(request)
     except TwilioError as error:
         record.status_code, record.error_code = error.status, error.code
+        raise
+    finally:
         store.twilio_media_fetches.append(record)
-        return error.response()
-    store.twilio_media_fetches.append(record)
     return RedirectResponse(_cdn_url(media, request), status_code=307)
 
 
