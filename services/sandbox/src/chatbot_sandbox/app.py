@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 """The host names the sandbox answers (any port): loopback only, against DNS rebinding."""
+_SAFE = ("GET", "HEAD", "OPTIONS")
 
 
 def create_app(settings: SandboxSettings) -> FastAPI:
@@ -76,14 +77,11 @@ class OriginCheck:
         self._allowed = frozenset(host.strip("[]") for host in ALLOWED_HOSTS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            origin = dict(scope["headers"]).get(b"origin")
-            if origin is not None and not self._allowed_origin(origin.decode("latin-1")):
+        origin = dict(scope.get("headers", ())).get(b"origin")
+        if scope["type"] == "http" and scope["method"] not in _SAFE and origin is not None:
+            parts = urlsplit(origin.decode("latin-1"))
+            if parts.scheme not in ("http", "https") or parts.hostname not in self._allowed:
                 answer = PlainTextResponse("cross-origin requests are refused\n", status_code=403)
                 await answer(scope, receive, send)
                 return
         await self._app(scope, receive, send)
-
-    def _allowed_origin(self, origin: str) -> bool:
-        parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and (parts.hostname or "") in self._allowed

@@ -57,7 +57,6 @@ class StatusCallbackRecord:
     message_sid: str
     status: str
     error_code: int | None
-    sent_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     response_status: int | None = None
     error: str | None = None
 
@@ -83,7 +82,6 @@ class MediaFetchRecord:
     stage: Literal["api", "cdn"]
     status_code: int
     authorized: bool
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     error_code: int | None = None
 
 
