@@ -127,7 +127,7 @@ def _render(content_sid: str, content_variables: str | None) -> str:
     return _PLACEHOLDER.sub(lambda match: values[match[1]], body)
 
 
-def _message_resource(record: TwilioMessageRecord, sid: str) -> dict[str, Any]:
+def _message_resource(record: TwilioMessageRecord) -> dict[str, Any]:
     """Twilio's Message resource for a new message: ``queued`` (``accepted`` with a service);
     a template's body is empty with a Messaging Service, as Twilio's (twilio/twilio-node#1081)."""
     templated_by_service = record.content_sid and record.messaging_service_sid
@@ -142,17 +142,17 @@ def _message_resource(record: TwilioMessageRecord, sid: str) -> dict[str, Any]:
         "messaging_service_sid": record.messaging_service_sid,
         "num_media": str(len(record.media_urls)),
         "num_segments": "1",
-        "sid": sid,
+        "sid": record.sid,
         "status": "accepted" if record.messaging_service_sid else "queued",
         "to": record.to,
-        "uri": f"{ACCOUNT_PATH.format(account_sid=record.account_sid)}/Messages/{sid}.json",
+        "uri": f"{ACCOUNT_PATH.format(account_sid=record.account_sid)}/Messages/{record.sid}.json",
     }
 
 
 @router.post(ACCOUNT_PATH + "/Messages.json", status_code=201)
 async def create_message(
     account_sid: str, request: Request, settings: Settings, store: Store, reporter: Reporter
-) -> JSONResponse:
+) -> dict[str, Any]:
     """Accept (201) or refuse (401, 400 or a fault's error) one message; record either way."""
     fields, media_urls = await _form(request)
     record = TwilioMessageRecord(
@@ -182,10 +182,8 @@ async def create_message(
     except TwilioError as error:
         record.status_code, record.error_code = error.status, error.code
         store.twilio_rejected.append(record)
-        logger.info(
-            "sandbox twilio rejected a message",
-            extra={"status_code": error.status, "error_code": error.code},
-        )
+        extra = {"status_code": error.status, "error_code": error.code}
+        logger.info("sandbox twilio rejected a message", extra=extra)
         raise
     if settings.twilio_latency > 0:
         await asyncio.sleep(settings.twilio_latency)
@@ -196,7 +194,7 @@ async def create_message(
         delivery_error_code = fault.delivery_error_code
     if settings.status_callbacks:
         reporter.report(record, error_code=delivery_error_code)
-    return JSONResponse(_message_resource(record, record.sid), status_code=201)
+    return _message_resource(record)
 
 
 @router.get("/v1/Content/{content_sid}")
