@@ -36,10 +36,21 @@ def test_the_transcript_keeps_the_latest_messages_for_everyone_and_per_user() ->
 
 async def test_closing_the_hub_ends_its_streams() -> None:
     hub = _hub()
-    with hub.subscribe(USER) as (subscription, _):
+    with hub.subscribe(USER) as (queue, _):
         hub.close()
-        assert await subscription.queue.get() == END
-        assert subscription.ended
+        hub.add(_message("SM1", USER))
+        assert await queue.get() == END
+        assert queue.empty()  # nothing after the end
+
+
+def test_a_stream_that_falls_too_far_behind_is_ended_so_it_starts_again() -> None:
+    hub = _hub()
+    with hub.subscribe(USER) as (queue, _):
+        for index in range(2000):
+            hub.add(_message(f"SM{index}", USER))
+        events = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert events[-1] == END
+    assert [name for name, _ in events[:-1]] == ["message"] * (len(events) - 1)
 
 
 def test_a_desk_change_is_told_to_the_streams_of_everyone_only() -> None:
@@ -47,8 +58,8 @@ def test_a_desk_change_is_told_to_the_streams_of_everyone_only() -> None:
     hub = _hub(store)
     with hub.subscribe(None) as (everyone, _), hub.subscribe(USER) as (one, _):
         store.chatwoot_changes.append(7)
-        assert everyone.queue.get_nowait() == ("desk", {"conversation": 7})
-        assert one.queue.empty()
+        assert everyone.get_nowait() == ("desk", {"conversation": 7})
+        assert one.empty()
 
 
 def test_ticks_only_move_forward() -> None:

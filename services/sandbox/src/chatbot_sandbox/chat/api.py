@@ -158,8 +158,7 @@ async def send(request: SendRequest, settings: Settings, hub: Hub, store: Store)
         else:
             hub.update(message_sid, "failed", _REFUSALS.get(status, f"ingress answered {status}"))
     if message.status == "failed":
-        body = {"detail": message.error, "message": record_json(message)}
-        return JSONResponse(body, status_code=502)
+        return JSONResponse({"detail": message.error, "message": record_json(message)}, 502)
     return JSONResponse({"message": record_json(message)}, status_code=201)
 
 
@@ -177,19 +176,15 @@ async def events(
 
 
 async def _stream(hub: ChatHub, user: str | None) -> AsyncIterator[str]:
-    with hub.subscribe(user) as (subscription, snapshot):
+    with hub.subscribe(user) as (queue, snapshot):
         yield "retry: 1000\n\n"
         yield encode_event("snapshot", {"user": user, **snapshot})
         while True:
             try:
-                event = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_SECONDS)
+                event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
-                if subscription.ended:
-                    return
                 yield ": keepalive\n\n"
                 continue
             if event is END:
                 return
             yield encode_event(*event)
-            if subscription.ended and subscription.queue.empty():
-                return

@@ -29,8 +29,8 @@ MAX_MESSAGES = 5000
 TYPING_LIFETIME = timedelta(seconds=25)
 """WhatsApp hides a typing indicator after 25 s, or when the reply arrives."""
 _QUEUE_SIZE = 1000
-_RANK = {"pending": 0, "queued": 0, "sent": 1, "delivered": 2, "read": 3}
-_FAILED = frozenset({"failed", "undelivered", "canceled"})
+_FINAL = ("read", "failed", "undelivered", "canceled")
+_RANK = {"pending": 0, "queued": 0, "sent": 1, "delivered": 2} | dict.fromkeys(_FINAL, 3)
 
 ChatEvent = tuple[str, dict[str, Any]]
 """An event for the streams: its name (message, status, typing, desk) and its payload."""
@@ -56,34 +56,10 @@ class ChatMessage:
 
     def advance(self, status: str, error: str | None = None) -> bool:
         """Move on to ``status`` if it is news (ticks never go back); whether it moved."""
-        if self.status in (status, "read") or self.status in _FAILED:
-            return False
-        if status not in _FAILED and _RANK.get(status, -1) <= _RANK.get(self.status, -1):
+        if _RANK.get(status, -1) <= _RANK.get(self.status, -1):
             return False
         self.status, self.error = status, error
         return True
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One open stream: the events for its user (or everyone) queue up here."""
-
-    user: str | None
-    queue: asyncio.Queue[ChatEvent] = field(default_factory=lambda: asyncio.Queue(_QUEUE_SIZE))
-    ended: bool = False
-
-    def offer(self, event: ChatEvent) -> None:
-        """Queue an event; a reader that fell this far behind is cut off (it reconnects)."""
-        if not self.ended:
-            try:
-                self.queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self.ended = True
-
-    def end(self) -> None:
-        """End the stream after the events already queued."""
-        self.offer(END)
-        self.ended = True
 
 
 class ChatHub:
@@ -94,7 +70,7 @@ class ChatHub:
         # Each user's too: a reply looks through one user's messages, not everyone's.
         self._by_user: dict[str, dict[str, ChatMessage]] = {}
         self._typing: dict[str, datetime] = {}
-        self._subscriptions: set[Subscription] = set()
+        self._streams: dict[asyncio.Queue[ChatEvent], str | None] = {}  # each one's user, or None
         store.twilio_messages.subscribe(self._on_twilio_message)
         store.twilio_status_callbacks.subscribe(self._on_status_callback)
         store.twilio_typing.subscribe(self._on_typing)
@@ -119,19 +95,22 @@ class ChatHub:
         }
 
     @contextlib.contextmanager
-    def subscribe(self, user: str | None = None) -> Iterator[tuple[Subscription, dict[str, Any]]]:
-        """Open a stream: its queue and its snapshot, taken with no await in between."""
-        subscription = Subscription(user)
-        self._subscriptions.add(subscription)
+    def subscribe(
+        self, user: str | None = None
+    ) -> Iterator[tuple[asyncio.Queue[ChatEvent], dict[str, Any]]]:
+        """Open a stream of ``user``'s events (or everyone's): its queue, ended by END, and its
+        snapshot, taken with no await in between."""
+        queue = asyncio.Queue[ChatEvent](_QUEUE_SIZE)
+        self._streams[queue] = user
         try:
-            yield subscription, self.snapshot(user)
+            yield queue, self.snapshot(user)
         finally:
-            self._subscriptions.discard(subscription)
+            self._streams.pop(queue, None)
 
     def close(self) -> None:
         """End every open stream (the server is shutting down and waits for them)."""
-        for subscription in list(self._subscriptions):
-            subscription.end()
+        for queue in list(self._streams):
+            self._end(queue)
 
     def add(self, message: ChatMessage) -> None:
         """Show a message: a user's, just before its webhook goes out, or a reply."""
@@ -154,9 +133,20 @@ class ChatHub:
 
     def _publish(self, user: str | None, name: str, data: dict[str, Any]) -> None:
         """Tell the streams of ``user`` and of everyone (None: only everyone's)."""
-        for subscription in list(self._subscriptions):
-            if subscription.user in (None, user):
-                subscription.offer((name, data))
+        for queue, wanted in list(self._streams.items()):
+            if wanted in (None, user):
+                try:
+                    queue.put_nowait((name, data))
+                except asyncio.QueueFull:
+                    self._end(queue)
+
+    def _end(self, queue: asyncio.Queue[ChatEvent]) -> None:
+        """Queue END, and nothing after it, on a stream. A reader that fell this far behind
+        loses its oldest event to make room: it reconnects, and starts from a new snapshot."""
+        del self._streams[queue]
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(END)
 
     def _on_desk_change(self, conversation_id: int) -> None:
         self._publish(None, "desk", {"conversation": conversation_id})
