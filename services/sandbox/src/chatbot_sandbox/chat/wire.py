@@ -21,6 +21,7 @@ MESSAGES_PATH = "/_sandbox/chat/messages"
 EVENTS_PATH = "/_sandbox/chat/events"
 _NUMBER = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SEPARATORS = re.compile(r"[\s\-().]")
+_INTERNATIONAL_PREFIX = re.compile(r"^(\+|00)")
 
 
 def read_path(message_sid: str) -> str:
@@ -30,11 +31,8 @@ def read_path(message_sid: str) -> str:
 
 def normalise_number(value: str) -> str:
     """A user's number as E.164 (``+15550001111``), however typed; ValueError if none."""
-    number = _SEPARATORS.sub("", value.strip().removeprefix("whatsapp:"))
-    if number.startswith("00"):
-        number = "+" + number[2:]
-    elif not number.startswith("+"):
-        number = "+" + number
+    typed = _SEPARATORS.sub("", value).removeprefix("whatsapp:")
+    number = "+" + _INTERNATIONAL_PREFIX.sub("", typed)
     if not _NUMBER.match(number):
         raise ValueError("a phone number in international format, e.g. +15550001111")
     return number
@@ -46,17 +44,13 @@ def encode_event(event: str, data: Any) -> str:
 
 
 async def read_events(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, Any]]:
-    """A stream's events as (kind, decoded data); comments and other fields are skipped."""
-    event, data = "message", list[str]()
-    async for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line:
-            if data:
-                yield event, json.loads("\n".join(data))
-            event, data = "message", []
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            if name == "event":
-                event = value.removeprefix(" ")
-            elif name == "data":
-                data.append(value.removeprefix(" "))
+    """A stream's events as (kind, decoded data), each taken at its one ``data:`` line; comments
+    and other fields are skipped."""
+    event = "message"
+    async for line in lines:
+        name, _, value = line.rstrip("\r\n").partition(": ")
+        if name == "event":
+            event = value
+        elif name == "data":
+            yield event, json.loads(value)
+            event = "message"
