@@ -11,24 +11,19 @@ import os
 import sys
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Container
 from datetime import datetime
 from typing import Any, TextIO
 
 import httpx
 from dotenv import dotenv_values
 
-from chatbot_sandbox.chat.wire import (
-    EVENTS_PATH,
-    MESSAGES_PATH,
-    normalise_number,
-    read_events,
-    read_path,
-)
+from chatbot_sandbox.chat import wire
 
 __all__ = ["earlier_note", "main"]
 
-SETTLED = frozenset({"delivered", "read", "failed", "undelivered", "canceled"})
+FAILED = frozenset({"failed", "undelivered", "canceled"})
+SETTLED = FAILED | {"delivered", "read"}
 SETTLE_TIMEOUT = 2.0
 """Seconds a reply may wait for its delivery ticks before it is printed with what it has."""
 ANSWER_TIMEOUT = 60.0
@@ -50,33 +45,53 @@ def earlier_note(hidden: int) -> str | None:
     return f"({hidden} earlier message{'' if hidden == 1 else 's'} not shown)"
 
 
-@dataclass
-class _Reply:
-    message: dict[str, Any]
-    settled: asyncio.Event = field(default_factory=asyncio.Event)
-    read: asyncio.Event = field(default_factory=asyncio.Event)
-
-
 class ChatClient:
     """One user's conversation with the running system, through the sandbox."""
 
-    def __init__(
-        self, client: httpx.AsyncClient, *, user: str, name: str | None, out: TextIO, colour: bool
-    ) -> None:
-        self._http = client
-        self.user, self.name = user, name
-        self._out, self._colour = out, colour
-        self._replies: dict[str, _Reply] = {}
-        self._printing: asyncio.Queue[_Reply | str] = asyncio.Queue()
-        self._own_bodies: Counter[str] = Counter()
-        self.inbox: asyncio.Queue[str | None] = asyncio.Queue()
+    def __init__(self, http: httpx.AsyncClient, user: str, name: str | None, out: TextIO) -> None:
+        self._http, self._user, self._name, self._out = http, user, name, out
+        self._colour = out.isatty()
+        self._twilio_real = False
+        self._replies: dict[str, dict[str, Any]] = {}  # by id, their status kept up to date
+        self._status_moved = asyncio.Condition()
+        self._printing: asyncio.Queue[dict[str, Any] | str] = asyncio.Queue()  # replies, lines
+        self._own_bodies = Counter[str]()  # sent from here, so already on screen
+        self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
         """The lines typed, then None: at the end of input, or when the stream ends."""
-        self.answered = asyncio.Event()
-        self.connected = asyncio.Event()
-        self.stream_ended = asyncio.Event()
-        self.twilio_real = False
+        self._answered = asyncio.Event()
+        self._connected = asyncio.Event()
 
-    def say(self, text: str) -> None:
+    async def run(self, stdin: TextIO) -> int:
+        """Chat until /quit, end of input or the sandbox going away; the exit status."""
+        if not await self._greet():
+            return 1
+        follower = asyncio.create_task(self._follow())
+        printer = asyncio.create_task(self._print_replies())
+        try:
+            await self._connected.wait()  # listen before speaking: no reply slips in between
+            if follower.done():
+                self._say("chatbot-chat: the sandbox's event stream did not open")
+                return 1
+            self._read_input(stdin)
+            sent = False
+            while (line := await self._inbox.get()) is not None and line.strip() != "/quit":
+                if line.strip() == "/help":
+                    self._say(LOCAL_HELP)  # the bot's answer lists its own commands
+                if line.strip():
+                    sent = await self._send(line) or sent
+            if follower.done():
+                self._say("chatbot-chat: the sandbox closed the stream: did `make run` stop?")
+                return 1
+            if sent and not self._twilio_real and not self._answered.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._answered.wait(), ANSWER_TIMEOUT)
+            return 0
+        finally:
+            for task in (follower, printer):
+                task.cancel()
+            await asyncio.gather(follower, printer, return_exceptions=True)
+
+    def _say(self, text: str) -> None:
         """Write one line (the only place this client writes)."""
         self._out.write(text + "\n")
         self._out.flush()
@@ -85,111 +100,91 @@ class ChatClient:
         """ANSI colours on a terminal, nothing on a pipe or file."""
         return f"\033[{code}m{text}\033[0m" if self._colour else text
 
-    async def greet(self) -> bool:
+    async def _greet(self) -> bool:
         """Check the sandbox answers and introduce the chat; False (with why) if it does not."""
         try:
             answer = await self._http.get("/_sandbox/chat/config")
         except httpx.HTTPError:
-            self.say(
+            self._say(
                 f"chatbot-chat: nothing answers at {self._http.base_url}. Start the system "
                 "first with `make run` (in another terminal), then run `make chat` again."
             )
             return False
         if answer.status_code != 200:
-            self.say(
+            self._say(
                 f"chatbot-chat: {self._http.base_url} answered {answer.status_code}: it is "
                 "not the chatbot sandbox. Is SANDBOX_PORT right?"
             )
             return False
         config = answer.json()
-        self.twilio_real = bool(config["twilio_real"])
+        self._twilio_real = bool(config["twilio_real"])
         kind = _KINDS.get(config["model_provider"], config["model_provider"])
-        who = f"{self.name} ({self.user})" if self.name else self.user
-        self.say(self._style(f"Chatting as {who} with chatbot {config['business_number']}", "1"))
-        self.say(f"model: {config['model_label']} ({kind})")
-        if self.twilio_real:
+        who = f"{self._name} ({self._user})" if self._name else self._user
+        self._say(self._style(f"Chatting as {who} with chatbot {config['business_number']}", "1"))
+        self._say(f"model: {config['model_label']} ({kind})")
+        if self._twilio_real:
             real = "Real Twilio: replies go to real WhatsApp through Twilio and will not show here."
-            self.say(self._style(real, "33"))
-        self.say(f"Type a message and press Enter. /reset starts over; {LOCAL_HELP}")
+            self._say(self._style(real, "33"))
+        self._say(f"Type a message and press Enter. /reset starts over; {LOCAL_HELP}")
         return True
 
-    async def send(self, body: str) -> bool:
-        """Send one line as the user's WhatsApp message; False (and why) if it did not go."""
-        self._own_bodies[body] += 1
-        self.answered.clear()
-        payload = {"user": self.user, "body": body, "profile_name": self.name}
-        try:
-            answer = await self._http.post(MESSAGES_PATH, json=payload)
-        except httpx.HTTPError as exc:
-            self.say(f"  ! not sent: the sandbox does not answer ({type(exc).__name__})")
-            return False
-        if answer.status_code >= 400:
-            self.say(f"  ! not sent: {answer.json().get('detail', answer.text)}")
-            return False
-        return True
-
-    async def follow(self) -> None:
-        """Read the event stream until it ends, queueing what is to be printed."""
-        timeout = httpx.Timeout(10, read=None)
-        params = {"user": self.user}
-        try:
-            async with self._http.stream("GET", EVENTS_PATH, params=params, timeout=timeout) as sse:
-                async for name, data in read_events(sse.aiter_lines()):
-                    self._on_event(name, data)
-        except httpx.HTTPError:
-            pass
-        finally:
-            self.stream_ended.set()
-            self.connected.set()  # or rather, never will be
-            self.inbox.put_nowait(None)
-
-    def read_input(self, stream: TextIO) -> None:
+    def _read_input(self, stream: TextIO) -> None:
         """Put the lines of ``stream`` in the inbox, read in a thread so no await blocks."""
         loop = asyncio.get_running_loop()
 
         def read() -> None:
             with contextlib.suppress(RuntimeError):  # the loop closed: the chat is over
                 for line in stream:
-                    loop.call_soon_threadsafe(self.inbox.put_nowait, line.rstrip("\r\n"))
-                loop.call_soon_threadsafe(self.inbox.put_nowait, None)
+                    loop.call_soon_threadsafe(self._inbox.put_nowait, line.rstrip("\r\n"))
+                loop.call_soon_threadsafe(self._inbox.put_nowait, None)
 
         threading.Thread(target=read, name="chat-input", daemon=True).start()
 
-    async def print_replies(self) -> None:
-        """Print replies in order, each once its ticks settle (or after a short wait)."""
-        while True:
-            item = await self._printing.get()
-            if isinstance(item, str):
-                self.say(item)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(item.settled.wait(), SETTLE_TIMEOUT)
-            if item.message["status"] == "delivered" and await self._mark_read(item):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(item.read.wait(), SETTLE_TIMEOUT)
-            self.say(self._line(item.message))
-            self.answered.set()
-
-    async def _mark_read(self, reply: _Reply) -> bool:
-        """Say the reply was shown, as WhatsApp does (blue ticks); whether a read will come."""
+    async def _send(self, body: str) -> bool:
+        """Send one line as the user's WhatsApp message; False (and why) if it did not go."""
+        self._own_bodies[body] += 1
+        self._answered.clear()
+        payload = {"user": self._user, "body": body, "profile_name": self._name}
         try:
-            answer = await self._http.post(read_path(reply.message["id"]))
-        except httpx.HTTPError:
+            answer = await self._http.post(wire.MESSAGES_PATH, json=payload)
+        except httpx.HTTPError as exc:
+            self._say(f"  ! not sent: the sandbox does not answer ({type(exc).__name__})")
             return False
-        return answer.status_code == 200
+        if answer.status_code >= 400:
+            self._say(f"  ! not sent: {answer.json().get('detail', answer.text)}")
+            return False
+        return True
 
-    def _on_event(self, name: str, data: dict[str, Any]) -> None:
+    async def _follow(self) -> None:
+        """Read the event stream until it ends, queueing what is to be printed."""
+        params, timeout = {"user": self._user}, httpx.Timeout(10, read=None)
+        try:
+            async with self._http.stream(
+                "GET", wire.EVENTS_PATH, params=params, timeout=timeout
+            ) as stream:
+                async for name, data in wire.read_events(stream.aiter_lines()):
+                    await self._on_event(name, data)
+        except httpx.HTTPError:
+            pass
+        finally:
+            self._connected.set()  # or rather, never will be
+            self._inbox.put_nowait(None)
+
+    async def _on_event(self, name: str, data: dict[str, Any]) -> None:
         if name == "snapshot":
             self._history(data["messages"])
-            self.connected.set()
-        elif name == "message":
-            self._on_message(data)
+            self._connected.set()
+        elif name == "message" and data["direction"] == "out":
+            self._replies[data["id"]] = data
+            self._printing.put_nowait(data)
+        elif name == "message" and self._own_bodies[data["body"]] > 0:
+            self._own_bodies[data["body"]] -= 1  # the user's own line is already on screen
+        elif name == "message":  # sent as this user from elsewhere (the page)
+            self._printing.put_nowait(self._line(data))
         elif name == "status" and (reply := self._replies.get(data["id"])) is not None:
-            reply.message.update(status=data["status"], error=data["error"])
-            if data["status"] in SETTLED:
-                reply.settled.set()
-            if data["status"] == "read":
-                reply.read.set()
+            async with self._status_moved:
+                reply.update(status=data["status"], error=data["error"])
+                self._status_moved.notify_all()
         elif name == "typing":
             self._printing.put_nowait(self._style("chatbot is typing…", "2"))
 
@@ -197,24 +192,37 @@ class ChatClient:
         if not messages:
             return
         if note := earlier_note(len(messages) - _SHOWN_HISTORY):
-            self.say(self._style(note, "2"))
+            self._say(self._style(note, "2"))
         for message in messages[-_SHOWN_HISTORY:]:
-            self.say(self._line(message))
-        self.say(self._style("── the conversation so far; new messages below ──", "2"))
+            self._say(self._line(message))
+        self._say(self._style("── the conversation so far; new messages below ──", "2"))
 
-    def _on_message(self, message: dict[str, Any]) -> None:
-        if message["direction"] == "in":
-            # The user's own line is already on screen; one sent from elsewhere (the page, as
-            # the same user) is shown.
-            if self._own_bodies[message["body"]] > 0:
-                self._own_bodies[message["body"]] -= 1
-            else:
-                self._printing.put_nowait(self._line(message))
-            return
-        reply = self._replies[message["id"]] = _Reply(message)
-        if message["status"] in SETTLED:
-            reply.settled.set()
-        self._printing.put_nowait(reply)
+    async def _print_replies(self) -> None:
+        """Print replies in order, each once its ticks settle (or after a short wait)."""
+        while True:
+            item = await self._printing.get()
+            if isinstance(item, str):
+                self._say(item)
+                continue
+            await self._until(item, SETTLED)
+            if item["status"] == "delivered" and await self._mark_read(item["id"]):
+                await self._until(item, {"read"})
+            self._say(self._line(item))
+            self._answered.set()
+
+    async def _until(self, reply: dict[str, Any], statuses: Container[str]) -> None:
+        """Wait, SETTLE_TIMEOUT at most, for the reply's status to be one of ``statuses``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SETTLE_TIMEOUT), self._status_moved:
+                await self._status_moved.wait_for(lambda: reply["status"] in statuses)
+
+    async def _mark_read(self, message_sid: str) -> bool:
+        """Say the reply was shown, as WhatsApp does (blue ticks); whether a read will come."""
+        try:
+            answer = await self._http.post(wire.read_path(message_sid))
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
 
     def _line(self, message: dict[str, Any]) -> str:
         at = datetime.fromisoformat(message["at"]).astimezone().strftime("%H:%M")
@@ -222,53 +230,13 @@ class ChatClient:
         who = self._style("you", "32") if mine else self._style("chatbot", "1;32")
         body = message["body"].replace("\n", "\n        ")
         status = message["status"]
-        if status in {"failed", "undelivered", "canceled"}:
+        if status in FAILED:
             ticks = self._style(f"! {message.get('error') or status}", "31")
         else:
             ticks = _TICKS.get(status, "…")
             if status == "read":
                 ticks = self._style(ticks, "34")
         return f"{self._style(at, '2')} {who}: {body}  {ticks}"
-
-
-async def chat(
-    base_url: str,
-    *,
-    user: str,
-    name: str | None,
-    stdin: TextIO = sys.stdin,
-    out: TextIO = sys.stdout,
-) -> int:
-    """Run the conversation until /quit, end of input or the sandbox going away."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=20.0) as http:
-        client = ChatClient(http, user=user, name=name, out=out, colour=out.isatty())
-        if not await client.greet():
-            return 1
-        follower = asyncio.create_task(client.follow(), name="chat-follow")
-        printer = asyncio.create_task(client.print_replies(), name="chat-print")
-        sent = False
-        try:
-            await client.connected.wait()  # listen before speaking: no reply slips in between
-            if client.stream_ended.is_set():
-                client.say("chatbot-chat: the sandbox's event stream did not open")
-                return 1
-            client.read_input(stdin)
-            while (line := await client.inbox.get()) is not None and line.strip() != "/quit":
-                if line.strip() == "/help":
-                    client.say(LOCAL_HELP)  # the bot's answer lists its own commands
-                if line.strip():
-                    sent = await client.send(line) or sent
-            if client.stream_ended.is_set():
-                client.say("chatbot-chat: the sandbox closed the stream: did `make run` stop?")
-                return 1
-            if sent and not client.twilio_real and not client.answered.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(client.answered.wait(), ANSWER_TIMEOUT)
-            return 0
-        finally:
-            for task in (follower, printer):
-                task.cancel()
-            await asyncio.gather(follower, printer, return_exceptions=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -282,17 +250,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sandbox-url", help="the sandbox (default: SANDBOX_PORT, or .env's)")
     args = parser.parse_args(argv)
     try:
-        user = normalise_number(args.user)
+        user = wire.normalise_number(args.user)
     except ValueError as exc:
         parser.error(f"--user: {exc}")
     port = os.environ.get("SANDBOX_PORT") or dotenv_values(".env").get("SANDBOX_PORT") or "8090"
     try:
-        code = asyncio.run(
-            chat(args.sandbox_url or f"http://127.0.0.1:{port}", user=user, name=args.name or None)
-        )
+        code = asyncio.run(_chat(args.sandbox_url or f"http://127.0.0.1:{port}", user, args.name))
     except KeyboardInterrupt:
         code = 0
     sys.exit(code)
+
+
+async def _chat(base_url: str, user: str, name: str | None) -> int:
+    async with httpx.AsyncClient(base_url=base_url, timeout=20.0) as http:
+        return await ChatClient(http, user, name or None, sys.stdout).run(sys.stdin)
 
 
 if __name__ == "__main__":
