@@ -4,7 +4,6 @@ signed Twilio webhook to ingress; replies reach the page through the fake Twilio
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -13,13 +12,14 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from twilio.request_validator import RequestValidator
 
-from chatbot_sandbox.chat.hub import END, ChatHub, ChatMessage
+from chatbot_sandbox.chat.hub import END, ChatMessage
 from chatbot_sandbox.chat.settings import ChatSettings
-from chatbot_sandbox.chat.wire import EVENTS_PATH, MESSAGES_PATH, encode_event, normalise_number
+from chatbot_sandbox.chat.wire import EVENTS_PATH, MESSAGES_PATH, normalise_number
 from chatbot_sandbox.deps import Hub, Settings, Store
 from chatbot_sandbox.records import record_json
 
@@ -35,7 +35,6 @@ PRESET_USERS = (
     {"name": "Chloé", "number": "+15550003333"},
 )
 """Fictional numbers (555-01xx), so nothing real is ever written to."""
-KEEPALIVE_SECONDS = 15.0
 _STATIC = files("chatbot_sandbox") / "chat" / "static"
 _ASSETS = {
     "chat.css": "text/css; charset=utf-8",
@@ -162,29 +161,14 @@ async def send(request: SendRequest, settings: Settings, hub: Hub, store: Store)
     return JSONResponse({"message": record_json(message)}, status_code=201)
 
 
-@router.get(EVENTS_PATH)
+@router.get(EVENTS_PATH, response_class=EventSourceResponse)
 async def events(
     hub: Hub,
     user: Annotated[str | None, Query(description="Only this user's."), Number] = None,
-) -> StreamingResponse:
-    """Server-sent events: a snapshot of the transcript, then every change as it happens."""
-    return StreamingResponse(
-        _stream(hub, user),
-        media_type="text/event-stream",
-        headers={**_NO_CACHE, "X-Accel-Buffering": "no"},
-    )
-
-
-async def _stream(hub: ChatHub, user: str | None) -> AsyncIterator[str]:
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: a snapshot of the transcript, then every change as it happens (with
+    FastAPI's keep-alive comments in between), until the hub ends the stream."""
     with hub.subscribe(user) as (queue, snapshot):
-        yield "retry: 1000\n\n"
-        yield encode_event("snapshot", {"user": user, **snapshot})
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield ": keepalive\n\n"
-                continue
-            if event is END:
-                return
-            yield encode_event(*event)
+        yield ServerSentEvent(event="snapshot", data={"user": user, **snapshot}, retry=1000)
+        while (event := await queue.get()) is not END:
+            yield ServerSentEvent(event=event[0], data=event[1])

@@ -1,5 +1,5 @@
-"""What the chat's server and its clients agree on: paths, numbers and server-sent events (an
-``event:`` line, a ``data:`` line of JSON, a blank line)."""
+"""What the chat's server and its clients agree on: paths, numbers, and reading the server's
+events (FastAPI's server-sent events: each an ``event:`` line and one ``data:`` line of JSON)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-__all__ = [
-    "EVENTS_PATH",
-    "MESSAGES_PATH",
-    "encode_event",
-    "normalise_number",
-    "read_events",
-    "read_path",
-]
+__all__ = ["EVENTS_PATH", "MESSAGES_PATH", "normalise_number", "read_events", "read_path"]
 
 MESSAGES_PATH = "/_sandbox/chat/messages"
 EVENTS_PATH = "/_sandbox/chat/events"
@@ -36,11 +29,6 @@ def normalise_number(value: str) -> str:
     if not _NUMBER.match(number):
         raise ValueError("a phone number in international format, e.g. +15550001111")
     return number
-
-
-def encode_event(event: str, data: Any) -> str:
-    """One event in the wire format."""
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 async def read_events(lines: AsyncIterable[str]) -> AsyncIterator[tuple[str, Any]]:
