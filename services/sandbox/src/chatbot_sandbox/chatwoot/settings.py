@@ -13,6 +13,7 @@ class ChatwootSettings(BaseSettings):
 
     chatwoot_api_token: SecretStr = Field(
         SecretStr("sandbox-chatwoot-token"),
+        min_length=1,
         validation_alias="SANDBOX_CHATWOOT_API_TOKEN",
         description="Access token the fake Chatwoot API accepts (`api_access_token` header).",
     )
@@ -36,6 +37,7 @@ class ChatwootSettings(BaseSettings):
     )
     chatwoot_webhook_secret: SecretStr = Field(
         SecretStr("sandbox-chatwoot-webhook-secret"),
+        min_length=1,
         validation_alias="SANDBOX_CHATWOOT_WEBHOOK_SECRET",
         description="Key of the webhooks' HMAC-SHA256 `X-Chatwoot-Signature`.",
     )
