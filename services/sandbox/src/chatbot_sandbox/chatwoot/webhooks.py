@@ -15,6 +15,7 @@ import httpx
 
 from chatbot_sandbox.chatwoot.records import WebhookDeliveryRecord
 from chatbot_sandbox.chatwoot.settings import ChatwootSettings
+from chatbot_sandbox.posting import BackgroundPoster
 from chatbot_sandbox.records import RecordLog
 
 __all__ = ["WebhookSender"]
@@ -22,38 +23,25 @@ __all__ = ["WebhookSender"]
 logger = logging.getLogger(__name__)
 
 
-class WebhookSender:
+class WebhookSender(BackgroundPoster):
     """Posts the inbox's webhooks in the background (none when no URL is set)."""
 
     def __init__(self, settings: ChatwootSettings, log: RecordLog[WebhookDeliveryRecord]) -> None:
+        super().__init__()
         self._url = settings.chatwoot_webhook_url
         self._secret = settings.chatwoot_webhook_secret.get_secret_value().encode()
         self._log = log
-        self._client: httpx.AsyncClient | None = None
         self._turn = asyncio.Lock()  # first come, first served: the posts keep their order
-        self._running: set[asyncio.Task[None]] = set()
 
     def send(self, conversation_id: int, *payloads: dict[str, Any]) -> None:
         """Post a conversation's events, after every one sent before."""
         if self._url is None:
             return
         for payload in payloads:
-            task = asyncio.create_task(self._deliver(self._url, conversation_id, payload))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-
-    async def stop(self) -> None:
-        """Cancel the deliveries still under way and close the client."""
-        for task in self._running:
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
+            self.start(self._deliver(self._url, conversation_id, payload))
 
     async def _deliver(self, url: str, conversation_id: int, payload: dict[str, Any]) -> None:
         async with self._turn:
-            if self._client is None:  # opened inside the event loop that uses it
-                self._client = httpx.AsyncClient(timeout=5.0)
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
             timestamp = str(int(time.time()))
             digest = hmac.new(self._secret, timestamp.encode() + b"." + body, hashlib.sha256)
@@ -65,7 +53,7 @@ class WebhookSender:
                 "X-Chatwoot-Delivery": record.delivery_id,
             }
             try:
-                answer = await self._client.post(url, content=body, headers=headers)
+                answer = await self.client.post(url, content=body, headers=headers)
                 record.response_status = answer.status_code
             except httpx.HTTPError as exc:
                 record.error = type(exc).__name__

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 
 import httpx
 from twilio.request_validator import RequestValidator
 
+from chatbot_sandbox.posting import BackgroundPoster
 from chatbot_sandbox.records import RecordLog
 from chatbot_sandbox.twilio.records import StatusCallbackRecord, TwilioMessageRecord
 
@@ -22,22 +23,21 @@ _CONNECTIONS = 16
 """Callbacks posted at once: more only queue inside httpx's pool, at a cost in CPU."""
 
 
-class StatusReporter:
+class StatusReporter(BackgroundPoster):
     """Posts status callbacks in the background, one message's in order, over one client."""
 
     def __init__(self, auth_token: str, log: RecordLog[StatusCallbackRecord]) -> None:
+        super().__init__(connections=_CONNECTIONS)
         self._validator = RequestValidator(auth_token)
         self._log = log
-        self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(_CONNECTIONS)
-        self._running: set[asyncio.Task[None]] = set()
         self._unread: dict[str, tuple[TwilioMessageRecord, asyncio.Task[None]]] = {}
 
     def report(self, record: TwilioMessageRecord, *, error_code: int | None = None) -> None:
         """Start posting ``record``'s statuses to its StatusCallback URL (if it has one)."""
         if record.status_callback and record.sid:
             statuses = ("sent", "delivered") if error_code is None else ("failed",)
-            task = self._start(self._post(record, statuses, error_code))
+            task = self.start(self._post(record, statuses, error_code))
             if error_code is None:
                 self._unread[record.sid] = (record, task)
 
@@ -51,29 +51,12 @@ class StatusReporter:
             await asyncio.wait({delivering})
             await self._post(record, ("read",))
 
-        self._start(after_delivery())
+        self.start(after_delivery())
         return True
-
-    async def stop(self) -> None:
-        """Cancel the callbacks still being posted and close the client."""
-        for task in self._running:
-            task.cancel()
-        await asyncio.gather(*self._running, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-
-    def _start(self, posting: Coroutine[object, object, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(posting)
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        return task
 
     async def _post(
         self, record: TwilioMessageRecord, statuses: Sequence[str], error_code: int | None = None
     ) -> None:
-        if self._client is None:  # opened inside the event loop that uses it
-            limits = httpx.Limits(max_connections=_CONNECTIONS)
-            self._client = httpx.AsyncClient(timeout=5.0, limits=limits)
         url, sid = record.status_callback or "", record.sid or ""
         for status in statuses:
             fields = {
@@ -94,7 +77,7 @@ class StatusReporter:
             entry = StatusCallbackRecord(sid, status, error_code)
             try:
                 async with self._slots:
-                    answer = await self._client.post(url, data=fields, headers=headers)
+                    answer = await self.client.post(url, data=fields, headers=headers)
                 entry.response_status = answer.status_code
             except httpx.HTTPError as exc:
                 entry.error = type(exc).__name__
