@@ -12,13 +12,12 @@ import math
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from starlette.datastructures import UploadFile
 
 from chatbot_sandbox.deps import Settings, Store
 from chatbot_sandbox.openai import inputs, tools
-from chatbot_sandbox.openai.inputs import ApiError, answer, new_id
+from chatbot_sandbox.openai.inputs import ApiError, answer, item, new_id
 from chatbot_sandbox.openai.records import ConversationState, Family, FaultSpec, OpenAIRequestRecord
 from chatbot_sandbox.process import SandboxStore
 
@@ -30,10 +29,6 @@ router = APIRouter(tags=["openai"])
 
 _NO_ROUTE = JSONResponse({"detail": "Not Found"}, status_code=404)
 """What a compatible server without a models API answers (FastAPI's 404, as vLLM's)."""
-
-
-def _words(text: str) -> int:
-    return len(text.split())
 
 
 def _stall(store: SandboxStore, family: Family, text: str = "") -> float:
@@ -58,13 +53,56 @@ def _refused(store: SandboxStore, record: OpenAIRequestRecord, error: ApiError) 
     return error.response()
 
 
-async def _in_flight(store: SandboxStore, record: OpenAIRequestRecord, seconds: float) -> None:
-    """Record the request in flight (no status yet), wait ``seconds``, then mark it answered."""
+async def _in_flight(
+    store: SandboxStore,
+    record: OpenAIRequestRecord,
+    seconds: float,
+    conversation: ConversationState | None = None,
+) -> None:
+    """Record the request in flight (no status yet) for ``seconds``, its ``conversation`` busy
+    meanwhile (set in the same step as the record: who sees one in flight sees the other), then
+    mark it answered."""
     store.openai_requests.append(record)
-    if seconds > 0:
-        await asyncio.sleep(seconds)
+    conversation = conversation or ConversationState()
+    conversation.busy = True
+    try:
+        if seconds > 0:
+            await asyncio.sleep(seconds)
+    finally:
+        conversation.busy = False
     record.status_code = 200
     store.openai_requests.notify()
+
+
+def _conversation(
+    store: SandboxStore, conversation_id: str | None, *, locked_ok: bool = False
+) -> ConversationState:
+    """A request's conversation (404 if unknown, locked while busy); none is a fresh one."""
+    if conversation_id is None:
+        return ConversationState()
+    conversation = store.conversations.get(conversation_id)
+    if conversation is None:
+        message = f"Conversation with id '{conversation_id}' not found."
+        raise ApiError(404, message, "conversation")
+    if conversation.busy and not locked_ok:
+        raise ApiError(400, inputs.LOCKED_MESSAGE, code="conversation_locked")
+    return conversation
+
+
+def _words(*texts: str) -> int:
+    """Tokens, as the fake counts them: words."""
+    return sum(len(text.split()) for text in texts)
+
+
+def _usage(
+    given: int,
+    made: int,
+    names: tuple[str, str] = ("input_tokens", "output_tokens"),
+    **details: Any,
+) -> dict[str, Any]:
+    """Token usage in OpenAI's shape: the input and output tokens under ``names``, their total,
+    then ``details``."""
+    return {names[0]: given, names[1]: made, "total_tokens": given + made, **details}
 
 
 @router.post("/v1/conversations")
@@ -80,14 +118,8 @@ async def create_conversation(request: Request, store: Store) -> Response:
     record.conversation = conversation_id = new_id("conv_")
     store.conversations[conversation_id] = ConversationState()
     await _in_flight(store, record, stall)
-    return answer(
-        {
-            "id": conversation_id,
-            "object": "conversation",
-            "created_at": int(time.time()),
-            "metadata": body.get("metadata") or {},
-        }
-    )
+    created = {"id": conversation_id, "object": "conversation", "created_at": int(time.time())}
+    return answer(created | {"metadata": body.get("metadata") or {}})
 
 
 @router.post("/v1/responses")
@@ -97,58 +129,50 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     record, created_at = OpenAIRequestRecord("responses.create"), int(time.time())
     try:
         inputs.check_auth(request)
-        body = await request.json()
-        messages, outputs = inputs.read_response(body, record)
+        given = inputs.read_response(await request.json(), record)
         functions = tools.offered(record.tools, chat=False)
         stall = _stall(store, "responses", record.input_text or "")
         conversation = _conversation(store, record.conversation)
-        _check_outputs(conversation, outputs)
+        if unanswered := ConversationState(conversation.items + given).open_calls:
+            # As the API does (the conversation service reads the message).
+            message = f"No tool output found for function call {unanswered[0]}."
+            raise ApiError(400, message, "input")
     except ApiError as error:
         return _refused(store, record, error)
-    conversation.busy = True  # in the same step as the record: who sees it in flight sees this
-    try:
-        await _in_flight(store, record, settings.openai_latency + stall)
-    finally:
-        conversation.busy = False
+    await _in_flight(store, record, settings.openai_latency + stall, conversation)
     # The model reads the items added since the last answer, then the input.
-    added, conversation.unread = conversation.unread, []
-    read = [m for m in added if isinstance(m, inputs.Message)] + messages
-    read_outputs = [o for o in added if isinstance(o, inputs.Output)] + outputs
+    read = _since_last_answer(conversation.items) + given
+    messages = [inputs.text(one) for one in read if one["type"] == "message"]
+    outputs = [one for one in read if one["type"] == "function_call_output"]
     # A user message is a new ask (outputs with it only close calls left open); outputs alone
     # continue the last one.
-    fresh = any(m.role == "user" for m in read)
-    if fresh:
-        conversation.asked = "\n".join(m.text for m in read if m.role == "user")
-    wanted = tools.calls_for(
-        conversation.asked, functions, tool_choice=record.tool_choice, again=not fresh
+    if asked := [inputs.text(one) for one in read if one.get("role") == "user"]:
+        conversation.asked = "\n".join(asked)
+    calls = tools.calls_for(
+        conversation.asked, functions, tool_choice=record.tool_choice, again=not asked
     )
-    calls = tools.function_call_items(wanted)
     output: list[dict[str, Any]] = [
         # Current models reason first; at `minimal` effort it costs no tokens.
         {"type": "reasoning", "id": new_id("rs_"), "summary": []},
-        *({"type": "function_call", "id": new_id("fc_"), "status": "completed"}
-          | {"call_id": call.call_id, "name": call.name, "arguments": call.arguments}
-          for call in calls),
+        *(item("function_call", "fc_", call_id=call.call_id, name=call.name,
+               arguments=call.arguments) for call in calls),
     ]  # fmt: skip
     reply = ""
     if not calls:
-        conversation.answered += 1
-        named = [(conversation.calls.get(o.call_id, ""), o.output) for o in read_outputs]
-        named = [] if fresh else named
-        reply = tools.answer_with(conversation.answered, conversation.asked, named)
-        output.append(
-            {
-                "type": "message",
-                "id": new_id("msg_"),
-                "status": "completed",
-                "role": "assistant",
-                "content": [{"type": "output_text", "text": reply, "annotations": []}],
-            }
-        )
-    _keep(conversation, messages, outputs, output)
-    input_tokens = sum(_words(m.text) for m in read) + _words(record.instructions or "")
-    input_tokens += sum(_words(o.output) for o in read_outputs)
-    output_tokens = _words(reply) + sum(_words(call.arguments) for call in calls)
+        calls_made = [one for one in conversation.items if one["type"] == "function_call"]
+        names = {one["call_id"]: one["name"] for one in calls_made}
+        named = [] if asked else [(names.get(one["call_id"], ""), one["output"]) for one in outputs]
+        number = 1 + sum(one.get("role") == "assistant" for one in conversation.items)
+        reply = tools.answer_with(number, conversation.asked, named)
+        content = [{"type": "output_text", "text": reply, "annotations": []}]
+        output.append(item("message", "msg_", role="assistant", content=content))
+    conversation.items += given + output
+    usage = _usage(
+        _words(record.instructions or "", *messages, *(one["output"] for one in outputs)),
+        _words(reply, *(call.arguments for call in calls)),
+        input_tokens_details={"cached_tokens": 0},
+        output_tokens_details={"reasoning_tokens": 0},
+    )
     return answer(
         {
             "id": new_id("resp_"),
@@ -161,16 +185,21 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
             "parallel_tool_calls": True,
             "tool_choice": record.tool_choice or "auto",
             "tools": record.tools or [],
-            "usage": {
-                "input_tokens": input_tokens,
-                "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": output_tokens,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": input_tokens + output_tokens,
-            },
+            "usage": usage,
             "conversation": {"id": record.conversation} if record.conversation else None,
         }
     )
+
+
+def _since_last_answer(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items added since the last response or assistant message: the next response reads
+    them (a response's output starts with its reasoning)."""
+    answers = [
+        i
+        for i, one in enumerate(items)
+        if one["type"] == "reasoning" or one.get("role") == "assistant"
+    ]
+    return items[answers[-1] + 1 :] if answers else items
 
 
 @router.get("/v1/conversations/{conversation_id}/items")
@@ -198,6 +227,23 @@ def _page(items: list[dict[str, Any]], *, has_more: bool = False) -> Response:
     return answer(page | {"has_more": has_more})
 
 
+@router.post("/v1/conversations/{conversation_id}/items")
+async def create_items(conversation_id: str, request: Request, store: Store) -> Response:
+    """Add up to 20 items (messages, function call outputs) to a conversation: the next
+    response reads them, and an output answers its call."""
+    record = OpenAIRequestRecord("conversations.items.create", conversation=conversation_id)
+    try:
+        inputs.check_auth(request)
+        items = inputs.read_items(await request.json(), record)
+        stall = _stall(store, "conversations")
+        conversation = _conversation(store, conversation_id)
+    except ApiError as error:
+        return _refused(store, record, error)
+    await _in_flight(store, record, stall, conversation)
+    conversation.items += items
+    return _page(items)
+
+
 @router.delete("/v1/conversations/{conversation_id}")
 async def delete_conversation(conversation_id: str, request: Request, store: Store) -> Response:
     """Delete a conversation, and with it (here) its items: it is not found afterwards."""
@@ -213,70 +259,6 @@ async def delete_conversation(conversation_id: str, request: Request, store: Sto
     return answer({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
 
 
-@router.post("/v1/conversations/{conversation_id}/items")
-async def create_items(conversation_id: str, request: Request, store: Store) -> Response:
-    """Add up to 20 items (messages, function call outputs) to a conversation: the next
-    response reads them, and an output answers its call."""
-    record = OpenAIRequestRecord("conversations.items.create", conversation=conversation_id)
-    try:
-        inputs.check_auth(request)
-        body = await request.json()
-        given = inputs.read_items(body, record)
-        stall = _stall(store, "conversations")
-        conversation = _conversation(store, conversation_id)
-    except ApiError as error:
-        return _refused(store, record, error)
-    conversation.busy = True
-    try:
-        await _in_flight(store, record, stall)
-    finally:
-        conversation.busy = False
-    items = [_item(one) for one in given]
-    conversation.items += items
-    for one in given:
-        if isinstance(one, inputs.Message) and one.role == "assistant":
-            conversation.answered += 1  # an answer: what was asked before it is answered
-            conversation.unread = []
-        else:
-            conversation.unread.append(one)
-    answered = {one.call_id for one in given if isinstance(one, inputs.Output)}
-    conversation.open_calls = [call for call in conversation.open_calls if call not in answered]
-    return _page(items)
-
-
-def _check_outputs(conversation: ConversationState, outputs: list[inputs.Output]) -> None:
-    """Refuse a turn that leaves one of the conversation's calls without an output, as the API
-    does (the conversation service reads the message)."""
-    answered = {given.call_id for given in outputs}
-    if unanswered := [call for call in conversation.open_calls if call not in answered]:
-        raise ApiError(
-            400, f"No tool output found for function call {unanswered[0]}.", param="input"
-        )
-
-
-def _keep(
-    conversation: ConversationState,
-    messages: list[inputs.Message],
-    outputs: list[inputs.Output],
-    output: list[dict[str, Any]],
-) -> None:
-    """Add a response's input and output items to its conversation."""
-    conversation.open_calls = [
-        item["call_id"] for item in output if item["type"] == "function_call"
-    ]
-    conversation.calls |= {item["call_id"]: item["name"] for item in output if "name" in item}
-    conversation.items += [*map(_item, messages), *map(_item, outputs), *output]
-
-
-def _item(given: inputs.Message | inputs.Output) -> dict[str, Any]:
-    """An input item as its conversation keeps it, with its id."""
-    if isinstance(given, inputs.Output):
-        item = {"type": "function_call_output", "id": new_id("fco_"), "call_id": given.call_id}
-        return item | {"output": given.output, "status": "completed"}
-    item = {"type": "message", "id": new_id("msg_"), "role": given.role}
-    return item | {"content": [{"type": "input_text", "text": given.text}], "status": "completed"}
-
-
 @router.post("/v1/chat/completions")
 async def create_chat_completion(request: Request, settings: Settings, store: Store) -> Response:
     """Answer the user messages after the last answer with a numbered echo, or with the
@@ -284,27 +266,15 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
     record, created = OpenAIRequestRecord("chat.completions.create"), int(time.time())
     try:
         inputs.check_auth(request)
-        body = await request.json()
-        messages = inputs.read_chat(body, record)
+        number, outputs, sent = inputs.read_chat(await request.json(), record)
         functions = tools.offered(record.tools, chat=True)
         stall = _stall(store, "chat", record.input_text or "")
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall)
-    last_user = max(i for i, m in enumerate(messages) if m.role in ("user", "system", "developer"))
-    names = tools.call_names(body["messages"])
-    outputs = [
-        (names[raw["tool_call_id"]], raw["content"])
-        for raw in body["messages"][last_user + 1 :]
-        if raw.get("role") == "tool"
-    ]
     asked = record.input_text or ""
-    wanted = tools.calls_for(asked, functions, tool_choice=record.tool_choice, again=bool(outputs))
-    calls = tools.function_call_items(wanted)
-    answers = sum(
-        raw.get("role") == "assistant" and not raw.get("tool_calls") for raw in body["messages"]
-    )
-    reply = None if calls else tools.answer_with(answers + 1, asked, outputs)
+    calls = tools.calls_for(asked, functions, tool_choice=record.tool_choice, again=bool(outputs))
+    reply = None if calls else tools.answer_with(number, asked, outputs)
     message: dict[str, Any] = {"role": "assistant", "content": reply, "refusal": None}
     if calls:
         message["tool_calls"] = [
@@ -312,47 +282,37 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
             | {"function": {"name": call.name, "arguments": call.arguments}}
             for call in calls
         ]
-    prompt_tokens = sum(_words(m.text) for m in messages)
-    completion_tokens = _words(reply or "") + sum(_words(call.arguments) for call in calls)
+    choice = {"index": 0, "message": message, "logprobs": None}
     return answer(
         {
             "id": new_id("chatcmpl-"),
             "object": "chat.completion",
             "created": created,
             "model": record.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": "tool_calls" if calls else "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "choices": [choice | {"finish_reason": "tool_calls" if calls else "stop"}],
+            "usage": _usage(
+                _words(sent),
+                _words(reply or "", *(call.arguments for call in calls)),
+                ("prompt_tokens", "completion_tokens"),
+            ),
         }
     )
 
 
 @router.post("/v1/audio/transcriptions")
-async def create_transcription(request: Request, settings: Settings, store: Store) -> Response:
+async def create_transcription(
+    request: Request,
+    settings: Settings,
+    store: Store,
+    file: UploadFile,
+    model: Annotated[str, Form()],
+) -> Response:
     """A deterministic transcript: the file's own text when it is printable UTF-8."""
-    record = OpenAIRequestRecord("audio.transcriptions.create")
+    data, content_type = await file.read(), file.content_type or "application/octet-stream"
+    record = OpenAIRequestRecord("audio.transcriptions.create", model=model)
+    record.file = {"filename": file.filename or "", "content_type": content_type, "size": len(data)}
     try:
         inputs.check_auth(request)
-        async with request.form() as form:
-            upload, model = form.get("file"), form.get("model")
-            if not isinstance(model, str):
-                raise inputs.missing("model")
-            if not isinstance(upload, UploadFile):
-                raise inputs.missing("file")
-            data, filename = await upload.read(), upload.filename or ""
-        content_type = upload.content_type or "application/octet-stream"
-        record.model = model
-        record.file = {"filename": filename, "content_type": content_type, "size": len(data)}
         stall = _stall(store, "transcriptions")
     except ApiError as error:
         return _refused(store, record, error)
@@ -363,14 +323,9 @@ async def create_transcription(request: Request, settings: Settings, store: Stor
         text = ""
     if not text or not all(char.isprintable() or char.isspace() for char in text):
         text = f"transcript of {len(data)} bytes of {content_type}"
-    audio_tokens = max(1, math.ceil(len(data) / 1024))
-    usage = {
-        "type": "tokens",
-        "input_tokens": audio_tokens,
-        "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
-        "output_tokens": _words(text),
-        "total_tokens": audio_tokens + _words(text),
-    }
+    audio = max(1, math.ceil(len(data) / 1024))
+    details = {"text_tokens": 0, "audio_tokens": audio}
+    usage = _usage(audio, _words(text), type="tokens", input_token_details=details)
     return answer({"text": text, "usage": usage})
 
 
@@ -385,20 +340,15 @@ async def models(
     try:
         inputs.check_auth(request)
         stall = _stall(store, "models")
-        entry = store.models.get(model) if model is not None else None
-        if model is not None and entry is None:
-            raise ApiError(
-                404,
-                f"The model '{model}' does not exist or you do not have access to it.",
-                param="model",
-                code="model_not_found",
-            )
+        if model is not None and model not in store.models:
+            message = f"The model '{model}' does not exist or you do not have access to it."
+            raise ApiError(404, message, "model", "model_not_found")
     except ApiError as error:
         return error.response()
     if stall > 0:
         await asyncio.sleep(stall)
-    if entry is not None:
-        return answer(entry.to_json())
+    if model is not None:
+        return answer(store.models[model].to_json())
     return answer({"object": "list", "data": [m.to_json() for m in store.models.values()]})
 
 
@@ -407,18 +357,3 @@ async def queue_faults(faults: FaultSpec | list[FaultSpec], store: Store) -> lis
     """Queue one fault or several, in order; answer the whole queue."""
     store.openai_faults.extend(faults if isinstance(faults, list) else [faults])
     return [fault.model_dump() for fault in store.openai_faults]
-
-
-def _conversation(
-    store: SandboxStore, conversation_id: str | None, *, locked_ok: bool = False
-) -> ConversationState:
-    """A response's conversation (404 if unknown, locked while busy); none is a fresh one."""
-    if conversation_id is None:
-        return ConversationState()
-    conversation = store.conversations.get(conversation_id)
-    if conversation is None:
-        message = f"Conversation with id '{conversation_id}' not found."
-        raise ApiError(404, message, param="conversation")
-    if conversation.busy and not locked_ok:
-        raise ApiError(400, inputs.LOCKED_MESSAGE, code="conversation_locked")
-    return conversation

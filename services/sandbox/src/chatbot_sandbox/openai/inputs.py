@@ -15,34 +15,44 @@ from chatbot_sandbox.openai.records import FaultSpec, OpenAIRequestRecord
 
 __all__ = [
     "LOCKED_MESSAGE",
-    "MAX_ITEMS",
     "QUOTA_MESSAGE",
     "ApiError",
     "answer",
     "check_auth",
     "fault_error",
-    "missing",
+    "item",
     "new_id",
     "read_chat",
     "read_items",
     "read_response",
+    "text",
 ]
 
 LOCKED_MESSAGE = (
     "Another process is currently operating on this conversation. Please retry in a few seconds."
 )
-MAX_ITEMS = 20
-"""Items one ``conversations.items.create`` adds at most."""
 QUOTA_MESSAGE = (
     "You exceeded your current quota, please check your plan and billing details. For more "
     "information on this error, read the docs: "
     "https://platform.openai.com/docs/guides/error-codes/api-errors."
 )
+_MAX_ITEMS = 20
+"""Items one ``conversations.items.create`` adds at most."""
 
 
 def new_id(prefix: str) -> str:
     """An id as OpenAI writes them: a prefix and random hex."""
     return prefix + uuid.uuid4().hex
+
+
+def item(kind: str, prefix: str, **fields: Any) -> dict[str, Any]:
+    """A completed item of a conversation, with a new id."""
+    return {"type": kind, "id": new_id(prefix), **fields, "status": "completed"}
+
+
+def text(message: dict[str, Any]) -> str:
+    """The text of a message item (one part, as :func:`read_items` keeps it)."""
+    return str(message["content"][0]["text"])
 
 
 def answer(
@@ -70,11 +80,6 @@ class ApiError(Exception):
         return answer({"error": {**error, "code": self.code}}, self.status, self.headers)
 
 
-def missing(param: str) -> ApiError:
-    message = f"Missing required parameter: '{param}'."
-    return ApiError(400, message, param=param, code="missing_required_parameter")
-
-
 def fault_error(fault: FaultSpec) -> ApiError:
     """What a queued fault answers (every kind but ``stall``)."""
     if fault.kind == "rate_limit":
@@ -86,14 +91,11 @@ def fault_error(fault: FaultSpec) -> ApiError:
                 "retry-after-ms": str(round(fault.retry_after * 1000)),
             }
         message = "Rate limit reached for requests (sandbox fault)." + wait
-        return ApiError(
-            429, message, code="rate_limit_exceeded", error_type="requests", headers=headers
-        )
+        return ApiError(429, message, None, "rate_limit_exceeded", "requests", headers)
     if fault.kind == "insufficient_quota":
-        kind = "insufficient_quota"
-        return ApiError(429, QUOTA_MESSAGE, code=kind, error_type=kind)
+        return ApiError(429, QUOTA_MESSAGE, None, fault.kind, fault.kind)
     if fault.kind == "conversation_locked":
-        return ApiError(400, LOCKED_MESSAGE, code="conversation_locked")
+        return ApiError(400, LOCKED_MESSAGE, code=fault.kind)
     message = "The server had an error while processing your request. Sorry about that!"
     return ApiError(500, message, error_type="server_error")
 
@@ -110,102 +112,88 @@ def check_auth(request: Request) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """The text of one input message (an image stands in as ``[image]``)."""
-
-    role: str
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """A ``function_call_output`` input item: the call it answers and what it says."""
-
-    call_id: str
-    output: str
-
-
-def read_response(
-    body: dict[str, Any], record: OpenAIRequestRecord
-) -> tuple[list[Message], list[Output]]:
-    """Read a Responses request onto ``record``: its input messages, and the function call
-    outputs it gives (other input items are not read)."""
-    record.model, record.input = _required(body, "model"), _required(body, "input")
+def read_response(body: dict[str, Any], record: OpenAIRequestRecord) -> list[dict[str, Any]]:
+    """Read a Responses request onto ``record``: its input as conversation items."""
+    record.model, record.input = body["model"], body["input"]
     record.instructions, record.conversation = body.get("instructions"), body.get("conversation")
     record.safety_identifier = body.get("safety_identifier")
     record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
     given = record.input
-    if isinstance(given, str):
-        given = [{"role": "user", "content": given}]
-    messages = [
-        _message(item, record.images, chat=False)
-        for item in given
-        if item.get("type", "message") == "message"
-    ]
-    outputs = [_output(item) for item in given if item.get("type") == "function_call_output"]
-    record.input_text = "\n".join(m.text for m in messages if m.role == "user")
-    return messages, outputs
+    items = _items(
+        [{"role": "user", "content": given}] if isinstance(given, str) else given, record
+    )
+    record.input_text = "\n".join(text(one) for one in items if one.get("role") == "user")
+    return items
 
 
-def read_items(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message | Output]:
-    """Read a Conversations ``items.create`` body onto ``record``: its messages and function
-    call outputs, in order."""
-    record.input = given = _required(body, "items")
-    if len(given) > MAX_ITEMS:  # the conversation service sends its items in batches of 20
+def read_items(body: dict[str, Any], record: OpenAIRequestRecord) -> list[dict[str, Any]]:
+    """Read a Conversations ``items.create`` body onto ``record``: the items to add, in order."""
+    record.input = given = body.get("items")
+    if given is None:
+        message = "Missing required parameter: 'items'."
+        raise ApiError(400, message, "items", "missing_required_parameter")
+    if len(given) > _MAX_ITEMS:  # the conversation service sends its items in batches of 20
         raise ApiError(
             400,
-            f"Invalid 'items': array too long. Expected an array with maximum length {MAX_ITEMS}"
+            f"Invalid 'items': array too long. Expected an array with maximum length {_MAX_ITEMS}"
             f", but got an array with length {len(given)} instead.",
-            param="items",
-            code="array_above_max_length",
+            "items",
+            "array_above_max_length",
         )
-    return [
-        _output(item)
-        if item.get("type") == "function_call_output"
-        else _message(item, record.images, chat=False)
-        for item in given
-    ]
+    return _items(given, record)
 
 
-def read_chat(body: dict[str, Any], record: OpenAIRequestRecord) -> list[Message]:
-    """Read a Chat Completions request onto ``record``: its messages."""
-    record.model, record.input = _required(body, "model"), _required(body, "messages")
-    given = record.input
-    messages = [_message(item, record.images, chat=True) for item in given]
-    record.instructions = [m.text for m in messages if m.role in ("system", "developer")]
+def read_chat(
+    body: dict[str, Any], record: OpenAIRequestRecord
+) -> tuple[int, list[tuple[str, str]], str]:
+    """Read a Chat Completions request onto ``record``: the number of its answer, the outputs
+    given since the last user or system message (by function name), and all the text sent."""
+    record.model, record.input = body["model"], body["messages"]
     record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
-    # The last answer: an assistant message with text, not one asking for function calls.
-    answered = max(
-        (i for i, m in enumerate(given) if m["role"] == "assistant" and not m.get("tool_calls")),
-        default=-1,
+    given: list[dict[str, Any]] = record.input
+    roles = [message["role"] for message in given]
+    texts = [_text(message.get("content"), record, chat=True) for message in given]
+    record.instructions = [t for i, t in enumerate(texts) if roles[i] in ("system", "developer")]
+    # An answer: an assistant message with text, not one asking for function calls.
+    answers = [
+        i for i, m in enumerate(given) if m["role"] == "assistant" and not m.get("tool_calls")
+    ]
+    after = answers[-1] + 1 if answers else 0
+    record.input_text = "\n".join(
+        t for i, t in enumerate(texts) if i >= after and roles[i] == "user"
     )
-    record.input_text = "\n".join(m.text for m in messages[answered + 1 :] if m.role == "user")
-    return messages
+    asked = max(i for i, role in enumerate(roles) if role in ("user", "system", "developer"))
+    names = {c["id"]: c["function"]["name"] for m in given for c in m.get("tool_calls") or ()}
+    outputs = [
+        (names[m["tool_call_id"]], m["content"]) for m in given[asked + 1 :] if m["role"] == "tool"
+    ]
+    return len(answers) + 1, outputs, "\n".join(texts)
 
 
-def _required(body: dict[str, Any], key: str) -> Any:
-    if body.get(key) is None:
-        raise missing(key)
-    return body[key]
+def _items(given: list[dict[str, Any]], record: OpenAIRequestRecord) -> list[dict[str, Any]]:
+    """Input items as a conversation keeps them: messages (their text in one part) and function
+    call outputs (other items are not read)."""
+    items = []
+    for one in given:
+        if one.get("type") == "function_call_output":
+            items.append(item(one["type"], "fco_", call_id=one["call_id"], output=one["output"]))
+        elif one.get("type", "message") == "message":
+            part = {"type": "input_text", "text": _text(one["content"], record, chat=False)}
+            items.append(item("message", "msg_", role=one["role"], content=[part]))
+    return items
 
 
-def _output(item: dict[str, Any]) -> Output:
-    return Output(item["call_id"], item["output"])
-
-
-def _message(item: dict[str, Any], images: list[str], *, chat: bool) -> Message:
-    """One message's text; an image stands in as ``[image]`` (other parts are not read)."""
-    content = item.get("content")
+def _text(content: Any, record: OpenAIRequestRecord, *, chat: bool) -> str:
+    """A message's text; an image stands in as ``[image]`` (other parts are not read)."""
     if not isinstance(content, list):
-        return Message(item["role"], content or "")
+        return str(content or "")
     text_part, image_part = ("text", "image_url") if chat else ("input_text", "input_image")
     texts = []
     for part in content:
         if part["type"] == image_part:
             url = part["image_url"]
-            images.append(url["url"] if chat else url)
+            record.images.append(url["url"] if chat else url)
             texts.append("[image]")
         elif part["type"] == text_part:
             texts.append(part["text"])
-    return Message(item["role"], "\n".join(texts))
+    return "\n".join(texts)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from chatbot_sandbox.openai.inputs import Message, Output
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -46,16 +43,19 @@ class OpenAIRequestRecord:
 
 @dataclass(slots=True)
 class ConversationState:
-    """A conversation: its items, answers, calls (``open_calls``: with no output yet), and the
-    items added since its last response (``unread``), which the next one reads first."""
+    """A conversation: its items, whether a request on it is in flight (``busy``), and the user
+    text its last fresh ask was about (``asked``), which function outputs still answer."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
-    answered: int = 0
     busy: bool = False
     asked: str = ""
-    calls: dict[str, str] = field(default_factory=dict)
-    open_calls: list[str] = field(default_factory=list)
-    unread: list[Message | Output] = field(default_factory=list)
+
+    @property
+    def open_calls(self) -> list[str]:
+        """The function calls that have no output yet."""
+        answered = {one["call_id"] for one in self.items if one["type"] == "function_call_output"}
+        calls = (one["call_id"] for one in self.items if one["type"] == "function_call")
+        return [call for call in calls if call not in answered]
 
 
 @dataclass(slots=True)

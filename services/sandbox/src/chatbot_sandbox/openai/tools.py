@@ -14,14 +14,7 @@ from typing import Any
 
 from chatbot_sandbox.openai.inputs import new_id
 
-__all__ = [
-    "Call",
-    "answer_with",
-    "call_names",
-    "calls_for",
-    "function_call_items",
-    "offered",
-]
+__all__ = ["Call", "answer_with", "calls_for", "offered"]
 
 _AGAIN = "repeatedly"
 _STUBBORN = "stubbornly"
@@ -50,7 +43,7 @@ def offered(tools: Any, *, chat: bool) -> dict[str, Mapping[str, Any]]:
 
 def calls_for(
     text: str, functions: Mapping[str, Mapping[str, Any]], *, tool_choice: Any, again: bool
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[Call]:
     """The calls the fake model makes: the functions ``text`` names, with their arguments (on a
     round after outputs, only when ``again`` and the text says ``repeatedly``)."""
     words = text.split()
@@ -64,7 +57,8 @@ def calls_for(
     for position, start in enumerate(named):
         end = named[position + 1] if position + 1 < len(named) else len(words)
         values = [word for word in words[start + 1 : end] if word and word not in _MARKS]
-        calls.append((words[start], _arguments(functions[words[start]], values)))
+        arguments = json.dumps(_arguments(functions[words[start]], values))
+        calls.append(Call(new_id("call_"), words[start], arguments))
     return calls
 
 
@@ -83,18 +77,3 @@ def _arguments(schema: Mapping[str, Any], values: Sequence[str]) -> dict[str, An
 def answer_with(number: int, asked: str, outputs: Sequence[tuple[str, str]]) -> str:
     """The echo of ``asked``, with each function's output on a line of its own."""
     return "\n".join([f"Echo #{number}: {asked}", *(f"{name}: {out}" for name, out in outputs)])
-
-
-def call_names(messages: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Every function call the assistant messages hold: its id to its function's name."""
-    return {
-        call["id"]: call["function"]["name"]
-        for message in messages
-        if message.get("role") == "assistant"
-        for call in message.get("tool_calls") or ()
-    }
-
-
-def function_call_items(calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Call]:
-    """The calls the fake makes, with their ids."""
-    return [Call(new_id("call_"), name, json.dumps(arguments)) for name, arguments in calls]
