@@ -130,7 +130,6 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     try:
         inputs.check_auth(request)
         given = inputs.read_response(await request.json(), record)
-        functions = tools.offered(record.tools, chat=False)
         stall = _stall(store, "responses", record.input_text or "")
         conversation = _conversation(store, record.conversation)
         if unanswered := ConversationState(conversation.items + given).open_calls:
@@ -148,15 +147,9 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     # continue the last one.
     if asked := [inputs.text(one) for one in read if one.get("role") == "user"]:
         conversation.asked = "\n".join(asked)
-    calls = tools.calls_for(
-        conversation.asked, functions, tool_choice=record.tool_choice, again=not asked
-    )
-    output: list[dict[str, Any]] = [
-        # Current models reason first; at `minimal` effort it costs no tokens.
-        {"type": "reasoning", "id": new_id("rs_"), "summary": []},
-        *(item("function_call", "fc_", call_id=call.call_id, name=call.name,
-               arguments=call.arguments) for call in calls),
-    ]  # fmt: skip
+    calls = tools.calls_for(conversation.asked, record, again=not asked)
+    # Current models reason first; at `minimal` effort it costs no tokens.
+    output = [{"type": "reasoning", "id": new_id("rs_"), "summary": []}, *calls]
     reply = ""
     if not calls:
         calls_made = [one for one in conversation.items if one["type"] == "function_call"]
@@ -169,7 +162,7 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     conversation.items += given + output
     usage = _usage(
         _words(record.instructions or "", *messages, *(one["output"] for one in outputs)),
-        _words(reply, *(call.arguments for call in calls)),
+        _words(reply, *(call["arguments"] for call in calls)),
         input_tokens_details={"cached_tokens": 0},
         output_tokens_details={"reasoning_tokens": 0},
     )
@@ -267,19 +260,18 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
     try:
         inputs.check_auth(request)
         number, outputs, sent = inputs.read_chat(await request.json(), record)
-        functions = tools.offered(record.tools, chat=True)
         stall = _stall(store, "chat", record.input_text or "")
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall)
     asked = record.input_text or ""
-    calls = tools.calls_for(asked, functions, tool_choice=record.tool_choice, again=bool(outputs))
+    calls = tools.calls_for(asked, record, again=bool(outputs))
     reply = None if calls else tools.answer_with(number, asked, outputs)
     message: dict[str, Any] = {"role": "assistant", "content": reply, "refusal": None}
     if calls:
         message["tool_calls"] = [
-            {"id": call.call_id, "type": "function"}
-            | {"function": {"name": call.name, "arguments": call.arguments}}
+            {"id": call["call_id"], "type": "function"}
+            | {"function": {"name": call["name"], "arguments": call["arguments"]}}
             for call in calls
         ]
     choice = {"index": 0, "message": message, "logprobs": None}
@@ -292,7 +284,7 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
             "choices": [choice | {"finish_reason": "tool_calls" if calls else "stop"}],
             "usage": _usage(
                 _words(sent),
-                _words(reply or "", *(call.arguments for call in calls)),
+                _words(reply or "", *(call["arguments"] for call in calls)),
                 ("prompt_tokens", "completion_tokens"),
             ),
         }
@@ -317,11 +309,8 @@ async def create_transcription(
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall)
-    try:
-        text = data.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        text = ""
-    if not text or not all(char.isprintable() or char.isspace() for char in text):
+    text = data.decode("utf-8", "replace").strip()  # a bad byte is U+FFFD, printable: look for it
+    if not text or "\ufffd" in text or not all(c.isprintable() or c.isspace() for c in text):
         text = f"transcript of {len(data)} bytes of {content_type}"
     audio = max(1, math.ceil(len(data) / 1024))
     details = {"text_tokens": 0, "audio_tokens": audio}

@@ -152,7 +152,7 @@ def read_chat(
     record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
     given: list[dict[str, Any]] = record.input
     roles = [message["role"] for message in given]
-    texts = [_text(message.get("content"), record, chat=True) for message in given]
+    texts = [_text(message.get("content"), record) for message in given]
     record.instructions = [t for i, t in enumerate(texts) if roles[i] in ("system", "developer")]
     # An answer: an assistant message with text, not one asking for function calls.
     answers = [
@@ -178,22 +178,21 @@ def _items(given: list[dict[str, Any]], record: OpenAIRequestRecord) -> list[dic
         if one.get("type") == "function_call_output":
             items.append(item(one["type"], "fco_", call_id=one["call_id"], output=one["output"]))
         elif one.get("type", "message") == "message":
-            part = {"type": "input_text", "text": _text(one["content"], record, chat=False)}
+            part = {"type": "input_text", "text": _text(one["content"], record)}
             items.append(item("message", "msg_", role=one["role"], content=[part]))
     return items
 
 
-def _text(content: Any, record: OpenAIRequestRecord, *, chat: bool) -> str:
+def _text(content: Any, record: OpenAIRequestRecord) -> str:
     """A message's text; an image stands in as ``[image]`` (other parts are not read)."""
     if not isinstance(content, list):
         return str(content or "")
-    text_part, image_part = ("text", "image_url") if chat else ("input_text", "input_image")
     texts = []
     for part in content:
-        if part["type"] == image_part:
+        if part["type"] in ("input_image", "image_url"):  # Responses', Chat Completions'
             url = part["image_url"]
-            record.images.append(url["url"] if chat else url)
+            record.images.append(url["url"] if isinstance(url, dict) else url)
             texts.append("[image]")
-        elif part["type"] == text_part:
+        elif part["type"] in ("input_text", "text"):
             texts.append(part["text"])
     return "\n".join(texts)

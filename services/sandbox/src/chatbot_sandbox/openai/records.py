@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -67,13 +67,7 @@ class ModelEntry:
 
     def to_json(self) -> dict[str, Any]:
         """OpenAI's Model object."""
-        return {
-            "id": self.id,
-            "object": "model",
-            "created": 1_761_436_800,
-            "owned_by": "openai",
-            "shutdown_date": self.shutdown_date,
-        }
+        return asdict(self) | {"object": "model", "created": 1_761_436_800, "owned_by": "openai"}
 
 
 DEFAULT_MODELS = (

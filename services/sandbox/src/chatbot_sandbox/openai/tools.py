@@ -6,72 +6,52 @@ calls again every round until ``tool_choice`` is ``none``; ``stubbornly`` ignore
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from chatbot_sandbox.openai.inputs import new_id
+from chatbot_sandbox.openai.inputs import item, new_id
+from chatbot_sandbox.openai.records import OpenAIRequestRecord
 
-__all__ = ["Call", "answer_with", "calls_for", "offered"]
+__all__ = ["answer_with", "calls_for"]
 
 _AGAIN = "repeatedly"
 _STUBBORN = "stubbornly"
 _MARKS = (_AGAIN, _STUBBORN)
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A function call the fake model makes."""
-
-    call_id: str
-    name: str
-    arguments: str
-
-
-def offered(tools: Any, *, chat: bool) -> dict[str, Mapping[str, Any]]:
-    """The function tools of a request: name to parameters schema (hosted tools are accepted
-    and not used)."""
-    functions: dict[str, Mapping[str, Any]] = {}
-    for tool in tools or ():
-        if tool.get("type") == "function":
-            spec = tool["function"] if chat else tool
-            functions[spec["name"]] = spec.get("parameters") or {}
-    return functions
-
-
-def calls_for(
-    text: str, functions: Mapping[str, Mapping[str, Any]], *, tool_choice: Any, again: bool
-) -> list[Call]:
-    """The calls the fake model makes: the functions ``text`` names, with their arguments (on a
-    round after outputs, only when ``again`` and the text says ``repeatedly``)."""
+def calls_for(text: str, record: OpenAIRequestRecord, *, again: bool) -> list[dict[str, Any]]:
+    """The ``function_call`` items of the calls the fake model makes: the function tools of the
+    request that ``text`` names, with their arguments (on a round after outputs, only when
+    ``again`` and the text says ``repeatedly``); hosted tools are accepted and not used."""
     words = text.split()
-    if tool_choice == "none" and _STUBBORN not in words:
+    if (record.tool_choice == "none" and _STUBBORN not in words) or (again and _AGAIN not in words):
         return []
-    if not functions or (again and _AGAIN not in words):
-        return []
-    words = [word.strip(".,:;!?") for word in words]
+    specs = [
+        tool.get("function", tool) for tool in record.tools or () if tool["type"] == "function"
+    ]
+    functions = {spec["name"]: spec.get("parameters") or {} for spec in specs}
+    words = [w for w in (word.strip(".,:;!?") for word in words) if w and w not in _MARKS]
     named = [index for index, word in enumerate(words) if word in functions]
-    calls = []
-    for position, start in enumerate(named):
-        end = named[position + 1] if position + 1 < len(named) else len(words)
-        values = [word for word in words[start + 1 : end] if word and word not in _MARKS]
-        arguments = json.dumps(_arguments(functions[words[start]], values))
-        calls.append(Call(new_id("call_"), words[start], arguments))
-    return calls
+    return [
+        _call(words[start], functions[words[start]], words[start + 1 : end])
+        for start, end in itertools.pairwise([*named, len(words)])
+    ]
 
 
-def _arguments(schema: Mapping[str, Any], values: Sequence[str]) -> dict[str, Any]:
-    properties = schema.get("properties") or {}
+def _call(name: str, schema: Mapping[str, Any], values: Sequence[str]) -> dict[str, Any]:
+    """A call of ``name``: the ``values`` fill the properties of its schema, in order."""
     arguments: dict[str, Any] = {}
-    for (name, spec), value in zip(properties.items(), values, strict=False):
+    for (key, spec), value in zip((schema.get("properties") or {}).items(), values, strict=False):
         kind = spec.get("type") if isinstance(spec, dict) else None
         if kind in ("integer", "number") and re.fullmatch(r"-?\d+(\.\d+)?", value):
-            arguments[name] = int(value) if kind == "integer" and value.isdigit() else float(value)
+            arguments[key] = int(value) if kind == "integer" and value.isdigit() else float(value)
         else:
-            arguments[name] = value
-    return arguments
+            arguments[key] = value
+    call_id, encoded = new_id("call_"), json.dumps(arguments)
+    return item("function_call", "fc_", call_id=call_id, name=name, arguments=encoded)
 
 
 def answer_with(number: int, asked: str, outputs: Sequence[tuple[str, str]]) -> str:
