@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from chatbot_devstack.embedded import RunningSandbox
-from chatbot_sandbox.openai.inputs import LOCKED_MESSAGE, QUOTA_MESSAGE
+from chatbot_sandbox.openai.api import LOCKED_MESSAGE, QUOTA_MESSAGE
 from chatbot_sandbox.openai.records import FaultSpec
 
 MODEL = "gpt-test"

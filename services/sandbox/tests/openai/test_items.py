@@ -14,7 +14,7 @@ import pytest
 from openai.types.responses import ResponseFunctionToolCall
 
 from chatbot_devstack.embedded import RunningSandbox
-from chatbot_sandbox.openai.inputs import LOCKED_MESSAGE
+from chatbot_sandbox.openai.api import LOCKED_MESSAGE
 
 MODEL = "gpt-test"
 LOOKUP: Any = {

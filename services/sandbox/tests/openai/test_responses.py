@@ -12,7 +12,7 @@ import pytest
 from openai.types.responses import ResponseReasoningItem
 
 from chatbot_devstack.embedded import RunningSandbox
-from chatbot_sandbox.openai.inputs import LOCKED_MESSAGE
+from chatbot_sandbox.openai.api import LOCKED_MESSAGE
 from chatbot_sandbox.openai.records import OpenAIRequestRecord
 
 MODEL = "gpt-test"

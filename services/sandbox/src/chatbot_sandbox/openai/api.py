@@ -1,7 +1,6 @@
-"""The fake OpenAI's routes: a deterministic echo, not a model.
+"""The fake OpenAI's routes, with OpenAI's shapes and errors; :mod:`.responder` is what answers.
 
-A reply is ``Echo #N: <user text>``: N counts the answers before it (in the conversation, or the
-assistant messages sent) plus one. Usage counts words. Every request is recorded, no text logged.
+Every request is recorded, no text logged.
 """
 
 from __future__ import annotations
@@ -10,25 +9,61 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from chatbot_sandbox.deps import Settings, Store
-from chatbot_sandbox.openai import inputs, tools
-from chatbot_sandbox.openai.inputs import ApiError, answer, item, new_id
+from chatbot_sandbox.openai import responder
 from chatbot_sandbox.openai.records import ConversationState, Family, FaultSpec, OpenAIRequestRecord
+from chatbot_sandbox.openai.responder import new_id
 from chatbot_sandbox.process import SandboxStore
 
-__all__ = ["router"]
+__all__ = ["LOCKED_MESSAGE", "QUOTA_MESSAGE", "router"]
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["openai"])
 
-_NO_ROUTE = JSONResponse({"detail": "Not Found"}, status_code=404)
-"""What a compatible server without a models API answers (FastAPI's 404, as vLLM's)."""
+LOCKED_MESSAGE = (
+    "Another process is currently operating on this conversation. Please retry in a few seconds."
+)
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, read the docs: "
+    "https://platform.openai.com/docs/guides/error-codes/api-errors."
+)
+
+
+@dataclass
+class ApiError(Exception):
+    """An error answer in OpenAI's shape."""
+
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+    error_type: str = "invalid_request_error"
+    headers: Mapping[str, str] | None = None
+
+    def response(self) -> JSONResponse:
+        error = {"message": self.message, "type": self.error_type, "param": self.param}
+        return JSONResponse({"error": error | {"code": self.code}}, self.status, self.headers)
+
+
+def _check_auth(request: Request) -> None:
+    """Bearer auth with any token (the fake never sees a real key)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            code="invalid_api_key",
+        )
 
 
 def _stall(store: SandboxStore, family: Family, text: str = "") -> float:
@@ -39,7 +74,27 @@ def _stall(store: SandboxStore, family: Family, text: str = "") -> float:
     logger.info("sandbox responder injects a fault", extra={"fault": fault.kind})
     if fault.kind == "stall":
         return fault.seconds
-    raise inputs.fault_error(fault)
+    raise _fault_error(fault)
+
+
+def _fault_error(fault: FaultSpec) -> ApiError:
+    """What a queued fault answers (every kind but ``stall``)."""
+    if fault.kind == "rate_limit":
+        wait, headers = "", {}
+        if fault.retry_after is not None:
+            wait = f" Please try again in {fault.retry_after:g}s."
+            headers = {
+                "retry-after": str(math.ceil(fault.retry_after)),
+                "retry-after-ms": str(round(fault.retry_after * 1000)),
+            }
+        message = "Rate limit reached for requests (sandbox fault)." + wait
+        return ApiError(429, message, None, "rate_limit_exceeded", "requests", headers)
+    if fault.kind == "insufficient_quota":
+        return ApiError(429, QUOTA_MESSAGE, None, fault.kind, fault.kind)
+    if fault.kind == "conversation_locked":
+        return ApiError(400, LOCKED_MESSAGE, code=fault.kind)
+    message = "The server had an error while processing your request. Sorry about that!"
+    return ApiError(500, message, error_type="server_error")
 
 
 def _refused(store: SandboxStore, record: OpenAIRequestRecord, error: ApiError) -> Response:
@@ -85,13 +140,8 @@ def _conversation(
         message = f"Conversation with id '{conversation_id}' not found."
         raise ApiError(404, message, "conversation")
     if conversation.busy and not locked_ok:
-        raise ApiError(400, inputs.LOCKED_MESSAGE, code="conversation_locked")
+        raise ApiError(400, LOCKED_MESSAGE, code="conversation_locked")
     return conversation
-
-
-def _words(*texts: str) -> int:
-    """Tokens, as the fake counts them: words."""
-    return sum(len(text.split()) for text in texts)
 
 
 def _usage(
@@ -110,7 +160,7 @@ async def create_conversation(request: Request, store: Store) -> Response:
     """Create an empty conversation."""
     record = OpenAIRequestRecord("conversations.create")
     try:
-        inputs.check_auth(request)
+        _check_auth(request)
         body = await request.json()
         stall = _stall(store, "conversations")
     except ApiError as error:
@@ -119,17 +169,17 @@ async def create_conversation(request: Request, store: Store) -> Response:
     store.conversations[conversation_id] = ConversationState()
     await _in_flight(store, record, stall)
     created = {"id": conversation_id, "object": "conversation", "created_at": int(time.time())}
-    return answer(created | {"metadata": body.get("metadata") or {}})
+    return JSONResponse(created | {"metadata": body.get("metadata") or {}})
 
 
 @router.post("/v1/responses")
 async def create_response(request: Request, settings: Settings, store: Store) -> Response:
     """One response in a conversation (or none), honouring the conversation's lock: an echo,
-    or the function calls the user's words ask for (see :mod:`.tools`)."""
+    or the function calls the user's words ask for."""
     record, created_at = OpenAIRequestRecord("responses.create"), int(time.time())
     try:
-        inputs.check_auth(request)
-        given = inputs.read_response(await request.json(), record)
+        _check_auth(request)
+        given = responder.read_response(await request.json(), record)
         stall = _stall(store, "responses", record.input_text or "")
         conversation = _conversation(store, record.conversation)
         if unanswered := ConversationState(conversation.items + given).open_calls:
@@ -139,34 +189,14 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall, conversation)
-    # The model reads the items added since the last answer, then the input.
-    read = _since_last_answer(conversation.items) + given
-    messages = [inputs.text(one) for one in read if one["type"] == "message"]
-    outputs = [one for one in read if one["type"] == "function_call_output"]
-    # A user message is a new ask (outputs with it only close calls left open); outputs alone
-    # continue the last one.
-    if asked := [inputs.text(one) for one in read if one.get("role") == "user"]:
-        conversation.asked = "\n".join(asked)
-    calls = tools.calls_for(conversation.asked, record, again=not asked)
-    # Current models reason first; at `minimal` effort it costs no tokens.
-    output = [{"type": "reasoning", "id": new_id("rs_"), "summary": []}, *calls]
-    reply = ""
-    if not calls:
-        calls_made = [one for one in conversation.items if one["type"] == "function_call"]
-        names = {one["call_id"]: one["name"] for one in calls_made}
-        named = [] if asked else [(names.get(one["call_id"], ""), one["output"]) for one in outputs]
-        number = 1 + sum(one.get("role") == "assistant" for one in conversation.items)
-        reply = tools.answer_with(number, conversation.asked, named)
-        content = [{"type": "output_text", "text": reply, "annotations": []}]
-        output.append(item("message", "msg_", role="assistant", content=content))
-    conversation.items += given + output
+    output, read, wrote = responder.respond(conversation, given, record)
     usage = _usage(
-        _words(record.instructions or "", *messages, *(one["output"] for one in outputs)),
-        _words(reply, *(call["arguments"] for call in calls)),
+        read,
+        wrote,
         input_tokens_details={"cached_tokens": 0},
         output_tokens_details={"reasoning_tokens": 0},
     )
-    return answer(
+    return JSONResponse(
         {
             "id": new_id("resp_"),
             "object": "response",
@@ -184,17 +214,6 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     )
 
 
-def _since_last_answer(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The items added since the last response or assistant message: the next response reads
-    them (a response's output starts with its reasoning)."""
-    answers = [
-        i
-        for i, one in enumerate(items)
-        if one["type"] == "reasoning" or one.get("role") == "assistant"
-    ]
-    return items[answers[-1] + 1 :] if answers else items
-
-
 @router.get("/v1/conversations/{conversation_id}/items")
 async def list_items(
     conversation_id: str,
@@ -205,7 +224,7 @@ async def list_items(
 ) -> Response:
     """A page of a conversation's items (newest first by default)."""
     try:
-        inputs.check_auth(request)
+        _check_auth(request)
         conversation = _conversation(store, conversation_id, locked_ok=True)
     except ApiError as error:
         return error.response()
@@ -217,7 +236,7 @@ def _page(items: list[dict[str, Any]], *, has_more: bool = False) -> Response:
     """OpenAI's list of items."""
     first, last = (items[0]["id"], items[-1]["id"]) if items else (None, None)
     page = {"object": "list", "data": items, "first_id": first, "last_id": last}
-    return answer(page | {"has_more": has_more})
+    return JSONResponse(page | {"has_more": has_more})
 
 
 @router.post("/v1/conversations/{conversation_id}/items")
@@ -226,8 +245,18 @@ async def create_items(conversation_id: str, request: Request, store: Store) -> 
     response reads them, and an output answers its call."""
     record = OpenAIRequestRecord("conversations.items.create", conversation=conversation_id)
     try:
-        inputs.check_auth(request)
-        items = inputs.read_items(await request.json(), record)
+        _check_auth(request)
+        record.input = given = (await request.json()).get("items")
+        if given is None:
+            message = "Missing required parameter: 'items'."
+            raise ApiError(400, message, "items", "missing_required_parameter")
+        if len(given) > 20:  # what the API takes (the conversation service batches by 20)
+            message = (
+                "Invalid 'items': array too long. Expected an array with maximum length 20, but "
+                f"got an array with length {len(given)} instead."
+            )
+            raise ApiError(400, message, "items", "array_above_max_length")
+        items = responder.input_items(given, record)
         stall = _stall(store, "conversations")
         conversation = _conversation(store, conversation_id)
     except ApiError as error:
@@ -242,51 +271,39 @@ async def delete_conversation(conversation_id: str, request: Request, store: Sto
     """Delete a conversation, and with it (here) its items: it is not found afterwards."""
     record = OpenAIRequestRecord("conversations.delete", conversation=conversation_id)
     try:
-        inputs.check_auth(request)
+        _check_auth(request)
         stall = _stall(store, "conversations")
         _conversation(store, conversation_id, locked_ok=True)
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, stall)
     store.conversations.pop(conversation_id, None)
-    return answer({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
+    return JSONResponse({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
 
 
 @router.post("/v1/chat/completions")
 async def create_chat_completion(request: Request, settings: Settings, store: Store) -> Response:
     """Answer the user messages after the last answer with a numbered echo, or with the
-    function calls they ask for (see :mod:`.tools`)."""
+    function calls they ask for."""
     record, created = OpenAIRequestRecord("chat.completions.create"), int(time.time())
     try:
-        inputs.check_auth(request)
-        number, outputs, sent = inputs.read_chat(await request.json(), record)
+        _check_auth(request)
+        number, outputs, sent = responder.read_chat(await request.json(), record)
         stall = _stall(store, "chat", record.input_text or "")
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall)
-    asked = record.input_text or ""
-    calls = tools.calls_for(asked, record, again=bool(outputs))
-    reply = None if calls else tools.answer_with(number, asked, outputs)
-    message: dict[str, Any] = {"role": "assistant", "content": reply, "refusal": None}
-    if calls:
-        message["tool_calls"] = [
-            {"id": call["call_id"], "type": "function"}
-            | {"function": {"name": call["name"], "arguments": call["arguments"]}}
-            for call in calls
-        ]
-    choice = {"index": 0, "message": message, "logprobs": None}
-    return answer(
+    message, wrote = responder.complete(record, number, outputs)
+    finish = "tool_calls" if "tool_calls" in message else "stop"
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+    return JSONResponse(
         {
             "id": new_id("chatcmpl-"),
             "object": "chat.completion",
             "created": created,
             "model": record.model,
-            "choices": [choice | {"finish_reason": "tool_calls" if calls else "stop"}],
-            "usage": _usage(
-                _words(sent),
-                _words(reply or "", *(call["arguments"] for call in calls)),
-                ("prompt_tokens", "completion_tokens"),
-            ),
+            "choices": [choice],
+            "usage": _usage(sent, wrote, ("prompt_tokens", "completion_tokens")),
         }
     )
 
@@ -304,7 +321,7 @@ async def create_transcription(
     record = OpenAIRequestRecord("audio.transcriptions.create", model=model)
     record.file = {"filename": file.filename or "", "content_type": content_type, "size": len(data)}
     try:
-        inputs.check_auth(request)
+        _check_auth(request)
         stall = _stall(store, "transcriptions")
     except ApiError as error:
         return _refused(store, record, error)
@@ -314,8 +331,8 @@ async def create_transcription(
         text = f"transcript of {len(data)} bytes of {content_type}"
     audio = max(1, math.ceil(len(data) / 1024))
     details = {"text_tokens": 0, "audio_tokens": audio}
-    usage = _usage(audio, _words(text), type="tokens", input_token_details=details)
-    return answer({"text": text, "usage": usage})
+    usage = _usage(audio, responder.words(text), type="tokens", input_token_details=details)
+    return JSONResponse({"text": text, "usage": usage})
 
 
 @router.get("/v1/models")
@@ -324,10 +341,10 @@ async def models(
     request: Request, settings: Settings, store: Store, model: str | None = None
 ) -> Response:
     """The models the fake knows, or one with its shutdown date (404 ``model_not_found``)."""
-    if not settings.openai_models_endpoint:
-        return _NO_ROUTE
+    if not settings.openai_models_endpoint:  # a compatible server without one: FastAPI's 404
+        return JSONResponse({"detail": "Not Found"}, 404)
     try:
-        inputs.check_auth(request)
+        _check_auth(request)
         stall = _stall(store, "models")
         if model is not None and model not in store.models:
             message = f"The model '{model}' does not exist or you do not have access to it."
@@ -337,8 +354,8 @@ async def models(
     if stall > 0:
         await asyncio.sleep(stall)
     if model is not None:
-        return answer(store.models[model].to_json())
-    return answer({"object": "list", "data": [m.to_json() for m in store.models.values()]})
+        return JSONResponse(store.models[model].to_json())
+    return JSONResponse({"object": "list", "data": [m.to_json() for m in store.models.values()]})
 
 
 @router.post("/_sandbox/openai/faults", tags=["sandbox"])
