@@ -101,10 +101,8 @@ def _refused(store: SandboxStore, record: OpenAIRequestRecord, error: ApiError) 
     """Record the request as answered with ``error``, and answer it."""
     record.status_code, record.error_code = error.status, error.code
     store.openai_requests.append(record)
-    logger.info(
-        "sandbox responder refused a request",
-        extra={"status_code": error.status, "error_code": error.code},
-    )
+    extra = {"status_code": error.status, "error_code": error.code}
+    logger.info("sandbox responder refused a request", extra=extra)
     return error.response()
 
 
@@ -144,14 +142,9 @@ def _conversation(
     return conversation
 
 
-def _usage(
-    given: int,
-    made: int,
-    names: tuple[str, str] = ("input_tokens", "output_tokens"),
-    **details: Any,
-) -> dict[str, Any]:
-    """Token usage in OpenAI's shape: the input and output tokens under ``names``, their total,
-    then ``details``."""
+def _usage(given: int, made: int, *, chat: bool = False, **details: Any) -> dict[str, Any]:
+    """Token usage in OpenAI's shape (Chat Completions' names with ``chat``), then ``details``."""
+    names = ("prompt_tokens", "completion_tokens") if chat else ("input_tokens", "output_tokens")
     return {names[0]: given, names[1]: made, "total_tokens": given + made, **details}
 
 
@@ -190,12 +183,8 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall, conversation)
     output, read, wrote = responder.respond(conversation, given, record)
-    usage = _usage(
-        read,
-        wrote,
-        input_tokens_details={"cached_tokens": 0},
-        output_tokens_details={"reasoning_tokens": 0},
-    )
+    cached, reasoning = {"cached_tokens": 0}, {"reasoning_tokens": 0}
+    usage = _usage(read, wrote, input_tokens_details=cached, output_tokens_details=reasoning)
     return JSONResponse(
         {
             "id": new_id("resp_"),
@@ -303,7 +292,7 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
             "created": created,
             "model": record.model,
             "choices": [choice],
-            "usage": _usage(sent, wrote, ("prompt_tokens", "completion_tokens")),
+            "usage": _usage(sent, wrote, chat=True),
         }
     )
 
@@ -351,8 +340,7 @@ async def models(
             raise ApiError(404, message, "model", "model_not_found")
     except ApiError as error:
         return error.response()
-    if stall > 0:
-        await asyncio.sleep(stall)
+    await asyncio.sleep(stall)
     if model is not None:
         return JSONResponse(store.models[model].to_json())
     return JSONResponse({"object": "list", "data": [m.to_json() for m in store.models.values()]})

@@ -23,6 +23,7 @@ from chatbot_sandbox.openai.records import ConversationState, OpenAIRequestRecor
 __all__ = ["complete", "input_items", "new_id", "read_chat", "read_response", "respond", "words"]
 
 _AGAIN, _STUBBORN = "repeatedly", "stubbornly"
+_MARKS = (_AGAIN, _STUBBORN)
 
 
 def new_id(prefix: str) -> str:
@@ -42,9 +43,9 @@ def read_response(body: dict[str, Any], record: OpenAIRequestRecord) -> list[dic
     record.safety_identifier = body.get("safety_identifier")
     record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
     given = record.input
-    items = input_items(
-        [{"role": "user", "content": given}] if isinstance(given, str) else given, record
-    )
+    if isinstance(given, str):
+        given = [{"role": "user", "content": given}]
+    items = input_items(given, record)
     record.input_text = "\n".join(_said(one) for one in items if one.get("role") == "user")
     return items
 
@@ -177,13 +178,10 @@ def _calls_for(text: str, record: OpenAIRequestRecord, *, again: bool) -> list[d
     words = text.split()
     if (record.tool_choice == "none" and _STUBBORN not in words) or (again and _AGAIN not in words):
         return []
-    specs = [
-        tool.get("function", tool) for tool in record.tools or () if tool["type"] == "function"
-    ]
+    tools = [tool for tool in record.tools or () if tool["type"] == "function"]
+    specs = [tool.get("function", tool) for tool in tools]  # Chat Completions nest it
     functions = {spec["name"]: spec.get("parameters") or {} for spec in specs}
-    words = [
-        w for w in (word.strip(".,:;!?") for word in words) if w and w not in (_AGAIN, _STUBBORN)
-    ]
+    words = [w for w in (word.strip(".,:;!?") for word in words) if w and w not in _MARKS]
     named = [index for index, word in enumerate(words) if word in functions]
     return [
         _call(words[start], functions[words[start]], words[start + 1 : end])
