@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from twilio.request_validator import RequestValidator
@@ -111,12 +111,10 @@ class Twilio:
         messages: list[dict[str, Any]] = answer.json()
         return messages
 
-    async def close_window(
-        self, to: str = USER, *, refusal: Literal["callback", "sync"] = "callback"
-    ) -> None:
-        """Close a user's 24-hour window: a free-form message to them fails with 63016, reported
-        ``failed`` (``callback``) or refused at create (``sync``); a template goes through."""
-        await self._window({"to": to, "open": False, "refusal": refusal})
+    async def close_window(self, to: str = USER) -> None:
+        """Close a user's 24-hour window: a free-form message to them is reported ``failed`` with
+        63016; a template goes through."""
+        await self._window({"to": to, "open": False})
         self._closed.add(to)
 
     async def open_window(self, to: str = USER) -> None:

@@ -82,8 +82,8 @@ class SandboxStore:
         self.twilio_media: dict[str, twilio_records.StoredMedia] = {}
         self.openai_faults: list[FaultSpec] = []
         self.twilio_faults: list[TwilioFault] = []
-        # The users whose 24-hour window is closed (address to refusal): in memory only.
-        self.twilio_windows: dict[str, str] = {}
+        # The users whose 24-hour window is closed: in memory only.
+        self.twilio_windows: set[str] = set()
         self.tool_faults: list[ToolFault] = []
         self.chatwoot = chatwoot_records.ChatwootAccount(
             settings.chatwoot_account_id, settings.chatwoot_inbox_id

@@ -150,54 +150,33 @@ async def test_a_closed_window_fails_free_form_messages_later_and_lets_templates
     }
 
 
-async def test_a_closed_window_can_refuse_free_form_messages_at_create(
-    sandbox: RunningSandbox, http: httpx.AsyncClient
-) -> None:
-    window = {"to": TO, "open": False, "refusal": "sync"}
-    assert (await http.post("/_sandbox/twilio/windows", json=window)).status_code == 200
-    async with twilio_client(sandbox) as client:
-        with pytest.raises(TwilioRestException) as refused:
-            await client.messages.create_async(to=TO, from_=FROM, body="too late")
-        template = await client.messages.create_async(
-            to=TO, from_=FROM, content_sid=REENGAGE_TEMPLATE_SID
-        )
-    assert (refused.value.status, refused.value.code) == (400, 63016)
-    assert "outside the allowed window" in refused.value.msg
-    assert template.status == "queued"
-    [rejected] = sandbox.store.twilio_rejected.snapshot()
-    assert (rejected.status_code, rejected.error_code) == (400, 63016)
-    assert [record.sid for record in sandbox.store.twilio_messages.snapshot()] == [template.sid]
-
-
 async def test_a_window_opens_again_when_asked_or_when_the_user_writes(
     start_sandbox: SandboxFactory, receiver: FormReceiver
 ) -> None:
-    sync = {"to": TO, "refusal": "sync"}
+    closing = {"to": TO}
     async with (
         start_sandbox(ingress_url=receiver.url) as sandbox,
         twilio_client(sandbox) as client,
         httpx.AsyncClient(base_url=sandbox.base_url) as http,
     ):
-        await http.post("/_sandbox/twilio/windows", json=sync)
+        await http.post("/_sandbox/twilio/windows", json=closing)
         opened = await http.post("/_sandbox/twilio/windows", json={"to": TO, "open": True})
         after_opening = await client.messages.create_async(to=TO, from_=FROM, body="one")
-        await http.post("/_sandbox/twilio/windows", json=sync)
-        with pytest.raises(TwilioRestException):
-            await client.messages.create_async(to=TO, from_=FROM, body="refused")
+        await http.post("/_sandbox/twilio/windows", json=closing)
+        closed = set(sandbox.store.twilio_windows)
         wrote = await http.post(MESSAGES_PATH, json={"user": "+15550001111", "body": "hello"})
         after_writing = await client.messages.create_async(to=TO, from_=FROM, body="two")
     assert opened.json() == {"closed": 0}
     assert after_opening.status == "queued"
     assert wrote.status_code == 201  # the chat's user wrote: Twilio's webhook went to ingress
     assert after_writing.status == "queued"
-    assert sandbox.store.twilio_windows == {}
+    assert closed == {TO}
+    assert sandbox.store.twilio_windows == set()
 
 
 async def test_a_window_needs_a_whatsapp_address(http: httpx.AsyncClient) -> None:
     answer = await http.post("/_sandbox/twilio/windows", json={"to": "+15550001111"})
     assert answer.status_code == 422
-    bad_refusal = await http.post("/_sandbox/twilio/windows", json={"to": TO, "refusal": "later"})
-    assert bad_refusal.status_code == 422
 
 
 async def test_the_devstack_driver_closes_a_window_and_a_users_webhook_opens_it(
@@ -205,14 +184,12 @@ async def test_the_devstack_driver_closes_a_window_and_a_users_webhook_opens_it(
 ) -> None:
     async with httpx.AsyncClient() as http:
         twilio = Twilio(http, ingress_url=receiver.url, sandbox_url=sandbox.base_url)
-        await twilio.close_window(TO, refusal="sync")
-        closed = dict(sandbox.store.twilio_windows)
-        await twilio.deliver(inbound_form("I'm back", user=TO))
-        reopened = dict(sandbox.store.twilio_windows)
         await twilio.close_window(TO)
-        closed_again = dict(sandbox.store.twilio_windows)
+        closed = set(sandbox.store.twilio_windows)
+        await twilio.deliver(inbound_form("I'm back", user=TO))
+        reopened = set(sandbox.store.twilio_windows)
+        await twilio.close_window(TO)
         await twilio.open_window(TO)
-    assert closed == {TO: "sync"}
-    assert reopened == {}
-    assert closed_again == {TO: "callback"}
-    assert sandbox.store.twilio_windows == {}
+    assert closed == {TO}
+    assert reopened == set()
+    assert sandbox.store.twilio_windows == set()

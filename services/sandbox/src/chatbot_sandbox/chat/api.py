@@ -135,7 +135,7 @@ async def send(request: SendRequest, settings: Settings, hub: Hub, store: Store)
     failed (502, saying why). Writing opens the user's 24-hour window again, as on WhatsApp."""
     message_sid = request.message_sid or ("MM" if request.media else "SM") + uuid.uuid4().hex
     form = inbound_form(settings, message_sid, request)
-    store.twilio_windows.pop(form["From"], None)
+    store.twilio_windows.discard(form["From"])
     token = settings.twilio_auth_token.get_secret_value()
     signature = RequestValidator(token).compute_signature(settings.webhook_url, form)
     message = ChatMessage(message_sid, request.user, "in", request.body, "pending")

@@ -46,10 +46,6 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 _UNSENDABLE = re.compile(r"[\n\t]| {5}")
 """What a variable's value may not hold on WhatsApp: a newline, a tab, five spaces in a row."""
 _TOO_LONG = "The concatenated message body exceeds the 1600 character limit."
-_OUTSIDE_WINDOW = (
-    "Failed to send freeform message because you are outside the allowed window. "
-    "If you are using WhatsApp, please use a Message Template."
-)
 
 
 @dataclass
@@ -173,10 +169,8 @@ async def create_message(
             raise TwilioError(400, 21617, _TOO_LONG)
         if record.content_sid is not None:
             record.body = _render(record.content_sid, record.content_variables)
-        elif (refusal := store.twilio_windows.get(record.to or "")) == "sync":
-            raise TwilioError(400, 63016, _OUTSIDE_WINDOW)
-        elif refusal is not None:
-            delivery_error_code = 63016
+        elif record.to in store.twilio_windows:
+            delivery_error_code = 63016  # accepted, then failed, as WhatsApp does
         fault = store.take_twilio_fault("messages", record.to)
         await _apply(fault)
     except TwilioError as error:
@@ -317,9 +311,9 @@ async def add_fault(fault: TwilioFault, store: Store) -> dict[str, int]:
 async def set_window(window: TwilioWindow, store: Store) -> dict[str, int]:
     """Close a user's 24-hour window (or open it again); how many are closed."""
     if window.open:
-        store.twilio_windows.pop(window.to, None)
+        store.twilio_windows.discard(window.to)
     else:
-        store.twilio_windows[window.to] = window.refusal
+        store.twilio_windows.add(window.to)
     return {"closed": len(store.twilio_windows)}
 
 

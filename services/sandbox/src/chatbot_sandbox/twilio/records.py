@@ -106,11 +106,8 @@ class TwilioFault(BaseModel):
 
 
 class TwilioWindow(BaseModel):
-    """A user's 24-hour window: while closed, a free-form message to them fails with 63016,
-    reported ``failed`` (``callback``, as on WhatsApp) or refused (``sync``)."""
+    """A user's 24-hour window: while closed, a free-form message to them is accepted, then
+    reported ``failed`` with 63016, as on WhatsApp."""
 
     to: str = Field(pattern=r"^whatsapp:\+[1-9][0-9]{6,14}$", description="The user's address.")
     open: bool = Field(False, description="Open it again (false: close it).")
-    refusal: Literal["callback", "sync"] = Field(
-        "callback", description="How a free-form message fails while it is closed."
-    )
