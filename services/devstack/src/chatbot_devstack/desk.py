@@ -36,8 +36,3 @@ class Desk:
         path = f"{self._base}/conversations/{conversation}/status"
         answer = await self._http.post(path, json={"status": status})
         answer.raise_for_status()
-
-    async def fault(self, **fault: Any) -> None:
-        """Queue a fault of the desk's API (see chatbot_sandbox.chatwoot)."""
-        answer = await self._http.post(f"{self._base}/faults", json=fault)
-        answer.raise_for_status()

@@ -8,7 +8,8 @@ import uuid
 from typing import Any
 
 import httpx
-from twilio.request_validator import RequestValidator
+
+from chatbot_sandbox.twilio import inbound
 
 from .numbers import ACCOUNT_SID, AUTH_TOKEN, BUSINESS_NUMBER, USER
 
@@ -25,28 +26,19 @@ def inbound_form(
 ) -> dict[str, str]:
     """The fields Twilio posts for an incoming WhatsApp text."""
     sid = sid or "SM" + uuid.uuid4().hex
-    return {
-        "SmsMessageSid": sid,
-        "NumMedia": "0",
-        "ProfileName": profile_name,
-        "MessageType": "text",
-        "SmsSid": sid,
-        "WaId": user.removeprefix("whatsapp:+"),
-        "SmsStatus": "received",
-        "Body": body,
-        "To": BUSINESS_NUMBER,
-        "NumSegments": "1",
-        "ReferralNumMedia": "0",
-        "MessageSid": sid,
-        "AccountSid": ACCOUNT_SID,
-        "From": user,
-        "ApiVersion": "2010-04-01",
-    }
+    return inbound.inbound_form(
+        sid=sid,
+        account_sid=ACCOUNT_SID,
+        user=user,
+        to=BUSINESS_NUMBER,
+        body=body,
+        profile_name=profile_name,
+    )
 
 
 def signed(url: str, form: dict[str, str], auth_token: str = AUTH_TOKEN) -> dict[str, str]:
     """The X-Twilio-Signature header Twilio would send for this form at this URL."""
-    return {"X-Twilio-Signature": RequestValidator(auth_token).compute_signature(url, form)}
+    return inbound.signature(auth_token, url, form)
 
 
 class Twilio:

@@ -15,13 +15,12 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AfterValidator, BaseModel, Field, model_validator
-from twilio.request_validator import RequestValidator
 
 from chatbot_sandbox.chat.hub import END, ChatMessage
-from chatbot_sandbox.chat.settings import ChatSettings
 from chatbot_sandbox.chat.wire import EVENTS_PATH, MESSAGES_PATH, normalise_number
 from chatbot_sandbox.deps import Hub, Settings, Store
 from chatbot_sandbox.records import record_json
+from chatbot_sandbox.twilio.inbound import inbound_form, signature
 
 __all__ = ["router"]
 
@@ -75,32 +74,6 @@ class SendRequest(BaseModel):
         return self
 
 
-def inbound_form(settings: ChatSettings, message_sid: str, request: SendRequest) -> dict[str, str]:
-    """The fields Twilio posts for an inbound WhatsApp message (text, or media and caption)."""
-    kind = request.media[0].content_type.split("/", 1)[0].lower() if request.media else "text"
-    form = {
-        "MessageSid": message_sid,
-        "SmsMessageSid": message_sid,
-        "SmsSid": message_sid,
-        "AccountSid": settings.twilio_account_sid,
-        "From": f"whatsapp:{request.user}",
-        "To": settings.business_address,
-        "Body": request.body,
-        "WaId": request.user.removeprefix("+"),
-        "NumMedia": str(len(request.media)),
-        "NumSegments": "1",
-        "MessageType": kind if kind in ("text", "image", "audio", "video") else "document",
-        "SmsStatus": "received",
-        "ApiVersion": "2010-04-01",
-    }
-    for index, media in enumerate(request.media):
-        form[f"MediaUrl{index}"] = media.url
-        form[f"MediaContentType{index}"] = media.content_type
-    if request.profile_name:
-        form["ProfileName"] = request.profile_name
-    return form
-
-
 @router.get("/", include_in_schema=False)
 async def page() -> Response:
     """The chat page."""
@@ -134,10 +107,17 @@ async def send(request: SendRequest, settings: Settings, hub: Hub, store: Store)
     """Show a user's message, post it to ingress as Twilio would, and tick it sent (201) or
     failed (502, saying why). Writing opens the user's 24-hour window again, as on WhatsApp."""
     message_sid = request.message_sid or ("MM" if request.media else "SM") + uuid.uuid4().hex
-    form = inbound_form(settings, message_sid, request)
+    form = inbound_form(
+        sid=message_sid,
+        account_sid=settings.twilio_account_sid,
+        user=f"whatsapp:{request.user}",
+        to=settings.business_address,
+        body=request.body,
+        media=[(media.url, media.content_type) for media in request.media],
+        profile_name=request.profile_name,
+    )
     store.twilio_windows.discard(form["From"])
-    token = settings.twilio_auth_token.get_secret_value()
-    signature = RequestValidator(token).compute_signature(settings.webhook_url, form)
+    headers = signature(settings.twilio_auth_token.get_secret_value(), settings.webhook_url, form)
     message = ChatMessage(message_sid, request.user, "in", request.body, "pending")
     message.media = [attachment.model_dump() for attachment in request.media]
     message.profile_name = request.profile_name
@@ -145,7 +125,7 @@ async def send(request: SendRequest, settings: Settings, hub: Hub, store: Store)
     target = settings.ingress_url.rstrip("/") + "/twilio/messages"
     try:
         async with httpx.AsyncClient(timeout=15.0) as client:
-            answer = await client.post(target, data=form, headers={"X-Twilio-Signature": signature})
+            answer = await client.post(target, data=form, headers=headers)
     except httpx.HTTPError as exc:
         logger.info("chat webhook not delivered", extra={"error": type(exc).__name__})
         hub.update(message_sid, "failed", f"ingress is unreachable at {settings.ingress_url}")
