@@ -14,6 +14,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from chatbot_conversation.replies import APOLOGY
+from chatbot_conversation.tools import load_tools
 from chatbot_sandbox.tools.records import ToolFault
 
 ORDER_1042 = "Order 1042: blue rain jacket, size M, shipped on 2 December, arriving Friday."
@@ -218,18 +219,9 @@ async def test_hosted_tools_are_sent_exactly_as_configured(
         await chat.replies(1)
 
     (request,) = chat.model_requests()
-    assert request.tools == [
-        {"type": "web_search"},
-        {"type": "file_search", "vector_store_ids": ["vs_abc"], "max_num_results": 5},
-        {
-            "type": "mcp",
-            "server_label": "crm",
-            "server_url": "https://mcp.example/mcp",
-            "allowed_tools": ["find_customer"],
-            "require_approval": "never",
-            "headers": {"Authorization": "Bearer crm-secret"},
-        },
-    ]
+    # What the catalogue makes of each entry (pinned in test_catalog), its secret read from env.
+    assert request.tools == [tool.request_param() for tool in load_tools(path).hosted]
+    assert request.tools[2]["headers"] == {"Authorization": "Bearer crm-secret"}
 
 
 async def test_the_phone_number_is_sent_only_to_a_tool_that_asks_for_it(
