@@ -24,7 +24,7 @@ from .handoff import tool as handoff_tool
 from .handoff.tool import asked_for_a_person
 from .history import trim_history, turn_tokens
 from .inputs import Prompt
-from .llm import Context, ModelReply, ModelRequests, Said, Usage
+from .llm import ModelContext, ModelReply, ModelRequests, Said, Usage
 from .state import ChatTurn, StoredCall
 from .tools import ToolCall, ToolRunner, TurnRef
 from .tools.rounds import ToolRounds
@@ -162,9 +162,9 @@ class ChatBackend:
         self._tools: list[ChatCompletionToolUnionParam] = params  # type: ignore[assignment]
 
     async def reply(
-        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: Context
+        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: ModelContext
     ) -> ModelReply:
-        """Answer ``prompts`` after as much of ``history`` as the budget allows, running the
+        """Answer ``prompts`` after as much of the history as the budget allows, running the
         function calls the model asks for on the way.
 
         The history lives in our state, not on the server: there is no conversation to remember.
@@ -207,9 +207,9 @@ class ChatBackend:
         return ModelReply(text=text, conversation_id=None, history=kept, usage=usage)
 
     async def record(
-        self, *, user_key: str, said: Sequence[Said], context: Context
+        self, *, user_key: str, said: Sequence[Said], context: ModelContext
     ) -> tuple[str | None, tuple[ChatTurn, ...]]:
-        """``history`` with ``said`` added, trimmed to the budget."""
+        """The history with ``said`` added, trimmed to the budget."""
         added = tuple(ChatTurn(role=line.role, content=line.text) for line in said)
         return context.conversation_id, trim_history((*context.history, *added), self._budget)
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from .lease import Lease
-from .llm import Backend, Context, Said
+from .llm import Backend, ModelContext, Said
 from .outcome import Afterwards
 from .retry import ModelCallError
 from .state import ConversationState
@@ -29,7 +29,9 @@ def recording(backend: Backend, lease: Lease, said: Sequence[Said]) -> Afterward
             conversation_id, history = await backend.record(
                 user_key=lease.key,
                 said=said,
-                context=Context(state.conversation_id, state.history, lease.remember_conversation),
+                context=ModelContext(
+                    state.conversation_id, state.history, lease.remember_conversation
+                ),
             )
         except ModelCallError as error:
             log.warning("context not recorded (%s)", error, extra={"user_key": lease.key})

@@ -28,8 +28,8 @@ from .tools import TurnRef
 
 __all__ = [
     "Backend",
-    "Context",
     "ModelCalls",
+    "ModelContext",
     "ModelReply",
     "ModelRequests",
     "Remember",
@@ -106,7 +106,7 @@ Remember = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class Context:
+class ModelContext:
     """What the model knows of a user: their Conversation's id or the history we keep, and
     where a conversation made for them is remembered."""
 
@@ -118,16 +118,16 @@ class Context:
 class Backend(Protocol):
     """Answers a user's messages, continuing their conversation.
 
-    A backend that creates a conversation on the server calls ``remember`` with its id first,
-    so that whoever answers the turn after a crash continues that conversation.
+    A backend that creates a conversation on the server calls ``context.remember`` with its id
+    first, so that whoever answers the turn after a crash continues that conversation.
     """
 
     async def reply(
-        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: Context
+        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: ModelContext
     ) -> ModelReply: ...
 
     async def record(
-        self, *, user_key: str, said: Sequence[Said], context: Context
+        self, *, user_key: str, said: Sequence[Said], context: ModelContext
     ) -> tuple[str | None, tuple[ChatTurn, ...]]:
         """Add ``said`` to the user's context; the conversation id and history to keep."""
         ...

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from .handoff import tool as handoff_tool
 from .handoff.tool import HandoffAsk, asked_for_a_person
 from .inputs import Prompt
-from .llm import Context, ModelReply, ModelRequests, Remember, Said, Usage
+from .llm import ModelContext, ModelReply, ModelRequests, Remember, Said, Usage
 from .metrics import CONVERSATIONS_REPLACED
 from .retry import ModelCallError
 from .state import ChatTurn
@@ -170,7 +170,7 @@ class ResponsesBackend:
         ) + ([handoff_tool.request_param()] if handoff else [])
 
     async def reply(
-        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: Context
+        self, *, turn: TurnRef, prompts: Sequence[Prompt], context: ModelContext
     ) -> ModelReply:
         """Answer ``prompts`` in the user's conversation, creating it when there is none."""
         conversation_id = context.conversation_id
@@ -195,7 +195,7 @@ class ResponsesBackend:
         )
 
     async def record(
-        self, *, user_key: str, said: Sequence[Said], context: Context
+        self, *, user_key: str, said: Sequence[Said], context: ModelContext
     ) -> tuple[str | None, tuple[ChatTurn, ...]]:
         """Add ``said`` to the user's Conversation as messages (created when there is none)."""
         conversation_id = context.conversation_id

@@ -26,7 +26,7 @@ from .handoff.flow import Handoffs
 from .inputs import bounded, command_of
 from .lease import Lease
 from .limits import check_budget, check_rate, spend_tokens
-from .llm import Backend, Context, Said, counting_model_calls
+from .llm import Backend, ModelContext, Said, counting_model_calls
 from .mailbox import Entry, FromDesk, Inbound, Mailbox, next_segment, user_messages
 from .media import Attachments, Prepared
 from .metrics import (
@@ -379,7 +379,9 @@ class TurnRunner:
             reply = await self._backend.reply(
                 turn=turn,
                 prompts=prompts,
-                context=Context(state.conversation_id, state.history, lease.remember_conversation),
+                context=ModelContext(
+                    state.conversation_id, state.history, lease.remember_conversation
+                ),
             )
             if not reply.text.strip() and reply.handoff is None:
                 LLM_ERRORS.labels(self._model, "empty_output").inc()
