@@ -9,7 +9,7 @@ const STORAGE = "chatbot-sandbox-chat";
 const FAILED = new Set(["failed", "undelivered", "canceled"]);
 const TICKS = { sent: "✓", delivered: "✓✓", read: "✓✓" }; // else a clock, or "!" (failed)
 const FILE_LABELS = { image: "📷 Photo", audio: "🎤 Audio" };
-const MODEL_KINDS = { sandbox: "echo, not a real model", openai: "OpenAI" }; // or "compatible"
+const MODEL_KINDS = { sandbox: "echo, not a real model", openai: "OpenAI" };
 
 const state = {
   config: null,
@@ -110,10 +110,11 @@ function renderUsers() {
 
 // A user: a name's initial (or a number's last two digits), the last message and its time.
 function userButton({ number, name }) {
-  const initial = name.startsWith("+") ? number.slice(-2) : name[0];
+  const initial = name.startsWith("+") ? number.slice(-2) : name[0].toUpperCase();
   const last = userMessages(number).at(-1);
   let preview = prettyNumber(number);
-  if (last) preview = (last.direction === "in" ? "You: " : "") + (last.body || "📎 Attachment");
+  const attached = () => fileLabel(kindOf(last.media?.[0]?.content_type));
+  if (last) preview = (last.direction === "in" ? "You: " : "") + (last.body || attached());
   if (isTyping(number)) preview = "typing…";
   const current = String(number === state.current);
   const onclick = () => selectUser(number);
@@ -188,6 +189,12 @@ function scrollDown() {
   $("messages").scrollTop = $("messages").scrollHeight;
 }
 
+// Whether the reader is at the latest messages (then a new one scrolls into view).
+function nearBottom() {
+  const box = $("messages");
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+}
+
 function renderThread() {
   $("thread").replaceChildren();
   for (const message of userMessages(state.current)) {
@@ -226,9 +233,11 @@ function onMessage(message) {
   addUser(message.user, message.profile_name);
   if (isNew && message.direction === "out") state.typingUntil.delete(message.user);
   if (message.user === state.current) {
-    if (isNew) appendBubble(message);
-    else updateBubble(rowOf(message.id), message);
-    if (isNew) scrollDown();
+    const stick = isNew && (nearBottom() || message.direction === "in");
+    const row = rowOf(message.id);
+    if (row) updateBubble(row, message);
+    else appendBubble(message);
+    if (stick) scrollDown();
     markRead(message);
   }
   renderUsers();
@@ -348,7 +357,13 @@ async function toggleRecording() {
   } catch {
     return toast("No microphone: the browser refused, found none, or needs localhost or https.");
   }
-  const recorder = new MediaRecorder(stream);
+  let recorder;
+  try {
+    recorder = new MediaRecorder(stream);
+  } catch {
+    for (const track of stream.getTracks()) track.stop();
+    return toast("This browser cannot record a voice note.");
+  }
   const chunks = [];
   const to = state.current;
   recorder.addEventListener("dataavailable", (event) => chunks.push(event.data));
@@ -422,9 +437,12 @@ function said({ private: note, sender, content, attachments }) {
 function renderDeskThread() {
   const conversation = state.desk.find(({ id }) => id === state.deskCurrent);
   const box = $("desk-thread");
+  const stick = box.dataset.id !== String(conversation?.id) ||
+    box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   box.replaceChildren(...(conversation?.messages || []).map(deskMessage));
+  box.dataset.id = conversation?.id ?? "";
   box.hidden = $("desk-reply").hidden = !conversation;
-  box.scrollTop = box.scrollHeight;
+  if (stick) box.scrollTop = box.scrollHeight;
   for (const button of $("desk-reply").querySelectorAll(".status-button")) {
     button.disabled = conversation?.status === button.dataset.status;
   }
@@ -468,7 +486,7 @@ async function start() {
   state.config = await (await fetch(`${API}/config`)).json();
   const { presets, model_label: label, model_provider: provider, twilio_real: real } = state.config;
   $("model-name").textContent = label;
-  $("model-kind").textContent = MODEL_KINDS[provider] ?? provider;
+  $("model-kind").textContent = MODEL_KINDS[provider] ?? "an OpenAI-compatible server";
   $("model").title = `Answers come from ${label}`;
   // With real Twilio the banner says where replies go; media has nowhere to be kept.
   $("twilio-banner").hidden = !real;
