@@ -50,8 +50,7 @@ def test_a_stream_that_falls_too_far_behind_is_ended_so_it_starts_again() -> Non
         for index in range(2000):
             hub.add(_message(f"SM{index}", USER))
         events = [queue.get_nowait() for _ in range(queue.qsize())]
-    assert events[-1] == END
-    assert [name for name, _ in events[:-1]] == ["message"] * (len(events) - 1)
+    assert events == [END]  # what it had not read is stale: its reader reconnects at once
 
 
 def test_a_desk_change_is_told_to_the_streams_of_everyone_only() -> None:

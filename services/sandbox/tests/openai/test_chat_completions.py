@@ -60,6 +60,20 @@ async def test_missing_bearer_is_401(http: httpx.AsyncClient) -> None:
     assert answer.json()["error"]["code"] == "invalid_api_key"
 
 
+async def test_a_missing_required_parameter_is_400_as_the_api_answers_it(
+    sandbox: RunningSandbox, http: httpx.AsyncClient
+) -> None:
+    answer = await http.post(
+        "/v1/chat/completions", json={"model": MODEL}, headers={"Authorization": "Bearer sk"}
+    )
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["param"], error["code"]) == ("messages", "missing_required_parameter")
+    assert error["message"] == "Missing required parameter: 'messages'."
+    [record] = sandbox.store.openai_requests.snapshot()
+    assert record.status_code == 400  # recorded as refused, not lost in a server error
+
+
 def _image(**detail: object) -> list[dict[str, object]]:
     part = {"type": "image_url", "image_url": {"url": "https://example.com/a.png", **detail}}
     return [{"role": "user", "content": [part]}]

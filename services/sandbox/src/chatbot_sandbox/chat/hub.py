@@ -137,14 +137,14 @@ class ChatHub:
             if wanted in (None, user):
                 try:
                     queue.put_nowait((name, data))
-                except asyncio.QueueFull:
-                    self._end(queue)
+                except asyncio.QueueFull:  # a reader this far behind starts again, afresh
+                    self._end(queue, dropping_queued=True)
 
-    def _end(self, queue: asyncio.Queue[ChatEvent]) -> None:
-        """Queue END, and nothing after it, on a stream. A reader that fell this far behind
-        loses its oldest event to make room: it reconnects, and starts from a new snapshot."""
+    def _end(self, queue: asyncio.Queue[ChatEvent], *, dropping_queued: bool = False) -> None:
+        """Queue END, and nothing after it, on a stream (making room for it). Dropping what is
+        queued makes its reader reconnect at once, and start from a new snapshot."""
         del self._streams[queue]
-        if queue.full():
+        while not queue.empty() and (dropping_queued or queue.full()):
             queue.get_nowait()
         queue.put_nowait(END)
 

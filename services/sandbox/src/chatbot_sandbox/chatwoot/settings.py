@@ -19,11 +19,13 @@ class ChatwootSettings(BaseSettings):
     )
     chatwoot_account_id: int = Field(
         1,
+        ge=1,
         validation_alias="SANDBOX_CHATWOOT_ACCOUNT_ID",
         description="The fake Chatwoot's one account (`/api/v1/accounts/{id}`).",
     )
     chatwoot_inbox_id: int = Field(
         1,
+        ge=1,
         validation_alias="SANDBOX_CHATWOOT_INBOX_ID",
         description="The id of the account's one inbox, an API channel.",
     )

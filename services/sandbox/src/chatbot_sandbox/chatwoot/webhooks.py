@@ -1,4 +1,4 @@
-"""The API inbox's webhooks: signed JSON posts, one attempt each, one at a time in order."""
+"""The API inbox's webhooks: signed JSON posts, one attempt each, a conversation's in order."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import logging
 import time
 import uuid
+from collections import defaultdict
 from typing import Any
 
 import httpx
@@ -31,7 +32,8 @@ class WebhookSender(BackgroundPoster):
         self._url = settings.chatwoot_webhook_url
         self._secret = settings.chatwoot_webhook_secret.get_secret_value().encode()
         self._log = log
-        self._turn = asyncio.Lock()  # first come, first served: the posts keep their order
+        # A conversation's posts wait for those before them (first come, first served).
+        self._turns: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def send(self, conversation_id: int, *payloads: dict[str, Any]) -> None:
         """Post a conversation's events, after every one sent before."""
@@ -41,7 +43,7 @@ class WebhookSender(BackgroundPoster):
             self.start(self._deliver(self._url, conversation_id, payload))
 
     async def _deliver(self, url: str, conversation_id: int, payload: dict[str, Any]) -> None:
-        async with self._turn:
+        async with self._turns[conversation_id]:
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
             timestamp = str(int(time.time()))
             digest = hmac.new(self._secret, timestamp.encode() + b"." + body, hashlib.sha256)

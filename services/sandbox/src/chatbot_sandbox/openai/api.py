@@ -18,7 +18,13 @@ from fastapi.responses import JSONResponse, Response
 
 from chatbot_sandbox.deps import Settings, Store
 from chatbot_sandbox.openai import responder
-from chatbot_sandbox.openai.records import ConversationState, Family, FaultSpec, OpenAIRequestRecord
+from chatbot_sandbox.openai.records import (
+    ConversationState,
+    Family,
+    FaultSpec,
+    OpenAIRequestRecord,
+    open_calls,
+)
 from chatbot_sandbox.openai.responder import new_id
 from chatbot_sandbox.process import SandboxStore
 
@@ -64,6 +70,15 @@ def _check_auth(request: Request) -> None:
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             code="invalid_api_key",
         )
+
+
+async def _json(request: Request, *required: str) -> dict[str, Any]:
+    """The request's JSON object; refused, as the API refuses it, without a required parameter."""
+    body: dict[str, Any] = await request.json()
+    if missing := [name for name in required if name not in body]:
+        message = f"Missing required parameter: '{missing[0]}'."
+        raise ApiError(400, message, missing[0], "missing_required_parameter")
+    return body
 
 
 def _stall(store: SandboxStore, family: Family, text: str = "") -> float:
@@ -154,7 +169,7 @@ async def create_conversation(request: Request, store: Store) -> Response:
     record = OpenAIRequestRecord("conversations.create")
     try:
         _check_auth(request)
-        body = await request.json()
+        body = await _json(request)
         stall = _stall(store, "conversations")
     except ApiError as error:
         return _refused(store, record, error)
@@ -172,10 +187,10 @@ async def create_response(request: Request, settings: Settings, store: Store) ->
     record, created_at = OpenAIRequestRecord("responses.create"), int(time.time())
     try:
         _check_auth(request)
-        given = responder.read_response(await request.json(), record)
+        given = responder.read_response(await _json(request, "model"), record)
         stall = _stall(store, "responses", record.input_text or "")
         conversation = _conversation(store, record.conversation)
-        if unanswered := ConversationState(conversation.items + given).open_calls:
+        if unanswered := open_calls(conversation.items + given):
             # As the API does (the conversation service reads the message).
             message = f"No tool output found for function call {unanswered[0]}."
             raise ApiError(400, message, "input")
@@ -235,10 +250,7 @@ async def create_items(conversation_id: str, request: Request, store: Store) -> 
     record = OpenAIRequestRecord("conversations.items.create", conversation=conversation_id)
     try:
         _check_auth(request)
-        record.input = given = (await request.json()).get("items")
-        if given is None:
-            message = "Missing required parameter: 'items'."
-            raise ApiError(400, message, "items", "missing_required_parameter")
+        record.input = given = (await _json(request, "items"))["items"]
         if len(given) > 20:  # what the API takes (the conversation service batches by 20)
             message = (
                 "Invalid 'items': array too long. Expected an array with maximum length 20, but "
@@ -277,12 +289,13 @@ async def create_chat_completion(request: Request, settings: Settings, store: St
     record, created = OpenAIRequestRecord("chat.completions.create"), int(time.time())
     try:
         _check_auth(request)
-        number, outputs, sent = responder.read_chat(await request.json(), record)
+        body = await _json(request, "model", "messages")
+        number, outputs, sent = responder.read_chat(body, record)
         stall = _stall(store, "chat", record.input_text or "")
     except ApiError as error:
         return _refused(store, record, error)
     await _in_flight(store, record, settings.openai_latency + stall)
-    message, wrote = responder.complete(record, number, outputs)
+    message, wrote = responder.complete_chat(record, number, outputs)
     finish = "tool_calls" if "tool_calls" in message else "stop"
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
     return JSONResponse(

@@ -15,6 +15,7 @@ __all__ = [
     "FaultSpec",
     "ModelEntry",
     "OpenAIRequestRecord",
+    "open_calls",
 ]
 
 Family = Literal["responses", "chat", "conversations", "transcriptions", "models"]
@@ -53,9 +54,14 @@ class ConversationState:
     @property
     def open_calls(self) -> list[str]:
         """The function calls that have no output yet."""
-        answered = {one["call_id"] for one in self.items if one["type"] == "function_call_output"}
-        calls = (one["call_id"] for one in self.items if one["type"] == "function_call")
-        return [call for call in calls if call not in answered]
+        return open_calls(self.items)
+
+
+def open_calls(items: list[dict[str, Any]]) -> list[str]:
+    """The function calls among ``items`` that have no output among them."""
+    answered = {one["call_id"] for one in items if one["type"] == "function_call_output"}
+    calls = (one["call_id"] for one in items if one["type"] == "function_call")
+    return [call for call in calls if call not in answered]
 
 
 @dataclass(slots=True)

@@ -20,7 +20,15 @@ from typing import Any
 
 from chatbot_sandbox.openai.records import ConversationState, OpenAIRequestRecord
 
-__all__ = ["complete", "input_items", "new_id", "read_chat", "read_response", "respond", "words"]
+__all__ = [
+    "complete_chat",
+    "input_items",
+    "new_id",
+    "read_chat",
+    "read_response",
+    "respond",
+    "words",
+]
 
 _AGAIN, _STUBBORN = "repeatedly", "stubbornly"
 _MARKS = (_AGAIN, _STUBBORN)
@@ -38,7 +46,7 @@ def _item(kind: str, prefix: str, **fields: Any) -> dict[str, Any]:
 
 def read_response(body: dict[str, Any], record: OpenAIRequestRecord) -> list[dict[str, Any]]:
     """Read a Responses request onto ``record``: its input as conversation items."""
-    record.model, record.input = body["model"], body["input"]
+    record.model, record.input = body["model"], body.get("input", [])
     record.instructions, record.conversation = body.get("instructions"), body.get("conversation")
     record.safety_identifier = body.get("safety_identifier")
     record.tools, record.tool_choice = body.get("tools"), body.get("tool_choice")
@@ -90,7 +98,7 @@ def read_chat(
     return len(answers) + 1, outputs, words(*texts)
 
 
-def complete(
+def complete_chat(
     record: OpenAIRequestRecord, number: int, outputs: Sequence[tuple[str, str]]
 ) -> tuple[dict[str, Any], int]:
     """A chat completion's message, the calls or the echo answer ``number``; and its words."""

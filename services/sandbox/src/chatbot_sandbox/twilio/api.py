@@ -216,11 +216,11 @@ async def create_typing_indicator(
     try:
         _authorize(request, settings)
         await _apply(store.take_twilio_fault("typing"))
-    except TwilioError as error:
+    except TwilioError as error:  # recorded as answered: a cancelled request is not
         record.status_code, record.error_code = error.status, error.code
-        raise
-    finally:
         store.twilio_typing.append(record)
+        raise
+    store.twilio_typing.append(record)
     return {"success": True}
 
 
@@ -241,11 +241,11 @@ async def fetch_media(
         media = store.twilio_media.get(media_sid)
         if media is None or media.message_sid != message_sid:
             raise _not_found(request)
-    except TwilioError as error:
+    except TwilioError as error:  # recorded as answered: a cancelled request is not
         record.status_code, record.error_code = error.status, error.code
-        raise
-    finally:
         store.twilio_media_fetches.append(record)
+        raise
+    store.twilio_media_fetches.append(record)
     return RedirectResponse(_cdn_url(media, request), status_code=307)
 
 
