@@ -40,7 +40,8 @@ from .handoff.flow import Handoffs
 from .handoff.waiting import HandoffIndex, watching_handoffs
 from .llm import Backend, ModelRequests
 from .mailbox import Mailbox
-from .media import Attachments, MediaDownloader
+from .media.attachments import Attachments
+from .media.download import MediaDownloader
 from .media.transcription import Transcriber
 from .model_watch import watch_models
 from .outbox import SERVICE, Outbox

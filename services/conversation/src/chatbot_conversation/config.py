@@ -15,7 +15,7 @@ from pydantic_settings import NoDecode
 
 from chatbot_common.config import ServiceSettings
 
-from .media import AUDIO_EXTENSIONS, IMAGE_TYPES, media_type
+from .media.content_types import AUDIO_EXTENSIONS, IMAGE_TYPES, media_type
 from .tools import Tools, load_tools
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "MIN_OUTPUT_TOKENS", "Backend", "ConversationSettings"]

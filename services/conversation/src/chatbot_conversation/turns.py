@@ -28,7 +28,7 @@ from .lease import Lease
 from .limits import check_budget, check_rate, spend_tokens
 from .llm import Backend, ModelContext, Said, counting_model_calls
 from .mailbox import Entry, FromDesk, Inbound, Mailbox, next_segment, user_messages
-from .media import Attachments, Prepared
+from .media.attachments import Attachments, Prepared
 from .metrics import (
     BATCH_SIZE,
     LLM_ERRORS,

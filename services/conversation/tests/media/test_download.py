@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from chatbot_conversation.media import MediaDownloader, MediaUnavailableError
+from chatbot_conversation.media.download import MediaDownloader, MediaUnavailableError
 from chatbot_conversation.retry import RetryPolicy
 from chatbot_devstack import ACCOUNT_SID
 

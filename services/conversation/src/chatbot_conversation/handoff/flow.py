@@ -15,7 +15,7 @@ from ..lease import Lease
 from ..limits import spend_tokens
 from ..llm import Backend, Said
 from ..mailbox import Entry, FromDesk, Inbound, user_messages
-from ..media import Attachments
+from ..media.attachments import Attachments
 from ..outbox import Outbox, reply_key
 from ..outcome import Afterwards, TurnOutcome
 from ..replies import DESK_SLOW, DESK_UNAVAILABLE, capped

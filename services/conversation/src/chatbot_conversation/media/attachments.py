@@ -11,7 +11,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from chatbot_common.contracts import Media
 
@@ -28,11 +27,7 @@ from ..retry import ModelCallError
 from .content_types import MediaKind, media_type, plural_noun, singular_noun
 from .download import Download, MediaDownloader, MediaRefusedError, MediaUnavailableError
 from .metrics import ATTACHMENTS
-
-if TYPE_CHECKING:
-    # A type only: .transcription imports the model client (..llm), which imports the
-    # settings, which import .content_types; at run time that would close a cycle.
-    from .transcription import Transcriber
+from .transcription import Transcriber
 
 __all__ = ["Attachments", "Download", "MediaFailure", "Prepared"]
 
