@@ -1,19 +1,8 @@
 """`make bench-conversation`: turns in flight, replies per second, and the service's own time.
 
-Everything runs as separate processes, as in production: a nats-server, the sandbox's
-OpenAI-compatible responder (`SANDBOX_OPENAI_LATENCY`) and one `chatbot-conversation` with its
-default settings. This script plays ingress (publishing InboundMessages to CHAT_INBOUND, as
-ingress does) and the sender (reading CHAT_OUTBOUND through a JetStream consumer).
-
-1. Own time, responder at 0 ms, coalescing off: one message at a time over warmed-up users;
-   the service's own time per turn is its `chatbot_turn_overhead_seconds` histogram (the turn
-   minus its model requests), and the end-to-end time, publish to reply, is shown beside it.
-2. Load, responder at 2 s, default settings (1 s coalescing window): an open-loop stream of
-   messages from many users (each user writes again only after their reply could be out), and
-   the `chatbot_turns_in_flight` gauge sampled while it runs.
-
-This is `python -m bench conversation` (`make bench-conversation`), not one of the default
-scenarios: it isolates the service, where the others measure the whole stack.
+One `chatbot-conversation`, a nats-server and the sandbox's responder, each its own process; this
+script plays ingress and the sender. It isolates the service, where the default scenarios measure
+the whole stack. The phases and what each reads: docs/conversation.md (Benchmark).
 """
 
 from __future__ import annotations

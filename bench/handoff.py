@@ -1,26 +1,8 @@
 """`make bench-handoff`: human handoff through the whole stack, from the user to a person and back.
 
-The local stack hands users to the sandbox's fake Chatwoot (docs/handoff.md). The sandbox's
-OpenAI and Twilio answer at once and coalescing is off, so every time measured is ours: ingress,
-NATS, conversation (and its requests to the desk's API), the sender. N users (100 unless
---users) first ask the bot one question each (a warm-up: the handoff's note then reads back a
-real chat); then the four steps follow one another, each at a steady open-loop rate (20 users
-per second unless --rate), the next once the last one is done:
-
-1. handoff: each user writes `person` (a signed Twilio webhook); the time from its scheduled
-   send to the fake Twilio accepting HANDOFF_MESSAGE for that user.
-2. to the desk: each user writes one message; the time from ingress accepting the webhook to the
-   desk's API receiving the message (the sandbox's request records, `POST .../messages`, with
-   its own clock); that each conversation then holds it once is read from the desk.
-3. person to user: the desk's agent replies `reply <n>` in each conversation; the time from the
-   reply's POST to the fake Twilio accepting it for that user. The fake desk posts its signed
-   `message_created` webhook to ingress, and conversation and the sender do the rest.
-4. hand-back: the agent resolves each conversation; the time from the POST to the fake Twilio
-   accepting HANDOFF_RETURN_MESSAGE.
-
-Each step must happen exactly once for every user. The conversation service's CPU per event is
-read from /proc over each step (the Sampler). This is `python -m bench handoff`, not one of the
-default scenarios.
+N users (``--users``) are handed to the sandbox's Chatwoot, write to the desk, get a person's reply
+and are handed back, each step at an open-loop rate (``--rate``). What each step times:
+docs/performance.md (handoff); the latest numbers: the README (Performance).
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """Scenario 1, ingress capacity: the highest rate of signed webhooks served at p99 < 50 ms.
 
-One ingress (one uvicorn worker, with its nats-server) and, in the same run and with the same
-generator and requests, a bare FastAPI endpoint that answers the same TwiML without verifying or
-publishing (bench/bare_app.py). Each gets a rate search: open-loop steps of a few seconds at a
-fixed rate, growing until a step misses p99 < 50 ms (or gets an answer other than 200), then
-halving the gap between the best pass and the first miss. Each request carries a fresh
-MessageSid and a valid X-Twilio-Signature, so ingress does its whole job every time: parse,
-verify, publish to JetStream and wait for the PubAck. Nothing consumes the stream meanwhile,
-so the rate is ingress's own (the whole pipeline is scenario 2).
-
-An open loop finds what a caller such as Twilio sees: past the knee, requests queue and
-latency climbs steeply rather than the throughput flattening politely as under wrk.
-
-Each server runs alone on one core; the generator and nats-server share the other (see
-:func:`bench.system.own_core`). Sharing both cores with them cost ingress 5-10% more CPU per
-webhook and made the capacity found swing by a fifth between runs.
+One ingress (one uvicorn worker, with its nats-server) and a bare FastAPI endpoint
+(bench/bare_app.py), each given an open-loop rate search, each server alone on one core
+(:func:`bench.system.own_core`). The method and why: docs/performance.md (scenario 1).
 """
 
 from __future__ import annotations

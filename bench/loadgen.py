@@ -1,17 +1,8 @@
 """An open-loop HTTP/1.1 load generator: requests leave on schedule, whatever the answers do.
 
-A closed-loop tool (wrk, or a pool of clients each waiting for its answer) sends less when the
-server slows down, and so hides the queueing a real caller such as Twilio would cause
-(coordinated omission). Here each request has a scheduled time: it goes out then, on an idle
-keep-alive connection or on a new one, and its latency counts from the scheduled time. Any
-delay of the generator itself is charged to the result instead of hidden, and recorded as lag,
-so a run in which the generator fell behind says so.
-
-Requests are whole HTTP messages built (and signed) before the run, so nothing but a socket
-write happens on the measured path. The answers are parsed just enough to find their end and
-status (uvicorn always sends Content-Length). No Debian, PyPI or npm package offers an
-open-loop generator that can send a different signed body with each request (wrk2, vegeta, oha
-and k6 are not packaged; hey and bombardier repeat one body and wait for answers), hence this.
+Each request, built and signed before the run, goes out at its scheduled time and its latency
+counts from then; the generator's own delay is recorded as lag. Why open loop, and why a
+generator of our own: docs/performance.md (its opening, and "Why a generator of our own").
 """
 
 from __future__ import annotations

@@ -1,25 +1,8 @@
 """Twilio's side of the webhook, open loop: each POST leaves on schedule, is given up after
 Twilio's read timeout, and is tried again only when the webhook URL's overrides say so.
 
-bench/loadgen.py waits for every answer, however late. Twilio does not: it waits 15 s for the
-first byte of the answer, then hangs up and logs error 11200, while the handler that was still
-working on the request goes on. What it does next is set by the connection overrides of the
-webhook URL, a fragment such as ``#rc=2&rp=rt,5xx``. From Twilio's page on them
-(https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides):
-
-- ``ct`` connect timeout, 5,000 ms by default; ``rt`` read timeout, 15,000 ms; ``tt`` the total
-  time of all attempts and their timeouts, 15,000 ms, which is also its maximum;
-- ``rc`` retry count, 0-5, **1** by default; ``rp`` retry policy, **ct** by default: ``ct``
-  retries a failed TCP connect or TLS handshake, ``rt`` no answer within the read timeout,
-  ``4xx``/``5xx`` such answers, ``all`` every one of those. A partial answer is never retried.
-  So by default Twilio retries a refused connection once, and never a slow or failed answer;
-- the fragment is not part of the signature ("these URL fragments do not make it into the
-  signature computation"), so every attempt carries the same X-Twilio-Signature, and a new
-  I-Twilio-Idempotency-Token.
-
-The docs give no delay between attempts; a retry here leaves at once. A connection closed
-before a whole answer came (a killed server) is a partial answer: not retried. Each attempt
-opens its own connection and closes it when done.
+Unlike bench/loadgen.py, it does not wait for every answer. Twilio's rules, from its
+connection-overrides page, and how they are played: docs/performance.md (versus-seed, Twilio).
 """
 
 from __future__ import annotations

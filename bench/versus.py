@@ -1,28 +1,8 @@
-"""versus-seed: the seed's design and ours, the same load on the same machine, one after the
-other, each system with a fresh sandbox playing OpenAI and Twilio.
+"""versus-seed: the seed's design (bench/seed/twilio_handler.py) and ours under the same load on
+the same machine, one after the other, each with a fresh sandbox playing OpenAI and Twilio.
 
-The seed is bench/seed/twilio_handler.py: one threaded Flask process that checks the signature,
-calls the model and Twilio inline and answers the webhook when both are done, with the users'
-conversation ids in its memory. Ours is the whole stack as `make run` starts it.
-
-First a light load, where the simple design should shine: 20 users, one message each, 2 a
-second, the model at 2 s. Then the load of the comparison: 300 users each send a burst of 3
-messages 300 ms apart (the users' first messages spread over 10 s); the model answers in 2 s,
-and 1 answer in 10 takes 20 s (an OpenAI stall fault, drawn from SANDBOX_FAULT_SEED). Twilio is
-played by bench/twilio_caller.py: open loop, 15 s for the answer, then error 11200. Two runs
-per system, with the webhook URL's connection overrides:
-
-- no retry: none in the URL, so Twilio's defaults, which retry only a refused connection;
-- retry: ``#rt=5000&rc=2&rp=rt,5xx``: a slow (5 s) or failed answer is tried twice more. The
-  total time of all attempts is capped at 15 s (``tt``), so a retried timeout needs ``rt`` < 15 s.
-
-Each system answers one warm-up message first, outside the measurements. Each message is
-matched to its replies by the token the sandbox's echo repeats; order is judged against the
-order each user sent. ``conversation_locked`` errors are the fake OpenAI's records.
-Then a short variant per system, without bursts or stalls: 100 users each send one message
-(over 6 s) and another 14 s later, and the seed's Flask process, or our conversation service,
-is killed -9 at 4 s and started again at once: what was in flight, what was sent while it was
-down, and whose conversation was lost (the later message went to a new OpenAI conversation).
+A light load, bursts with and without Twilio's retries (bench/twilio_caller.py), a kill -9: what
+each run sends, how replies are matched, and the results are in docs/performance.md (versus-seed).
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
 # Flask is in the `bench` dependency group, which `make lint` does not install: without it the
 # routes' decorators are untyped, and the import unresolved.
 # mypy: disable-error-code="untyped-decorator"
-"""The seed's design, kept as the baseline of `make bench SCENARIO=versus-seed` (never shipped).
-
-One Flask process, run as its documentation said: ``python twilio_handler.py``, threaded, on
-port 5000 (PORT overrides it, so the benchmark can pick a free one). Twilio's webhook handler
-does everything inline, one thread per request:
-
-1. checks the X-Twilio-Signature with the twilio SDK's RequestValidator (403 if wrong);
-2. finds the user's OpenAI conversation id in a dict in this process's memory, or creates a
-   conversation (``client.conversations.create``);
-3. asks the model with the current APIs (``client.responses.create(conversation=...)``: the
-   Assistants API with its threads and runs is gone);
-4. sends the answer with the twilio SDK (``client.messages.create``);
-5. and only then answers Twilio, with empty TwiML.
-
-An error anywhere (the model's ``conversation_locked`` when a user's previous message is still
-being answered, say) escapes as Flask's 500. Both SDKs read the same settings the services do:
-OPENAI_API_KEY and OPENAI_BASE_URL; TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and, for the sandbox,
-TWILIO_API_BASE_URL (the twilio SDK's ``client.api.base_url``).
+"""The seed's design, kept as the baseline of `make bench SCENARIO=versus-seed` (never shipped):
+one threaded Flask process, run as ``python twilio_handler.py`` (port 5000, or PORT). Its webhook
+handler checks the signature, finds the user's OpenAI conversation id in memory (or creates one),
+asks the model, sends the answer through Twilio, and only then answers the webhook; an error is
+Flask's 500. How it is run and compared: docs/performance.md (versus-seed).
 """
 
 from __future__ import annotations
