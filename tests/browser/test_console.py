@@ -1,15 +1,8 @@
 """The operators' console against the whole running system, in a real browser.
 
-A user chats through the real path (a Twilio-signed webhook to ingress, the conversation
-service, the sender, the sandbox's Twilio); one of their messages fails for good at the model
-(the sandbox's OpenAI answers ``insufficient_quota``), so the conversation service apologises
-and dead-letters it. An operator then logs in, looks the user up by the number they type, reads
-the transcript, opens the dead letter, replays it (and the user gets their answer), and resets
-the user's conversation (their next message starts a new one). A user handed to a person is
-shown in handoff and handed back. No phone number shows but the one the operator typed.
-
-Playwright's `expect` waits for each state of the page; what happens in other processes is
-awaited through the sandbox's records and the console's API (as a script uses it).
+An operator looks a user up, replays their dead letter, resets them, hands a user back and
+erases one; no phone number shows but the one the operator typed. What each test does and how
+it waits: docs/console.md (Tests).
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """Rendering charts/chatbot with real Helm 3 and Helm 4 binaries, offline.
 
-The chart declares the official NATS chart as an optional dependency (``condition:
-nats.enabled``). Helm refuses to lint or render a chart whose declared dependency is missing
-from ``charts/``, whatever the condition says, and the NATS chart cannot be downloaded here.
-So the tests render one of two copies of the chart, made once per session:
-
-- ``offline``: the chart with the NATS dependency taken out of Chart.yaml. This is exactly the
-  chart with ``nats.enabled=false`` (what the condition does), with no ``charts/`` tarball and
-  no network. Every scenario that does not enable the bundled NATS renders this copy.
-- ``stubbed``: the chart unchanged, with ``tests/chart/nats-stub`` (a stand-in that renders
-  one marker ConfigMap) as ``charts/nats``. Scenarios with ``nats.enabled=true`` render this
-  copy, so the real Chart.yaml and its condition are exercised.
+Helm will not render a chart whose NATS dependency is missing from ``charts/``, so each scenario
+renders one of two copies made once per session: ``offline`` (the dependency taken out) or
+``stubbed`` (``tests/chart/nats-stub`` as ``charts/nats``). Why: docs/kubernetes.md (Tests).
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """The sender's delivery records under a store that will not take them: no part twice.
 
-CHAT_DELIVERIES is what keeps a redelivered reply from being sent again. Two ways it can fail:
-
-- it refuses new records (its limit reached, as a full disk would): the sender claims each
-  part before calling Twilio, so nothing goes out; the reply waits, and goes out once, whole,
-  when the store takes writes again;
-- it is lost while Twilio accepts a part (the bucket gone under the call): the sender keeps
-  the SID it cannot write and writes it once the bucket is declared again, so the redelivery
-  skips that part.
+CHAT_DELIVERIES refusing new records, and lost under a Twilio call: what the sender does and
+what must hold are in docs/reliability.md, "The delivery records cannot be written".
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Turns too large to answer, and turns that keep failing: bounded, never a loop of model calls.
 
-A burst of long messages coalesced into one turn used to make an answer over NATS's max payload
-(1 MB): its publish failed, the delivery came back, and every redelivery asked the model again
-with the whole input, for ever, while the user was never answered. What must hold now:
-
-- a turn's input is bounded (``TURN_MAX_INPUT_CHARS``): a longer burst is answered in several
-  turns, in order, each asking the model once;
-- a reply is bounded (``REPLY_MAX_CHARS``, and the server's max payload), so it is published;
-- a turn that fails anyway, on every attempt, is attempted at most ``TURN_MAX_ATTEMPTS`` times:
-  then the user gets the apology and the messages are dead-lettered, with no model call.
+The loop this ended (a reply over NATS's max payload, redelivered and asked again for ever) and
+the bounds that must hold: docs/reliability.md, "A turn too large to answer, or one that fails
+on every attempt".
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Hang-ups and slow clients at a running ingress, over real sockets on loopback.
 
-One ``chatbot-ingress`` process (and its own nats-server) serves the module, started with a
-short BODY_READ_TIMEOUT. A client that closes the connection in the middle of a body is a
-quiet, counted outcome (``client_disconnected``), never an ERROR line a stranger can flood the
-logs with; a client that sends its body too slowly, however steadily, is answered 408 and the
-connection is closed within the bound (``request_timeout``). A body that arrives in pieces
-within the bound is still taken.
-
-The header phase is not bounded here: uvicorn has no header read timeout, so that bound is the
-proxy's in front (docs/kubernetes.md).
+One ``chatbot-ingress`` (and its own nats-server) serves the module, with a short
+BODY_READ_TIMEOUT. What must hold, and why the header phase is not bounded here:
+docs/reliability.md, "A client hangs up mid-body, or sends its request slowly".
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
 """Storms at the two providers: everything is answered or dead-lettered, retries stay bounded.
 
-OpenAI: 30 % of model requests are rate limited (with Retry-After), about 5 % fail with 500,
-about 5 % answer slower than the client's timeout, and messages marked ``#storm`` are rate
-limited every time. Twilio: 30 % of sends are rate limited (Retry-After), 10 % fail with 503,
-and one user's number is refused for good (63016, outside the 24-hour window).
-
-What must hold: each message is answered once, in order, or (retries spent, or refused for
-good) dead-lettered with its reason; every failed attempt shows in the services' metrics; no
-request is retried more often than the settings allow, or sooner than Retry-After or the
-backoff asks.
+The storms (rate limits, 5xx, slow answers, a refused number) and what must hold:
+docs/reliability.md, "The model API misbehaves" and "Twilio misbehaves".
 """
 
 from __future__ import annotations

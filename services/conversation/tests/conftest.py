@@ -1,12 +1,8 @@
-"""Fixtures: the conversation service in-process, a real nats-server and a real sandbox.
-
-The service runs through its own app factory and lifespan (the code `chatbot-conversation`
-runs), its OpenAI SDK talking HTTP to an in-process sandbox. A :class:`Chat` plays ingress (it
-publishes InboundMessages to CHAT_INBOUND) and watches what the service publishes, reading
-CHAT_OUTBOUND through an ordered consumer, so JetStream's deduplication is part of what the
-tests see. Waiting is event driven: on outbound messages, and on KV updates of a user's state.
-Attachments are uploaded to the sandbox's fake Twilio over HTTP, as the chat page does, and the
-service downloads them from there with the sandbox's credentials (``TWILIO_API_BASE_URL``).
+"""Fixtures: the conversation service in-process (its own app factory and lifespan), a real
+nats-server, and an in-process sandbox its OpenAI SDK talks HTTP to. A :class:`Chat` plays
+ingress and reads CHAT_OUTBOUND through an ordered consumer, so JetStream's deduplication is part
+of what the tests see; waits are on events (outbound messages, KV updates of a user's state).
+Attachments go to the sandbox's fake Twilio, and the service downloads them (TWILIO_API_BASE_URL).
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """The desks' webhooks at POST /desk/<desk>, against a real nats-server: signed, read, and
-published as desk events on the user's subject, once.
-
-The tests every desk passes run for each desk in ``DESKS``, as its :class:`~.conftest.Desk`
-describes it: Chatwoot's (``CHATWOOT``, here) and the generic webhook desk's (``WEBHOOK``, in
-test_desk_webhook.py, with the tests of what only that desk does). Last, the tests of what only
-Chatwoot does.
-
-Chatwoot's payloads are built here as the sandbox's fake Chatwoot 4.15.1 posts them
-(``chatbot_sandbox.chatwoot.views``), and signed as it signs them (``webhooks.py``).
+published once as desk events on the user's subject. The tests every desk passes run for each
+desk in ``DESKS`` (its :class:`~.conftest.Desk`): Chatwoot's here, the webhook desk's in
+test_desk_webhook.py; last, Chatwoot's own, with payloads built and signed as the sandbox's fake
+Chatwoot 4.15.1 does (``chatbot_sandbox.chatwoot``).
 """
 
 from __future__ import annotations
