@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
 from chatbot_common.topology import EVENTS, INBOUND
-from chatbot_devstack import inbound_form, signed, started_stack
+from chatbot_devstack import BUSINESS_NUMBER, inbound_form, signed, started_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ TWILIO_FIELDS = [
 field_names = st.one_of(st.sampled_from(TWILIO_FIELDS), st.text(max_size=20))
 field_values = st.one_of(
     st.text(max_size=60),
-    st.sampled_from(["whatsapp:+15550001111", "whatsapp:+14155238886", "SM" + "a" * 32, "3"]),
+    st.sampled_from(["whatsapp:+15550001111", BUSINESS_NUMBER, "SM" + "a" * 32, "3"]),
     st.integers(-(10**20), 10**20).map(str),
     st.floats(allow_nan=True).map(str),
 )

@@ -12,11 +12,10 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from prometheus_client import REGISTRY
-from twilio.request_validator import RequestValidator
 
 from chatbot_common.topology import OUTBOUND, Consumer, provision
 from chatbot_common.worker import ConsumerLoop
-from chatbot_devstack import ACCOUNT_SID, BUSINESS_NUMBER
+from chatbot_devstack import ACCOUNT_SID, BUSINESS_NUMBER, signed
 from chatbot_ingress.app import create_app
 from chatbot_ingress.config import IngressSettings
 from chatbot_ingress.metrics import delivery_status_labels
@@ -44,10 +43,7 @@ def status_form(sid: str, status: str, error_code: str | None = None) -> dict[st
 
 
 async def post_status(client: httpx.AsyncClient, form: dict[str, str]) -> int:
-    signature = RequestValidator(TOKEN).compute_signature(STATUS_URL, form)
-    answer = await client.post(
-        "/twilio/status", data=form, headers={"X-Twilio-Signature": signature}
-    )
+    answer = await client.post("/twilio/status", data=form, headers=signed(STATUS_URL, form, TOKEN))
     return answer.status_code
 
 

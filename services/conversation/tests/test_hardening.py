@@ -25,6 +25,7 @@ from chatbot_conversation.replies import (
     rate_limited_partly,
 )
 from chatbot_conversation.state import ConversationState, LeaseRecord, SeqRange, StateStore
+from chatbot_devstack import BUSINESS_NUMBER
 
 
 def metric(name: str, **labels: str) -> float:
@@ -36,7 +37,7 @@ def inbound(seq: int, body: str) -> Inbound:
         message_sid=f"SM{seq}",
         account_sid="AC1",
         from_="whatsapp:+15550000001",
-        to="whatsapp:+14155238886",
+        to=BUSINESS_NUMBER,
         body=body,
         received_at=utcnow(),
     )

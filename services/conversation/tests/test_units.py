@@ -27,6 +27,7 @@ from chatbot_conversation.mailbox import Entry, FromDesk, Inbound, Mailbox, next
 from chatbot_conversation.responses_backend import turn_input
 from chatbot_conversation.retry import Failure, RetryPolicy, classify, retry_after
 from chatbot_conversation.state import ChatTurn
+from chatbot_devstack import BUSINESS_NUMBER
 
 URL = "https://api.openai.com/v1/responses"
 
@@ -148,7 +149,7 @@ def inbound(body: str, **fields: object) -> InboundMessage:
             "message_sid": "SM1",
             "account_sid": "AC1",
             "from": "whatsapp:+15550000001",
-            "to": "whatsapp:+14155238886",
+            "to": BUSINESS_NUMBER,
             "body": body,
             "received_at": utcnow(),
         }

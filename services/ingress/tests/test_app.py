@@ -13,10 +13,9 @@ import httpx
 import pytest
 from nats.aio.client import Client as NATS
 from prometheus_client import REGISTRY
-from twilio.request_validator import RequestValidator
 
 from chatbot_common.userkey import user_key
-from chatbot_devstack import ACCOUNT_SID
+from chatbot_devstack import ACCOUNT_SID, signed
 from chatbot_devstack import BUSINESS_NUMBER as BUSINESS
 from chatbot_ingress.config import IngressSettings
 
@@ -37,10 +36,6 @@ def inbound(**fields: str) -> dict[str, str]:
     }
 
 
-def signature(url: str, form: dict[str, str], token: str = TOKEN) -> dict[str, str]:
-    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}
-
-
 def counted(route: str, outcome: str) -> float:
     labels = {"route": route, "outcome": outcome}
     return REGISTRY.get_sample_value("chatbot_webhook_requests_total", labels) or 0.0
@@ -51,7 +46,7 @@ async def test_signed_message_is_published_then_answered_with_empty_twiml(
 ) -> None:
     form = inbound(Brand_New_Field="kept")
     answer = await client.post(
-        "/twilio/messages", data=form, headers=signature(f"{PUBLIC}/twilio/messages", form)
+        "/twilio/messages", data=form, headers=signed(f"{PUBLIC}/twilio/messages", form, TOKEN)
     )
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/xml")
@@ -81,9 +76,9 @@ async def test_bad_signature_is_refused_and_nothing_published(
 ) -> None:
     form = inbound()
     if headers == "other-token":
-        headers = signature(f"{PUBLIC}/twilio/messages", form, token="other")
+        headers = signed(f"{PUBLIC}/twilio/messages", form, "other")
     elif headers == "other-url":
-        headers = signature("https://evil.example.com/twilio/messages", form)
+        headers = signed("https://evil.example.com/twilio/messages", form, TOKEN)
     before = counted("/twilio/messages", "forbidden")
     answer = await client.post("/twilio/messages", data=form, headers=headers)
     assert answer.status_code == 403
@@ -94,7 +89,7 @@ async def test_bad_signature_is_refused_and_nothing_published(
 
 async def test_signature_with_the_default_port_is_accepted(client: httpx.AsyncClient) -> None:
     form = inbound()
-    headers = signature("https://bot.example.com:443/twilio/messages", form)
+    headers = signed("https://bot.example.com:443/twilio/messages", form, TOKEN)
     assert (await client.post("/twilio/messages", data=form, headers=headers)).status_code == 200
 
 
@@ -103,7 +98,7 @@ async def test_behind_a_proxy_the_forwarded_url_is_checked_only_when_trusted(
     make_ingress: Factory, trusted: bool, expected: int
 ) -> None:
     form = inbound()
-    headers = signature("https://public.example.org/twilio/messages", form) | {
+    headers = signed("https://public.example.org/twilio/messages", form, TOKEN) | {
         "X-Forwarded-Proto": "https",
         "X-Forwarded-Host": "public.example.org",
     }
@@ -129,7 +124,7 @@ async def test_forwarded_headers_that_make_no_http_url_are_refused_even_when_sig
     make_ingress: Factory, proto: str, host: str
 ) -> None:
     form = inbound()
-    headers = signature(f"{proto}://{host}/twilio/messages", form) | {
+    headers = signed(f"{proto}://{host}/twilio/messages", form, TOKEN) | {
         "X-Forwarded-Proto": proto,
         "X-Forwarded-Host": host,
     }
@@ -156,7 +151,7 @@ async def test_a_public_url_means_no_warning_and_the_opt_in_is_moot(
     make_ingress: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
     form = inbound()
-    headers = signature(f"{PUBLIC}/twilio/messages", form) | {"Host": "evil.example.com"}
+    headers = signed(f"{PUBLIC}/twilio/messages", form, TOKEN) | {"Host": "evil.example.com"}
     with caplog.at_level(logging.WARNING):
         async with make_ingress(public_base_url_from_request=True) as client:
             answer = await client.post("/twilio/messages", data=form, headers=headers)
@@ -168,7 +163,7 @@ async def test_three_deliveries_of_one_message_make_one_stream_message(
     client: httpx.AsyncClient, nc: NATS
 ) -> None:
     form = inbound()
-    headers = signature(f"{PUBLIC}/twilio/messages", form)
+    headers = signed(f"{PUBLIC}/twilio/messages", form, TOKEN)
     before = REGISTRY.get_sample_value(
         "chatbot_webhook_duplicates_total", {"route": "/twilio/messages"}
     )
@@ -270,7 +265,7 @@ async def test_nats_down_means_503_and_back_means_200_without_restart(
     async with make_ingress() as client:
         await nats_server.stop()
         form = inbound()
-        headers = signature(f"{PUBLIC}/twilio/messages", form)
+        headers = signed(f"{PUBLIC}/twilio/messages", form, TOKEN)
         down = await client.post("/twilio/messages", data=form, headers=headers)
         assert down.status_code == 503
         assert "retry" in down.text
@@ -295,7 +290,7 @@ async def test_status_callback_is_published_once_per_status(
             "From": BUSINESS,
             "To": USER,
         }
-        answer = await client.post("/twilio/status", data=form, headers=signature(url, form))
+        answer = await client.post("/twilio/status", data=form, headers=signed(url, form, TOKEN))
         assert answer.status_code == 200
     stored = await stream_messages(nc, "CHAT_EVENTS")
     assert [json.loads(m.data)["status"] for m in stored] == ["sent", "delivered"]
@@ -331,7 +326,7 @@ async def test_a_late_63016_asks_the_sender_for_the_reengagement(
     before = REGISTRY.get_sample_value("chatbot_window_closed_total", {"cause": "63016_status"})
     for _ in range(2):  # Twilio may post a callback twice: one request all the same
         answer = await client.post(
-            f"/twilio/status{query}", data=form, headers=signature(url, form)
+            f"/twilio/status{query}", data=form, headers=signed(url, form, TOKEN)
         )
         assert answer.status_code == 200
     assert len(await stream_messages(nc, "CHAT_EVENTS")) == 1
@@ -355,7 +350,7 @@ async def test_allow_list_answers_others_without_publishing(
     async with make_ingress(allowed_senders="+15550009999", not_allowed_reply=reply) as client:
         form = inbound()
         answer = await client.post(
-            "/twilio/messages", data=form, headers=signature(f"{PUBLIC}/twilio/messages", form)
+            "/twilio/messages", data=form, headers=signed(f"{PUBLIC}/twilio/messages", form, TOKEN)
         )
         assert answer.status_code == 200
         assert "<Message>Sorry, this assistant is in private beta.</Message>" in answer.text
@@ -365,7 +360,7 @@ async def test_allow_list_answers_others_without_publishing(
         answer = await client.post(
             "/twilio/messages",
             data=allowed,
-            headers=signature(f"{PUBLIC}/twilio/messages", allowed),
+            headers=signed(f"{PUBLIC}/twilio/messages", allowed, TOKEN),
         )
         assert answer.status_code == 200
         assert len(await stream_messages(nc, "CHAT_INBOUND")) == 1

@@ -11,8 +11,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.types import Scope
-from twilio.request_validator import RequestValidator
 
+from chatbot_devstack import signed
 from chatbot_ingress.signature import SignatureChecker
 
 TOKEN = "test-auth-token"
@@ -50,7 +50,7 @@ def scope(headers: dict[str, str], *, scheme: str = "http") -> Scope:
 
 
 def signed_for(url: str) -> dict[str, str]:
-    return {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, FORM)}
+    return signed(url, FORM, TOKEN)
 
 
 def checker(*, trust_proxy_headers: bool) -> SignatureChecker:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from chatbot_devstack import BUSINESS_NUMBER
 from chatbot_ingress.webhooks import WebhookFieldError, parse_inbound, parse_status
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -14,7 +15,7 @@ BASE = {
     "MessageSid": "SM" + "a" * 32,
     "AccountSid": "AC" + "b" * 32,
     "From": "whatsapp:+15550001111",
-    "To": "whatsapp:+14155238886",
+    "To": BUSINESS_NUMBER,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from chatbot_devstack import BUSINESS_NUMBER
 from chatbot_devstack.embedded import RunningSandbox, twilio_client
 from chatbot_sandbox.chat.wire import EVENTS_PATH, MESSAGES_PATH, read_path
 
@@ -87,7 +88,7 @@ async def test_a_message_is_posted_to_ingress_signed_like_twilio(
     assert len(form["MessageSid"]) == 34
     assert form["AccountSid"] == chat_sandbox.settings.twilio_account_sid
     assert form["From"] == "whatsapp:+15550001111"
-    assert form["To"] == "whatsapp:+14155238886"
+    assert form["To"] == BUSINESS_NUMBER
     assert form["Body"] == "Hola ✓"
     assert form["ProfileName"] == "Ana"
     assert form["WaId"] == "15550001111"
@@ -249,7 +250,7 @@ async def test_the_stream_shows_the_reply_with_its_ticks_and_the_typing_indicato
 
             reply = await twilio.messages.create_async(
                 to=f"whatsapp:{USER}",
-                from_="whatsapp:+14155238886",
+                from_=BUSINESS_NUMBER,
                 body="Echo #1: hi",
                 status_callback=f"{ingress.url}/twilio/status",
             )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chatbot_devstack import free_port
+from chatbot_devstack import BUSINESS_NUMBER, free_port
 from chatbot_devstack.embedded import RunningSandbox, twilio_client
 from chatbot_sandbox.chat.terminal import earlier_note
 
@@ -46,7 +46,7 @@ async def test_make_chat_sends_a_line_and_prints_the_reply_with_its_ticks(
     async with twilio_client(chat_sandbox) as twilio:
         await twilio.messages.create_async(
             to="whatsapp:+15550007777",
-            from_="whatsapp:+14155238886",
+            from_=BUSINESS_NUMBER,
             body="Echo #1: hello terminal ✓",
             status_callback=f"{ingress.url}/twilio/status",
         )
