@@ -157,3 +157,23 @@ async def test_replies_that_cannot_be_sent_as_they_are_are_dead_lettered(
     assert malformed.reason == "malformed"
     assert (malformed.error_code or "").startswith("invalid OutboundMessage")
     assert len(h.sandbox.store.twilio_messages) == 0
+
+
+async def test_an_outreach_message_given_up_counts_rejected_whatever_the_reason(
+    harness: HarnessFactory,
+) -> None:
+    async with harness() as h:
+        dead = await h.nc.subscribe("chat.dlq.sender")
+        async with h.sender():
+            before = h.metric("chatbot_outreach_sends_total", outcome="rejected")
+            refused = h.user(300)
+            h.sandbox.store.twilio_faults.append(TwilioFault(to=refused, status=400, code=21211))
+            await h.publish(h.outbound(refused, "refused by Twilio", outreach=True))
+            many = [f"https://example.com/{n}.png" for n in range(11)]
+            await h.publish(
+                h.outbound(h.user(301), "", kind="media", media_urls=many, outreach=True)
+            )
+            letters = [decode(DeadLetter, (await dead.next_msg(timeout=10)).data) for _ in "ab"]
+            await h.verdicts.acked(2)
+    assert sorted(letter.reason for letter in letters) == ["invalid", "twilio_rejected"]
+    assert h.metric("chatbot_outreach_sends_total", outcome="rejected") == before + 2

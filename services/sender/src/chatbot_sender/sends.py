@@ -150,8 +150,12 @@ class SendHandler:
             else:
                 await self._send_reply(msg, message)
 
-    async def _give_up(self, msg: Msg, reason: str, error_code: str) -> Outcome:
-        """Dead-letter the message, then finish it."""
+    async def _give_up(
+        self, msg: Msg, reason: str, error_code: str, message: OutboundMessage | None = None
+    ) -> Outcome:
+        """Dead-letter the message, then finish it (an outreach ``message`` counts rejected)."""
+        if message is not None and message.outreach:
+            OUTREACH_SENDS.labels("rejected").inc()
         await dead_letter(
             self._js,
             msg,
@@ -195,7 +199,7 @@ class SendHandler:
             reply = _Reply(msg, message, sender_of(message, self._default_sender))
             parts = plan_parts(message, media=self._media)
         except InvalidReply as invalid:
-            await self._give_up(msg, "invalid", invalid.code)
+            await self._give_up(msg, "invalid", invalid.code, message)
             return
         sent = 0
         for part in parts:
@@ -224,7 +228,7 @@ class SendHandler:
             return asked
         if self._reengage_sid is None:  # asked for by a failed status callback
             TEMPLATE_FALLBACKS.labels("dead_lettered").inc()
-            await self._give_up(msg, "outside_window", "no_template")
+            await self._give_up(msg, "outside_window", "no_template", asked)
             return None
         return asked.model_copy(update={"kind": "template", "content_sid": self._reengage_sid})
 
@@ -234,9 +238,7 @@ class SendHandler:
         WINDOW_CLOSED.labels(cause).inc()
         if self._reengage_sid is None:
             TEMPLATE_FALLBACKS.labels("dead_lettered").inc()
-            if message.outreach:
-                OUTREACH_SENDS.labels("rejected").inc()
-            return await self._give_up(msg, "outside_window", cause)
+            return await self._give_up(msg, "outside_window", cause, message)
         request = reengagement(OUTBOUND.token(msg.subject), message)
         await publish(
             self._js,
@@ -311,7 +313,9 @@ class SendHandler:
         self._provisioner.note(cause)
         held = (utcnow() - msg.metadata.timestamp).total_seconds()
         if held > self._record_hold:
-            return await self._give_up(msg, "record_unavailable", type(cause).__name__)
+            return await self._give_up(
+                msg, "record_unavailable", type(cause).__name__, reply.message
+            )
         delay = redelivery_delay(msg.metadata.num_delivered, cap=self._backoff_max)
         log.warning(
             "delivery record store refuses writes; the reply waits",
@@ -333,9 +337,7 @@ class SendHandler:
             return await self._outside_window(msg, message, failure.label)
         if not failure.retryable:
             SENDS.labels(operation, "rejected", failure.label).inc()
-            if message.outreach:
-                OUTREACH_SENDS.labels("rejected").inc()
-            return await self._give_up(msg, "twilio_rejected", failure.label)
+            return await self._give_up(msg, "twilio_rejected", failure.label, message)
         SENDS.labels(operation, "retried", failure.label).inc()
         delay = failure.retry_after
         if delay is None:
