@@ -17,7 +17,7 @@ from ..llm import Backend, Said
 from ..mailbox import Entry, FromDesk, Inbound, user_messages
 from ..media.attachments import Attachments
 from ..outbox import Outbox, reply_key
-from ..outcome import Afterwards, TurnOutcome
+from ..outcome import TurnOutcome
 from ..replies import DESK_SLOW, DESK_UNAVAILABLE, capped
 from ..retry import ModelCallError
 from ..state import Address, ConversationState, Handoff
@@ -119,7 +119,7 @@ class Handoffs:
         await lease.write(lease.state.model_copy(update={"handoff": handoff}), keep=True)
         await self._index.put(lease.key, handoff)
         handed = state.model_copy(update={"handoff": handoff, "last_turn_at": now})
-        context = self._recording(lease, [*said, Said("assistant", self._message)])
+        context = recording(self._backend, lease, [*said, Said("assistant", self._message)])
         if user_messages(segment):  # the answer to what they wrote
             return TurnOutcome(handed, "handed_off", self._message, afterwards=context)
         told = self._outbox.to_user(lease.key, segment, address, self._message)
@@ -155,7 +155,7 @@ class Handoffs:
             update={"waiting_since": handoff.waiting_since or now, "desk_down_told": False}
         )
         await self._index.put(lease.key, handoff)
-        context = self._recording(lease, [Said("user", m.text) for m in messages])
+        context = recording(self._backend, lease, [Said("user", m.text) for m in messages])
         forwarded = state.model_copy(update={"handoff": handoff})
         return TurnOutcome(forwarded, "forwarded", afterwards=context)
 
@@ -192,7 +192,7 @@ class Handoffs:
         handoff = handoff.model_copy(update={"last_agent_at": now, "waiting_since": None})
         await self._index.put(lease.key, handoff)
         who = f"[{event.agent or 'A person'}, from our team] "
-        context = self._recording(lease, [Said("assistant", who + (body or "(media)"))])
+        context = recording(self._backend, lease, [Said("assistant", who + (body or "(media)"))])
         after = state.model_copy(update={"handoff": handoff, "last_turn_at": now})
         return TurnOutcome(after, "agent_message", message=message, afterwards=context)
 
@@ -225,11 +225,8 @@ class Handoffs:
         await self._index.remove(lease.key)
         message = self._outbox.to_user(lease.key, segment, _address(state), self._return_message)
         back = state.model_copy(update={"handoff": None, "last_turn_at": now})
-        context = self._recording(lease, [Said("assistant", self._return_message)])
+        context = recording(self._backend, lease, [Said("assistant", self._return_message)])
         return TurnOutcome(back, "handed_back", message=message, afterwards=context)
-
-    def _recording(self, lease: Lease, said: list[Said]) -> Afterwards:
-        return recording(self._backend, lease, said)
 
     async def _failed(
         self,
