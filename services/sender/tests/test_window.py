@@ -8,9 +8,12 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import pytest
+
 from chatbot_common.contracts import DeadLetter, OutboundMessage, decode, utcnow
 from chatbot_devstack import ORDER_READY_TEMPLATE_SID, REENGAGE_TEMPLATE_SID
 from chatbot_sandbox.twilio.records import TwilioFault
+from chatbot_sender.config import SenderSettings
 
 if TYPE_CHECKING:
     from conftest import HarnessFactory
@@ -133,3 +136,10 @@ async def test_a_message_the_business_starts_keeps_its_place_among_the_users_rep
         "Hello Ana, your order is ready.",
         "the next reply",
     ]
+
+
+def test_an_empty_reengage_content_sid_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REENGAGE_CONTENT_SID", "")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
+    assert SenderSettings(user_key_secret="s" * 32).reengage_content_sid is None

@@ -20,7 +20,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 class HttpSettings(BaseSettings):
     """Where a process serves HTTP, and how it logs."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     host: str = Field(
         "127.0.0.1", description="Interface the HTTP server binds to; 0.0.0.0 in a container."
@@ -39,7 +39,7 @@ class HttpSettings(BaseSettings):
 class NatsSettings(BaseSettings):
     """How a service reaches NATS JetStream."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_ignore_empty=True)
 
     nats_url: str = Field(
         "nats://127.0.0.1:4222", description="NATS server URL(s), comma-separated for a cluster."

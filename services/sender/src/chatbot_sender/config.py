@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from chatbot_common.config import ServiceSettings
 
@@ -92,11 +92,6 @@ class SenderSettings(ServiceSettings):
             "it (how soon a crashed replica's message is retried)."
         ),
     )
-
-    @field_validator("reengage_content_sid", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     @model_validator(mode="after")
     def _ack_wait_covers_each_step(self) -> SenderSettings:
